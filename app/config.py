@@ -1,0 +1,180 @@
+"""Load, merge and validate the service configuration; the result is read-only."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import os
+import tomllib
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_FILE = PROJECT_ROOT / "config.example.toml"
+ENV_PREFIX = "APP_"
+ENV_FILE_VARIABLE = "APP_CONFIG"
+
+
+class ConfigError(Exception):
+    """Raised when the configuration cannot be used; the message tells what to fix."""
+
+
+def builtin_defaults() -> dict[str, Any]:
+    """Return the built-in defaults, which are the values of config.example.toml."""
+    with EXAMPLE_FILE.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Mapping[str, Any]:
+    """Read the file (or defaults), apply APP_* variables and overrides, validate, and freeze."""
+    environ = os.environ if environ is None else environ
+    schema = builtin_defaults()
+    source, settings = _read_source(environ, schema)
+    _check_same_keys(schema, settings, source)
+    _apply_environment(settings, schema, environ)
+    if overrides:
+        _deep_merge(settings, overrides, schema, "create_app overrides")
+    _validate_values(settings)
+    return _freeze(settings)
+
+
+def _read_source(environ: Mapping[str, str], schema: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    named = environ.get(ENV_FILE_VARIABLE)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"{ENV_FILE_VARIABLE} names {named!r}, which is not a readable file")
+    else:
+        path = Path.cwd() / "config.toml"
+        if not path.is_file():
+            return "built-in defaults", copy.deepcopy(schema)
+    try:
+        with path.open("rb") as handle:
+            return str(path), tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _check_same_keys(schema: Mapping[str, Any], given: Mapping[str, Any], source: str, prefix: str = "") -> None:
+    unknown = sorted(prefix + key for key in given if key not in schema)
+    missing = sorted(prefix + key for key in schema if key not in given)
+    problems = []
+    if unknown:
+        problems.append("unknown keys: " + ", ".join(unknown))
+    if missing:
+        problems.append("missing keys: " + ", ".join(missing))
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems) + f" (every key is documented in {EXAMPLE_FILE.name})")
+    for key, default in schema.items():
+        if isinstance(default, dict):
+            if not isinstance(given[key], dict):
+                raise ConfigError(f"{source}: [{prefix}{key}] must be a table")
+            _check_same_keys(default, given[key], source, f"{prefix}{key}.")
+        else:
+            given[key] = _coerce(given[key], default, f"{prefix}{key}", source)
+
+
+def _coerce(value: Any, default: Any, dotted: str, source: str) -> Any:
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, type(default)):
+        return value
+    raise ConfigError(f"{source}: {dotted} must be of type {type(default).__name__}, got {value!r}")
+
+
+def _apply_environment(settings: dict[str, Any], schema: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_FILE_VARIABLE:
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        node, default = settings, schema
+        for part in path[:-1]:
+            if not isinstance(default.get(part), dict):
+                raise ConfigError(f"environment variable {name} names no configuration key")
+            node, default = node[part], default[part]
+        leaf = path[-1]
+        if leaf not in default or isinstance(default[leaf], dict):
+            raise ConfigError(f"environment variable {name} names no configuration key")
+        node[leaf] = _parse_env_value(raw, default[leaf], name)
+
+
+def _parse_env_value(raw: str, default: Any, name: str) -> Any:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, int):
+            return int(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={raw!r} must be of type {type(default).__name__}") from None
+    return raw
+
+
+def _deep_merge(target: dict[str, Any], overrides: Mapping[str, Any], schema: Mapping[str, Any], source: str, prefix: str = "") -> None:
+    for key, value in overrides.items():
+        dotted = prefix + key
+        if key not in schema:
+            raise ConfigError(f"{source}: unknown key {dotted}")
+        if isinstance(schema[key], dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{source}: [{dotted}] must be a table")
+            _deep_merge(target[key], value, schema[key], source, dotted + ".")
+        else:
+            target[key] = _coerce(value, schema[key], dotted, source)
+
+
+def _validate_values(settings: Mapping[str, Any]) -> None:
+    app = settings["app"]
+    try:
+        ZoneInfo(app["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"app.timezone {app['timezone']!r} is not a known time zone") from None
+    if len(app["secret_key"]) < 16:
+        raise ConfigError("app.secret_key must be at least 16 characters")
+    try:
+        if len(base64.urlsafe_b64decode(app["pii_key"].encode())) != 32:
+            raise ValueError
+    except (ValueError, binascii.Error):
+        raise ConfigError("app.pii_key must be a Fernet key: 32 bytes, url-safe base64 encoded") from None
+    if app["token_ttl_seconds"] <= 0:
+        raise ConfigError("app.token_ttl_seconds must be positive")
+    if not settings["database"]["url"]:
+        raise ConfigError("database.url must not be empty")
+    wechat = settings["wechat"]
+    if wechat["timeout_seconds"] <= 0:
+        raise ConfigError("wechat.timeout_seconds must be positive")
+    for account in ("official", "miniprogram"):
+        key = wechat[account]["encoding_aes_key"]
+        if len(key) != 43 or not key.isalnum():
+            raise ConfigError(f"wechat.{account}.encoding_aes_key must be 43 letters and digits, as WeChat issues it")
+        for field in ("app_id", "app_secret", "token"):
+            if not wechat[account][field]:
+                raise ConfigError(f"wechat.{account}.{field} must not be empty")
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Return a mutable deep copy of frozen settings."""
+    if isinstance(value, Mapping):
+        return {key: thaw(item) for key, item in value.items()}
+    return value

@@ -1,0 +1,18 @@
+"""SQLAlchemy models, one module per noun; importing this package registers every table."""
+
+from models.base import Base
+from models.regions import Region, RegionLevel
+from models.organizations import Organization, OrganizationStatus
+from models.teams import Team, TeamKind
+from models.accounts import Account
+from models.volunteers import Volunteer, VolunteerStatus, Gender
+from models.roles import RoleGrant, Role
+from models.audit import AuditLog
+from models.notifications import Notification, NotificationStatus, NotificationChannel
+from models.callbacks import CallbackReceipt, OfficialFollower
+
+__all__ = [
+    "Base", "Region", "RegionLevel", "Organization", "OrganizationStatus", "Team", "TeamKind", "Account",
+    "Volunteer", "VolunteerStatus", "Gender", "RoleGrant", "Role", "AuditLog", "Notification",
+    "NotificationStatus", "NotificationChannel", "CallbackReceipt", "OfficialFollower",
+]

@@ -1,0 +1,53 @@
+"""A registered volunteer's archive: real name, contact, categories, skills, region, review state."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, ForeignKey, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.accounts import Account
+from models.base import Base, StrEnumType, UTCDateTime
+from models.regions import Region
+
+
+class VolunteerStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Gender(enum.StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class Volunteer(Base):
+    __tablename__ = "volunteers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"), unique=True)
+    real_name: Mapped[str] = mapped_column(String(50))
+    mobile: Mapped[str] = mapped_column(String(11))
+    # Resident ID number, Fernet-encrypted with app.pii_key (PIPL: sensitive personal information).
+    id_number_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Keyed hash of the ID number, so one ID cannot register twice without decrypting every row.
+    id_number_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    gender: Mapped[Gender | None] = mapped_column(StrEnumType(Gender))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id", ondelete="RESTRICT"), index=True)
+    guardian_name: Mapped[str | None] = mapped_column(String(50))
+    guardian_mobile: Mapped[str | None] = mapped_column(String(11))
+    status: Mapped[VolunteerStatus] = mapped_column(StrEnumType(VolunteerStatus), default=VolunteerStatus.PENDING, index=True)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    reviewed_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    account: Mapped[Account] = relationship(foreign_keys=[account_id])
+    region: Mapped[Region] = relationship()
