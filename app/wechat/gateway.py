@@ -1,0 +1,182 @@
+"""WeChatGateway: every WeChat API call the service makes, with our errors and one bounded retry."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import redis
+import requests
+from wechatpy.exceptions import WeChatClientException
+
+from app.wechat.clients import StableTokenClient, is_connection_not_established
+from app.wechat.errors import TOKEN_ERRCODES, WeChatAPIError, WeChatBadResponse, WeChatTimeout, WeChatUnavailable
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+API = "https://api.weixin.qq.com"
+
+
+@dataclass(frozen=True)
+class MiniProgramSession:
+    openid: str
+    unionid: str | None
+    # Never leaves the server (WeChat's rule); kept for decrypting data the mini-program sends.
+    session_key: str
+
+
+@dataclass(frozen=True)
+class QRTicket:
+    ticket: str
+    url: str
+    expire_seconds: int | None
+
+
+class WeChatGateway:
+    """The official-account and mini-program clients behind one interface."""
+
+    def __init__(self, wechat_settings: Mapping[str, Any], *, redis_client: redis.Redis):
+        api_base = wechat_settings["api_base"]
+        timeout = float(wechat_settings["timeout_seconds"])
+        self.official = StableTokenClient(
+            wechat_settings["official"]["app_id"], wechat_settings["official"]["app_secret"],
+            redis_client=redis_client, api_base=api_base, timeout=timeout,
+        )
+        self.miniprogram = StableTokenClient(
+            wechat_settings["miniprogram"]["app_id"], wechat_settings["miniprogram"]["app_secret"],
+            redis_client=redis_client, api_base=api_base, timeout=timeout,
+        )
+
+    # --- mini-program -------------------------------------------------------------------------
+
+    def code_to_session(self, js_code: str) -> MiniProgramSession:
+        """Exchange a wx.login code for the user's openid (jscode2session; no access token)."""
+        client = self.miniprogram
+        result = self._call(client, lambda: client.post(
+            f"{API}/sns/jscode2session",
+            params={"appid": client.appid, "secret": client.secret, "js_code": js_code,
+                    "grant_type": "authorization_code", "access_token": None},
+        ), uses_token=False)
+        if not result.get("openid"):
+            raise WeChatBadResponse("jscode2session answered without an openid")
+        return MiniProgramSession(result["openid"], result.get("unionid"), result.get("session_key", ""))
+
+    def send_subscribe_message(self, openid: str, template_id: str, data: Mapping[str, str], *,
+                               page: str | None = None, miniprogram_state: str = "formal") -> int | None:
+        """Send a mini-program subscribe message; return WeChat's msgid."""
+        client = self.miniprogram
+        body: dict[str, Any] = {
+            "touser": openid, "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+            "miniprogram_state": miniprogram_state, "lang": "zh_CN",
+        }
+        if page:
+            body["page"] = page
+        result = self._call(client, lambda: client.post(f"{API}/cgi-bin/message/subscribe/send", data=body))
+        return result.get("msgid")
+
+    def get_wxacode_unlimited(self, scene: str, *, page: str | None = None, width: int = 430,
+                              check_path: bool = True, env_version: str = "release") -> bytes:
+        """Return the PNG of an unlimited mini-program code carrying `scene` (≤ 32 characters)."""
+        client = self.miniprogram
+        body: dict[str, Any] = {"scene": scene, "width": width, "check_path": check_path, "env_version": env_version}
+        if page:
+            body["page"] = page
+        response = self._call(client, lambda: client.post(f"{API}/wxa/getwxacodeunlimit", data=body))
+        return _image_bytes(response)
+
+    def check_text_security(self, openid: str, content: str, *, scene: int = 3) -> str:
+        """Run msgSecCheck v2; return WeChat's suggestion: pass, review or risky."""
+        client = self.miniprogram
+        result = self._call(client, lambda: client.post(
+            f"{API}/wxa/msg_sec_check", data={"version": 2, "openid": openid, "scene": scene, "content": content},
+        ))
+        return (result.get("result") or {}).get("suggest", "review")
+
+    # --- official account ---------------------------------------------------------------------
+
+    def send_template_message(self, openid: str, template_id: str, data: Mapping[str, str], *,
+                              url: str | None = None, miniprogram: Mapping[str, str] | None = None,
+                              client_msg_id: str | None = None) -> int | None:
+        """Send an official-account template message; `client_msg_id` makes WeChat drop repeats for 10 min."""
+        client = self.official
+        body: dict[str, Any] = {
+            "touser": openid, "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+        }
+        if url:
+            body["url"] = url
+        if miniprogram:
+            body["miniprogram"] = dict(miniprogram)
+        if client_msg_id:
+            body["client_msg_id"] = client_msg_id
+        result = self._call(client, lambda: client.post(f"{API}/cgi-bin/message/template/send", data=body))
+        return result.get("msgid")
+
+    def send_custom_text(self, openid: str, content: str) -> None:
+        """Send a customer-service text message (only inside WeChat's window after a user action)."""
+        client = self.official
+        self._call(client, lambda: client.message.send_text(openid, content))
+
+    def create_temporary_qrcode(self, scene: str, expire_seconds: int) -> QRTicket:
+        """Create a temporary parametric QR code of the official account with a string scene."""
+        client = self.official
+        result = self._call(client, lambda: client.qrcode.create({
+            "expire_seconds": expire_seconds, "action_name": "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}},
+        }))
+        return QRTicket(result["ticket"], result.get("url", ""), result.get("expire_seconds"))
+
+    def show_qrcode(self, ticket: str) -> bytes:
+        """Return the PNG of a parametric QR code (wechatpy's own `show` bypasses our transport)."""
+        client = self.official
+        response = self._call(client, lambda: client._http.get(
+            f"https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket={quote(ticket)}"
+        ), uses_token=False)
+        response.raise_for_status()
+        return _image_bytes(response)
+
+    def get_follower(self, openid: str) -> dict[str, Any]:
+        """Return an official-account user's follow state and unionid."""
+        client = self.official
+        return self._call(client, lambda: client.user.get(openid))
+
+    # --- shared -------------------------------------------------------------------------------
+
+    def _call(self, client: StableTokenClient, operation: Callable[[], T], *, uses_token: bool = True) -> T:
+        """Run one API call; on a rejected token refresh it and retry once, never more."""
+        for attempt in (1, 2):
+            token = client.access_token if uses_token else None
+            try:
+                return operation()
+            except WeChatClientException as exc:
+                errcode = exc.errcode
+                if errcode is None:
+                    status = getattr(exc.response, "status_code", None)
+                    raise WeChatBadResponse(f"WeChat answered HTTP {status}") from None
+                if errcode in TOKEN_ERRCODES and token is not None and attempt == 1:
+                    logger.info("access token of %s rejected with %s; refreshing once", client.appid, errcode)
+                    client.drop_token(token)
+                    continue
+                raise WeChatAPIError(int(errcode), str(exc.errmsg or "")) from None
+            except requests.RequestException as exc:
+                if is_connection_not_established(exc):
+                    raise WeChatUnavailable(f"cannot reach WeChat: {type(exc).__name__}") from None
+                if isinstance(exc, requests.Timeout):
+                    raise WeChatTimeout(f"no answer from WeChat within {client.timeout} s") from None
+                raise WeChatBadResponse(f"WeChat call failed: {type(exc).__name__}") from None
+        raise AssertionError("unreachable")
+
+
+def _image_bytes(response: Any) -> bytes:
+    """wechatpy hands back the raw response when the body is not JSON, i.e. when it is an image."""
+    if isinstance(response, dict):
+        raise WeChatBadResponse("expected an image, got JSON without an errcode")
+    content_type = response.headers.get("Content-Type", "")
+    if not content_type.startswith("image/"):
+        raise WeChatBadResponse(f"expected an image, got {content_type or 'no content type'}")
+    return response.content
