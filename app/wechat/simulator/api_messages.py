@@ -1,0 +1,103 @@
+"""Message sends: mini-program subscribe messages, official-account template and customer-service messages."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response
+
+from app.wechat.simulator import fields
+from app.wechat.simulator.api import BOTH, MINIPROGRAM, OFFICIAL, error, is_openid, json_body, ok, state, wechat_api
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("wechat_sim_messages", __name__)
+
+CUSTOM_MSG_TYPES = {"text", "image", "voice", "video", "music", "news", "mpnews", "mpnewsarticle", "msgmenu",
+                    "wxcard", "miniprogrampage", "link"}
+
+
+def _record(api: str, app_id: str, fields_: dict[str, Any]) -> Response:
+    outcome, message = state().record_send(api, app_id, fields_)
+    if outcome == "rate_limited":
+        return error(45009)
+    assert message is not None
+    if outcome == "recorded":
+        logger.info("simulator recorded %s message msgid=%s", api, message["msgid"])
+    return ok(msgid=message["msgid"])
+
+
+@blueprint.post("/cgi-bin/message/subscribe/send")
+@wechat_api("subscribe", MINIPROGRAM)
+def subscribe_send(app_id: str) -> Response:
+    body, errcode = json_body()
+    if body is None:
+        return error(errcode)
+    if not is_openid(body.get("touser")):
+        return error(40003)
+    if not isinstance(body.get("template_id"), str) or not body["template_id"].strip():
+        return error(40037)
+    page = body.get("page")
+    if page is not None and (not isinstance(page, str) or len(page) > 1024):
+        return error(41030)
+    mp_state = body.get("miniprogram_state", "formal")
+    if mp_state not in ("developer", "trial", "formal"):
+        return error(47003, "argument invalid! miniprogram_state invalid")
+    lang = body.get("lang", "zh_CN")
+    if lang not in ("zh_CN", "en_US", "zh_HK", "zh_TW"):
+        return error(47003, "argument invalid! lang invalid")
+    problem = fields.check_data(body.get("data"))
+    if problem:
+        return error(47003, problem)
+    return _record("subscribe", app_id, {
+        "touser": body["touser"], "template_id": body["template_id"], "data": body["data"], "page": page,
+        "miniprogram_state": mp_state, "lang": lang,
+    })
+
+
+@blueprint.post("/cgi-bin/message/template/send")
+@wechat_api("template", OFFICIAL)
+def template_send(app_id: str) -> Response:
+    """Official-account template message; field values are not type-checked (OA rules differ)."""
+    body, errcode = json_body()
+    if body is None:
+        return error(errcode)
+    if not is_openid(body.get("touser")):
+        return error(40003)
+    if not isinstance(body.get("template_id"), str) or not body["template_id"].strip():
+        return error(40037)
+    data = body.get("data")
+    if not isinstance(data, dict) or not all(isinstance(v, dict) and "value" in v for v in data.values()):
+        return error(47001)
+    miniprogram = body.get("miniprogram")
+    if miniprogram is not None and not (isinstance(miniprogram, dict) and miniprogram.get("appid")):
+        return error(47001)
+    client_msg_id = body.get("client_msg_id")
+    if client_msg_id is not None and (not isinstance(client_msg_id, str) or len(client_msg_id) > 64):
+        return error(47001)
+    return _record("template", app_id, {
+        "touser": body["touser"], "template_id": body["template_id"], "data": data, "url": body.get("url"),
+        "miniprogram": miniprogram, "client_msg_id": client_msg_id,
+    })
+
+
+@blueprint.post("/cgi-bin/message/custom/send")
+@wechat_api("custom", BOTH)
+def custom_send(app_id: str) -> Response:
+    body, errcode = json_body()
+    if body is None:
+        return error(errcode)
+    if not is_openid(body.get("touser")):
+        return error(40003)
+    msgtype = body.get("msgtype")
+    if msgtype not in CUSTOM_MSG_TYPES:
+        return error(40008)
+    content = None
+    if msgtype == "text":
+        content = (body.get("text") or {}).get("content") if isinstance(body.get("text"), dict) else None
+        if not isinstance(content, str) or not content:
+            return error(47001)
+    return _record("custom", app_id, {"touser": body["touser"], "msgtype": msgtype, "content": content,
+                                      msgtype: body.get(msgtype)})
+
+
