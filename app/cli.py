@@ -1,0 +1,101 @@
+"""Command-line entry points: flask db …, flask seed demo, flask wechat-sim, flask jobs …, flask roles …"""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from app.extensions import settings
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the project's command groups to `flask`."""
+    app.cli.add_command(seed_cli)
+    app.cli.add_command(wechat_sim_cli)
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(roles_cli)
+
+
+seed_cli = AppGroup("seed", help="Load data.")
+
+
+@seed_cli.command("demo")
+def seed_demo() -> None:
+    """Load the demo regions, organisations, teams and accounts (safe to run twice)."""
+    from app.services import demo
+
+    summary = demo.seed()
+    click.echo(summary)
+
+
+@click.group("wechat-sim", invoke_without_command=True, help="The local WeChat simulator.")
+@click.option("--host", default=None, help="Address to listen on (default: simulator.host).")
+@click.option("--port", default=None, type=int, help="Port (default: simulator.port).")
+@click.option("--rate-limit", default=None, type=float, help="Sends per second before errcode 45009 (0: none).")
+@click.pass_context
+def wechat_sim_cli(ctx: click.Context, host: str | None, port: int | None, rate_limit: float | None) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    from werkzeug.serving import run_simple
+
+    from app.config import thaw
+    from app.wechat.simulator import create_simulator_app
+
+    conf = settings()
+    sim = conf["simulator"]
+    simulator = create_simulator_app(thaw(conf["wechat"]), rate_limit_per_second=sim["rate_limit_per_second"]
+                                     if rate_limit is None else rate_limit)
+    host, port = host or sim["host"], port or sim["port"]
+    click.echo(f"WeChat simulator on http://{host}:{port} (recorded messages: http://{host}:{port}/_sim/messages)")
+    run_simple(host, port, simulator, threaded=True, use_reloader=False)
+
+
+@wechat_sim_cli.command("push")
+@click.argument("kind", type=click.Choice(["text", "subscribe", "scan", "unsubscribe", "popup", "sent"]))
+@click.option("--app", "account", type=click.Choice(["official", "miniprogram"]), default="official")
+@click.option("--openid", default="sim_demo", help="FromUserName of the push.")
+@click.option("--content", default=None, help="Text of a text message.")
+@click.option("--event-key", default=None, help="EventKey (QR scene, template id for popup/sent).")
+@click.option("--safe", is_flag=True, help="Encrypt as in safe mode (encrypt_type=aes).")
+@click.option("--json", "as_json", is_flag=True, help="JSON push format instead of XML.")
+@click.option("--service-url", default=None, help="Base URL of the service (default: simulator.service_url).")
+def wechat_sim_push(kind: str, account: str, openid: str, content: str | None, event_key: str | None, safe: bool,
+                    as_json: bool, service_url: str | None) -> None:
+    """Push a signed callback to the service, as WeChat would, and print the answer."""
+    from app.config import thaw
+    from app.wechat.simulator import push_from_cli
+
+    conf = settings()
+    result = push_from_cli(thaw(conf["wechat"]), service_url or conf["simulator"]["service_url"], kind,
+                           account=account, openid=openid, content=content, event_key=event_key, safe=safe,
+                           fmt="json" if as_json else "xml")
+    click.echo(f"HTTP {result.status_code}")
+    click.echo(result.reply_text)
+
+
+jobs_cli = AppGroup("jobs", help="Background processes.")
+
+
+@jobs_cli.command("worker")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option("--interval", default=1.0, type=float, help="Seconds to wait when nothing is due.")
+def jobs_worker(once: bool, interval: float) -> None:
+    """Send notifications from the outbox."""
+    from jobs import delivery
+
+    delivery.run_worker(current_app._get_current_object(), once=once, interval=interval)
+
+
+roles_cli = AppGroup("roles", help="Grant roles to accounts.")
+
+
+@roles_cli.command("grant")
+@click.argument("openid")
+@click.argument("role", type=click.Choice(["captain", "organizer", "admin"]))
+@click.argument("scope_id", type=int)
+def roles_grant(openid: str, role: str, scope_id: int) -> None:
+    """Grant ROLE to the account with mini-program OPENID on a team, organisation or region id."""
+    from app.services import demo
+
+    click.echo(demo.grant_by_openid(openid, role, scope_id))

@@ -1,0 +1,1 @@
+"""The rules of the product, one module per domain noun."""

@@ -1,0 +1,225 @@
+"""Volunteer registration, self-service changes, and review by organisers and admins."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app import pii
+from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.extensions import db
+from app.resident_id import age_on, parse_resident_id
+from app.services import audit, notifications, regions, roles
+from app.timeutil import format_local, to_local
+from models import Account, Gender, NotificationChannel, Region, Volunteer, VolunteerStatus
+
+ADULT_AGE = 18
+
+
+class Category(enum.StrEnum):
+    """Volunteer categories of the archive (志愿者类别)."""
+
+    PARTY_MEMBER = "party_member"  # 党员
+    YOUTH = "youth"                # 青年
+    WOMEN = "women"                # 巾帼
+    WORKER = "worker"              # 职工
+    COMMUNITY = "community"        # 社区
+    STUDENT = "student"            # 学生
+    RETIREE = "retiree"            # 退休
+    PROFESSIONAL = "professional"  # 专业人士
+    OTHER = "other"                # 其他
+
+
+CATEGORY_LABELS = {
+    Category.PARTY_MEMBER: "党员", Category.YOUTH: "青年", Category.WOMEN: "巾帼", Category.WORKER: "职工",
+    Category.COMMUNITY: "社区", Category.STUDENT: "学生", Category.RETIREE: "退休", Category.PROFESSIONAL: "专业人士",
+    Category.OTHER: "其他",
+}
+
+# What a volunteer may change about themselves; identity (name, ID number) needs a new review.
+SELF_EDITABLE = frozenset({"mobile", "categories", "skills", "region_id", "guardian_name", "guardian_mobile"})
+
+
+@dataclass(frozen=True)
+class Registration:
+    real_name: str
+    mobile: str
+    region_id: int
+    id_number: str | None = None
+    birth_date: date | None = None
+    categories: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    guardian_name: str | None = None
+    guardian_mobile: str | None = None
+
+
+def register(account: Account, form: Registration, *, now: datetime, pii_key: str) -> Volunteer:
+    """Create the caller's archive in state pending; a rejected archive may be submitted again."""
+    existing = db.session.scalar(select(Volunteer).where(Volunteer.account_id == account.id))
+    if existing is not None and existing.status is not VolunteerStatus.REJECTED:
+        raise Conflict("already_registered", "您已提交过注册，请勿重复提交")
+    regions.require_community(form.region_id)
+    today = to_local(now).date()
+    birth_date, gender, id_fields = _identity(form, today, pii_key)
+    _require_guardian_if_minor(birth_date, today, form.guardian_name, form.guardian_mobile)
+
+    volunteer = existing or Volunteer(account_id=account.id, created_at=now)
+    volunteer.real_name = form.real_name
+    volunteer.mobile = form.mobile
+    volunteer.birth_date = birth_date
+    volunteer.gender = gender
+    volunteer.id_number_encrypted, volunteer.id_number_digest = id_fields
+    volunteer.categories = list(dict.fromkeys(form.categories))
+    volunteer.skills = list(dict.fromkeys(form.skills))
+    volunteer.region_id = form.region_id
+    volunteer.guardian_name = form.guardian_name
+    volunteer.guardian_mobile = form.guardian_mobile
+    volunteer.status = VolunteerStatus.PENDING
+    volunteer.rejection_reason = None
+    volunteer.reviewed_at = None
+    volunteer.reviewed_by_account_id = None
+    volunteer.updated_at = now
+    try:
+        with db.session.begin_nested():
+            db.session.add(volunteer)
+    except IntegrityError:
+        # Two unique keys can clash: the account (a double submit) and the ID number's digest.
+        if db.session.scalar(select(Volunteer.id).where(Volunteer.account_id == account.id)):
+            raise Conflict("already_registered", "您已提交过注册，请勿重复提交") from None
+        raise Conflict("id_number_taken", "该身份证号已被注册，如有疑问请联系所在社区") from None
+    audit.record(account.id, "volunteer.registered", "volunteer", volunteer.id, now=now)
+    return volunteer
+
+
+def own_volunteer(account: Account) -> Volunteer:
+    """Return the caller's archive or raise not_registered."""
+    volunteer = db.session.scalar(select(Volunteer).where(Volunteer.account_id == account.id))
+    if volunteer is None:
+        raise NotFound("not_registered", "您还没有注册为志愿者")
+    return volunteer
+
+
+def update_own(account: Account, changes: Mapping[str, Any], *, now: datetime) -> Volunteer:
+    """Apply the fields a volunteer may change about themselves; anything else is refused."""
+    refused = sorted(set(changes) - SELF_EDITABLE)
+    if refused:
+        raise DomainError("field_not_editable", "这些信息不能自行修改，如需更正请联系审核人员", 422,
+                          fields={name: "不可自行修改" for name in refused})
+    volunteer = own_volunteer(account)
+    if "region_id" in changes:
+        regions.require_community(changes["region_id"])
+    guardian_name = changes.get("guardian_name", volunteer.guardian_name)
+    guardian_mobile = changes.get("guardian_mobile", volunteer.guardian_mobile)
+    if volunteer.birth_date:
+        _require_guardian_if_minor(volunteer.birth_date, to_local(now).date(), guardian_name, guardian_mobile)
+    for name, value in changes.items():
+        if name in ("categories", "skills"):
+            value = list(dict.fromkeys(value))
+        setattr(volunteer, name, value)
+    volunteer.updated_at = now
+    db.session.flush()
+    audit.record(account.id, "volunteer.updated", "volunteer", volunteer.id, now=now, fields=sorted(changes))
+    return volunteer
+
+
+def list_pending(reviewer: Account, *, page: int, per_page: int) -> tuple[list[Volunteer], int]:
+    """Return one page of pending registrations in the reviewer's regions, oldest first, and the total."""
+    paths = roles.require_reviewer(reviewer.id)
+    in_scope = or_(*(Region.path.startswith(path) for path in paths))
+    base = select(Volunteer).join(Region, Region.id == Volunteer.region_id).where(
+        Volunteer.status == VolunteerStatus.PENDING, in_scope)
+    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
+    rows = db.session.scalars(base.order_by(Volunteer.created_at, Volunteer.id).offset((page - 1) * per_page).limit(per_page))
+    return list(rows), total or 0
+
+
+def review(reviewer: Account, volunteer_id: int, *, approve: bool, reason: str | None, now: datetime,
+           template_id: str) -> Volunteer:
+    """Approve or reject a pending registration in the reviewer's scope and notify the volunteer."""
+    paths = roles.require_reviewer(reviewer.id)
+    volunteer = db.session.get(Volunteer, volunteer_id)
+    if volunteer is None:
+        raise NotFound("volunteer_not_found", "找不到该志愿者")
+    if not any(regions.is_within(volunteer.region, path) for path in paths):
+        raise Forbidden("out_of_scope", "该志愿者不在您管理的地区范围内")
+    if not approve and not (reason and reason.strip()):
+        raise DomainError("reason_required", "驳回注册时请填写原因，方便志愿者修改后重新提交", 422,
+                          fields={"reason": "必填"})
+    new_status = VolunteerStatus.APPROVED if approve else VolunteerStatus.REJECTED
+    # Conditional update: of two reviewers deciding at once, exactly one decision lands.
+    changed = db.session.execute(
+        update(Volunteer).where(Volunteer.id == volunteer_id, Volunteer.status == VolunteerStatus.PENDING).values(
+            status=new_status, rejection_reason=None if approve else reason.strip(),
+            reviewed_by_account_id=reviewer.id, reviewed_at=now, updated_at=now,
+        ).execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        raise Conflict("not_pending", "该注册已审核，无需重复操作")
+    db.session.refresh(volunteer)
+    audit.record(reviewer.id, "volunteer.approved" if approve else "volunteer.rejected", "volunteer", volunteer.id,
+                 now=now, reason=volunteer.rejection_reason)
+    _notify_decision(volunteer, template_id=template_id, now=now)
+    return volunteer
+
+
+def decrypted_id_number(volunteer: Volunteer, pii_key: str) -> str | None:
+    """Return the volunteer's ID number in clear, for the volunteer's own view only."""
+    if volunteer.id_number_encrypted is None:
+        return None
+    return pii.decrypt(volunteer.id_number_encrypted, pii_key)
+
+
+def _notify_decision(volunteer: Volunteer, *, template_id: str, now: datetime) -> None:
+    approved = volunteer.status is VolunteerStatus.APPROVED
+    reason = "欢迎加入志愿服务队伍" if approved else (volunteer.rejection_reason or "")
+    text = (f"{volunteer.real_name}，您的志愿者注册{'已通过审核' if approved else '未通过审核'}。"
+            + ("" if approved else f"原因：{reason}。请修改后重新提交。"))
+    notifications.enqueue(
+        volunteer.account_id, "registration_result", f"v{volunteer.id}:{int(now.timestamp())}",
+        channel=NotificationChannel.MINIPROGRAM_SUBSCRIBE,
+        payload={
+            "template_id": template_id,
+            "page": "pages/me/index",
+            "data": {
+                "thing1": notifications.fit(volunteer.real_name, notifications.THING_MAX),
+                "phrase2": "已通过" if approved else "未通过",
+                "thing3": notifications.fit(reason, notifications.THING_MAX),
+                "time4": format_local(now),
+            },
+            "text": text,
+        },
+        now=now,
+    )
+
+
+def _identity(form: Registration, today: date, pii_key: str) -> tuple[date, Gender | None, tuple[bytes | None, str | None]]:
+    if form.id_number:
+        try:
+            resident = parse_resident_id(form.id_number, today=today)
+        except ValueError as exc:
+            raise DomainError("invalid_id_number", str(exc), 422, fields={"id_number": str(exc)}) from None
+        if form.birth_date and form.birth_date != resident.birth_date:
+            raise DomainError("birth_date_mismatch", "出生日期与身份证号不一致", 422, fields={"birth_date": "与身份证号不一致"})
+        gender = Gender.MALE if resident.is_male else Gender.FEMALE
+        encrypted = (pii.encrypt(resident.number, pii_key), pii.digest(resident.number, pii_key))
+        return resident.birth_date, gender, encrypted
+    if form.birth_date is None:
+        raise DomainError("birth_date_required", "请填写身份证号或出生日期", 422, fields={"birth_date": "必填"})
+    if form.birth_date > today:
+        raise DomainError("invalid_birth_date", "出生日期不能晚于今天", 422, fields={"birth_date": "无效"})
+    return form.birth_date, None, (None, None)
+
+
+def _require_guardian_if_minor(birth_date: date, today: date, guardian_name: str | None, guardian_mobile: str | None) -> None:
+    if age_on(birth_date, today) >= ADULT_AGE:
+        return
+    missing = {name: "未满18周岁需填写" for name, value in
+               (("guardian_name", guardian_name), ("guardian_mobile", guardian_mobile)) if not value}
+    if missing:
+        raise DomainError("guardian_required", "未满18周岁的志愿者需填写监护人姓名和手机号", 422, fields=missing)

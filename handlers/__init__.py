@@ -1,0 +1,31 @@
+"""Thin HTTP and callback handlers, one module per noun."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+
+from app.errors import DomainError
+
+API_PREFIX = "/api/v1/"
+
+
+def register(app: Flask) -> None:
+    """Register every blueprint and the OpenAPI document."""
+    from handlers import auth, docs, health, regions, volunteers, wechat_callback
+    from handlers._validation import install_validation_errors
+
+    install_validation_errors()
+    app.before_request(_require_json_bodies)
+    for module in (health, auth, volunteers, regions, wechat_callback, docs):
+        app.register_blueprint(module.blueprint)
+
+
+def _require_json_bodies() -> None:
+    """The API speaks JSON: a body in another format, or broken JSON, is refused before any handler runs."""
+    if request.method in ("POST", "PUT", "PATCH") and request.path.startswith(API_PREFIX):
+        if not request.content_length:
+            return
+        if not request.is_json:
+            raise DomainError("unsupported_media_type", "请以 application/json 格式提交请求内容", 415)
+        if request.get_json(silent=True) is None:
+            raise DomainError("malformed_json", "请求内容不是有效的 JSON", 400)

@@ -1,0 +1,39 @@
+"""Bearer-token authentication for the mini-program API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import g, request
+
+from app.errors import Unauthorized
+from app.extensions import settings
+from app.services import accounts
+from models import Account
+
+F = TypeVar("F", bound=Callable[..., Any])
+BEARER_SECURITY = {"bearer": []}
+
+
+def login_required(view: F) -> F:
+    """Resolve `Authorization: Bearer …` to g.account before the view runs (401 otherwise)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("missing_token", "请先登录：缺少 Authorization: Bearer 凭证")
+        conf = settings()["app"]
+        g.account = accounts.account_from_token(token.strip(), secret_key=conf["secret_key"],
+                                                ttl_seconds=conf["token_ttl_seconds"])
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def current_account() -> Account:
+    """Return the account of the authenticated request."""
+    return g.account
