@@ -1,0 +1,60 @@
+"""Test doubles that are real servers on loopback: the WeChat simulator on its own port."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from werkzeug.serving import make_server
+
+from app.config import thaw
+from app.wechat.gateway import WeChatGateway
+
+
+@dataclass
+class RunningSimulator:
+    url: str
+    app: Any
+
+    def messages(self, **filters: str) -> list[dict[str, Any]]:
+        return requests.get(f"{self.url}/_sim/messages", params=filters, timeout=5).json()["messages"]
+
+    def stats(self) -> dict[str, Any]:
+        return requests.get(f"{self.url}/_sim/stats", timeout=5).json()
+
+    def fault(self, **spec: Any) -> None:
+        requests.post(f"{self.url}/_sim/faults", json=spec, timeout=5).raise_for_status()
+
+
+@contextmanager
+def serve(wsgi_app: Any) -> Iterator[str]:
+    """Serve a WSGI app on a free loopback port in a thread; yield its base URL."""
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@contextmanager
+def running_simulator(app: Any, **options: Any) -> Iterator[RunningSimulator]:
+    """Start the simulator and point the app's gateway at it for the duration."""
+    from app.wechat.simulator import create_simulator_app
+
+    wechat = thaw(app.extensions["settings"]["wechat"])
+    simulator_app = create_simulator_app(wechat, **options)
+    with serve(simulator_app) as url:
+        original = app.extensions["wechat_gateway"]
+        app.extensions["wechat_gateway"] = WeChatGateway({**wechat, "api_base": url},
+                                                         redis_client=app.extensions["redis"])
+        try:
+            yield RunningSimulator(url, simulator_app)
+        finally:
+            app.extensions["wechat_gateway"] = original

@@ -1,0 +1,31 @@
+"""Schema only through Alembic: one head, and the migrated schema matches the models."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from app.extensions import db
+
+
+def test_there_is_exactly_one_migration_head(app):
+    config = Config()
+    config.set_main_option("script_location", app.extensions["migrate"].directory)
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+
+
+def test_migrated_database_matches_the_models(app_context):
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        assert compare_metadata(context, db.metadata) == []
+
+
+def test_sqlite_runs_with_foreign_keys_and_wal(app_context):
+    if db.engine.dialect.name != "sqlite":
+        return
+    with db.engine.connect() as connection:
+        assert connection.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
