@@ -1,0 +1,1 @@
+"""Benchmarks of the service; see bench/README.md."""

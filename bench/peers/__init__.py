@@ -1,0 +1,1 @@
+"""Reference apps the callback benchmark compares the service with."""
