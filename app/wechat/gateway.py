@@ -56,7 +56,7 @@ class WeChatGateway:
     def code_to_session(self, js_code: str) -> MiniProgramSession:
         """Exchange a wx.login code for the user's openid (jscode2session; no access token)."""
         client = self.miniprogram
-        result = self._call(client, lambda: client.post(
+        result = self._call(client, lambda: client.get(
             f"{API}/sns/jscode2session",
             params={"appid": client.appid, "secret": client.secret, "js_code": js_code,
                     "grant_type": "authorization_code", "access_token": None},
@@ -150,8 +150,10 @@ class WeChatGateway:
     def _call(self, client: StableTokenClient, operation: Callable[[], T], *, uses_token: bool = True) -> T:
         """Run one API call; on a rejected token refresh it and retry once, never more."""
         for attempt in (1, 2):
-            token = client.access_token if uses_token else None
+            token = None
             try:
+                # The token fetch is itself a WeChat call: its failures map like any other.
+                token = client.access_token if uses_token else None
                 return operation()
             except WeChatClientException as exc:
                 errcode = exc.errcode

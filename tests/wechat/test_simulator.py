@@ -192,6 +192,13 @@ def test_jscode2session_checks_the_app(client):
     assert jscode(client, "alice", secret="wrong")["errcode"] == 40125
 
 
+def test_jscode2session_answers_only_get_as_wechat_documents(client):
+    answer = client.post("/sns/jscode2session", query_string={
+        "appid": MINI["app_id"], "secret": MINI["app_secret"], "js_code": "alice",
+        "grant_type": "authorization_code"})
+    assert answer.status_code == 405
+
+
 # --- subscribe messages -----------------------------------------------------------------------------
 
 

@@ -158,17 +158,14 @@ def legacy_token(_: str | None) -> Response:
 # --- mini-program login -------------------------------------------------------------------------
 
 
-@blueprint.route("/sns/jscode2session", methods=["GET", "POST"])
+@blueprint.route("/sns/jscode2session", methods=["GET"])
 @wechat_api("jscode2session", None)
 def jscode2session(_: str | None) -> Response:
     """Code X → openid sim_X, unionid simu_X and a session_key that is stable per X.
 
-    WeChat documents GET with query parameters; a POST with the same query is accepted too (and
-    logged), because that is what wechatpy's generic `client.post(url, params=...)` sends.
+    Only GET, as WeChat documents it, so a client that POSTs fails here before it fails in production.
     """
     args = request.args
-    if request.method == "POST":
-        logger.warning("jscode2session called with POST; WeChat documents GET")
     errcode = _credentials(args.get("appid"), args.get("secret"), only=MINIPROGRAM)
     if errcode:
         return error(errcode)
