@@ -766,6 +766,19 @@ def test_user_text_that_quotes_a_doctype_is_still_answered(app, client):
     assert text_reply(response)["Content"] == bot.HELP_TEXT
 
 
+def test_doctype_after_a_processing_instruction_that_mimics_a_tag_is_refused(app, client):
+    body = '<?xml version="1.0"?><?note <xml> ?>' + XXE.format(now=int(time.time())).split("?>", 1)[1]
+    response = post(client, "official", body)
+    assert response.status_code == 400
+    assert "root:" not in body_text(response)
+
+
+def test_json_push_quoting_a_doctype_is_accepted(app, client):
+    item = dict(POPUP_ITEM_ACCEPT, PopupScene="<!DOCTYPE x [<!ENTITY y 'z'>]>")
+    response = post(client, "miniprogram", popup_json(list_value=[item]))
+    assert response.status_code == 200 and body_text(response) == "success"
+
+
 @pytest.mark.parametrize("app_name", APPS)
 def test_body_over_64_kib_is_413(app, client, app_name):
     padding = "x" * (MAX_BODY_BYTES + 1)
