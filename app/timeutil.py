@@ -13,6 +13,18 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def current_time() -> datetime:
+    """The service's clock for business timestamps: `now_utc`, unless the app was given another.
+
+    `app.extensions["clock"]` lets a test pin the time the handlers see; protocol checks such as
+    callback signature ages keep using the real clock.
+    """
+    from flask import current_app, has_app_context
+
+    clock = current_app.extensions.get("clock") if has_app_context() else None
+    return clock() if clock else now_utc()
+
+
 def as_utc(value: datetime) -> datetime:
     """Return an aware UTC datetime; naive values (SQLite gives them back) are taken as UTC."""
     if value.tzinfo is None:

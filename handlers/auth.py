@@ -9,7 +9,7 @@ from spectree import Response
 from app.db import unit_of_work
 from app.extensions import api_spec, get_gateway, settings
 from app.services import accounts
-from app.timeutil import now_utc
+from app.timeutil import current_time
 from handlers._schemas import ErrorBody, StrictBody
 
 blueprint = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
@@ -32,5 +32,5 @@ def login(json: LoginBody):
     conf = settings()["app"]
     with unit_of_work():
         result = accounts.login(get_gateway(), json.code, secret_key=conf["secret_key"],
-                                ttl_seconds=conf["token_ttl_seconds"], now=now_utc())
+                                ttl_seconds=conf["token_ttl_seconds"], now=current_time())
     return LoginAnswer(token=result.token, expires_in=result.expires_in, registered=result.is_registered)

@@ -14,7 +14,7 @@ from app.db import unit_of_work
 from app.extensions import api_spec, settings
 from app.services import roles, volunteers
 from app.services.volunteers import Category
-from app.timeutil import now_utc
+from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
 from handlers._schemas import ErrorBody, StrictBody
 from models import Volunteer
@@ -139,7 +139,7 @@ def register(json: RegisterBody):
     form = volunteers.Registration(**json.model_dump(exclude={"categories", "skills"}),
                                    categories=tuple(json.categories), skills=tuple(json.skills))
     with unit_of_work():
-        volunteer = volunteers.register(current_account(), form, now=now_utc(), pii_key=settings()["app"]["pii_key"])
+        volunteer = volunteers.register(current_account(), form, now=current_time(), pii_key=settings()["app"]["pii_key"])
         view = _me(volunteer)
     return view, 201
 
@@ -160,7 +160,7 @@ def get_me():
 def patch_me(json: PatchMeBody):
     """Change what a volunteer may change about themselves."""
     with unit_of_work():
-        volunteer = volunteers.update_own(current_account(), json.model_dump(exclude_unset=True), now=now_utc())
+        volunteer = volunteers.update_own(current_account(), json.model_dump(exclude_unset=True), now=current_time())
         view = _me(volunteer)
     return view
 
@@ -185,7 +185,7 @@ def review(volunteer_id: int, json: ReviewBody):
     """Approve or reject a pending registration; the volunteer is notified."""
     with unit_of_work():
         volunteer = volunteers.review(current_account(), volunteer_id, approve=json.decision == "approve",
-                                      reason=json.reason, now=now_utc(),
+                                      reason=json.reason, now=current_time(),
                                       template_id=settings()["wechat"]["templates"]["registration_result"])
         view = VolunteerView(**_view(volunteer, is_owner=False))
     return view

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, request
 
 from app.extensions import get_redis, settings
 from app.services import wechat_events
-from app.timeutil import now_utc
+from app.timeutil import current_time, now_utc
 from app.wechat.callbacks import MAX_BODY_BYTES, CallbackRejected, open_callback, render_reply, verify_signature
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def receive(app_name: str):
     if (request.content_length or 0) > MAX_BODY_BYTES:
         return _plain("payload_too_large", 413)
     body = request.stream.read(MAX_BODY_BYTES + 1)
-    now = now_utc()
+    now = current_time()
     try:
         opened = open_callback(conf, request.args, body, now=int(now.timestamp()),
                                max_age=wechat["callback_max_age_seconds"],

@@ -8,6 +8,7 @@ from tests import factories as f
 
 
 def test_login_register_approve_and_the_decision_reaches_wechat(app, client, simulator, now):
+    app.extensions["clock"] = lambda: now
     with app.app_context():
         tree = f.region_tree()
         org = f.organization("甲区志愿者协会", tree["district"], now)
