@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import click
+import requests
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app.extensions import settings
 
@@ -29,11 +30,12 @@ def seed_demo() -> None:
     click.echo(summary)
 
 
-@click.group("wechat-sim", invoke_without_command=True, help="The local WeChat simulator.")
+@click.group("wechat-sim", cls=AppGroup, invoke_without_command=True, help="The local WeChat simulator.")
 @click.option("--host", default=None, help="Address to listen on (default: simulator.host).")
 @click.option("--port", default=None, type=int, help="Port (default: simulator.port).")
 @click.option("--rate-limit", default=None, type=float, help="Sends per second before errcode 45009 (0: none).")
 @click.pass_context
+@with_appcontext
 def wechat_sim_cli(ctx: click.Context, host: str | None, port: int | None, rate_limit: float | None) -> None:
     if ctx.invoked_subcommand is not None:
         return
@@ -67,9 +69,17 @@ def wechat_sim_push(kind: str, account: str, openid: str, content: str | None, e
     from app.wechat.simulator import push_from_cli
 
     conf = settings()
-    result = push_from_cli(thaw(conf["wechat"]), service_url or conf["simulator"]["service_url"], kind,
-                           account=account, openid=openid, content=content, event_key=event_key, safe=safe,
-                           fmt="json" if as_json else "xml")
+    target = service_url or conf["simulator"]["service_url"]
+    try:
+        result = push_from_cli(thaw(conf["wechat"]), target, kind,
+                               account=account, openid=openid, content=content, event_key=event_key, safe=safe,
+                               fmt="json" if as_json else "xml")
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except requests.ConnectionError:
+        raise click.ClickException(f"cannot reach the service at {target}; is `make run` running?") from None
+    if result.status_code is None:
+        raise click.ClickException(f"no answer from {target} within WeChat's timeout on any of its attempts")
     click.echo(f"HTTP {result.status_code}")
     click.echo(result.reply_text)
 
@@ -98,4 +108,7 @@ def roles_grant(openid: str, role: str, scope_id: int) -> None:
     """Grant ROLE to the account with mini-program OPENID on a team, organisation or region id."""
     from app.services import demo
 
-    click.echo(demo.grant_by_openid(openid, role, scope_id))
+    try:
+        click.echo(demo.grant_by_openid(openid, role, scope_id))
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None

@@ -76,8 +76,11 @@ def seed() -> str:
 
 def grant_by_openid(openid: str, role: str, scope_id: int) -> str:
     """Grant a role to the account with this mini-program openid (created if it never logged in)."""
-    scope = {"captain": "team_id", "organizer": "organization_id", "admin": "region_id"}[role]
+    scope, model = {"captain": ("team_id", Team), "organizer": ("organization_id", Organization),
+                    "admin": ("region_id", Region)}[role]
     with unit_of_work():
+        if db.session.get(model, scope_id) is None:
+            raise LookupError(f"no {model.__tablename__[:-1]} with id {scope_id}")
         now = now_utc()
         account = _account(openid, now)
         roles.grant(account.id, Role(role), now=now, **{scope: scope_id})

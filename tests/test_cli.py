@@ -1,0 +1,77 @@
+"""The `flask` commands a newcomer uses: seed the demo, push callbacks, grant roles."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.services import bot
+from models import Account, Organization, RoleGrant, Volunteer
+from tests.fakes import serve
+
+
+def test_seed_demo_loads_data_once(app):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed", "demo"])
+    second = runner.invoke(args=["seed", "demo"])
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Organization)) >= 1
+        volunteers = db.session.scalar(select(func.count()).select_from(Volunteer))
+        assert volunteers >= 1
+    runner.invoke(args=["seed", "demo"])
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Volunteer)) == volunteers
+
+
+def test_push_text_reaches_the_service_and_prints_the_bot_reply(app):
+    with serve(app) as url:
+        result = app.test_cli_runner().invoke(args=["wechat-sim", "push", "text", "--content", "帮助",
+                                                    "--service-url", url])
+    assert result.exit_code == 0, result.output
+    assert "HTTP 200" in result.output
+    assert bot.HELP_TEXT.splitlines()[0] in result.output
+
+
+def test_push_in_safe_mode_prints_the_decrypted_reply(app):
+    with serve(app) as url:
+        result = app.test_cli_runner().invoke(args=["wechat-sim", "push", "subscribe", "--safe",
+                                                    "--service-url", url])
+    assert result.exit_code == 0, result.output
+    assert "HTTP 200" in result.output and "欢迎" in result.output
+
+
+def test_push_to_a_service_that_is_not_running_says_so(app):
+    result = app.test_cli_runner().invoke(args=["wechat-sim", "push", "text", "--service-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "cannot reach the service at http://127.0.0.1:9" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_push_scan_without_a_scene_is_a_usage_error(app):
+    result = app.test_cli_runner().invoke(args=["wechat-sim", "push", "scan", "--service-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 2
+    assert "scan needs event_key" in result.output
+
+
+def test_roles_grant_gives_an_account_a_role_once(app):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed", "demo"]).exit_code == 0
+    with app.app_context():
+        organization_id = db.session.scalars(select(Organization.id)).first()
+    for _ in range(2):
+        result = runner.invoke(args=["roles", "grant", "sim_newcomer", "organizer", str(organization_id)])
+        assert result.exit_code == 0, result.output
+    with app.app_context():
+        grants = db.session.scalars(select(RoleGrant).join(Account, Account.id == RoleGrant.account_id)
+                                    .where(Account.mp_openid == "sim_newcomer")).all()
+        assert [(g.role.value, g.organization_id) for g in grants] == [("organizer", organization_id)]
+
+
+def test_roles_grant_on_a_missing_scope_changes_nothing(app):
+    result = app.test_cli_runner().invoke(args=["roles", "grant", "sim_newcomer", "captain", "424242"])
+    assert result.exit_code == 1
+    assert "no team with id 424242" in result.output and "Traceback" not in result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Account)) == 0
