@@ -17,7 +17,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(overrides)
     app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
     app.extensions["settings"] = settings
-    app.config["SECRET_KEY"] = settings["app"]["secret_key"]
+    # No SECRET_KEY in Flask's config on purpose: the service keeps no cookie sessions (the API uses
+    # bearer tokens signed with app.secret_key by app.services.accounts), and without it Flask skips
+    # opening a signed cookie session on every request, which is measurable on the callback path.
     app.config["MAX_CONTENT_LENGTH"] = API_MAX_BODY_BYTES
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     _configure_logging(settings["app"]["log_level"])

@@ -16,7 +16,10 @@ def unit_of_work() -> Iterator[Session]:
     session = db.session
     try:
         yield session
-        session.commit()
+        # A unit that never touched the database has nothing to commit; skipping saves a hot path
+        # (most bot replies) the cost of an empty commit.
+        if session().in_transaction():
+            session.commit()
     except BaseException:
         session.rollback()
         raise

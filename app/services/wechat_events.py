@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
+from typing import Any
 
 import redis
 from sqlalchemy import select
@@ -19,46 +20,43 @@ from models import CallbackReceipt, OfficialFollower
 logger = logging.getLogger(__name__)
 
 # WeChat retries a push 3 times, 5 s apart; an hour covers every retry with a wide margin.
-CLAIM_TTL_SECONDS = 3600
-_IN_PROGRESS = "…"
+ANSWER_TTL_SECONDS = 3600
+# What _dispatch returns for a push whose effects an earlier delivery already applied.
+_REPEATED: Any = object()
 
 
 def handle(app_name: str, message: InboundMessage, *, redis_client: redis.Redis, now: datetime) -> str | None:
     """Return the reply text for a push (None: answer `success`); a repeated push gets the first answer.
 
-    A push is one unit of work, so this commits: the reply is remembered only once the push's
-    effects are durable, and a failed push releases its claim so WeChat's retry can succeed.
+    Effects happen at most once because every push that changes data claims a database receipt in
+    the same transaction as its effects (`_claim_receipt`); a retry finds the receipt and changes
+    nothing. Redis only remembers the first answer, so a retry is answered the same way: one
+    round trip (SET NX) on a first delivery, a second (GET) only on a retry. Without Redis the
+    receipts still hold; a retry is then answered `success`.
     """
-    claim_key = f"wechat:push:{app_name}:{message.dedup_key}"
+    reply = _dispatch(app_name, message, now=now)
+    answer_key = f"wechat:push:{app_name}:{message.dedup_key}"
     try:
-        # Fast path: the first delivery claims the key; a retry finds it and gets the stored reply.
-        if not redis_client.set(claim_key, _IN_PROGRESS, nx=True, ex=CLAIM_TTL_SECONDS):
-            return _earlier_reply(redis_client, claim_key)
+        if reply is _REPEATED:
+            # Only the delivery that applied the effects may decide the answer.
+            stored = redis_client.get(answer_key)
+            return json.loads(stored)["reply"] if stored else None
+        if redis_client.set(answer_key, json.dumps({"reply": reply}), nx=True, ex=ANSWER_TTL_SECONDS):
+            return reply
+        stored = redis_client.get(answer_key)
     except redis.RedisError:
-        # Redis is an optimisation here: database receipts still stop repeated side effects.
-        logger.warning("redis unavailable; handling push %s without the fast dedup path", message.dedup_key)
-        claim_key = None
-    try:
-        with unit_of_work():
-            reply = _dispatch(app_name, message, now=now)
-    except Exception:
-        if claim_key:
-            _forget(redis_client, claim_key)
-        raise
-    if claim_key:
-        try:
-            redis_client.set(claim_key, json.dumps({"reply": reply}), ex=CLAIM_TTL_SECONDS)
-        except redis.RedisError:
-            pass
-    return reply
+        logger.warning("redis unavailable; push %s answered without the remembered reply", message.dedup_key)
+        return None if reply is _REPEATED else reply
+    return json.loads(stored)["reply"] if stored else reply
 
 
 def _dispatch(app_name: str, message: InboundMessage, *, now: datetime) -> str | None:
     if app_name == "official" and message.event in ("subscribe", "unsubscribe"):
-        if not _claim_receipt(app_name, message, now):
-            return None
-        _record_follow(message, now)
-        db.session.flush()
+        # Only pushes with effects open a unit of work: most pushes are answered without a session.
+        with unit_of_work():
+            if not _claim_receipt(app_name, message, now):
+                return _REPEATED
+            _record_follow(message, now)
     if app_name == "official":
         return bot.reply_to(message)
     if message.subscriptions:
@@ -92,20 +90,3 @@ def _record_follow(message: InboundMessage, now: datetime) -> None:
         follower.unsubscribed_at = now
         # WeChat's rule: on unsubscribe, keep no more of the user's data than needed.
         follower.scene = None
-
-
-def _earlier_reply(redis_client: redis.Redis, claim_key: str) -> str | None:
-    try:
-        stored = redis_client.get(claim_key)
-    except redis.RedisError:
-        return None
-    if not stored or stored.decode() == _IN_PROGRESS:
-        return None
-    return json.loads(stored)["reply"]
-
-
-def _forget(redis_client: redis.Redis, claim_key: str) -> None:
-    try:
-        redis_client.delete(claim_key)
-    except redis.RedisError:
-        pass

@@ -364,6 +364,27 @@ def test_without_redis_pushes_are_still_answered_and_deduplicated(make_app):
     assert count(app, CallbackReceipt) == 1
 
 
+def test_concurrent_deliveries_of_one_subscribe_apply_it_once(app):
+    import threading
+
+    xml = event_xml("subscribe", sender="o_burst", create_time=int(time.time()), event_key="qrscene_77")
+    responses, barrier = [], threading.Barrier(6)
+
+    def deliver():
+        barrier.wait()
+        responses.append(post(app.test_client(), "official", xml))
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [r.status_code for r in responses] == [200] * 6
+    answered = [r for r in responses if body_text(r) != "success"]
+    assert answered and {text_reply(r)["Content"] for r in answered} == {bot.WELCOME_WITH_SCENE_TEXT}
+    assert len(followers(app)) == 1 and count(app, CallbackReceipt) == 1
+
+
 def test_subscribe_to_the_mini_program_callback_records_no_follower(app, client):
     response = post(client, "miniprogram", event_xml("subscribe", to=MP_GH_ID))
     assert response.status_code == 200 and body_text(response) == "success"
