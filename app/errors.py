@@ -6,9 +6,22 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify
+from pydantic import BaseModel, Field
 from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="稳定的错误代码，客户端据此分支处理")
+    message: str = Field(description="给用户看的中文说明")
+    fields: dict[str, str] | None = Field(default=None, description="出错的字段及原因")
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error answer, as the OpenAPI document describes it."""
+
+    error: ErrorDetail
 
 
 class DomainError(Exception):
@@ -87,7 +100,12 @@ def register_error_handlers(app: Flask) -> None:
         if error.response is not None and error.code not in _HTTP_CODES:
             return error
         code, message = _HTTP_CODES.get(error.code or 500, ("http_error", error.description or "请求失败"))
-        return jsonify({"error": {"code": code, "message": message}}), error.code
+        response = jsonify({"error": {"code": code, "message": message}})
+        # Keep what HTTP requires of the status, such as the Allow header of a 405.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, error.code
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from app.config import PROJECT_ROOT
+from app.errors import ErrorBody
 from models.base import Base
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ api_spec = SpecTree(
     path="api/v1/docs",
     annotations=True,
     validation_error_status=422,
+    validation_error_model=ErrorBody,
 )
 
 

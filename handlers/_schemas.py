@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+from spectree import Response
+
+from app.errors import ErrorBody
 
 
 class StrictBody(BaseModel):
@@ -11,14 +14,15 @@ class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class ErrorDetail(BaseModel):
-    code: str = Field(description="稳定的错误代码，客户端据此分支处理")
-    message: str = Field(description="给用户看的中文说明")
-    fields: dict[str, str] | None = Field(default=None, description="出错的字段及原因")
+# What any endpoint with a JSON body may answer before its view runs: broken JSON, a body over
+# 1 MiB, another media type, or a body that fails its schema.
+_JSON_BODY_ERRORS = (400, 413, 415, 422)
 
 
-class ErrorBody(BaseModel):
-    error: ErrorDetail
+def answers(status: int, model: type[BaseModel], *errors: int, json_body: bool = False) -> Response:
+    """The documented answers of an endpoint: its success and every error status it can give."""
+    error_statuses = sorted(set(errors) | (set(_JSON_BODY_ERRORS) if json_body else set()))
+    return Response(**{f"HTTP_{status}": model}, **{f"HTTP_{code}": ErrorBody for code in error_statuses})
 
 
 class Page(BaseModel):

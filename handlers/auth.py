@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
-from spectree import Response
 
 from app.db import unit_of_work
 from app.extensions import api_spec, get_gateway, settings
 from app.services import accounts
 from app.timeutil import current_time
-from handlers._schemas import ErrorBody, StrictBody
+from handlers._schemas import StrictBody, answers
 
 blueprint = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
@@ -26,7 +25,7 @@ class LoginAnswer(BaseModel):
 
 
 @blueprint.post("/login")
-@api_spec.validate(json=LoginBody, resp=Response(HTTP_200=LoginAnswer, HTTP_401=ErrorBody, HTTP_422=ErrorBody, HTTP_503=ErrorBody), tags=["auth"])
+@api_spec.validate(json=LoginBody, resp=answers(200, LoginAnswer, 401, 429, 503, json_body=True), tags=["auth"])
 def login(json: LoginBody):
     """Log in with a wx.login code."""
     conf = settings()["app"]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
-from spectree import Response
 
 from app.extensions import api_spec
 from app.services import regions
-from handlers._schemas import ErrorBody
+from handlers._schemas import answers
 
 blueprint = Blueprint("regions", __name__, url_prefix="/api/v1")
 
@@ -30,7 +29,7 @@ class RegionList(BaseModel):
 
 
 @blueprint.get("/regions")
-@api_spec.validate(query=RegionQuery, resp=Response(HTTP_200=RegionList, HTTP_404=ErrorBody, HTTP_422=ErrorBody), tags=["regions"])
+@api_spec.validate(query=RegionQuery, resp=answers(200, RegionList, 404, 422), tags=["regions"])
 def list_regions(query: RegionQuery):
     """The children of a region, to choose a community step by step."""
     if query.parent_id is not None:

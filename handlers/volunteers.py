@@ -7,7 +7,6 @@ from typing import Literal
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
-from spectree import Response
 
 from app import pii
 from app.db import unit_of_work
@@ -16,7 +15,7 @@ from app.services import roles, volunteers
 from app.services.volunteers import Category
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
-from handlers._schemas import ErrorBody, StrictBody
+from handlers._schemas import StrictBody, answers
 from models import Volunteer
 
 blueprint = Blueprint("volunteers", __name__, url_prefix="/api/v1")
@@ -132,7 +131,7 @@ def _me(volunteer: Volunteer) -> MeView:
 
 @blueprint.post("/volunteers")
 @login_required
-@api_spec.validate(json=RegisterBody, resp=Response(HTTP_201=MeView, HTTP_401=ErrorBody, HTTP_409=ErrorBody, HTTP_422=ErrorBody),
+@api_spec.validate(json=RegisterBody, resp=answers(201, MeView, 401, 409, json_body=True),
                    tags=["volunteers"], security=BEARER_SECURITY)
 def register(json: RegisterBody):
     """Register the caller as a volunteer (status pending until reviewed)."""
@@ -146,7 +145,7 @@ def register(json: RegisterBody):
 
 @blueprint.get("/me")
 @login_required
-@api_spec.validate(resp=Response(HTTP_200=MeView, HTTP_401=ErrorBody, HTTP_404=ErrorBody), tags=["volunteers"],
+@api_spec.validate(resp=answers(200, MeView, 401, 404), tags=["volunteers"],
                    security=BEARER_SECURITY)
 def get_me():
     """The caller's own archive, unmasked, with their roles."""
@@ -155,7 +154,7 @@ def get_me():
 
 @blueprint.patch("/me")
 @login_required
-@api_spec.validate(json=PatchMeBody, resp=Response(HTTP_200=MeView, HTTP_401=ErrorBody, HTTP_404=ErrorBody, HTTP_422=ErrorBody),
+@api_spec.validate(json=PatchMeBody, resp=answers(200, MeView, 401, 404, json_body=True),
                    tags=["volunteers"], security=BEARER_SECURITY)
 def patch_me(json: PatchMeBody):
     """Change what a volunteer may change about themselves."""
@@ -167,7 +166,7 @@ def patch_me(json: PatchMeBody):
 
 @blueprint.get("/volunteers")
 @login_required
-@api_spec.validate(query=PendingQuery, resp=Response(HTTP_200=VolunteerPage, HTTP_401=ErrorBody, HTTP_403=ErrorBody),
+@api_spec.validate(query=PendingQuery, resp=answers(200, VolunteerPage, 401, 403, 422),
                    tags=["volunteers"], security=BEARER_SECURITY)
 def list_pending(query: PendingQuery):
     """Pending registrations in the caller's organisation or admin region, oldest first."""
@@ -178,8 +177,7 @@ def list_pending(query: PendingQuery):
 
 @blueprint.post("/volunteers/<int:volunteer_id>/review")
 @login_required
-@api_spec.validate(json=ReviewBody, resp=Response(HTTP_200=VolunteerView, HTTP_401=ErrorBody, HTTP_403=ErrorBody,
-                                                  HTTP_404=ErrorBody, HTTP_409=ErrorBody, HTTP_422=ErrorBody),
+@api_spec.validate(json=ReviewBody, resp=answers(200, VolunteerView, 401, 403, 404, 409, json_body=True),
                    tags=["volunteers"], security=BEARER_SECURITY)
 def review(volunteer_id: int, json: ReviewBody):
     """Approve or reject a pending registration; the volunteer is notified."""

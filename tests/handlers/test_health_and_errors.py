@@ -44,6 +44,28 @@ def test_unknown_route_and_method_get_json_errors(client):
     assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
     wrong_method = client.delete("/api/v1/auth/login")
     assert wrong_method.status_code == 405 and wrong_method.json["error"]["code"] == "method_not_allowed"
+    assert "POST" in wrong_method.headers["Allow"]
+    assert wrong_method.headers["Content-Type"] == "application/json"
+
+
+def test_openapi_document_lists_every_error_an_endpoint_gives_in_our_error_format(client):
+    document = client.get("/api/v1/openapi.json").json
+    error_schemas = set()
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            statuses = set(operation["responses"])
+            if "requestBody" in operation:
+                assert {"400", "413", "415", "422"} <= statuses, (method, path)
+            if operation.get("security"):
+                assert "401" in statuses, (method, path)
+            if operation.get("parameters"):
+                assert "422" in statuses, (method, path)
+            for status, answer in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    error_schemas.add(answer["content"]["application/json"]["schema"]["$ref"])
+    [only_schema] = error_schemas
+    body = document["components"]["schemas"][only_schema.split("/")[-1]]
+    assert set(body["properties"]) == {"error"}
 
 
 def test_api_bodies_over_one_mebibyte_are_413(client):
