@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response
 
 from app.errors import ErrorBody
+
+
+# Ids are PostgreSQL integers: a larger number would fail in the database, so it never gets there.
+MAX_ID = 2_147_483_647
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def id_path(name: str) -> str:
+    """A URL segment for an id: numbers outside 1..MAX_ID do not match the route (404)."""
+    return f"<int(min=1, max={MAX_ID}):{name}>"
 
 
 class StrictBody(BaseModel):

@@ -7,13 +7,13 @@ from pydantic import BaseModel, Field
 
 from app.extensions import api_spec
 from app.services import regions
-from handlers._schemas import answers
+from handlers._schemas import Id, answers
 
 blueprint = Blueprint("regions", __name__, url_prefix="/api/v1")
 
 
 class RegionQuery(BaseModel):
-    parent_id: int | None = Field(default=None, ge=1, description="上级地区 id；不填则列出城市")
+    parent_id: Id | None = Field(default=None, description="上级地区 id；不填则列出城市")
 
 
 class RegionItem(BaseModel):

@@ -15,7 +15,7 @@ from app.services import roles, volunteers
 from app.services.volunteers import Category
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
-from handlers._schemas import StrictBody, answers
+from handlers._schemas import Id, StrictBody, answers, id_path
 from models import Volunteer
 
 blueprint = Blueprint("volunteers", __name__, url_prefix="/api/v1")
@@ -35,7 +35,7 @@ class RegisterBody(StrictBody):
     birth_date: date | None = Field(default=None, description="出生日期；未填身份证号时必填")
     categories: list[Category] = CATEGORY_FIELD
     skills: list[Skill] = SKILL_FIELD
-    region_id: int = Field(ge=1, description="所在社区（村）的地区 id")
+    region_id: Id = Field(description="所在社区（村）的地区 id")
     guardian_name: str | None = Field(default=None, pattern=NAME_PATTERN, description="监护人姓名（未满18周岁必填）")
     guardian_mobile: str | None = Field(default=None, pattern=MOBILE_PATTERN, description="监护人手机号（未满18周岁必填）")
 
@@ -45,7 +45,7 @@ class PatchMeBody(StrictBody):
     mobile: str = Field(default=None, pattern=MOBILE_PATTERN)  # type: ignore[assignment]
     categories: list[Category] = CATEGORY_FIELD
     skills: list[Skill] = SKILL_FIELD
-    region_id: int = Field(default=None, ge=1)  # type: ignore[assignment]
+    region_id: Id = Field(default=None)  # type: ignore[assignment]
     guardian_name: str | None = Field(default=None, pattern=NAME_PATTERN)
     guardian_mobile: str | None = Field(default=None, pattern=MOBILE_PATTERN)
 
@@ -175,7 +175,7 @@ def list_pending(query: PendingQuery):
                          page=query.page, per_page=query.per_page)
 
 
-@blueprint.post("/volunteers/<int:volunteer_id>/review")
+@blueprint.post(f"/volunteers/{id_path('volunteer_id')}/review")
 @login_required
 @api_spec.validate(json=ReviewBody, resp=answers(200, VolunteerView, 401, 403, 404, 409, json_body=True),
                    tags=["volunteers"], security=BEARER_SECURITY)

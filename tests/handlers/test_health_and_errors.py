@@ -100,3 +100,11 @@ def test_regions_can_be_browsed_level_by_level(app_context, client, now):
     assert [d["name"] for d in districts] == ["甲区", "乙区"]
     assert client.get("/api/v1/regions?parent_id=99999").status_code == 404
     assert client.get("/api/v1/regions?parent_id=abc").status_code == 422
+
+
+def test_ids_beyond_the_database_integer_range_are_refused_cleanly(client):
+    # PostgreSQL integers end at 2**31 - 1; a larger id must not reach the database (it would be a 500).
+    huge = 2**31
+    assert client.get(f"/api/v1/regions?parent_id={huge}").status_code == 422
+    response = client.post(f"/api/v1/volunteers/{huge}/review", json={"decision": "approve"})
+    assert response.status_code == 404 and response.json["error"]["code"] == "not_found"
