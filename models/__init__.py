@@ -3,16 +3,22 @@
 from models.base import Base
 from models.regions import Region, RegionLevel
 from models.organizations import Organization, OrganizationStatus
-from models.teams import Team, TeamKind
+from models.teams import JoinMode, MembershipStatus, Team, TeamKind, TeamMembership
 from models.accounts import Account
 from models.volunteers import Volunteer, VolunteerStatus, Gender
 from models.roles import RoleGrant, Role
 from models.audit import AuditLog
 from models.notifications import Notification, NotificationStatus, NotificationChannel
 from models.callbacks import CallbackReceipt, OfficialFollower
+from models.activities import Activity, ActivityKind, ActivityStatus, Evaluation, RiskLevel, SignupMode
+from models.signups import Signup, SignupStatus
+from models.checkins import Checkin, CheckinMethod, CheckinScan
+from models.service_records import RecordKind, ServiceRecord
 
 __all__ = [
     "Base", "Region", "RegionLevel", "Organization", "OrganizationStatus", "Team", "TeamKind", "Account",
     "Volunteer", "VolunteerStatus", "Gender", "RoleGrant", "Role", "AuditLog", "Notification",
-    "NotificationStatus", "NotificationChannel", "CallbackReceipt", "OfficialFollower",
+    "NotificationStatus", "NotificationChannel", "CallbackReceipt", "OfficialFollower", "JoinMode",
+    "MembershipStatus", "TeamMembership", "Activity", "ActivityKind", "ActivityStatus", "Evaluation", "RiskLevel",
+    "SignupMode", "Signup", "SignupStatus", "Checkin", "CheckinMethod", "CheckinScan", "RecordKind", "ServiceRecord",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, StrEnumType, UTCDateTime
@@ -39,6 +39,20 @@ TEAM_KIND_LABELS = {
 }
 
 
+class JoinMode(enum.StrEnum):
+    OPEN = "open"                # anyone approved may join at once
+    APPROVAL = "approval"        # a join request waits for the organiser or a captain
+    INVITATION = "invitation"    # only people the organiser invites
+
+
+class MembershipStatus(enum.StrEnum):
+    REQUESTED = "requested"
+    INVITED = "invited"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    REMOVED = "removed"
+
+
 class Team(Base):
     __tablename__ = "teams"
     __table_args__ = (UniqueConstraint("organization_id", "name"),)
@@ -47,6 +61,24 @@ class Team(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="RESTRICT"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[TeamKind] = mapped_column(StrEnumType(TeamKind), default=TeamKind.GENERAL)
+    join_mode: Mapped[JoinMode] = mapped_column(StrEnumType(JoinMode), default=JoinMode.APPROVAL,
+                                                server_default=JoinMode.APPROVAL.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     organization: Mapped[Organization] = relationship()
+
+
+class TeamMembership(Base):
+    """A volunteer in a team; one row per pair, its status moving as requests are decided."""
+
+    __tablename__ = "team_memberships"
+    __table_args__ = (UniqueConstraint("team_id", "volunteer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id", ondelete="CASCADE"), index=True)
+    status: Mapped[MembershipStatus] = mapped_column(StrEnumType(MembershipStatus))
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

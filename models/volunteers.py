@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, LargeBinary, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.accounts import Account
@@ -46,6 +46,11 @@ class Volunteer(Base):
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     reviewed_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # TOTP secret of the rotating personal check-in code; created on first use, rotatable.
+    checkin_secret: Mapped[str | None] = mapped_column(String(32))
+    # Totals of the service-record ledger, updated in the same transaction as each record.
+    total_service_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    service_record_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -1,0 +1,39 @@
+"""The service-hour ledger: append-only; a correction is a new entry saying who and why."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.activities import Activity
+from models.base import Base, StrEnumType, UTCDateTime
+from models.volunteers import Volunteer
+
+
+class RecordKind(enum.StrEnum):
+    ATTENDANCE = "attendance"      # written at check-out, from the check-in
+    CORRECTION = "correction"      # minutes added or taken back by a captain or organiser
+
+
+class ServiceRecord(Base):
+    __tablename__ = "service_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id", ondelete="RESTRICT"), index=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="RESTRICT"), index=True)
+    # Unique: one attendance record per check-in (corrections have none; NULLs never collide).
+    checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id", ondelete="RESTRICT"), unique=True)
+    kind: Mapped[RecordKind] = mapped_column(StrEnumType(RecordKind))
+    minutes: Mapped[int] = mapped_column(Integer)
+    corrects_record_id: Mapped[int | None] = mapped_column(ForeignKey("service_records.id", ondelete="RESTRICT"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    confirmed_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    activity: Mapped[Activity] = relationship()
+    volunteer: Mapped[Volunteer] = relationship()
