@@ -11,12 +11,14 @@ API_PREFIX = "/api/v1/"
 
 def register(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
-    from handlers import auth, docs, health, regions, volunteers, wechat_callback
+    from handlers import (activities, auth, checkins, docs, health, organizations, regions, signups, teams,
+                          volunteers, wechat_callback)
     from handlers._validation import install_validation_errors
 
     install_validation_errors()
     app.before_request(_require_json_bodies)
-    for module in (health, auth, volunteers, regions, wechat_callback, docs):
+    for module in (health, auth, volunteers, regions, organizations, teams, activities, signups, checkins,
+                   wechat_callback, docs):
         app.register_blueprint(module.blueprint)
 
 

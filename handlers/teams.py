@@ -1,0 +1,7 @@
+"""API of teams."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+blueprint = Blueprint("teams", __name__, url_prefix="/api/v1")
