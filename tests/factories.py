@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from app.extensions import db, settings
 from app.services import accounts, regions, roles
-from models import Account, Organization, OrganizationStatus, Region, RegionLevel, Role, Team, TeamKind, Volunteer, VolunteerStatus
+from models import (Account, Activity, ActivityStatus, Organization, OrganizationStatus, Region, RegionLevel, Role, Team,
+                    TeamKind, Volunteer, VolunteerStatus)
 
 
 def region_tree(prefix: str = "T") -> dict[str, Region]:
@@ -55,6 +56,33 @@ def organizer(openid: str, org: Organization, now: datetime) -> Account:
 def admin(openid: str, region: Region, now: datetime) -> Account:
     row = account(openid, now)
     roles.grant(row.id, Role.ADMIN, region_id=region.id, now=now)
+    return row
+
+
+def captain(openid: str, team_row: Team, now: datetime) -> Account:
+    row = account(openid, now)
+    roles.grant(row.id, Role.CAPTAIN, team_id=team_row.id, now=now)
+    return row
+
+
+def approved_volunteer(openid: str, region: Region, now: datetime, **fields: Any) -> Volunteer:
+    """A new account with an approved volunteer archive."""
+    return volunteer(account(openid, now), region, now, status=VolunteerStatus.APPROVED, **fields)
+
+
+def activity(org: Organization, region: Region, now: datetime, *, team_row: Team | None = None,
+             starts_in: timedelta = timedelta(days=1), duration: timedelta = timedelta(hours=3),
+             status: ActivityStatus = ActivityStatus.PUBLISHED, **fields: Any) -> Activity:
+    values: dict[str, Any] = dict(title="敬老院陪伴服务", description="陪老人聊天、读报", address="一社区敬老院",
+                                  capacity=20, themes=["空巢老人"])
+    values.update(fields)
+    starts_at = now + starts_in
+    row = Activity(organization_id=org.id, team_id=team_row.id if team_row else None, region_id=region.id,
+                   starts_at=starts_at, ends_at=starts_at + duration, status=status,
+                   published_at=now if status is not ActivityStatus.DRAFT else None,
+                   created_at=now, updated_at=now, **values)
+    db.session.add(row)
+    db.session.flush()
     return row
 
 
