@@ -13,9 +13,12 @@ def register(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
     from handlers import (activities, auth, checkins, docs, health, organizations, regions, signups, teams,
                           volunteers, wechat_callback)
+    from handlers._schemas import IdConverter
     from handlers._validation import install_validation_errors
 
     install_validation_errors()
+    # Every <int:…> segment of the API is an id (see IdConverter).
+    app.url_map.converters["int"] = IdConverter
     app.before_request(_require_json_bodies)
     for module in (health, auth, volunteers, regions, organizations, teams, activities, signups, checkins,
                    wechat_callback, docs):

@@ -108,3 +108,7 @@ def test_ids_beyond_the_database_integer_range_are_refused_cleanly(client):
     assert client.get(f"/api/v1/regions?parent_id={huge}").status_code == 422
     response = client.post(f"/api/v1/volunteers/{huge}/review", json={"decision": "approve"})
     assert response.status_code == 404 and response.json["error"]["code"] == "not_found"
+    # Not 405: another method's route on the same path must not make an out-of-range id look allowed.
+    for method, path in (("patch", "/api/v1/activities/0"), ("get", f"/api/v1/activities/{huge}/signups"),
+                         ("delete", "/api/v1/activities/007/signups/me")):
+        assert getattr(client, method)(path).status_code == 404, (method, path)
