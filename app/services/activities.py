@@ -1,0 +1,280 @@
+"""Activities: organisers create, edit, publish, cancel and evaluate them; volunteers find them."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, cast, func, select
+
+from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.extensions import db, settings
+from app.services import audit, notifications
+from app.timeutil import format_local
+from models import (Account, Activity, ActivityStatus, Evaluation, NotificationChannel, Organization,
+                    OrganizationStatus, Region, RegionLevel, Role, RoleGrant, Signup, SignupStatus, Team, Volunteer)
+
+# Fields an organiser may change after creation, and which of them move the activity in time.
+EDITABLE = frozenset({"title", "description", "kind", "themes", "team_id", "address", "latitude", "longitude",
+                      "checkin_radius_m", "starts_at", "ends_at", "capacity", "signup_mode", "required_skills",
+                      "min_age", "risk_level", "requires_insurance", "credit_margin_minutes"})
+TIME_FIELDS = frozenset({"starts_at", "ends_at"})
+# Once an activity has run, its facts are history: only the evaluation may still change.
+CLOSED = frozenset({ActivityStatus.WITHDRAWN, ActivityStatus.CANCELLED, ActivityStatus.EVALUATED})
+_KM_PER_DEGREE = 111.32
+
+
+@dataclass(frozen=True)
+class Filters:
+    region_id: int | None = None
+    theme: str | None = None
+    kind: str | None = None
+    starts_from: datetime | None = None
+    starts_until: datetime | None = None
+    has_seats: bool | None = None
+    near: tuple[float, float, float] | None = None   # latitude, longitude, radius in km
+    organization_id: int | None = None
+
+
+def effective_status(activity: Activity, now: datetime) -> ActivityStatus:
+    """The status as time has moved it: a published activity is ongoing from its start, finished after its end."""
+    if activity.status is ActivityStatus.PUBLISHED:
+        if now >= activity.ends_at:
+            return ActivityStatus.FINISHED
+        if now >= activity.starts_at:
+            return ActivityStatus.ONGOING
+    return activity.status
+
+
+def require_organizer(account_id: int, organization_id: int) -> Organization:
+    """Return the organisation if the account organises it and it is approved; refuse otherwise."""
+    organization = db.session.get(Organization, organization_id)
+    if organization is None:
+        raise NotFound("organization_not_found", "找不到该组织")
+    grant = db.session.scalar(select(RoleGrant.id).where(
+        RoleGrant.account_id == account_id, RoleGrant.role == Role.ORGANIZER,
+        RoleGrant.organization_id == organization_id))
+    if grant is None:
+        raise Forbidden("not_organizer", "只有本组织的管理员可以执行此操作")
+    if organization.status is not OrganizationStatus.APPROVED:
+        raise Forbidden("organization_not_approved", "组织尚未通过审核，暂不能发布活动")
+    return organization
+
+
+def create(account: Account, values: Mapping[str, Any], *, now: datetime) -> Activity:
+    """Create an activity as a draft (or published at once with `publish`)."""
+    require_organizer(account.id, values["organization_id"])
+    activity = Activity(organization_id=values["organization_id"], status=ActivityStatus.DRAFT, seats_taken=0,
+                        created_by_account_id=account.id, created_at=now, updated_at=now)
+    for name in EDITABLE | {"region_id"}:
+        if name in values:
+            setattr(activity, name, values[name])
+    _check(activity, now)
+    db.session.add(activity)
+    db.session.flush()
+    if values.get("publish"):
+        _publish(activity, now)
+    audit.record(account.id, "activity.created", "activity", activity.id, now=now)
+    return activity
+
+
+def update(account: Account, activity_id: int, changes: Mapping[str, Any], *, now: datetime) -> Activity:
+    """Change an activity that has not run yet; people signed up hear about a new time at once."""
+    activity = _organized(account, activity_id, lock=True)
+    status = effective_status(activity, now)
+    if status in CLOSED or status is ActivityStatus.FINISHED:
+        raise Conflict("activity_closed", "活动已结束或已取消，不能再修改")
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise DomainError("not_editable", "这些字段不能修改", 422, fields={name: "不能修改" for name in sorted(unknown)})
+    if "capacity" in changes and changes["capacity"] < activity.seats_taken:
+        raise DomainError("capacity_below_signups", f"已有 {activity.seats_taken} 人报名，名额不能少于此数", 422,
+                          fields={"capacity": f"不能少于 {activity.seats_taken}"})
+    old_times = (activity.starts_at, activity.ends_at)
+    for name, value in changes.items():
+        setattr(activity, name, value)
+    _check(activity, now)
+    activity.updated_at = now
+    db.session.flush()
+    if (activity.starts_at, activity.ends_at) != old_times and activity.status is ActivityStatus.PUBLISHED:
+        _tell_signed_up(activity, "time_changed", f"时间调整为{format_local(activity.starts_at, '%m-%d %H:%M')}开始", now)
+    audit.record(account.id, "activity.updated", "activity", activity.id, now=now, fields=sorted(changes))
+    return activity
+
+
+def publish(account: Account, activity_id: int, *, now: datetime) -> Activity:
+    """Make a draft visible to volunteers."""
+    activity = _organized(account, activity_id, lock=True)
+    if activity.status is not ActivityStatus.DRAFT:
+        raise Conflict("not_a_draft", "只有草稿可以发布")
+    if activity.starts_at <= now:
+        raise DomainError("starts_in_the_past", "活动开始时间已过，请先修改时间", 422, fields={"starts_at": "需晚于现在"})
+    _publish(activity, now)
+    audit.record(account.id, "activity.published", "activity", activity.id, now=now)
+    return activity
+
+
+def cancel(account: Account, activity_id: int, *, reason: str, now: datetime) -> Activity:
+    """Withdraw an activity nobody joined, or cancel one with sign-ups and tell everyone signed up."""
+    activity = _organized(account, activity_id, lock=True)
+    status = effective_status(activity, now)
+    if status in CLOSED or status is ActivityStatus.FINISHED:
+        raise Conflict("activity_closed", "活动已结束或已取消")
+    has_signups = db.session.scalar(select(func.count()).select_from(Signup).where(
+        Signup.activity_id == activity.id, Signup.status.in_(_WAITING_OR_IN))) > 0
+    activity.status = ActivityStatus.CANCELLED if has_signups else ActivityStatus.WITHDRAWN
+    activity.cancel_reason = reason
+    activity.cancelled_at = now
+    activity.updated_at = now
+    db.session.flush()
+    if has_signups:
+        _tell_signed_up(activity, "cancelled", f"活动取消：{reason}", now)
+    audit.record(account.id, f"activity.{activity.status.value}", "activity", activity.id, now=now)
+    return activity
+
+
+def evaluate(account: Account, activity_id: int, evaluation: Evaluation, *, now: datetime) -> Activity:
+    """Rate a finished activity: 优秀, 合格 or 不合格."""
+    activity = _organized(account, activity_id, lock=True)
+    if effective_status(activity, now) not in (ActivityStatus.FINISHED, ActivityStatus.EVALUATED):
+        raise Conflict("not_finished", "活动结束后才能评价")
+    activity.status = ActivityStatus.EVALUATED
+    activity.evaluation = evaluation
+    activity.updated_at = now
+    audit.record(account.id, "activity.evaluated", "activity", activity.id, now=now, evaluation=evaluation.value)
+    return activity
+
+
+def visible(account: Account, activity_id: int) -> Activity:
+    """Return an activity the account may see: anything published, and drafts of its own organisation."""
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        raise NotFound("activity_not_found", "找不到该活动")
+    if activity.status is ActivityStatus.DRAFT and not _is_organizer(account.id, activity.organization_id):
+        raise NotFound("activity_not_found", "找不到该活动")
+    return activity
+
+
+def search(filters: Filters, *, page: int, per_page: int) -> tuple[list[Activity], int]:
+    """Published activities matching the filters, soonest first."""
+    query = select(Activity).where(Activity.status == ActivityStatus.PUBLISHED)
+    if filters.region_id is not None:
+        region = db.session.get(Region, filters.region_id)
+        if region is None:
+            raise NotFound("region_not_found", "找不到该地区")
+        subtree = select(Region.id).where(Region.path.startswith(region.path, autoescape=True))
+        query = query.where(Activity.region_id.in_(subtree))
+    if filters.theme:
+        # Themes are stored as JSON text; matching the quoted, JSON-escaped theme is exact on every backend.
+        query = query.where(cast(Activity.themes, String).contains(json.dumps(filters.theme), autoescape=True))
+    if filters.kind:
+        query = query.where(Activity.kind == filters.kind)
+    if filters.starts_from:
+        query = query.where(Activity.starts_at >= filters.starts_from)
+    if filters.starts_until:
+        query = query.where(Activity.starts_at < filters.starts_until)
+    if filters.has_seats:
+        query = query.where(Activity.seats_taken < Activity.capacity)
+    if filters.organization_id is not None:
+        query = query.where(Activity.organization_id == filters.organization_id)
+    if filters.near:
+        latitude, longitude, radius_km = filters.near
+        lat_span = radius_km / _KM_PER_DEGREE
+        lng_span = radius_km / (_KM_PER_DEGREE * max(math.cos(math.radians(latitude)), 0.01))
+        query = query.where(Activity.latitude.between(latitude - lat_span, latitude + lat_span),
+                            Activity.longitude.between(longitude - lng_span, longitude + lng_span))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.order_by(Activity.starts_at, Activity.id)
+                              .offset((page - 1) * per_page).limit(per_page)).all()
+    return list(rows), total
+
+
+def distance_km(activity: Activity, latitude: float, longitude: float) -> float | None:
+    """Great-circle distance from a point to the activity, if it has coordinates."""
+    if activity.latitude is None or activity.longitude is None:
+        return None
+    return haversine_km(latitude, longitude, activity.latitude, activity.longitude)
+
+
+def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance between two points in kilometres."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    d_phi, d_lambda = phi2 - phi1, math.radians(lng2 - lng1)
+    a = math.sin(d_phi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(d_lambda / 2) ** 2
+    return 6371.0088 * 2 * math.asin(math.sqrt(min(1.0, a)))
+
+
+_WAITING_OR_IN = (SignupStatus.PENDING, SignupStatus.APPROVED, SignupStatus.WAITLISTED)
+
+
+def _organized(account: Account, activity_id: int, *, lock: bool = False) -> Activity:
+    # populate_existing: seat counts change through UPDATE statements, so never trust a cached copy.
+    query = select(Activity).where(Activity.id == activity_id).execution_options(populate_existing=True)
+    activity = db.session.scalar(query.with_for_update() if lock else query)
+    if activity is None:
+        raise NotFound("activity_not_found", "找不到该活动")
+    require_organizer(account.id, activity.organization_id)
+    return activity
+
+
+def _is_organizer(account_id: int, organization_id: int) -> bool:
+    return db.session.scalar(select(RoleGrant.id).where(
+        RoleGrant.account_id == account_id, RoleGrant.role == Role.ORGANIZER,
+        RoleGrant.organization_id == organization_id)) is not None
+
+
+def _publish(activity: Activity, now: datetime) -> None:
+    activity.status = ActivityStatus.PUBLISHED
+    activity.published_at = now
+    activity.updated_at = now
+
+
+def _check(activity: Activity, now: datetime) -> None:
+    """The rules that no combination of fields may break."""
+    problems: dict[str, str] = {}
+    if activity.ends_at <= activity.starts_at:
+        problems["ends_at"] = "需晚于开始时间"
+    if activity.ends_at <= now:
+        problems["ends_at"] = "需晚于现在"
+    region = db.session.get(Region, activity.region_id)
+    if region is None or region.level is not RegionLevel.COMMUNITY:
+        problems["region_id"] = "需为社区（村）"
+    if activity.team_id is not None:
+        team = db.session.get(Team, activity.team_id)
+        if team is None or team.organization_id != activity.organization_id:
+            problems["team_id"] = "需为本组织的队伍"
+    if (activity.checkin_radius_m is not None) and (activity.latitude is None or activity.longitude is None):
+        problems["checkin_radius_m"] = "设置签到范围需同时提供经纬度"
+    if (activity.latitude is None) != (activity.longitude is None):
+        problems["latitude"] = "经纬度需同时提供"
+    if problems:
+        raise DomainError("invalid_activity", "活动信息有误，请检查标出的字段", 422, fields=problems)
+
+
+def _tell_signed_up(activity: Activity, what: str, note: str, now: datetime) -> None:
+    """Queue a message to everyone signed up or waiting; one per person and change."""
+    template_id = settings()["wechat"]["templates"]["activity_changed"]
+    rows = db.session.execute(
+        select(Signup.id, Volunteer.account_id).join(Volunteer, Volunteer.id == Signup.volunteer_id)
+        .where(Signup.activity_id == activity.id, Signup.status.in_(_WAITING_OR_IN))
+    ).all()
+    for signup_id, account_id in rows:
+        notifications.enqueue(
+            account_id, f"activity_{what}", f"s{signup_id}:{int(now.timestamp())}",
+            channel=NotificationChannel.MINIPROGRAM_SUBSCRIBE,
+            payload={
+                "template_id": template_id,
+                "page": f"pages/activity/index?id={activity.id}",
+                "data": {
+                    "thing1": notifications.fit(activity.title, notifications.THING_MAX),
+                    "time2": format_local(activity.starts_at),
+                    "thing3": notifications.fit(note, notifications.THING_MAX),
+                },
+                "text": f"您报名的活动「{activity.title}」{note}",
+            },
+            now=now,
+        )
