@@ -93,6 +93,21 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # SQLAlchemy, not pysqlite, decides where transactions begin (see _sqlite_begin): pysqlite's own
+    # handling starts them lazily and commits at RELEASE SAVEPOINT, which breaks savepoints.
+    dbapi_connection.isolation_level = None
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection: Any) -> None:
+    """Begin SQLite transactions with the write lock taken (the recipe in SQLAlchemy's SQLite notes).
+
+    IMMEDIATE makes transactions queue on the busy timeout instead of failing later: a deferred
+    transaction that read first and writes second fails at once (SQLITE_BUSY_SNAPSHOT) when another
+    one committed in between. SQLite serves the one-process demo, where queueing is harmless.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def init_extensions(app: Flask) -> None:

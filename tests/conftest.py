@@ -117,15 +117,23 @@ def _empty_tables(app) -> None:
 
     db.session.remove()
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-    with db.engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as connection:
             connection.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            # The region tree references itself; checks are off only for this cleanup connection.
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            for table in tables:
-                connection.execute(sa.text(f'DELETE FROM "{table}"'))
-        connection.commit()
+            connection.commit()
+        return
+    # The region tree references itself: checks go off for this cleanup only. PRAGMA foreign_keys
+    # is ignored inside a transaction, so this runs on the raw connection, outside any.
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        for table in tables:
+            cursor.execute(f'DELETE FROM "{table}"')
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+    finally:
+        raw.close()
 
 
 @pytest.fixture

@@ -20,19 +20,23 @@ def link_new_followers(gateway: WeChatGateway, *, now: datetime, limit: int = 50
 
     The callback cannot do this itself (it must answer within a second), so a worker does it.
     """
-    followers = list(db.session.scalars(
-        select(OfficialFollower).where(OfficialFollower.is_subscribed.is_(True), OfficialFollower.link_checked_at.is_(None))
+    pending = db.session.execute(
+        select(OfficialFollower.id, OfficialFollower.openid)
+        .where(OfficialFollower.is_subscribed.is_(True), OfficialFollower.link_checked_at.is_(None))
         .order_by(OfficialFollower.id).limit(limit)
-    ))
+    ).all()
+    # No transaction stays open while WeChat answers: it would hold locks (on SQLite, the database).
+    db.session.commit()
     linked = 0
-    for follower in followers:
+    for follower_id, openid in pending:
         try:
-            info = gateway.get_follower(follower.openid)
+            info = gateway.get_follower(openid)
         except WeChatError as exc:
             if exc.retryable:
                 logger.info("follower lookup postponed: %s", exc)
                 break
             info = {}
+        follower = db.session.get(OfficialFollower, follower_id)
         follower.link_checked_at = now
         follower.unionid = info.get("unionid") or None
         if follower.unionid:

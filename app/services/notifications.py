@@ -69,9 +69,13 @@ def _deliver_one(gateway: WeChatGateway, notification_id: int, now: datetime) ->
         return None
     row = db.session.get(Notification, notification_id)
     account = db.session.get(Account, row.account_id)
+    channel, payload, openid = row.channel, dict(row.payload), account.mp_openid
+    # No transaction stays open while WeChat answers: it would hold locks (on SQLite, the database).
+    db.session.commit()
     try:
-        _send(gateway, row, account)
+        _send(gateway, channel, payload, openid)
     except WeChatError as exc:
+        row = db.session.get(Notification, notification_id)
         row.last_error = str(exc)[:500]
         if exc.ambiguous:
             # WeChat's send APIs take no idempotency key: resending could deliver twice.
@@ -86,6 +90,7 @@ def _deliver_one(gateway: WeChatGateway, notification_id: int, now: datetime) ->
             outcome = "failed"
         logger.info("notification %s: %s (%s)", row.id, outcome, exc)
     else:
+        row = db.session.get(Notification, notification_id)
         row.status = NotificationStatus.SENT
         row.sent_at = now
         row.last_error = None
@@ -94,9 +99,8 @@ def _deliver_one(gateway: WeChatGateway, notification_id: int, now: datetime) ->
     return outcome
 
 
-def _send(gateway: WeChatGateway, row: Notification, account: Account) -> None:
-    payload = row.payload
-    if row.channel is NotificationChannel.MINIPROGRAM_SUBSCRIBE:
-        gateway.send_subscribe_message(account.mp_openid, payload["template_id"], payload["data"], page=payload.get("page"))
+def _send(gateway: WeChatGateway, channel: NotificationChannel, payload: Mapping, openid: str) -> None:
+    if channel is NotificationChannel.MINIPROGRAM_SUBSCRIBE:
+        gateway.send_subscribe_message(openid, payload["template_id"], payload["data"], page=payload.get("page"))
     else:  # pragma: no cover - a new channel without a sender is a programming error
-        raise ValueError(f"no sender for channel {row.channel}")
+        raise ValueError(f"no sender for channel {channel}")

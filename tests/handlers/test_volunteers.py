@@ -118,9 +118,9 @@ def test_expired_token_is_refused(make_app, world, monkeypatch):
 
     import itsdangerous.timed
 
+    token = f.token_for(world["newcomer"])  # both apps sign with the same default secret key
+    db.session.commit()  # end the read above: an open transaction would hold SQLite's write lock
     short = make_app(app={"token_ttl_seconds": 60})
-    with short.app_context():
-        token = f.token_for(world["newcomer"])
     client = short.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/me", headers=headers).json["error"]["code"] == "not_registered"  # still valid

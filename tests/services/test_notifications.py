@@ -20,8 +20,10 @@ def queued(app_context, now):
     rows = [notifications.enqueue(owner.id, "registration_result", f"k{i}", channel=NotificationChannel.MINIPROGRAM_SUBSCRIBE,
                                   payload={"template_id": "tmpl_result", "data": {"thing1": f"消息{i}"}}, now=now)
             for i in range(3)]
+    ids = [row.id for row in rows]
+    # Commit last: reading ids after the commit would open a transaction that holds SQLite's lock.
     db.session.commit()
-    return [row.id for row in rows]
+    return ids
 
 
 def statuses() -> list[NotificationStatus]:
