@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Flask, request
 
 from app.errors import DomainError
@@ -32,5 +34,12 @@ def _require_json_bodies() -> None:
             return
         if not request.is_json:
             raise DomainError("unsupported_media_type", "请以 application/json 格式提交请求内容", 415)
-        if request.get_json(silent=True) is None:
+        body = request.get_json(silent=True)
+        if body is None:
             raise DomainError("malformed_json", "请求内容不是有效的 JSON", 400)
+        try:
+            # JSON may escape a lone surrogate ("\ud800"), which no UTF-8 text can hold: refuse it here
+            # rather than fail while storing or answering.
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise DomainError("malformed_json", "请求内容含有无效的字符", 400) from None

@@ -112,3 +112,8 @@ def test_ids_beyond_the_database_integer_range_are_refused_cleanly(client):
     for method, path in (("patch", "/api/v1/activities/0"), ("get", f"/api/v1/activities/{huge}/signups"),
                          ("delete", "/api/v1/activities/007/signups/me")):
         assert getattr(client, method)(path).status_code == 404, (method, path)
+
+
+def test_a_lone_surrogate_in_json_is_400_not_500(client):
+    response = client.post("/api/v1/auth/login", data='{"code": "\\ud800abc"}', content_type="application/json")
+    assert response.status_code == 400 and response.json["error"]["code"] == "malformed_json"
