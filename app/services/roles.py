@@ -53,3 +53,39 @@ def require_reviewer(account_id: int) -> list[str]:
     if not paths:
         raise Forbidden("not_a_reviewer", "只有组织管理员或地区管理员可以审核志愿者注册")
     return paths
+
+
+def admin_region_paths(account_id: int) -> list[str]:
+    """Region paths of the subtrees the account administers (admin grants only)."""
+    return sorted(set(db.session.scalars(select(Region.path).join(RoleGrant, RoleGrant.region_id == Region.id).where(
+        RoleGrant.account_id == account_id, RoleGrant.role == Role.ADMIN))))
+
+
+def organized_organization_ids(account_id: int) -> list[int]:
+    """Ids of the organisations the account organises, whatever their review state."""
+    return sorted(set(db.session.scalars(select(RoleGrant.organization_id).where(
+        RoleGrant.account_id == account_id, RoleGrant.role == Role.ORGANIZER))))
+
+
+def is_organizer(account_id: int, organization_id: int) -> bool:
+    """Tell whether the account organises the organisation."""
+    return db.session.scalar(select(RoleGrant.id).where(
+        RoleGrant.account_id == account_id, RoleGrant.role == Role.ORGANIZER,
+        RoleGrant.organization_id == organization_id).limit(1)) is not None
+
+
+def is_captain(account_id: int, team_id: int) -> bool:
+    """Tell whether the account is a captain of the team."""
+    return db.session.scalar(select(RoleGrant.id).where(
+        RoleGrant.account_id == account_id, RoleGrant.role == Role.CAPTAIN,
+        RoleGrant.team_id == team_id).limit(1)) is not None
+
+
+def revoke_captain(account_id: int, team_id: int) -> int:
+    """Take the captain role on one team from the account; return how many grants went."""
+    grants = db.session.scalars(select(RoleGrant).where(
+        RoleGrant.account_id == account_id, RoleGrant.role == Role.CAPTAIN, RoleGrant.team_id == team_id)).all()
+    for row in grants:
+        db.session.delete(row)
+    db.session.flush()
+    return len(grants)
