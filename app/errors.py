@@ -16,6 +16,7 @@ class ErrorDetail(BaseModel):
     code: str = Field(description="稳定的错误代码，客户端据此分支处理")
     message: str = Field(description="给用户看的中文说明")
     fields: dict[str, str] | None = Field(default=None, description="出错的字段及原因")
+    context: dict[str, Any] | None = Field(default=None, description="客户端可一并展示的信息，如签到被拒时的志愿者和签到时间")
 
 
 class ErrorBody(BaseModel):
@@ -29,18 +30,22 @@ class DomainError(Exception):
 
     status = 400
 
-    def __init__(self, code: str, message: str, status: int | None = None, fields: dict[str, Any] | None = None):
+    def __init__(self, code: str, message: str, status: int | None = None, fields: dict[str, Any] | None = None,
+                 context: dict[str, Any] | None = None):
         super().__init__(code)
         self.code = code
         self.message = message
         if status is not None:
             self.status = status
         self.fields = fields
+        self.context = context
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.fields:
             body["fields"] = self.fields
+        if self.context:
+            body["context"] = self.context
         return {"error": body}
 
 

@@ -1,0 +1,249 @@
+"""Check-in and check-out: one rule set for every way in, each scan answered once by its nonce.
+
+pretix's check-in is the model: a scan is redeemed with a client nonce, and a repeated nonce gets
+the first answer instead of a second effect; refusals carry stable reason codes. What makes hours
+impossible to lose or double is in the database, not in `if`s: one check-in per volunteer and
+activity (unique), a check-out is a conditional UPDATE on `checked_out_at IS NULL`, one attendance
+record per check-in (unique), and one scan row per (activity, nonce) (unique), inserted first so a
+concurrent repeat waits for the first answer and returns it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from app import checkin_codes, pii
+from app.errors import DomainError, NotFound
+from app.extensions import db
+from app.services import service_records, signups
+from app.timeutil import format_local
+from models import (Account, Activity, ActivityStatus, Checkin, CheckinMethod, CheckinScan, Signup, SignupStatus,
+                    Volunteer)
+
+# How far back a personal code is still recognised as "expired" rather than "invalid" (10 minutes).
+_EXPIRED_LOOKBACK_STEPS = 20
+
+
+class CheckinError(DomainError):
+    """A scan was refused; `code` is the reason (already_checked_in, not_signed_up, …)."""
+
+    def __init__(self, code: str, message: str, status: int = 409, context: dict[str, Any] | None = None):
+        super().__init__(code, message, status, context=context)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The time rules of check-in, from configuration."""
+
+    opens_minutes_before_start: int
+    checkout_grace_minutes: int
+    min_minutes_before_checkout: int
+
+    @classmethod
+    def from_settings(cls, checkin: dict[str, Any]) -> Rules:
+        return cls(checkin["opens_minutes_before_start"], checkin["checkout_grace_minutes"],
+                   checkin["min_minutes_before_checkout"])
+
+
+def captain_scan(account: Account, activity_id: int, *, code: str, nonce: str, rules: Rules, now: datetime,
+                 scanned_at: datetime | None = None) -> dict[str, Any]:
+    """A captain scanned a volunteer's personal code: the first scan checks in, a later one checks out.
+
+    `scanned_at` is the phone's clock for scans made offline; the rules then apply at that moment.
+    Returns the answer for the captain's screen; a repeated nonce returns the first answer.
+    """
+    activity = _activity(activity_id)
+    if not signups.can_manage_attendance(account.id, activity):
+        raise CheckinError("not_your_team", "只有本活动的组织者或所属队伍的队长可以扫码签到", 403)
+    at = _moment(scanned_at, now)
+    scan, replay = _claim_nonce(activity, nonce, account, scanned_at, now)
+    if replay is not None:
+        return replay
+    if activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
+        raise CheckinError("activity_cancelled", "活动已取消")
+    volunteer, step = _volunteer_from_code(code, at)
+    answer = _checkin_or_checkout(activity, volunteer, step=step, method=CheckinMethod.CAPTAIN_SCAN,
+                                  account_id=account.id, at=at, rules=rules, now=now)
+    _settle(scan, volunteer, answer)
+    return answer
+
+
+def _activity(activity_id: int) -> Activity:
+    activity = db.session.get(Activity, activity_id)
+    if activity is None or activity.status is ActivityStatus.DRAFT:
+        raise NotFound("activity_not_found", "找不到该活动")
+    return activity
+
+
+def _moment(scanned_at: datetime | None, now: datetime) -> datetime:
+    # A phone clock ahead of ours is not trusted beyond a minute: nobody checks in from the future.
+    if scanned_at is None or scanned_at > now + timedelta(minutes=1):
+        return now
+    return scanned_at
+
+
+def _claim_nonce(activity: Activity, nonce: str, account: Account, scanned_at: datetime | None,
+                 now: datetime) -> tuple[CheckinScan | None, dict[str, Any] | None]:
+    """Insert the scan's row first; if the nonce was seen, return the answer it got."""
+    try:
+        with db.session.begin_nested():
+            scan = CheckinScan(activity_id=activity.id, nonce=nonce, account_id=account.id, result="pending",
+                               answer={}, client_scanned_at=scanned_at, created_at=now)
+            db.session.add(scan)
+        return scan, None
+    except IntegrityError:
+        # The same scan again (a retry, or the same request twice at once): the first answer stands.
+        earlier = db.session.scalar(select(CheckinScan).where(CheckinScan.activity_id == activity.id,
+                                                              CheckinScan.nonce == nonce))
+        return None, {**earlier.answer, "replayed": True}
+
+
+def _settle(scan: CheckinScan, volunteer: Volunteer, answer: dict[str, Any]) -> None:
+    scan.volunteer_id = volunteer.id
+    scan.result = answer["result"]
+    scan.answer = answer
+
+
+def _volunteer_from_code(code: str, at: datetime) -> tuple[Volunteer, int]:
+    try:
+        volunteer_id, digits = checkin_codes.parse_personal_code(code)
+    except checkin_codes.CodeError as exc:
+        raise CheckinError(exc.code, exc.message, 422) from None
+    volunteer = db.session.get(Volunteer, volunteer_id)
+    if volunteer is None or not volunteer.checkin_secret:
+        raise CheckinError("invalid_code", "无法识别的签到码", 422)
+    step = checkin_codes.verify_personal_totp(volunteer.checkin_secret, digits, at)
+    if step is None:
+        for back in range(2, _EXPIRED_LOOKBACK_STEPS + 1, 2):
+            earlier = at - timedelta(seconds=checkin_codes.STEP_SECONDS * back)
+            if checkin_codes.verify_personal_totp(volunteer.checkin_secret, digits, earlier) is not None:
+                raise CheckinError("expired_code", "签到码已过期，请志愿者刷新后重试", 422,
+                                   context=_who(volunteer))
+        raise CheckinError("invalid_code", "无法识别的签到码", 422)
+    return volunteer, step
+
+
+def _checkin_or_checkout(activity: Activity, volunteer: Volunteer, *, step: int | None, method: CheckinMethod,
+                         account_id: int | None, at: datetime, rules: Rules, now: datetime,
+                         manual_reason: str | None = None) -> dict[str, Any]:
+    signup = db.session.scalar(select(Signup).where(Signup.activity_id == activity.id,
+                                                    Signup.volunteer_id == volunteer.id))
+    if signup is None or signup.status is SignupStatus.CANCELLED:
+        raise CheckinError("not_signed_up", "该志愿者未报名本活动", context=_who(volunteer))
+    if signup.status is not SignupStatus.APPROVED:
+        raise CheckinError("signup_not_approved", "该志愿者的报名尚未通过", context=_who(volunteer))
+    checkin = db.session.scalar(select(Checkin).where(Checkin.activity_id == activity.id,
+                                                      Checkin.volunteer_id == volunteer.id)
+                                .execution_options(populate_existing=True))
+    if checkin is None:
+        _require_window(activity.starts_at - timedelta(minutes=rules.opens_minutes_before_start), activity.ends_at, at,
+                        volunteer)
+        checkin = _insert_checkin(activity, volunteer, signup, step=step, method=method, account_id=account_id,
+                                  at=at, manual_reason=manual_reason)
+        if checkin is not None:
+            return _answer("checked_in", activity, volunteer, checkin, at)
+        checkin = db.session.scalar(select(Checkin).where(Checkin.activity_id == activity.id,
+                                                          Checkin.volunteer_id == volunteer.id))
+    return _checkout(activity, volunteer, checkin, step=step, method=method, account_id=account_id, at=at,
+                     rules=rules, now=now)
+
+
+def _checkout(activity: Activity, volunteer: Volunteer, checkin: Checkin, *, step: int | None, method: CheckinMethod,
+              account_id: int | None, at: datetime, rules: Rules, now: datetime) -> dict[str, Any]:
+    if checkin.checked_out_at is not None:
+        raise CheckinError("already_checked_out", "该志愿者已签退", context=_context(activity, volunteer, checkin, at))
+    if step is not None and step == checkin.checkin_code_step:
+        raise CheckinError("already_checked_in", "该志愿者已签到", context=_context(activity, volunteer, checkin, at))
+    if at < checkin.checked_in_at + timedelta(minutes=rules.min_minutes_before_checkout):
+        raise CheckinError("too_soon_to_check_out", f"签到后 {rules.min_minutes_before_checkout} 分钟内不能签退",
+                           context=_context(activity, volunteer, checkin, at))
+    _require_window(checkin.checked_in_at, activity.ends_at + timedelta(minutes=rules.checkout_grace_minutes), at,
+                    volunteer)
+    closed = db.session.execute(
+        update(Checkin).where(Checkin.id == checkin.id, Checkin.checked_out_at.is_(None))
+        .values(checked_out_at=at, checkout_method=method, checked_out_by_account_id=account_id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(checkin)
+    if not closed:
+        # Another scan closed it a moment ago: one check-out, one record.
+        raise CheckinError("already_checked_out", "该志愿者已签退", context=_context(activity, volunteer, checkin, at))
+    record = service_records.record_attendance(checkin, activity, account_id=account_id, now=now)
+    answer = _answer("checked_out", activity, volunteer, checkin, at)
+    answer["minutes"] = record.minutes
+    return answer
+
+
+def _insert_checkin(activity: Activity, volunteer: Volunteer, signup: Signup, *, step: int | None,
+                    method: CheckinMethod, account_id: int | None, at: datetime,
+                    manual_reason: str | None) -> Checkin | None:
+    """Insert the check-in; None if a concurrent scan inserted it first."""
+    try:
+        with db.session.begin_nested():
+            checkin = Checkin(activity_id=activity.id, volunteer_id=volunteer.id, signup_id=signup.id,
+                              checked_in_at=at, checkin_method=method, checked_in_by_account_id=account_id,
+                              checkin_code_step=step, manual_reason=manual_reason)
+            db.session.add(checkin)
+        return checkin
+    except IntegrityError:
+        return None
+
+
+def _require_window(opens: datetime, closes: datetime, at: datetime, volunteer: Volunteer) -> None:
+    if not opens <= at <= closes:
+        raise CheckinError("outside_checkin_window",
+                           f"不在签到时间内（{format_local(opens, '%m-%d %H:%M')} 至 {format_local(closes, '%m-%d %H:%M')}）",
+                           context=_who(volunteer))
+
+
+def _who(volunteer: Volunteer) -> dict[str, Any]:
+    return {"volunteer": {"id": volunteer.id, "name": pii.mask_name(volunteer.real_name)}}
+
+
+def _context(activity: Activity, volunteer: Volunteer, checkin: Checkin, at: datetime) -> dict[str, Any]:
+    return _answer(None, activity, volunteer, checkin, at)
+
+
+def _answer(result: str | None, activity: Activity, volunteer: Volunteer, checkin: Checkin,
+            at: datetime) -> dict[str, Any]:
+    """What the captain's screen shows: who, when, and the minutes that count so far."""
+    until = checkin.checked_out_at or at
+    answer: dict[str, Any] = {
+        **_who(volunteer),
+        "checked_in_at": checkin.checked_in_at.isoformat(),
+        "checked_out_at": checkin.checked_out_at.isoformat() if checkin.checked_out_at else None,
+        "minutes": service_records.credited_minutes(activity, checkin.checked_in_at, until),
+    }
+    if result is not None:
+        answer["result"] = result
+    return answer
+
+
+def personal_code(account: Account, *, now: datetime, rotate: bool = False) -> dict[str, Any]:
+    """The volunteer's check-in secret and current code; the secret is made on first use or on request.
+
+    The mini-program keeps the secret so the phone shows valid codes without signal; rotating it
+    makes every copy of the old one (a lost phone, a shared screenshot of the secret) useless.
+    """
+    volunteer = db.session.scalar(select(Volunteer).where(Volunteer.account_id == account.id))
+    if volunteer is None:
+        raise NotFound("volunteer_not_found", "请先注册成为志愿者")
+    if rotate or not volunteer.checkin_secret:
+        volunteer.checkin_secret = checkin_codes.new_secret()
+        volunteer.updated_at = now
+        db.session.flush()
+    return {
+        "volunteer_id": volunteer.id,
+        "code": checkin_codes.personal_code(volunteer.id, volunteer.checkin_secret, now),
+        "seconds_left": checkin_codes.seconds_left(now),
+        "secret": volunteer.checkin_secret,
+        "step_seconds": checkin_codes.STEP_SECONDS,
+        "digits": checkin_codes.TOTP_DIGITS,
+        "algorithm": "SHA1",
+        "format": "V{volunteer_id}-{totp}",
+    }

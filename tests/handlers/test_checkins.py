@@ -1,0 +1,196 @@
+"""Check-in over real concurrent HTTP: one check-in, one check-out, one record, whatever arrives at once.
+
+Like pretix's concurrency tests, a control runs the same harness against a naive select-then-insert
+endpoint and must find duplicates: that proves the harness really produces races, so the passing
+tests above it mean something.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+import requests
+import sqlalchemy as sa
+from flask import Flask, jsonify, request
+from sqlalchemy import func, select
+
+from app import checkin_codes
+from app.extensions import db
+from app.services import checkins, signups
+from models import Checkin, CheckinScan, ServiceRecord, Volunteer
+from tests import factories as f
+from tests.fakes import serve
+
+CONCURRENCY = 50
+
+
+@pytest.fixture
+def world(app, now):
+    with app.app_context():
+        tree = f.region_tree()
+        org = f.organization("甲区志愿者协会", tree["district"], now)
+        team = f.team(org, "医疗队", now)
+        other_team = f.team(org, "另一队", now)
+        activity = f.activity(org, tree["community"], now, team_row=team, starts_in=timedelta(hours=1))
+        volunteer = f.approved_volunteer("sim_alice", tree["community"], now)
+        signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
+        checkins.personal_code(volunteer.account, now=now)
+        people = {"captain": f.captain("sim_captain", team, now),
+                  "second_captain": f.captain("sim_captain_2", team, now),
+                  "organizer": f.organizer("sim_org", org, now),
+                  "other_captain": f.captain("sim_other", other_team, now),
+                  "alice": volunteer.account}
+        world = {"activity_id": activity.id, "starts_at": activity.starts_at, "volunteer_id": volunteer.id,
+                 "secret": volunteer.checkin_secret,
+                 "headers": {name: f.bearer(account) for name, account in people.items()}}
+        db.session.commit()
+    app.extensions["clock"] = lambda: world["starts_at"]
+    return world
+
+
+def code(world, at):
+    return checkin_codes.personal_code(world["volunteer_id"], world["secret"], at)
+
+
+def fire(base_url: str, path: str, bodies_and_headers: list[tuple[dict, dict]]) -> list[tuple[int, dict]]:
+    """Send every request at once (released together by a barrier) and return (status, body) in order."""
+    barrier = threading.Barrier(len(bodies_and_headers))
+
+    def send(item: tuple[dict, dict]) -> tuple[int, dict]:
+        body, headers = item
+        barrier.wait(timeout=30)
+        response = requests.post(f"{base_url}{path}", json=body, headers=headers, timeout=60)
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(max_workers=len(bodies_and_headers)) as pool:
+        return list(pool.map(send, bodies_and_headers))
+
+
+def count(app, model, **where) -> int:
+    with app.app_context():
+        query = select(func.count()).select_from(model)
+        for name, value in where.items():
+            query = query.where(getattr(model, name) == value)
+        return db.session.scalar(query)
+
+
+def test_fifty_identical_scans_at_once_check_in_once_with_one_answer(app, world):
+    body = {"code": code(world, world["starts_at"]), "nonce": "identical-scan-0001"}
+    with serve(app) as base_url:
+        results = fire(base_url, f"/api/v1/activities/{world['activity_id']}/scans",
+                       [(body, world["headers"]["captain"])] * CONCURRENCY)
+    assert {status for status, _ in results} == {200}
+    assert {answer["result"] for _, answer in results} == {"checked_in"}
+    assert sum(not answer["replayed"] for _, answer in results) == 1
+    assert {answer["checked_in_at"] for _, answer in results} == {world["starts_at"].isoformat()}
+    assert count(app, Checkin) == 1 and count(app, CheckinScan) == 1
+
+
+def test_two_captains_scanning_the_same_code_at_once_check_in_once(app, world):
+    same_code = code(world, world["starts_at"])
+    requests_ = [({"code": same_code, "nonce": uuid.uuid4().hex},
+                  world["headers"]["captain" if i % 2 else "second_captain"]) for i in range(CONCURRENCY)]
+    with serve(app) as base_url:
+        results = fire(base_url, f"/api/v1/activities/{world['activity_id']}/scans", requests_)
+    outcomes = [(status, answer.get("result") or answer["error"]["code"]) for status, answer in results]
+    assert outcomes.count((200, "checked_in")) == 1
+    assert outcomes.count((409, "already_checked_in")) == CONCURRENCY - 1
+    assert count(app, Checkin) == 1
+
+
+def test_fifty_check_out_scans_at_once_write_one_record_counted_once(app, world):
+    start = world["starts_at"]
+    with serve(app) as base_url:
+        fire(base_url, f"/api/v1/activities/{world['activity_id']}/scans",
+             [({"code": code(world, start), "nonce": "check-in-nonce-1"}, world["headers"]["captain"])])
+        later = start + timedelta(hours=2)
+        app.extensions["clock"] = lambda: later
+        fresh = code(world, later)
+        results = fire(base_url, f"/api/v1/activities/{world['activity_id']}/scans",
+                       [({"code": fresh, "nonce": uuid.uuid4().hex}, world["headers"]["captain"])
+                        for _ in range(CONCURRENCY)])
+    outcomes = [(status, answer.get("result") or answer["error"]["code"]) for status, answer in results]
+    assert outcomes.count((200, "checked_out")) == 1
+    assert outcomes.count((409, "already_checked_out")) == CONCURRENCY - 1
+    assert count(app, ServiceRecord) == 1
+    with app.app_context():
+        volunteer = db.session.get(Volunteer, world["volunteer_id"])
+        assert (volunteer.total_service_minutes, volunteer.service_record_count) == (120, 1)
+
+
+def test_control_the_harness_sees_the_race_of_a_naive_select_then_insert(app, world):
+    """Without a unique constraint and a conditional write, the same burst makes duplicates."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite runs every transaction BEGIN IMMEDIATE, one at a time: no race to show; "
+                    "the PostgreSQL run of the suite executes this control")
+    table = sa.Table("naive_checkins_control", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("volunteer_id", sa.Integer, nullable=False))
+    table.create(engine)
+    naive = Flask("naive")
+
+    @naive.post("/scan")
+    def naive_scan():
+        volunteer_id = request.get_json()["volunteer_id"]
+        with engine.begin() as connection:
+            seen = connection.execute(select(table.c.id).where(table.c.volunteer_id == volunteer_id)).first()
+            time.sleep(0.005)  # the moment between the check and the write that every request path has
+            if seen is None:
+                connection.execute(table.insert().values(volunteer_id=volunteer_id))
+        return jsonify({"ok": True})
+
+    try:
+        with serve(naive) as base_url:
+            fire(base_url, "/scan", [({"volunteer_id": world["volunteer_id"]}, {})] * CONCURRENCY)
+        with engine.connect() as connection:
+            rows = connection.execute(select(func.count()).select_from(table)).scalar()
+        assert rows > 1, "the harness produced no race: the concurrency tests above would prove nothing"
+    finally:
+        table.drop(engine)
+
+
+@pytest.mark.parametrize("who, status, code_", [("other_captain", 403, "not_your_team"), ("alice", 403, "not_your_team")])
+def test_scans_by_others_are_refused_and_change_nothing(app, client, world, who, status, code_):
+    response = client.post(f"/api/v1/activities/{world['activity_id']}/scans",
+                           json={"code": code(world, world["starts_at"]), "nonce": "someone-else-1"},
+                           headers=world["headers"][who])
+    assert response.status_code == status and response.json["error"]["code"] == code_
+    assert count(app, Checkin) == 0 and count(app, CheckinScan) == 0
+
+
+def test_refusals_carry_what_the_captains_screen_shows(client, world):
+    url = f"/api/v1/activities/{world['activity_id']}/scans"
+    body = {"code": code(world, world["starts_at"]), "nonce": "first-scan-01"}
+    assert client.post(url, json=body, headers=world["headers"]["captain"]).status_code == 200
+    again = client.post(url, json={**body, "nonce": "second-scan-02"}, headers=world["headers"]["captain"])
+    assert again.status_code == 409
+    error = again.json["error"]
+    assert error["code"] == "already_checked_in" and error["message"] == "该志愿者已签到"
+    assert error["context"]["volunteer"]["name"] == "张*丰" and error["context"]["minutes"] == 0
+
+
+def test_bad_scan_bodies_are_422_and_change_nothing(app, client, world):
+    url = f"/api/v1/activities/{world['activity_id']}/scans"
+    for body in ({"code": "x"}, {"code": "x", "nonce": "short"}, {"code": "x", "nonce": "has spaces in it"},
+                 {"code": "x" * 65, "nonce": "valid-nonce-1"}, {"code": "x", "nonce": "valid-nonce-1", "extra": 1},
+                 {"code": "x", "nonce": "valid-nonce-1", "scanned_at": "2026-11-23T10:00:00"}):
+        response = client.post(url, json=body, headers=world["headers"]["captain"])
+        assert response.status_code == 422, body
+    assert count(app, CheckinScan) == 0
+
+
+def test_personal_code_endpoints(client, world):
+    headers = world["headers"]["alice"]
+    shown = client.get("/api/v1/me/checkin-code", headers=headers)
+    assert shown.status_code == 200 and shown.json["code"].startswith(f"V{world['volunteer_id']}-")
+    assert shown.json["secret"] == world["secret"]
+    rotated = client.post("/api/v1/me/checkin-code/rotate", headers=headers)
+    assert rotated.status_code == 200 and rotated.json["secret"] != world["secret"]
+    assert client.get("/api/v1/me/checkin-code").status_code == 401
+    assert client.get("/api/v1/me/checkin-code", headers=world["headers"]["captain"]).status_code == 404

@@ -1,0 +1,185 @@
+"""Captain scans: check-in, check-out, the service record, and every reason a scan is refused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app import checkin_codes
+from app.errors import DomainError
+from app.extensions import db
+from app.services import checkins, signups
+from models import ActivityStatus, Checkin, CheckinScan, ServiceRecord, SignupMode, Volunteer
+from tests import factories as f
+
+RULES = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120, min_minutes_before_checkout=5)
+
+
+@pytest.fixture
+def world(app_context, now):
+    tree = f.region_tree()
+    org = f.organization("甲区志愿者协会", tree["district"], now)
+    team = f.team(org, "医疗队", now)
+    activity = f.activity(org, tree["community"], now, team_row=team, starts_in=timedelta(hours=1),
+                          duration=timedelta(hours=3), credit_margin_minutes=30)
+    volunteer = f.approved_volunteer("sim_alice", tree["community"], now, real_name="李爱丽")
+    signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
+    checkins.personal_code(volunteer.account, now=now)
+    other_org = f.organization("乙区协会", tree["other_district"], now)
+    return {"tree": tree, "org": org, "team": team, "activity": activity, "volunteer": volunteer,
+            "captain": f.captain("sim_captain", team, now), "organizer": f.organizer("sim_org", org, now),
+            "other_captain": f.captain("sim_other_captain", f.team(other_org, "乙队", now), now)}
+
+
+def code_at(volunteer: Volunteer, at) -> str:
+    return checkin_codes.personal_code(volunteer.id, volunteer.checkin_secret, at)
+
+
+def scan(world, at, *, nonce=None, who="captain", code=None, volunteer=None):
+    volunteer = volunteer or world["volunteer"]
+    return checkins.captain_scan(world[who], world["activity"].id, code=code or code_at(volunteer, at),
+                                 nonce=nonce or f"n-{at.timestamp()}-{volunteer.id}", rules=RULES, now=at)
+
+
+def refused(call) -> str:
+    with pytest.raises(DomainError) as caught:
+        call()
+    return caught.value.code
+
+
+def test_first_scan_checks_in_a_later_one_checks_out_and_writes_one_record(world, now):
+    start = world["activity"].starts_at
+    checked_in = scan(world, start - timedelta(minutes=45))
+    assert checked_in["result"] == "checked_in" and checked_in["volunteer"]["name"] == "李*丽"
+    assert checked_in["minutes"] == 0  # 45 minutes early: only the last 30 before the start count
+    checked_out = scan(world, start + timedelta(hours=3, minutes=40))
+    assert checked_out["result"] == "checked_out"
+    assert checked_out["minutes"] == 30 + 180 + 30  # margins on both sides, nothing beyond them
+    [record] = db.session.scalars(select(ServiceRecord)).all()
+    assert record.minutes == 240 and record.volunteer_id == world["volunteer"].id
+    db.session.refresh(world["volunteer"])
+    assert (world["volunteer"].total_service_minutes, world["volunteer"].service_record_count) == (240, 1)
+
+
+def test_minutes_are_whole_minutes_of_the_overlap(world, now):
+    start = world["activity"].starts_at
+    scan(world, start + timedelta(minutes=10, seconds=20))
+    answer = scan(world, start + timedelta(minutes=70, seconds=10))
+    assert answer["minutes"] == 59
+
+
+def test_a_repeated_nonce_gets_the_first_answer_and_changes_nothing(world, now):
+    at = world["activity"].starts_at
+    first = scan(world, at, nonce="same-nonce-1")
+    again = checkins.captain_scan(world["captain"], world["activity"].id, code="anything at all",
+                                  nonce="same-nonce-1", rules=RULES, now=at + timedelta(minutes=30))
+    assert again == {**first, "replayed": True}
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 1
+    assert db.session.scalar(select(func.count()).select_from(CheckinScan)) == 1
+
+
+def test_the_same_code_scanned_again_is_already_checked_in(world, now):
+    at = world["activity"].starts_at
+    scan(world, at)
+    with pytest.raises(DomainError) as caught:
+        scan(world, at + timedelta(seconds=10), nonce="second-nonce")
+    assert caught.value.code == "already_checked_in"
+    assert caught.value.context["volunteer"]["name"] == "李*丽" and caught.value.context["checked_in_at"]
+
+
+def test_a_fresh_code_right_after_check_in_is_too_soon_to_check_out(world, now):
+    at = world["activity"].starts_at
+    scan(world, at)
+    assert refused(lambda: scan(world, at + timedelta(minutes=2))) == "too_soon_to_check_out"
+    assert db.session.scalar(select(Checkin.checked_out_at)) is None
+
+
+def test_after_check_out_another_scan_is_already_checked_out(world, now):
+    at = world["activity"].starts_at
+    scan(world, at)
+    scan(world, at + timedelta(hours=1))
+    assert refused(lambda: scan(world, at + timedelta(hours=2))) == "already_checked_out"
+    assert db.session.scalar(select(func.count()).select_from(ServiceRecord)) == 1
+
+
+def test_codes_older_than_the_previous_step_are_expired(world, now):
+    at = world["activity"].starts_at
+    old_code = code_at(world["volunteer"], at - timedelta(seconds=75))
+    assert refused(lambda: scan(world, at, code=old_code)) == "expired_code"
+    previous_step_code = code_at(world["volunteer"], at - timedelta(seconds=30))
+    # A refused scan is rolled back by the request's unit of work; here a new nonce stands for that.
+    assert scan(world, at, code=previous_step_code, nonce="after-refusal")["result"] == "checked_in"
+
+
+@pytest.mark.parametrize("code", ["", "V1-123", "hello", "V999999-12345678"])
+def test_unreadable_or_unknown_codes_are_invalid(world, now, code):
+    assert refused(lambda: scan(world, world["activity"].starts_at, code=code or " ")) == "invalid_code"
+
+
+def test_a_code_made_with_an_old_secret_is_invalid_after_rotation(world, now):
+    at = world["activity"].starts_at
+    old = code_at(world["volunteer"], at)
+    checkins.personal_code(world["volunteer"].account, now=at, rotate=True)
+    assert refused(lambda: scan(world, at, code=old)) == "invalid_code"
+
+
+def test_not_signed_up_and_signup_not_approved(world, now):
+    stranger = f.approved_volunteer("sim_bob", world["tree"]["community"], now)
+    checkins.personal_code(stranger.account, now=now)
+    at = world["activity"].starts_at
+    assert refused(lambda: scan(world, at, volunteer=stranger)) == "not_signed_up"
+    world["activity"].signup_mode = SignupMode.APPROVAL
+    pending = f.approved_volunteer("sim_carol", world["tree"]["community"], now)
+    signups.apply(pending.account, world["activity"].id, join_waitlist=False, now=now)
+    checkins.personal_code(pending.account, now=now)
+    assert refused(lambda: scan(world, at, volunteer=pending)) == "signup_not_approved"
+
+
+def test_cancelled_sign_ups_are_not_signed_up(world, now):
+    signups.cancel(world["volunteer"].account, world["activity"].id, now=now)
+    assert refused(lambda: scan(world, world["activity"].starts_at)) == "not_signed_up"
+
+
+def test_outside_the_check_in_window(world, now):
+    start, end = world["activity"].starts_at, world["activity"].ends_at
+    assert refused(lambda: scan(world, start - timedelta(minutes=61))) == "outside_checkin_window"
+    assert refused(lambda: scan(world, end + timedelta(minutes=1))) == "outside_checkin_window"
+    scan(world, end - timedelta(minutes=10))
+    assert refused(lambda: scan(world, end + timedelta(minutes=121))) == "outside_checkin_window"
+
+
+def test_a_cancelled_activity_refuses_scans(world, now):
+    world["activity"].status = ActivityStatus.CANCELLED
+    assert refused(lambda: scan(world, world["activity"].starts_at)) == "activity_cancelled"
+
+
+@pytest.mark.parametrize("who, allowed", [("captain", True), ("organizer", True), ("other_captain", False)])
+def test_only_the_team_captain_or_the_organiser_scans(world, now, who, allowed):
+    at = world["activity"].starts_at
+    if allowed:
+        assert scan(world, at, who=who)["result"] == "checked_in"
+    else:
+        assert refused(lambda: scan(world, at, who=who)) == "not_your_team"
+        assert db.session.scalar(select(func.count()).select_from(CheckinScan)) == 0
+
+
+def test_offline_scan_time_counts_but_never_from_the_future(world, now):
+    start = world["activity"].starts_at
+    answer = checkins.captain_scan(world["captain"], world["activity"].id, code=code_at(world["volunteer"], start),
+                                   nonce="offline-1", scanned_at=start, rules=RULES, now=start + timedelta(seconds=20))
+    assert answer["checked_in_at"] == start.isoformat()
+    later = start + timedelta(hours=1)
+    answer = checkins.captain_scan(world["captain"], world["activity"].id, code=code_at(world["volunteer"], later),
+                                   nonce="offline-2", scanned_at=later + timedelta(hours=5), rules=RULES, now=later)
+    assert answer["checked_out_at"] == later.isoformat()
+
+
+def test_personal_code_is_made_once_and_rotates_on_request(world, now):
+    account = world["volunteer"].account
+    first = checkins.personal_code(account, now=now)
+    again = checkins.personal_code(account, now=now)
+    rotated = checkins.personal_code(account, now=now, rotate=True)
+    assert first["secret"] == again["secret"] != rotated["secret"]
+    assert first["code"].startswith(f"V{world['volunteer'].id}-") and 1 <= first["seconds_left"] <= 30
