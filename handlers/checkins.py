@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from flask import Blueprint
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -10,7 +12,7 @@ from app.extensions import api_spec, settings
 from app.services import checkins
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
-from handlers._schemas import StrictBody, answers, id_path
+from handlers._schemas import Id, StrictBody, answers, id_path
 
 blueprint = Blueprint("checkins", __name__, url_prefix="/api/v1")
 
@@ -49,6 +51,48 @@ class ScanAnswer(BaseModel):
     replayed: bool = Field(default=False, description="重复的 nonce：返回的是第一次的结果")
 
 
+class SelfScanBody(StrictBody):
+    code: str = Field(min_length=1, max_length=64, description="扫到的活动签到码（链接中的 c 参数）")
+    nonce: str = NONCE_FIELD
+    lat: float | None = Field(default=None, ge=-90, le=90, description="当前纬度，仅用于判断是否在签到范围内，不保存")
+    lng: float | None = Field(default=None, ge=-180, le=180)
+
+
+class ManualBody(StrictBody):
+    volunteer_id: Id
+    reason: str = Field(min_length=2, max_length=200, description="代签原因，如“老人无智能手机”")
+    nonce: str = NONCE_FIELD
+    at: AwareDatetime | None = Field(default=None, description="实际签到/签退时间（默认现在）")
+
+
+class BatchBody(StrictBody):
+    scans: list[ScanBody] = Field(min_length=1, max_length=500, description="离线时扫的码，按扫码时间重放")
+
+
+class BatchItem(BaseModel):
+    nonce: str
+    ok: bool
+    result: str | None = None
+    code: str | None = Field(default=None, description="被拒原因代码")
+    message: str | None = None
+    volunteer: VolunteerBrief | None = None
+    checked_in_at: str | None = None
+    checked_out_at: str | None = None
+    minutes: int | None = None
+    replayed: bool = False
+
+
+class BatchAnswer(BaseModel):
+    results: list[BatchItem]
+
+
+class DisplayCode(BaseModel):
+    token: str
+    link: str = Field(description="二维码内容：微信扫一扫打开小程序签到页")
+    seconds_left: int
+    qr_png_base64: str = Field(description="二维码 PNG 图片（base64）")
+
+
 def _rules() -> checkins.Rules:
     return checkins.Rules.from_settings(settings()["checkin"])
 
@@ -82,4 +126,55 @@ def scan(activity_id: int, json: ScanBody):
     with unit_of_work():
         answer = checkins.captain_scan(current_account(), activity_id, code=json.code, nonce=json.nonce,
                                        scanned_at=json.scanned_at, rules=_rules(), now=current_time())
+    return ScanAnswer(**answer)
+
+
+@blueprint.post(f"/activities/{id_path('activity_id')}/scans:batch")
+@login_required
+@api_spec.validate(json=BatchBody, resp=answers(200, BatchAnswer, 401, 403, 404, json_body=True),
+                   tags=["checkins"], security=BEARER_SECURITY)
+def scan_batch(activity_id: int, json: BatchBody):
+    """Scans made offline, replayed in the order they were made with the same rules; one result each."""
+    with unit_of_work():
+        results = checkins.captain_scan_batch(current_account(), activity_id,
+                                              [item.model_dump() for item in json.scans], rules=_rules(),
+                                              now=current_time())
+    return BatchAnswer(results=[BatchItem(**item) for item in results])
+
+
+@blueprint.get(f"/activities/{id_path('activity_id')}/display-code")
+@login_required
+@api_spec.validate(resp=answers(200, DisplayCode, 401, 403, 404), tags=["checkins"], security=BEARER_SECURITY)
+def get_display_code(activity_id: int):
+    """The rotating activity code for the captain's screen (new every 30 s), as a link and a QR image."""
+    conf = settings()
+    shown = checkins.display_code(current_account(), activity_id, secret_key=conf["app"]["secret_key"],
+                                  link_base_url=conf["checkin"]["link_base_url"], now=current_time())
+    return DisplayCode(token=shown["token"], link=shown["link"], seconds_left=shown["seconds_left"],
+                       qr_png_base64=base64.b64encode(shown["qr_png"]).decode())
+
+
+@blueprint.post(f"/activities/{id_path('activity_id')}/self-checkin")
+@login_required
+@api_spec.validate(json=SelfScanBody, resp=answers(200, ScanAnswer, 401, 403, 404, 409, json_body=True),
+                   tags=["checkins"], security=BEARER_SECURITY)
+def self_checkin(activity_id: int, json: SelfScanBody):
+    """A volunteer scanned the activity's code: check in, or later check out (inside the geofence, if any)."""
+    with unit_of_work():
+        answer = checkins.self_scan(current_account(), activity_id, code=json.code, nonce=json.nonce,
+                                    rules=_rules(), now=current_time(), secret_key=settings()["app"]["secret_key"],
+                                    latitude=json.lat, longitude=json.lng)
+    return ScanAnswer(**answer)
+
+
+@blueprint.post(f"/activities/{id_path('activity_id')}/manual-checkins")
+@login_required
+@api_spec.validate(json=ManualBody, resp=answers(200, ScanAnswer, 401, 403, 404, 409, json_body=True),
+                   tags=["checkins"], security=BEARER_SECURITY)
+def manual_checkin(activity_id: int, json: ManualBody):
+    """A captain checks a volunteer in or out by hand, with a reason (audited)."""
+    with unit_of_work():
+        answer = checkins.manual_entry(current_account(), activity_id, volunteer_id=json.volunteer_id,
+                                       reason=json.reason, nonce=json.nonce, rules=_rules(), now=current_time(),
+                                       at=json.at)
     return ScanAnswer(**answer)

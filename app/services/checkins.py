@@ -73,6 +73,103 @@ def captain_scan(account: Account, activity_id: int, *, code: str, nonce: str, r
     return answer
 
 
+def self_scan(account: Account, activity_id: int, *, code: str, nonce: str, rules: Rules, now: datetime,
+              secret_key: str, latitude: float | None = None, longitude: float | None = None) -> dict[str, Any]:
+    """A volunteer scanned the activity's rotating display code: check in, or later check out.
+
+    The position is used for the geofence check only and never stored (PIPL: minimum necessary).
+    """
+    activity = _activity(activity_id)
+    volunteer = db.session.scalar(select(Volunteer).where(Volunteer.account_id == account.id))
+    if volunteer is None:
+        raise CheckinError("not_signed_up", "请先注册成为志愿者并报名本活动")
+    scan, replay = _claim_nonce(activity, nonce, account, None, now)
+    if replay is not None:
+        return replay
+    if activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
+        raise CheckinError("activity_cancelled", "活动已取消")
+    try:
+        step = checkin_codes.verify_activity_code(code, activity.id, secret_key, now)
+    except checkin_codes.CodeError as exc:
+        raise CheckinError(exc.code, exc.message, 422) from None
+    _require_inside_geofence(activity, latitude, longitude)
+    answer = _checkin_or_checkout(activity, volunteer, step=step, method=CheckinMethod.SELF_SCAN, account_id=account.id,
+                                  at=now, rules=rules, now=now)
+    _settle(scan, volunteer, answer)
+    return answer
+
+
+def display_code(account: Account, activity_id: int, *, secret_key: str, link_base_url: str,
+                 now: datetime) -> dict[str, Any]:
+    """The rotating code the captain's screen shows for volunteers to scan (no WeChat call)."""
+    activity = _activity(activity_id)
+    if not signups.can_manage_attendance(account.id, activity):
+        raise CheckinError("not_your_team", "只有本活动的组织者或所属队伍的队长可以展示签到码", 403)
+    token = checkin_codes.activity_code(activity.id, secret_key, now)
+    link = checkin_codes.activity_link(link_base_url, activity.id, token)
+    return {"token": token, "link": link, "seconds_left": checkin_codes.seconds_left(now),
+            "qr_png": checkin_codes.qr_png(link)}
+
+
+def manual_entry(account: Account, activity_id: int, *, volunteer_id: int, reason: str, nonce: str, rules: Rules,
+                 now: datetime, at: datetime | None = None) -> dict[str, Any]:
+    """A captain checks someone in (or out) by hand, e.g. a volunteer without a phone; audited."""
+    from app.services import audit
+
+    activity = _activity(activity_id)
+    if not signups.can_manage_attendance(account.id, activity):
+        raise CheckinError("not_your_team", "只有本活动的组织者或所属队伍的队长可以代为签到", 403)
+    when = _moment(at, now)
+    scan, replay = _claim_nonce(activity, nonce, account, at, now)
+    if replay is not None:
+        return replay
+    if activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
+        raise CheckinError("activity_cancelled", "活动已取消")
+    volunteer = db.session.get(Volunteer, volunteer_id)
+    if volunteer is None:
+        raise CheckinError("not_signed_up", "该志愿者未报名本活动")
+    answer = _checkin_or_checkout(activity, volunteer, step=None, method=CheckinMethod.MANUAL, account_id=account.id,
+                                  at=when, rules=rules, now=now, manual_reason=reason)
+    _settle(scan, volunteer, answer)
+    audit.record(account.id, f"checkin.manual_{answer['result']}", "activity", activity.id, now=now,
+                 volunteer_id=volunteer.id, reason=reason)
+    return answer
+
+
+def captain_scan_batch(account: Account, activity_id: int, scans: list[dict[str, Any]], *, rules: Rules,
+                       now: datetime) -> list[dict[str, Any]]:
+    """Replay scans a captain's phone made offline, in the order they were made, one result each.
+
+    Each scan runs in its own savepoint: a refused scan changes nothing and does not stop the rest.
+    """
+    results: dict[int, dict[str, Any]] = {}
+    ordered = sorted(enumerate(scans), key=lambda item: (item[1].get("scanned_at") or now, item[0]))
+    for index, item in ordered:
+        try:
+            with db.session.begin_nested():
+                answer = captain_scan(account, activity_id, code=item["code"], nonce=item["nonce"], rules=rules,
+                                      now=now, scanned_at=item.get("scanned_at"))
+            results[index] = {"nonce": item["nonce"], "ok": True, **answer}
+        except CheckinError as exc:
+            results[index] = {"nonce": item["nonce"], "ok": False, "code": exc.code, "message": exc.message,
+                              **(exc.context or {})}
+            if exc.code == "not_your_team":
+                raise
+    return [results[index] for index in range(len(scans))]
+
+
+def _require_inside_geofence(activity: Activity, latitude: float | None, longitude: float | None) -> None:
+    if activity.checkin_radius_m is None or activity.latitude is None or activity.longitude is None:
+        return
+    if latitude is None or longitude is None:
+        raise CheckinError("location_required", "本活动需在现场签到，请允许小程序获取位置后重试", 422)
+    from app.services.activities import haversine_km
+
+    distance_m = haversine_km(latitude, longitude, activity.latitude, activity.longitude) * 1000
+    if distance_m > activity.checkin_radius_m:
+        raise CheckinError("outside_geofence", f"距离活动地点约 {int(distance_m)} 米，超出 {activity.checkin_radius_m} 米签到范围")
+
+
 def _activity(activity_id: int) -> Activity:
     activity = db.session.get(Activity, activity_id)
     if activity is None or activity.status is ActivityStatus.DRAFT:

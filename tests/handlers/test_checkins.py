@@ -194,3 +194,44 @@ def test_personal_code_endpoints(client, world):
     assert rotated.status_code == 200 and rotated.json["secret"] != world["secret"]
     assert client.get("/api/v1/me/checkin-code").status_code == 401
     assert client.get("/api/v1/me/checkin-code", headers=world["headers"]["captain"]).status_code == 404
+
+
+def test_display_code_is_a_png_of_a_link_and_volunteers_check_in_with_it(client, world):
+    import base64
+
+    shown = client.get(f"/api/v1/activities/{world['activity_id']}/display-code", headers=world["headers"]["captain"])
+    assert shown.status_code == 200
+    assert shown.json["link"].endswith(f"/a/{world['activity_id']}?c={shown.json['token']}")
+    assert base64.b64decode(shown.json["qr_png_base64"]).startswith(b"\x89PNG\r\n\x1a\n")
+    answer = client.post(f"/api/v1/activities/{world['activity_id']}/self-checkin",
+                         json={"code": shown.json["token"], "nonce": "self-checkin-1"}, headers=world["headers"]["alice"])
+    assert answer.status_code == 200 and answer.json["result"] == "checked_in"
+
+
+@pytest.mark.parametrize("who", ["other_captain", "alice"])
+def test_display_code_is_only_for_the_activitys_managers(client, world, who):
+    response = client.get(f"/api/v1/activities/{world['activity_id']}/display-code", headers=world["headers"][who])
+    assert response.status_code == 403 and response.json["error"]["code"] == "not_your_team"
+
+
+def test_offline_batch_over_http_and_its_authorisation(app, client, world):
+    url = f"/api/v1/activities/{world['activity_id']}/scans:batch"
+    at = world["starts_at"]
+    body = {"scans": [{"code": code(world, at), "nonce": "offline-batch-1", "scanned_at": at.isoformat()},
+                      {"code": "garbage", "nonce": "offline-batch-2"}]}
+    refused = client.post(url, json=body, headers=world["headers"]["other_captain"])
+    assert refused.status_code == 403 and count(app, CheckinScan) == 0
+    answer = client.post(url, json=body, headers=world["headers"]["captain"])
+    assert answer.status_code == 200
+    assert [(r["ok"], r["result"] or r["code"]) for r in answer.json["results"]] == [(True, "checked_in"),
+                                                                                    (False, "invalid_code")]
+    assert client.post(url, json={"scans": []}, headers=world["headers"]["captain"]).status_code == 422
+
+
+def test_manual_check_in_over_http(app, client, world):
+    url = f"/api/v1/activities/{world['activity_id']}/manual-checkins"
+    body = {"volunteer_id": world["volunteer_id"], "reason": "手机没电了", "nonce": "manual-http-1"}
+    assert client.post(url, json=body, headers=world["headers"]["other_captain"]).status_code == 403
+    answer = client.post(url, json=body, headers=world["headers"]["organizer"])
+    assert answer.status_code == 200 and answer.json["result"] == "checked_in"
+    assert client.post(url, json={**body, "reason": ""}, headers=world["headers"]["captain"]).status_code == 422

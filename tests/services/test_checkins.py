@@ -183,3 +183,84 @@ def test_personal_code_is_made_once_and_rotates_on_request(world, now):
     rotated = checkins.personal_code(account, now=now, rotate=True)
     assert first["secret"] == again["secret"] != rotated["secret"]
     assert first["code"].startswith(f"V{world['volunteer'].id}-") and 1 <= first["seconds_left"] <= 30
+
+
+# --- the volunteer scans the activity's display code ---------------------------------------------
+
+SECRET = "test-secret-key-for-display-codes"
+
+
+def self_scan(world, at, *, code=None, nonce=None, lat=None, lng=None, activity=None):
+    activity = activity or world["activity"]
+    return checkins.self_scan(world["volunteer"].account, activity.id,
+                              code=code or checkin_codes.activity_code(activity.id, SECRET, at),
+                              nonce=nonce or f"self-{at.timestamp()}", rules=RULES, now=at, secret_key=SECRET,
+                              latitude=lat, longitude=lng)
+
+
+def test_self_scan_checks_in_and_a_later_display_code_checks_out(world, now):
+    start = world["activity"].starts_at
+    assert self_scan(world, start)["result"] == "checked_in"
+    assert refused(lambda: self_scan(world, start + timedelta(seconds=5), nonce="again")) == "already_checked_in"
+    assert self_scan(world, start + timedelta(hours=1))["result"] == "checked_out"
+    assert db.session.scalar(select(Checkin.checkin_method)).value == "self_scan"
+
+
+def test_self_scan_refuses_old_foreign_and_forged_codes(world, now):
+    start = world["activity"].starts_at
+    old = checkin_codes.activity_code(world["activity"].id, SECRET, start - timedelta(seconds=90))
+    assert refused(lambda: self_scan(world, start, code=old)) == "expired_code"
+    other = f.activity(world["org"], world["tree"]["community"], now, title="别的活动")
+    foreign = checkin_codes.activity_code(other.id, SECRET, start)
+    assert refused(lambda: self_scan(world, start, code=foreign, nonce="foreign")) == "invalid_code"
+    assert refused(lambda: self_scan(world, start, code="abc.not-a-real-token", nonce="forged")) == "invalid_code"
+
+
+def test_geofence_needs_a_position_inside_the_radius(world, now):
+    world["activity"].latitude, world["activity"].longitude = 29.5630, 106.5516
+    world["activity"].checkin_radius_m = 300
+    start = world["activity"].starts_at
+    assert refused(lambda: self_scan(world, start, nonce="no-position")) == "location_required"
+    assert refused(lambda: self_scan(world, start, lat=29.5730, lng=106.5516, nonce="far")) == "outside_geofence"
+    assert self_scan(world, start, lat=29.5640, lng=106.5520, nonce="near")["result"] == "checked_in"
+
+
+# --- by hand, and offline batches ----------------------------------------------------------------
+
+def test_manual_entry_checks_in_and_out_and_is_audited(world, now):
+    from models import AuditLog
+
+    start = world["activity"].starts_at
+    first = checkins.manual_entry(world["captain"], world["activity"].id, volunteer_id=world["volunteer"].id,
+                                  reason="老人无智能手机", nonce="manual-1", rules=RULES, now=start)
+    second = checkins.manual_entry(world["captain"], world["activity"].id, volunteer_id=world["volunteer"].id,
+                                   reason="老人无智能手机", nonce="manual-2", rules=RULES, now=start + timedelta(hours=2))
+    assert (first["result"], second["result"], second["minutes"]) == ("checked_in", "checked_out", 120)
+    checkin = db.session.scalar(select(Checkin))
+    assert checkin.manual_reason == "老人无智能手机" and checkin.checkin_method.value == "manual"
+    actions = db.session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
+    assert actions[-2:] == ["checkin.manual_checked_in", "checkin.manual_checked_out"]
+    assert refused(lambda: checkins.manual_entry(world["other_captain"], world["activity"].id,
+                                                 volunteer_id=world["volunteer"].id, reason="越权", nonce="manual-3",
+                                                 rules=RULES, now=start)) == "not_your_team"
+
+
+def test_an_offline_batch_is_replayed_in_scan_order_with_one_result_each(world, now):
+    start = world["activity"].starts_at
+    bob = f.approved_volunteer("sim_bob", world["tree"]["community"], now)
+    checkins.personal_code(bob.account, now=now)
+    checkout_at, checkin_at = start + timedelta(hours=1), start
+    batch = [  # sent out of order, as a phone's queue may be
+        {"code": code_at(world["volunteer"], checkout_at), "nonce": "b-out", "scanned_at": checkout_at},
+        {"code": code_at(world["volunteer"], checkin_at), "nonce": "b-in", "scanned_at": checkin_at},
+        {"code": code_at(bob, checkin_at), "nonce": "b-bob", "scanned_at": checkin_at},
+        {"code": code_at(world["volunteer"], checkin_at), "nonce": "b-in", "scanned_at": checkin_at},
+    ]
+    results = checkins.captain_scan_batch(world["captain"], world["activity"].id, batch, rules=RULES,
+                                          now=start + timedelta(hours=2))
+    assert [(r["nonce"], r["ok"], r.get("result") or r.get("code")) for r in results] == [
+        ("b-out", True, "checked_out"), ("b-in", True, "checked_in"), ("b-bob", False, "not_signed_up"),
+        ("b-in", True, "checked_in")]
+    assert results[3]["replayed"] is True and results[0]["minutes"] == 60
+    assert db.session.scalar(select(func.count()).select_from(ServiceRecord)) == 1
+    assert db.session.scalar(select(func.count()).select_from(CheckinScan)) == 2
