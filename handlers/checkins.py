@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 
 from flask import Blueprint
 from pydantic import AwareDatetime, BaseModel, Field
 
 from app.db import unit_of_work
 from app.extensions import api_spec, settings
-from app.services import checkins
+from app.services import checkins, service_records
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
 from handlers._schemas import Id, StrictBody, answers, id_path
@@ -178,3 +179,57 @@ def manual_checkin(activity_id: int, json: ManualBody):
                                        reason=json.reason, nonce=json.nonce, rules=_rules(), now=current_time(),
                                        at=json.at)
     return ScanAnswer(**answer)
+
+
+class RecordView(BaseModel):
+    id: int
+    activity_id: int
+    activity_title: str
+    activity_starts_at: datetime
+    kind: str = Field(description="attendance 签到记录 / correction 更正")
+    minutes: int
+    hours: float
+    reason: str | None
+    created_at: datetime
+    confirmed: bool
+
+
+class YearTotal(BaseModel):
+    year: int
+    hours: float
+    minutes: int
+    records: int
+
+
+class RecordPage(BaseModel):
+    items: list[RecordView]
+    total: int
+    page: int
+    per_page: int
+    total_hours: float
+    total_records: int
+    by_year: list[YearTotal]
+
+
+class RecordQuery(BaseModel):
+    page: int = Field(default=1, ge=1, le=100000)
+    per_page: int = Field(default=20, ge=1, le=100)
+
+
+@blueprint.get("/me/records")
+@login_required
+@api_spec.validate(query=RecordQuery, resp=answers(200, RecordPage, 401, 404, 422), tags=["checkins"],
+                   security=BEARER_SECURITY)
+def my_records(query: RecordQuery):
+    """The caller's service records, newest first, with totals overall and by year."""
+    volunteer, rows, total, by_year = service_records.records_of(current_account().id, page=query.page,
+                                                                 per_page=query.per_page)
+    items = [RecordView(id=r.id, activity_id=r.activity_id, activity_title=r.activity.title,
+                        activity_starts_at=r.activity.starts_at, kind=r.kind.value, minutes=r.minutes,
+                        hours=round(r.minutes / 60, 2), reason=r.reason, created_at=r.created_at,
+                        confirmed=r.confirmed_at is not None) for r in rows]
+    years = [YearTotal(year=year, minutes=v["minutes"], hours=round(v["minutes"] / 60, 2), records=v["records"])
+             for year, v in sorted(by_year.items(), reverse=True)]
+    return RecordPage(items=items, total=total, page=query.page, per_page=query.per_page,
+                      total_hours=round(volunteer.total_service_minutes / 60, 2),
+                      total_records=volunteer.service_record_count, by_year=years)

@@ -42,3 +42,31 @@ def _add_to_totals(volunteer_id: int, minutes: int) -> None:
                 service_record_count=Volunteer.service_record_count + 1)
         .execution_options(synchronize_session=False)
     )
+
+
+def records_of(account_id: int, *, page: int, per_page: int) -> tuple[Volunteer, list[ServiceRecord], int, dict[int, dict[str, int]]]:
+    """A volunteer's records, newest first, with the count and minutes per year (Shanghai time)."""
+    from sqlalchemy import func, select
+
+    from app.errors import NotFound
+    from app.timeutil import to_local
+
+    volunteer = db.session.scalar(select(Volunteer).where(Volunteer.account_id == account_id))
+    if volunteer is None:
+        raise NotFound("volunteer_not_found", "请先注册成为志愿者")
+    query = select(ServiceRecord).where(ServiceRecord.volunteer_id == volunteer.id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.order_by(ServiceRecord.created_at.desc(), ServiceRecord.id.desc())
+                              .offset((page - 1) * per_page).limit(per_page)).all()
+    by_year: dict[int, dict[str, int]] = {}
+    # Per volunteer this is a few hundred rows at most: summing here keeps the year rule (the
+    # activity's start, in Shanghai) in one place for every backend.
+    for minutes, kind, starts_at in db.session.execute(
+        select(ServiceRecord.minutes, ServiceRecord.kind, Activity.starts_at)
+        .join(Activity, Activity.id == ServiceRecord.activity_id).where(ServiceRecord.volunteer_id == volunteer.id)
+    ):
+        year = by_year.setdefault(to_local(starts_at).year, {"minutes": 0, "records": 0})
+        year["minutes"] += minutes
+        if kind is RecordKind.ATTENDANCE:
+            year["records"] += 1
+    return volunteer, list(rows), total, by_year

@@ -235,3 +235,18 @@ def test_manual_check_in_over_http(app, client, world):
     answer = client.post(url, json=body, headers=world["headers"]["organizer"])
     assert answer.status_code == 200 and answer.json["result"] == "checked_in"
     assert client.post(url, json={**body, "reason": ""}, headers=world["headers"]["captain"]).status_code == 422
+
+
+def test_my_records_list_with_totals_by_year(app, client, world):
+    start = world["starts_at"]
+    url = f"/api/v1/activities/{world['activity_id']}/scans"
+    client.post(url, json={"code": code(world, start), "nonce": "records-in-1"}, headers=world["headers"]["captain"])
+    later = start + timedelta(minutes=95)
+    app.extensions["clock"] = lambda: later
+    client.post(url, json={"code": code(world, later), "nonce": "records-out-1"}, headers=world["headers"]["captain"])
+    page = client.get("/api/v1/me/records", headers=world["headers"]["alice"])
+    assert page.status_code == 200
+    assert [(r["kind"], r["minutes"], r["hours"]) for r in page.json["items"]] == [("attendance", 95, 1.58)]
+    assert (page.json["total_hours"], page.json["total_records"]) == (1.58, 1)
+    assert page.json["by_year"] == [{"year": 2026, "hours": 1.58, "minutes": 95, "records": 1}]
+    assert client.get("/api/v1/me/records", headers=world["headers"]["captain"]).status_code == 404
