@@ -44,7 +44,8 @@ def receive(app_name: str):
     body = request.stream.read(MAX_BODY_BYTES + 1)
     now = current_time()
     try:
-        opened = open_callback(conf, request.args, body, now=int(now.timestamp()),
+        # The replay window is protocol: it is checked against the real clock, never a pinned one.
+        opened = open_callback(conf, request.args, body, now=int(now_utc().timestamp()),
                                max_age=wechat["callback_max_age_seconds"],
                                require_safe_mode=wechat["require_safe_mode"])
     except CallbackRejected as exc:

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
 from sqlalchemy import select
 
 from app import pii
+from app.errors import DomainError
 from app.extensions import db
+from app.services import signups
+from app.timeutil import format_local, to_local
 from app.wechat.callbacks import InboundMessage
-from models import Account, Volunteer, VolunteerStatus
+from models import (Account, Activity, ActivityStatus, ServiceRecord, Signup, SignupStatus, Volunteer,
+                    VolunteerStatus)
+from models.signups import ACTIVE_SIGNUP_STATUSES
 
 HELP_TEXT = (
     "您好，这里是志愿服务平台。可以发送以下指令：\n"
     "【帮助】查看本说明\n"
     "【我的信息】查看您的志愿者注册信息\n"
-    "报名活动、签到和查看服务时长，请使用志愿服务小程序。"
+    "【我的活动】查看您报名的活动\n"
+    "【我的时长】查看您的服务时长\n"
+    "【报名 活动编号】报名活动，如：报名 12\n"
+    "签到请在活动现场扫码；更多功能请使用志愿服务小程序。"
 )
+SIGN_UP_USAGE = "请发送“报名 活动编号”，如：报名 12（活动编号见小程序活动详情）"
+SIGNUP_LABELS = {
+    SignupStatus.PENDING: "待审核",
+    SignupStatus.APPROVED: "已报名",
+    SignupStatus.WAITLISTED: "候补中",
+}
+_SIGN_UP = re.compile(r"报名\s*[#＃]?\s*(\d{1,9})")
 WELCOME_TEXT = (
     "欢迎关注志愿服务平台！\n"
     "注册志愿者：打开志愿服务小程序，登录后填写实名信息，所在社区审核通过即可报名活动。\n"
@@ -34,7 +52,12 @@ STATUS_LABELS = {
 }
 
 
-def reply_to(message: InboundMessage) -> str | None:
+def has_effects(message: InboundMessage) -> bool:
+    """True for commands that change data: their push must claim a receipt first (at most once)."""
+    return message.msg_type == "text" and (message.content or "").strip().startswith("报名")
+
+
+def reply_to(message: InboundMessage, *, now: datetime) -> str | None:
     """Return the text to answer with, or None to answer `success` (no reply)."""
     if message.msg_type == "event":
         if message.event == "subscribe":
@@ -45,7 +68,76 @@ def reply_to(message: InboundMessage) -> str | None:
     command = (message.content or "").strip()
     if command == "我的信息":
         return _my_info(message.from_user)
+    if command == "我的活动":
+        return _my_activities(message.from_user, now)
+    if command == "我的时长":
+        return _my_hours(message.from_user, now)
+    if command.startswith("报名"):
+        return _sign_up(message.from_user, command, now)
     return HELP_TEXT
+
+
+def _account(oa_openid: str) -> Account | None:
+    return db.session.scalar(select(Account).where(Account.oa_openid == oa_openid))
+
+
+def _volunteer(oa_openid: str) -> Volunteer | None:
+    return db.session.scalar(
+        select(Volunteer).join(Account, Account.id == Volunteer.account_id).where(Account.oa_openid == oa_openid))
+
+
+def _my_activities(oa_openid: str, now: datetime) -> str:
+    volunteer = _volunteer(oa_openid)
+    if volunteer is None:
+        return NOT_LINKED_TEXT
+    rows = db.session.execute(
+        select(Activity, Signup.status).join(Signup, Signup.activity_id == Activity.id)
+        .where(Signup.volunteer_id == volunteer.id, Signup.status.in_(ACTIVE_SIGNUP_STATUSES),
+               Activity.ends_at > now, Activity.status == ActivityStatus.PUBLISHED)
+        .order_by(Activity.starts_at).limit(10)
+    ).all()
+    if not rows:
+        return "您目前没有待参加的活动。发送“报名 活动编号”即可报名。"
+    lines = ["您报名的活动："]
+    lines += [f"【{a.id}】{a.title} {format_local(a.starts_at, '%m-%d %H:%M')} {SIGNUP_LABELS[status]}"
+              for a, status in rows]
+    return "\n".join(lines)
+
+
+def _my_hours(oa_openid: str, now: datetime) -> str:
+    volunteer = _volunteer(oa_openid)
+    if volunteer is None:
+        return NOT_LINKED_TEXT
+    this_year = to_local(now).year
+    minutes_this_year = sum(
+        minutes for minutes, starts_at in db.session.execute(
+            select(ServiceRecord.minutes, Activity.starts_at).join(Activity, Activity.id == ServiceRecord.activity_id)
+            .where(ServiceRecord.volunteer_id == volunteer.id))
+        if to_local(starts_at).year == this_year)
+    return (f"累计服务时长：{volunteer.total_service_minutes / 60:.1f} 小时（{volunteer.service_record_count} 次）\n"
+            f"{this_year} 年：{minutes_this_year / 60:.1f} 小时")
+
+
+def _sign_up(oa_openid: str, command: str, now: datetime) -> str:
+    match = _SIGN_UP.fullmatch(command)
+    if match is None:
+        return SIGN_UP_USAGE
+    account = _account(oa_openid)
+    if account is None:
+        return NOT_LINKED_TEXT
+    try:
+        # A refusal rolls back only its own writes; the push's receipt stays, so a retry answers the same.
+        with db.session.begin_nested():
+            signup, created = signups.apply(account, int(match.group(1)), join_waitlist=False, now=now)
+    except DomainError as exc:
+        return f"报名未成功：{exc.message}"
+    activity = db.session.get(Activity, signup.activity_id)
+    when = format_local(activity.starts_at, "%m-%d %H:%M")
+    if not created:
+        return f"您已报名【{activity.id}】{activity.title}（{SIGNUP_LABELS[signup.status]}），{when} 开始。"
+    if signup.status is SignupStatus.PENDING:
+        return f"已提交报名【{activity.id}】{activity.title}，等待组织者审核。活动 {when} 开始。"
+    return f"报名成功：【{activity.id}】{activity.title}，{when} 开始，地点：{activity.address}。请准时到场扫码签到。"
 
 
 def _my_info(oa_openid: str) -> str:

@@ -57,8 +57,13 @@ def _dispatch(app_name: str, message: InboundMessage, *, now: datetime) -> str |
             if not _claim_receipt(app_name, message, now):
                 return _REPEATED
             _record_follow(message, now)
+    if app_name == "official" and bot.has_effects(message):
+        with unit_of_work():
+            if not _claim_receipt(app_name, message, now):
+                return _REPEATED
+            return bot.reply_to(message, now=now)
     if app_name == "official":
-        return bot.reply_to(message)
+        return bot.reply_to(message, now=now)
     if message.subscriptions:
         # The credit ledger of subscribe messages consumes these (see the broadcasting work).
         logger.info("mini-program %s for %d template(s)", message.event, len(message.subscriptions))
