@@ -97,6 +97,15 @@ def jobs_worker(once: bool, interval: float) -> None:
     delivery.run_worker(current_app._get_current_object(), once=once, interval=interval)
 
 
+@jobs_cli.command("close-checkouts")
+def jobs_close_checkouts() -> None:
+    """Close check-ins still open at an activity's end + grace (also done by the worker every minute)."""
+    from app.timeutil import now_utc
+    from jobs import attendance
+
+    click.echo(f"closed {attendance.close_forgotten_checkouts(now=now_utc())} forgotten check-outs")
+
+
 roles_cli = AppGroup("roles", help="Grant roles to accounts.")
 
 

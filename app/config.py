@@ -138,6 +138,11 @@ def _deep_merge(target: dict[str, Any], overrides: Mapping[str, Any], schema: Ma
             target[key] = _coerce(value, schema[key], dotted, source)
 
 
+# close_at_end: credit up to the activity's end, flagged for review; hold_for_review: credit nothing
+# until a captain or organiser confirms.
+FORGOTTEN_CHECKOUT_POLICIES = ("close_at_end", "hold_for_review")
+
+
 def _validate_values(settings: Mapping[str, Any]) -> None:
     app = settings["app"]
     try:
@@ -165,6 +170,12 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         for field in ("app_id", "app_secret", "token"):
             if not wechat[account][field]:
                 raise ConfigError(f"wechat.{account}.{field} must not be empty")
+    checkin = settings["checkin"]
+    if checkin["forgotten_checkout_policy"] not in FORGOTTEN_CHECKOUT_POLICIES:
+        raise ConfigError("checkin.forgotten_checkout_policy must be one of " + ", ".join(FORGOTTEN_CHECKOUT_POLICIES))
+    for key in ("opens_minutes_before_start", "checkout_grace_minutes", "min_minutes_before_checkout"):
+        if checkin[key] < 0:
+            raise ConfigError(f"checkin.{key} must not be negative")
 
 
 def _freeze(value: Any) -> Any:

@@ -8,10 +8,13 @@ from datetime import datetime
 from flask import Blueprint
 from pydantic import AwareDatetime, BaseModel, Field
 
+from app import checkin_codes
 from app.db import unit_of_work
-from app.extensions import api_spec, settings
+from app.extensions import api_spec, db, get_gateway, settings
+from app.errors import DomainError
 from app.services import checkins, service_records
-from app.timeutil import current_time
+from app.wechat.errors import WeChatError
+from app.timeutil import current_time, to_local
 from handlers._auth import BEARER_SECURITY, current_account, login_required
 from handlers._schemas import Id, StrictBody, answers, id_path
 
@@ -233,3 +236,42 @@ def my_records(query: RecordQuery):
     return RecordPage(items=items, total=total, page=query.page, per_page=query.per_page,
                       total_hours=round(volunteer.total_service_minutes / 60, 2),
                       total_records=volunteer.service_record_count, by_year=years)
+
+
+class OfficialQr(BaseModel):
+    scene: str
+    url: str = Field(description="二维码内容（微信生成）；用微信扫码即关注公众号并签到")
+    expires_at: datetime
+    qr_png_base64: str
+
+
+@blueprint.get(f"/activities/{id_path('activity_id')}/official-qr")
+@login_required
+@api_spec.validate(resp=answers(200, OfficialQr, 401, 403, 404, 409, 503), tags=["checkins"],
+                   security=BEARER_SECURITY)
+def get_official_qr(activity_id: int):
+    """Today's official-account QR of the activity, for volunteers who use only the official account.
+
+    Made once per activity day through WeChat; scanning it sends a SCAN event that checks in (or
+    later out) and is answered in the chat.
+    """
+    now = current_time()
+    activity, row = checkins.todays_official_qr(current_account(), activity_id, now=now)
+    # The read ends before WeChat is called: no transaction stays open across a network call.
+    db.session.commit()
+    if row is None:
+        lifetime = checkins.qr_lifetime_seconds(now)
+        scene = checkins.official_qr_scene(activity.id, to_local(now).date())
+        try:
+            made = get_gateway().create_temporary_qrcode(scene, lifetime)
+        except WeChatError:
+            raise DomainError("wechat_unavailable", "微信服务暂时不可用，请稍后再试", 503) from None
+        with unit_of_work():
+            row = checkins.save_official_qr(db.session.merge(activity), ticket=made.ticket, url=made.url,
+                                            expire_seconds=made.expire_seconds or lifetime, now=now)
+            db.session.flush()
+            shown = OfficialQr(scene=row.scene, url=row.url, expires_at=row.expires_at,
+                               qr_png_base64=base64.b64encode(checkin_codes.qr_png(row.url)).decode())
+        return shown
+    return OfficialQr(scene=row.scene, url=row.url, expires_at=row.expires_at,
+                      qr_png_base64=base64.b64encode(checkin_codes.qr_png(row.url)).decode())

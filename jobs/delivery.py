@@ -11,8 +11,11 @@ from flask import Flask
 from app.extensions import db, get_gateway
 from app.services import followers, notifications
 from app.timeutil import now_utc
+from jobs import attendance
 
 logger = logging.getLogger(__name__)
+# Until the scheduler exists, the worker also closes forgotten check-outs this often.
+ATTENDANCE_EVERY_SECONDS = 60
 
 
 def run_worker(app: Flask, *, once: bool = False, interval: float = 1.0, batch: int = 100) -> None:
@@ -28,10 +31,14 @@ def run_worker(app: Flask, *, once: bool = False, interval: float = 1.0, batch: 
         signal.signal(signal.SIGINT, _stop)
     with app.app_context():
         logger.info("delivery worker started")
+        attendance_due = 0.0
         while not stopping:
             try:
                 counts = notifications.deliver_due(get_gateway(), now=now_utc(), limit=batch)
                 counts["linked"] = followers.link_new_followers(get_gateway(), now=now_utc())
+                if time.monotonic() >= attendance_due:
+                    attendance_due = time.monotonic() + ATTENDANCE_EVERY_SECONDS
+                    attendance.close_forgotten_checkouts(now=now_utc())
             except Exception:
                 logger.exception("delivery pass failed; retrying")
                 db.session.rollback()

@@ -12,8 +12,8 @@ from models.notifications import Notification, NotificationStatus, NotificationC
 from models.callbacks import CallbackReceipt, OfficialFollower
 from models.activities import Activity, ActivityKind, ActivityStatus, Evaluation, RiskLevel, SignupMode
 from models.signups import Signup, SignupStatus
-from models.checkins import Checkin, CheckinMethod, CheckinScan
-from models.service_records import RecordKind, ServiceRecord
+from models.checkins import ActivityQrCode, Checkin, CheckinMethod, CheckinScan
+from models.service_records import CorrectionRequest, CorrectionStatus, RecordKind, ServiceRecord
 
 __all__ = [
     "Base", "Region", "RegionLevel", "Organization", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -21,4 +21,5 @@ __all__ = [
     "NotificationStatus", "NotificationChannel", "CallbackReceipt", "OfficialFollower", "JoinMode",
     "MembershipStatus", "TeamMembership", "Activity", "ActivityKind", "ActivityStatus", "Evaluation", "RiskLevel",
     "SignupMode", "Signup", "SignupStatus", "Checkin", "CheckinMethod", "CheckinScan", "RecordKind", "ServiceRecord",
+    "CorrectionRequest", "CorrectionStatus", "ActivityQrCode",
 ]

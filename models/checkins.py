@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.activities import Activity
@@ -59,4 +59,20 @@ class CheckinScan(Base):
     result: Mapped[str] = mapped_column(String(40))
     answer: Mapped[dict] = mapped_column(JSON)
     client_scanned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ActivityQrCode(Base):
+    """The official-account parametric QR of an activity for one day: made once, through the gateway."""
+
+    __tablename__ = "activity_qr_codes"
+    __table_args__ = (UniqueConstraint("activity_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)   # the Shanghai calendar day it serves
+    scene: Mapped[str] = mapped_column(String(64), unique=True)
+    ticket: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(300))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

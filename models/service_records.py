@@ -37,3 +37,27 @@ class ServiceRecord(Base):
 
     activity: Mapped[Activity] = relationship()
     volunteer: Mapped[Volunteer] = relationship()
+
+
+class CorrectionStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class CorrectionRequest(Base):
+    """A volunteer asks for their minutes at an activity to be corrected; the organiser decides."""
+
+    __tablename__ = "correction_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id", ondelete="RESTRICT"), index=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="RESTRICT"), index=True)
+    requested_minutes: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[CorrectionStatus] = mapped_column(StrEnumType(CorrectionStatus), default=CorrectionStatus.PENDING)
+    decided_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    correction_record_id: Mapped[int | None] = mapped_column(ForeignKey("service_records.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -75,3 +75,9 @@ def test_roles_grant_on_a_missing_scope_changes_nothing(app):
     assert "no team with id 424242" in result.output and "Traceback" not in result.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Account)) == 0
+
+
+def test_jobs_close_checkouts_runs_and_reports(app):
+    result = app.test_cli_runner().invoke(args=["jobs", "close-checkouts"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "closed 0 forgotten check-outs"

@@ -11,7 +11,7 @@ concurrent repeat waits for the first answer and returns it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -21,9 +21,9 @@ from app import checkin_codes, pii
 from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.services import service_records, signups
-from app.timeutil import format_local
-from models import (Account, Activity, ActivityStatus, Checkin, CheckinMethod, CheckinScan, Signup, SignupStatus,
-                    Volunteer)
+from app.timeutil import format_local, local_day_bounds, to_local
+from models import (Account, Activity, ActivityQrCode, ActivityStatus, Checkin, CheckinMethod, CheckinScan, Signup,
+                    SignupStatus, Volunteer)
 
 # How far back a personal code is still recognised as "expired" rather than "invalid" (10 minutes).
 _EXPIRED_LOOKBACK_STEPS = 20
@@ -344,3 +344,107 @@ def personal_code(account: Account, *, now: datetime, rotate: bool = False) -> d
         "algorithm": "SHA1",
         "format": "V{volunteer_id}-{totp}",
     }
+
+
+def close_forgotten_checkouts(*, rules: Rules, policy: str, now: datetime, limit: int = 500) -> int:
+    """Close check-ins still open at end + grace: out at the activity's end, flagged for review.
+
+    With policy "close_at_end" the time up to the end is credited at once; with "hold_for_review"
+    nothing is credited until a captain or organiser confirms. Safe to run twice, or in two
+    processes at once: each check-in is closed by a conditional UPDATE, and only the closer writes.
+    """
+    deadline = now - timedelta(minutes=rules.checkout_grace_minutes)
+    rows = db.session.execute(
+        select(Checkin.id, Activity.ends_at).join(Activity, Activity.id == Checkin.activity_id)
+        .where(Checkin.checked_out_at.is_(None), Activity.ends_at < deadline).order_by(Checkin.id).limit(limit)
+    ).all()
+    closed = 0
+    for checkin_id, ends_at in rows:
+        changed = db.session.execute(
+            update(Checkin).where(Checkin.id == checkin_id, Checkin.checked_out_at.is_(None))
+            .values(checked_out_at=ends_at, checkout_method=CheckinMethod.AUTO_CLOSE, needs_review=True)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not changed:
+            continue
+        closed += 1
+        if policy == "close_at_end":
+            checkin = db.session.get(Checkin, checkin_id)
+            db.session.refresh(checkin)
+            service_records.record_attendance(checkin, db.session.get(Activity, checkin.activity_id),
+                                              account_id=None, now=now)
+    return closed
+
+
+# --- the official account's parametric QR ----------------------------------------------------------
+
+QR_SCENE_PREFIX = "checkin:"
+
+
+def official_qr_scene(activity_id: int, day: date) -> str:
+    """The scene string the QR carries, e.g. checkin:42:20261201 (WeChat allows 64 characters)."""
+    return f"{QR_SCENE_PREFIX}{activity_id}:{day:%Y%m%d}"
+
+
+def todays_official_qr(account: Account, activity_id: int, *, now: datetime) -> tuple[Activity, ActivityQrCode | None]:
+    """Check the caller may show it; return today's QR if it was already made and is still valid."""
+    activity = _activity(activity_id)
+    if not signups.can_manage_attendance(account.id, activity):
+        raise CheckinError("not_your_team", "只有本活动的组织者或所属队伍的队长可以展示签到二维码", 403)
+    if activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
+        raise CheckinError("activity_cancelled", "活动已取消")
+    day = to_local(now).date()
+    row = db.session.scalar(select(ActivityQrCode).where(ActivityQrCode.activity_id == activity.id,
+                                                         ActivityQrCode.day == day))
+    return activity, row if row is not None and row.expires_at > now else None
+
+
+def qr_lifetime_seconds(now: datetime) -> int:
+    """Seconds until the end of the Shanghai day: the QR serves one activity day."""
+    _, day_end = local_day_bounds(to_local(now).date())
+    return max(int((day_end - now).total_seconds()), 60)
+
+
+def save_official_qr(activity: Activity, *, ticket: str, url: str, expire_seconds: int, now: datetime) -> ActivityQrCode:
+    """Keep the QR WeChat made for today; if another request saved one meanwhile, that one stands."""
+    day = to_local(now).date()
+    try:
+        with db.session.begin_nested():
+            row = ActivityQrCode(activity_id=activity.id, day=day, scene=official_qr_scene(activity.id, day),
+                                 ticket=ticket, url=url, expires_at=now + timedelta(seconds=expire_seconds),
+                                 created_at=now)
+            db.session.add(row)
+        return row
+    except IntegrityError:
+        return db.session.scalar(select(ActivityQrCode).where(ActivityQrCode.activity_id == activity.id,
+                                                              ActivityQrCode.day == day))
+
+
+def official_scan(oa_openid: str, scene: str, *, rules: Rules, now: datetime) -> str:
+    """A follower scanned an activity's official-account QR (SCAN event): the reply text."""
+    try:
+        activity_id_text, day_text = scene[len(QR_SCENE_PREFIX):].split(":")
+        activity_id = int(activity_id_text)
+    except ValueError:
+        return "无法识别的签到二维码"
+    if day_text != f"{to_local(now).date():%Y%m%d}":
+        return "签到未成功：这是其他日期的签到二维码，请扫描现场当天的二维码"
+    volunteer = db.session.scalar(select(Volunteer).join(Account, Account.id == Volunteer.account_id)
+                                  .where(Account.oa_openid == oa_openid))
+    if volunteer is None:
+        return "签到未成功：暂未找到您的志愿者信息，请先在小程序中注册；刚关注的话，请稍等一分钟后再扫一次。"
+    activity = db.session.get(Activity, activity_id)
+    if activity is None or activity.status is ActivityStatus.DRAFT:
+        return "无法识别的签到二维码"
+    if activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
+        return "签到未成功：活动已取消"
+    try:
+        with db.session.begin_nested():
+            answer = _checkin_or_checkout(activity, volunteer, step=None, method=CheckinMethod.OFFICIAL_QR,
+                                          account_id=volunteer.account_id, at=now, rules=rules, now=now)
+    except CheckinError as exc:
+        return f"签到未成功：{exc.message}"
+    when = format_local(now, "%H:%M")
+    if answer["result"] == "checked_in":
+        return f"签到成功：{activity.title}，{when} 已签到。活动结束时请再扫一次签退。"
+    return f"签退成功：{activity.title}，{when} 已签退，本次计入 {answer['minutes']} 分钟。感谢您的服务！"

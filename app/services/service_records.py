@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import exists, func, select, update
 
+from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
-from models import Activity, Checkin, RecordKind, ServiceRecord, Volunteer
+from app.services import activities, audit
+from models import (Account, Activity, Checkin, CorrectionRequest, CorrectionStatus, RecordKind, ServiceRecord, Signup,
+                    SignupStatus, Volunteer)
 
 
 def credited_minutes(activity: Activity, checked_in_at: datetime, checked_out_at: datetime) -> int:
@@ -34,21 +37,142 @@ def record_attendance(checkin: Checkin, activity: Activity, *, account_id: int |
     return record
 
 
-def _add_to_totals(volunteer_id: int, minutes: int) -> None:
+def confirm_activity(account: Account, activity_id: int, *, now: datetime) -> dict[str, int]:
+    """A captain or organiser confirms an activity's records; check-ins held for review get theirs now."""
+    activity = _managed(account, activity_id)
+    held = db.session.scalars(select(Checkin).where(
+        Checkin.activity_id == activity.id, Checkin.checked_out_at.is_not(None), Checkin.needs_review.is_(True),
+        ~exists().where(ServiceRecord.checkin_id == Checkin.id))).all()
+    for checkin in held:
+        record_attendance(checkin, activity, account_id=account.id, now=now)
+    db.session.execute(update(Checkin).where(Checkin.activity_id == activity.id, Checkin.needs_review.is_(True))
+                       .values(needs_review=False).execution_options(synchronize_session=False))
+    confirmed = db.session.execute(
+        update(ServiceRecord).where(ServiceRecord.activity_id == activity.id, ServiceRecord.confirmed_at.is_(None))
+        .values(confirmed_at=now, confirmed_by_account_id=account.id).execution_options(synchronize_session=False)
+    ).rowcount
+    audit.record(account.id, "service_records.confirmed", "activity", activity.id, now=now, records=confirmed)
+    return {"confirmed": confirmed, "credited_after_review": len(held)}
+
+
+def correct(account: Account, record_id: int, *, minutes_delta: int, reason: str, now: datetime) -> ServiceRecord:
+    """An organiser corrects a record by appending a correction entry; the original stays as it was."""
+    original = db.session.get(ServiceRecord, record_id)
+    if original is None:
+        raise NotFound("record_not_found", "找不到该服务记录")
+    activity = db.session.get(Activity, original.activity_id)
+    activities.require_organizer(account.id, activity.organization_id)
+    current = _minutes_at(original.volunteer_id, activity.id)
+    if current + minutes_delta < 0:
+        raise DomainError("negative_minutes", f"更正后时长不能为负（当前 {current} 分钟）", 422,
+                          fields={"minutes_delta": f"不能小于 -{current}"})
+    record = _append_correction(original.volunteer_id, activity.id, minutes_delta, reason, account.id, now,
+                                corrects=original.id)
+    audit.record(account.id, "service_record.corrected", "service_record", record.id, now=now, delta=minutes_delta)
+    return record
+
+
+def request_correction(account: Account, activity_id: int, *, requested_minutes: int, reason: str,
+                       now: datetime) -> CorrectionRequest:
+    """A volunteer asks for their minutes at an activity they were signed up for to be corrected."""
+    volunteer = db.session.scalar(select(Volunteer).where(Volunteer.account_id == account.id))
+    if volunteer is None:
+        raise NotFound("volunteer_not_found", "请先注册成为志愿者")
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        raise NotFound("activity_not_found", "找不到该活动")
+    took_part = db.session.scalar(select(Signup.id).where(
+        Signup.activity_id == activity.id, Signup.volunteer_id == volunteer.id, Signup.status == SignupStatus.APPROVED))
+    if took_part is None:
+        raise DomainError("not_signed_up", "您未报名该活动，不能申请更正时长", 403)
+    if now < activity.starts_at:
+        raise Conflict("activity_not_started", "活动开始后才能申请更正时长")
+    pending = db.session.scalar(select(CorrectionRequest.id).where(
+        CorrectionRequest.volunteer_id == volunteer.id, CorrectionRequest.activity_id == activity.id,
+        CorrectionRequest.status == CorrectionStatus.PENDING))
+    if pending is not None:
+        raise Conflict("correction_pending", "您已提交过更正申请，请等待组织者处理")
+    row = CorrectionRequest(volunteer_id=volunteer.id, activity_id=activity.id, requested_minutes=requested_minutes,
+                            reason=reason, status=CorrectionStatus.PENDING, created_at=now)
+    db.session.add(row)
+    db.session.flush()
+    audit.record(account.id, "correction.requested", "correction_request", row.id, now=now)
+    return row
+
+
+def decide_correction(account: Account, request_id: int, *, approve: bool, reason: str | None,
+                      now: datetime) -> CorrectionRequest:
+    """The organiser approves (the difference becomes a correction entry) or rejects with a reason."""
+    row = db.session.get(CorrectionRequest, request_id)
+    if row is None:
+        raise NotFound("correction_not_found", "找不到该更正申请")
+    activity = db.session.get(Activity, row.activity_id)
+    activities.require_organizer(account.id, activity.organization_id)
+    if not approve and not (reason and reason.strip()):
+        raise DomainError("reason_required", "驳回更正申请时请填写原因", 422, fields={"reason": "必填"})
+    target = CorrectionStatus.APPROVED if approve else CorrectionStatus.REJECTED
+    decided = db.session.execute(
+        update(CorrectionRequest).where(CorrectionRequest.id == row.id, CorrectionRequest.status == CorrectionStatus.PENDING)
+        .values(status=target, decided_by_account_id=account.id, decided_at=now, decision_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not decided:
+        raise Conflict("already_decided", "该申请已处理")
+    if approve:
+        delta = row.requested_minutes - _minutes_at(row.volunteer_id, activity.id)
+        attendance = db.session.scalar(select(ServiceRecord.id).where(
+            ServiceRecord.volunteer_id == row.volunteer_id, ServiceRecord.activity_id == activity.id,
+            ServiceRecord.kind == RecordKind.ATTENDANCE))
+        if delta:
+            record = _append_correction(row.volunteer_id, activity.id, delta, f"志愿者申请更正：{row.reason}",
+                                        account.id, now, corrects=attendance, counts_as_record=attendance is None)
+            db.session.execute(update(CorrectionRequest).where(CorrectionRequest.id == row.id)
+                               .values(correction_record_id=record.id).execution_options(synchronize_session=False))
+    db.session.refresh(row)
+    audit.record(account.id, f"correction.{target.value}", "correction_request", row.id, now=now)
+    return row
+
+
+def _managed(account: Account, activity_id: int) -> Activity:
+    from app.services import signups
+
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        raise NotFound("activity_not_found", "找不到该活动")
+    if not signups.can_manage_attendance(account.id, activity):
+        raise Forbidden("not_your_team", "只有本活动的组织者或所属队伍的队长可以确认时长")
+    return activity
+
+
+def _minutes_at(volunteer_id: int, activity_id: int) -> int:
+    return db.session.scalar(select(func.coalesce(func.sum(ServiceRecord.minutes), 0)).where(
+        ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.activity_id == activity_id))
+
+
+def _append_correction(volunteer_id: int, activity_id: int, minutes: int, reason: str, account_id: int,
+                       now: datetime, *, corrects: int | None, counts_as_record: bool = False) -> ServiceRecord:
+    record = ServiceRecord(volunteer_id=volunteer_id, activity_id=activity_id, kind=RecordKind.CORRECTION,
+                           minutes=minutes, corrects_record_id=corrects, reason=reason,
+                           created_by_account_id=account_id, created_at=now, confirmed_at=now,
+                           confirmed_by_account_id=account_id)
+    db.session.add(record)
+    db.session.flush()
+    _add_to_totals(volunteer_id, minutes, records=1 if counts_as_record else 0)
+    return record
+
+
+def _add_to_totals(volunteer_id: int, minutes: int, *, records: int = 1) -> None:
     # An UPDATE relative to the stored value: concurrent records of one volunteer cannot lose each other.
     db.session.execute(
         update(Volunteer).where(Volunteer.id == volunteer_id)
         .values(total_service_minutes=Volunteer.total_service_minutes + minutes,
-                service_record_count=Volunteer.service_record_count + 1)
+                service_record_count=Volunteer.service_record_count + records)
         .execution_options(synchronize_session=False)
     )
 
 
 def records_of(account_id: int, *, page: int, per_page: int) -> tuple[Volunteer, list[ServiceRecord], int, dict[int, dict[str, int]]]:
     """A volunteer's records, newest first, with the count and minutes per year (Shanghai time)."""
-    from sqlalchemy import func, select
-
-    from app.errors import NotFound
     from app.timeutil import to_local
 
     volunteer = db.session.scalar(select(Volunteer).where(Volunteer.account_id == account_id))

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.db import unit_of_work
-from app.extensions import db
-from app.services import bot
+from app.extensions import db, settings
+from app.services import bot, checkins
 from app.wechat.callbacks import InboundMessage
 from models import CallbackReceipt, OfficialFollower
 
@@ -51,12 +51,21 @@ def handle(app_name: str, message: InboundMessage, *, redis_client: redis.Redis,
 
 
 def _dispatch(app_name: str, message: InboundMessage, *, now: datetime) -> str | None:
+    is_checkin_scan = (app_name == "official" and message.event in ("scan", "subscribe")
+                       and (message.scene or "").startswith(checkins.QR_SCENE_PREFIX))
     if app_name == "official" and message.event in ("subscribe", "unsubscribe"):
         # Only pushes with effects open a unit of work: most pushes are answered without a session.
         with unit_of_work():
             if not _claim_receipt(app_name, message, now):
                 return _REPEATED
             _record_follow(message, now)
+            if is_checkin_scan:
+                return bot.WELCOME_TEXT + "\n" + _official_scan(message, now)
+    if is_checkin_scan:
+        with unit_of_work():
+            if not _claim_receipt(app_name, message, now):
+                return _REPEATED
+            return _official_scan(message, now)
     if app_name == "official" and bot.has_effects(message):
         with unit_of_work():
             if not _claim_receipt(app_name, message, now):
@@ -68,6 +77,11 @@ def _dispatch(app_name: str, message: InboundMessage, *, now: datetime) -> str |
         # The credit ledger of subscribe messages consumes these (see the broadcasting work).
         logger.info("mini-program %s for %d template(s)", message.event, len(message.subscriptions))
     return None
+
+
+def _official_scan(message: InboundMessage, now: datetime) -> str:
+    rules = checkins.Rules.from_settings(settings()["checkin"])
+    return checkins.official_scan(message.from_user, message.scene or "", rules=rules, now=now)
 
 
 def _claim_receipt(app_name: str, message: InboundMessage, now: datetime) -> bool:

@@ -250,3 +250,34 @@ def test_my_records_list_with_totals_by_year(app, client, world):
     assert (page.json["total_hours"], page.json["total_records"]) == (1.58, 1)
     assert page.json["by_year"] == [{"year": 2026, "hours": 1.58, "minutes": 95, "records": 1}]
     assert client.get("/api/v1/me/records", headers=world["headers"]["captain"]).status_code == 404
+
+
+def test_official_qr_is_made_once_a_day_and_its_scan_checks_in_by_chat(app, client, world, simulator):
+    from app.wechat.simulator.builders import event_message
+    from app.wechat.simulator.push import sign_query
+
+    with app.app_context():
+        db.session.get(Volunteer, world["volunteer_id"]).account.oa_openid = "oa_alice"
+        db.session.commit()
+    url = f"/api/v1/activities/{world['activity_id']}/official-qr"
+    first = client.get(url, headers=world["headers"]["captain"])
+    again = client.get(url, headers=world["headers"]["organizer"])
+    assert first.status_code == 200 and again.json["scene"] == first.json["scene"]
+    assert simulator.stats()["calls"].get("qrcode") == 1 and first.json["scene"].startswith("checkin:")
+    assert client.get(url, headers=world["headers"]["other_captain"]).status_code == 403
+
+    token = app.extensions["settings"]["wechat"]["official"]["token"]
+
+    def scan_event(create_time: int) -> str:
+        body = event_message("oa_alice", "gh_sim_official", "SCAN", first.json["scene"], "sim_ticket",
+                             create_time=create_time)
+        response = client.post("/wechat/official/callback", query_string=sign_query(token), data=body.encode(),
+                               content_type="text/xml")
+        return response.get_data(as_text=True)
+
+    stamp = int(world["starts_at"].timestamp())
+    reply = scan_event(stamp)
+    assert "签到成功" in reply and scan_event(stamp) == reply  # WeChat's retry: same answer, one check-in
+    assert count(app, Checkin) == 1
+    with app.app_context():
+        assert db.session.scalar(select(Checkin.checkin_method)).value == "official_qr"

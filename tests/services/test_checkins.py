@@ -264,3 +264,21 @@ def test_an_offline_batch_is_replayed_in_scan_order_with_one_result_each(world, 
     assert results[3]["replayed"] is True and results[0]["minutes"] == 60
     assert db.session.scalar(select(func.count()).select_from(ServiceRecord)) == 1
     assert db.session.scalar(select(func.count()).select_from(CheckinScan)) == 2
+
+
+def test_official_qr_scans_are_answered_in_chat_with_the_reason(world, now):
+    from datetime import date
+
+    world["volunteer"].account.oa_openid = "oa_alice"
+    start = world["activity"].starts_at
+    today = checkins.official_qr_scene(world["activity"].id, checkins.to_local(start).date())
+    yesterday = checkins.official_qr_scene(world["activity"].id, date(2000, 1, 1))
+    assert "其他日期" in checkins.official_scan("oa_alice", yesterday, rules=RULES, now=start)
+    assert "暂未找到您的志愿者信息" in checkins.official_scan("oa_nobody", today, rules=RULES, now=start)
+    assert checkins.official_scan("oa_alice", "checkin:oops", rules=RULES, now=start) == "无法识别的签到二维码"
+    assert "不在签到时间内" in checkins.official_scan("oa_alice", today, rules=RULES, now=start - timedelta(hours=2))
+    assert checkins.official_scan("oa_alice", today, rules=RULES, now=start).startswith("签到成功")
+    out = checkins.official_scan("oa_alice", today, rules=RULES, now=start + timedelta(minutes=90))
+    assert out.startswith("签退成功") and "90 分钟" in out
+    world["activity"].status = ActivityStatus.CANCELLED
+    assert checkins.official_scan("oa_alice", today, rules=RULES, now=start) == "签到未成功：活动已取消"

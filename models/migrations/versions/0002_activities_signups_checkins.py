@@ -1,8 +1,8 @@
-"""Teams: join mode and memberships; activities, sign-ups, check-ins, scans and service records.
+"""Teams: join mode and memberships; activities, sign-ups, check-ins, scans, QR codes, service records, corrections.
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 11:30:58.332992
+Create Date: 2026-11-23 12:16:16.288611
 
 """
 from alembic import op
@@ -84,6 +84,20 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_team_memberships_team_id'), ['team_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_team_memberships_volunteer_id'), ['volunteer_id'], unique=False)
 
+    op.create_table('activity_qr_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('activity_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('scene', sa.String(length=64), nullable=False),
+    sa.Column('ticket', sa.String(length=200), nullable=False),
+    sa.Column('url', sa.String(length=300), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['activity_id'], ['activities.id'], name=op.f('fk_activity_qr_codes_activity_id_activities'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_activity_qr_codes')),
+    sa.UniqueConstraint('activity_id', 'day', name=op.f('uq_activity_qr_codes_activity_id_day')),
+    sa.UniqueConstraint('scene', name=op.f('uq_activity_qr_codes_scene'))
+    )
     op.create_table('checkin_scans',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('activity_id', sa.Integer(), nullable=False),
@@ -172,6 +186,28 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_service_records_activity_id'), ['activity_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_records_volunteer_id'), ['volunteer_id'], unique=False)
 
+    op.create_table('correction_requests',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('volunteer_id', sa.Integer(), nullable=False),
+    sa.Column('activity_id', sa.Integer(), nullable=False),
+    sa.Column('requested_minutes', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('decided_by_account_id', sa.Integer(), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decision_reason', sa.Text(), nullable=True),
+    sa.Column('correction_record_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['activity_id'], ['activities.id'], name=op.f('fk_correction_requests_activity_id_activities'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['correction_record_id'], ['service_records.id'], name=op.f('fk_correction_requests_correction_record_id_service_records'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['decided_by_account_id'], ['accounts.id'], name=op.f('fk_correction_requests_decided_by_account_id_accounts'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], name=op.f('fk_correction_requests_volunteer_id_volunteers'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_correction_requests'))
+    )
+    with op.batch_alter_table('correction_requests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_correction_requests_activity_id'), ['activity_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_correction_requests_volunteer_id'), ['volunteer_id'], unique=False)
+
     with op.batch_alter_table('teams', schema=None) as batch_op:
         batch_op.add_column(sa.Column('join_mode', sa.String(length=32), server_default='approval', nullable=False))
 
@@ -193,6 +229,11 @@ def downgrade():
     with op.batch_alter_table('teams', schema=None) as batch_op:
         batch_op.drop_column('join_mode')
 
+    with op.batch_alter_table('correction_requests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_correction_requests_volunteer_id'))
+        batch_op.drop_index(batch_op.f('ix_correction_requests_activity_id'))
+
+    op.drop_table('correction_requests')
     with op.batch_alter_table('service_records', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_service_records_volunteer_id'))
         batch_op.drop_index(batch_op.f('ix_service_records_activity_id'))
@@ -208,6 +249,7 @@ def downgrade():
 
     op.drop_table('signups')
     op.drop_table('checkin_scans')
+    op.drop_table('activity_qr_codes')
     with op.batch_alter_table('team_memberships', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_team_memberships_volunteer_id'))
         batch_op.drop_index(batch_op.f('ix_team_memberships_team_id'))

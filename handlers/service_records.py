@@ -1,0 +1,124 @@
+"""The service-hour ledger: confirmations by captains, corrections by organisers, requests by volunteers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from flask import Blueprint
+from pydantic import BaseModel, Field
+
+from app.db import unit_of_work
+from app.extensions import api_spec
+from app.services import service_records
+from app.timeutil import current_time
+from handlers._auth import BEARER_SECURITY, current_account, login_required
+from handlers._schemas import StrictBody, answers, id_path
+from models import CorrectionRequest, ServiceRecord
+
+blueprint = Blueprint("service_records", __name__, url_prefix="/api/v1")
+
+
+class ConfirmAnswer(BaseModel):
+    confirmed: int = Field(description="本次确认的记录数")
+    credited_after_review: int = Field(description="待审核后才计入时长、本次计入的签到数")
+
+
+class CorrectionBody(StrictBody):
+    minutes_delta: int = Field(ge=-1440, le=1440, description="增加（正）或扣减（负）的分钟数")
+    reason: str = Field(min_length=2, max_length=200)
+
+
+class RecordEntry(BaseModel):
+    id: int
+    volunteer_id: int
+    activity_id: int
+    kind: str
+    minutes: int
+    corrects_record_id: int | None
+    reason: str | None
+    created_at: datetime
+
+
+class RequestBody(StrictBody):
+    requested_minutes: int = Field(ge=0, le=1440, description="您认为应计入的本活动总分钟数")
+    reason: str = Field(min_length=2, max_length=200)
+
+
+class DecisionBody(StrictBody):
+    decision: Literal["approve", "reject"]
+    reason: str | None = Field(default=None, max_length=200, description="驳回原因（驳回时必填）")
+
+
+class CorrectionRequestView(BaseModel):
+    id: int
+    volunteer_id: int
+    activity_id: int
+    requested_minutes: int
+    reason: str
+    status: str = Field(description="pending 待处理 / approved 已通过 / rejected 已驳回")
+    decision_reason: str | None
+    correction_record_id: int | None
+    created_at: datetime
+
+
+def _entry(record: ServiceRecord) -> RecordEntry:
+    return RecordEntry(id=record.id, volunteer_id=record.volunteer_id, activity_id=record.activity_id,
+                       kind=record.kind.value, minutes=record.minutes, corrects_record_id=record.corrects_record_id,
+                       reason=record.reason, created_at=record.created_at)
+
+
+def _request_view(row: CorrectionRequest) -> CorrectionRequestView:
+    return CorrectionRequestView(id=row.id, volunteer_id=row.volunteer_id, activity_id=row.activity_id,
+                                 requested_minutes=row.requested_minutes, reason=row.reason, status=row.status.value,
+                                 decision_reason=row.decision_reason, correction_record_id=row.correction_record_id,
+                                 created_at=row.created_at)
+
+
+@blueprint.post(f"/activities/{id_path('activity_id')}/records/confirm")
+@login_required
+@api_spec.validate(resp=answers(200, ConfirmAnswer, 401, 403, 404), tags=["service records"],
+                   security=BEARER_SECURITY)
+def confirm(activity_id: int):
+    """Confirm an activity's service records; check-ins held for review are credited now."""
+    with unit_of_work():
+        counts = service_records.confirm_activity(current_account(), activity_id, now=current_time())
+    return ConfirmAnswer(**counts)
+
+
+@blueprint.post(f"/service-records/{id_path('record_id')}/corrections")
+@login_required
+@api_spec.validate(json=CorrectionBody, resp=answers(201, RecordEntry, 401, 403, 404, json_body=True),
+                   tags=["service records"], security=BEARER_SECURITY)
+def correct(record_id: int, json: CorrectionBody):
+    """Add or take back minutes as a new ledger entry saying who and why (the record itself never changes)."""
+    with unit_of_work():
+        entry = _entry(service_records.correct(current_account(), record_id, minutes_delta=json.minutes_delta,
+                                               reason=json.reason, now=current_time()))
+    return entry, 201
+
+
+@blueprint.post(f"/activities/{id_path('activity_id')}/correction-requests")
+@login_required
+@api_spec.validate(json=RequestBody, resp=answers(201, CorrectionRequestView, 401, 403, 404, 409, json_body=True),
+                   tags=["service records"], security=BEARER_SECURITY)
+def request_correction(activity_id: int, json: RequestBody):
+    """A volunteer asks for their minutes at an activity to be corrected, with a reason."""
+    with unit_of_work():
+        view = _request_view(service_records.request_correction(
+            current_account(), activity_id, requested_minutes=json.requested_minutes, reason=json.reason,
+            now=current_time()))
+    return view, 201
+
+
+@blueprint.post(f"/correction-requests/{id_path('request_id')}/decision")
+@login_required
+@api_spec.validate(json=DecisionBody, resp=answers(200, CorrectionRequestView, 401, 403, 404, 409, json_body=True),
+                   tags=["service records"], security=BEARER_SECURITY)
+def decide(request_id: int, json: DecisionBody):
+    """The organiser approves (the difference is appended to the ledger) or rejects with a reason."""
+    with unit_of_work():
+        view = _request_view(service_records.decide_correction(
+            current_account(), request_id, approve=json.decision == "approve", reason=json.reason,
+            now=current_time()))
+    return view
