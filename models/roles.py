@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, StrEnumType, UTCDateTime
@@ -22,7 +22,15 @@ class RoleGrant(Base):
 
     __tablename__ = "role_grants"
     __table_args__ = (
-        UniqueConstraint("account_id", "role", "team_id", "organization_id", "region_id", name="uq_role_grants_scope"),
+        # One grant per account and scope. A plain unique constraint over the three nullable scope
+        # columns would not do: NULLs never collide. The CHECK below ties each role to one column,
+        # so a partial unique index per column says exactly "this role on this scope, once".
+        Index("uq_role_grants_team", "account_id", "team_id", unique=True,
+              postgresql_where=text("team_id IS NOT NULL"), sqlite_where=text("team_id IS NOT NULL")),
+        Index("uq_role_grants_organization", "account_id", "organization_id", unique=True,
+              postgresql_where=text("organization_id IS NOT NULL"), sqlite_where=text("organization_id IS NOT NULL")),
+        Index("uq_role_grants_region", "account_id", "region_id", unique=True,
+              postgresql_where=text("region_id IS NOT NULL"), sqlite_where=text("region_id IS NOT NULL")),
         # Exactly the scope column that fits the role is set, so a grant can never widen itself.
         CheckConstraint(
             "(role = 'captain' AND team_id IS NOT NULL AND organization_id IS NULL AND region_id IS NULL)"

@@ -29,3 +29,23 @@ def test_sqlite_runs_with_foreign_keys_and_wal(app_context):
     with db.engine.connect() as connection:
         assert connection.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_a_role_on_a_scope_is_granted_once_even_with_null_scope_columns(app_context, now):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from app.extensions import db
+    from models import Role, RoleGrant
+    from tests import factories as f
+
+    tree = f.region_tree()
+    team = f.team(f.organization("甲区志愿者协会", tree["district"], now), "医疗队", now)
+    account = f.account("sim_twice", now)
+    db.session.add(RoleGrant(account_id=account.id, role=Role.CAPTAIN, team_id=team.id, created_at=now))
+    db.session.flush()
+    with pytest.raises(IntegrityError):
+        with db.session.begin_nested():
+            db.session.add(RoleGrant(account_id=account.id, role=Role.CAPTAIN, team_id=team.id, created_at=now))
+    db.session.add(RoleGrant(account_id=account.id, role=Role.ADMIN, region_id=tree["city"].id, created_at=now))
+    db.session.flush()  # another scope of the same account is fine

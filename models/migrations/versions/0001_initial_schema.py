@@ -183,11 +183,16 @@ def upgrade():
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_role_grants_organization_id_organizations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['region_id'], ['regions.id'], name=op.f('fk_role_grants_region_id_regions'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_role_grants_team_id_teams'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_role_grants')),
-    sa.UniqueConstraint('account_id', 'role', 'team_id', 'organization_id', 'region_id', name='uq_role_grants_scope')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_role_grants'))
     )
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_role_grants_account_id'), ['account_id'], unique=False)
+    # One grant per account and scope (NULL scope columns never collide in a plain unique constraint).
+    for name, column in (("uq_role_grants_team", "team_id"), ("uq_role_grants_organization", "organization_id"),
+                         ("uq_role_grants_region", "region_id")):
+        where = sa.text(f"{column} IS NOT NULL")
+        op.create_index(name, "role_grants", ["account_id", column], unique=True, postgresql_where=where,
+                        sqlite_where=where)
 
     # ### end Alembic commands ###
 
