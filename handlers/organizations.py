@@ -44,6 +44,7 @@ class OrganizationView(BaseModel):
     region: RegionRef
     status: str = Field(description="pending 待审核 / approved 已通过 / rejected 未通过")
     approved_at: datetime | None
+    rejection_reason: str | None = Field(default=None, description="驳回原因")
     created_at: datetime
 
 
@@ -58,7 +59,7 @@ def _view(organization: Organization) -> OrganizationView:
     return OrganizationView(id=organization.id, name=organization.name,
                             region=RegionRef(id=organization.region.id, name=organization.region.name),
                             status=organization.status.value, approved_at=organization.approved_at,
-                            created_at=organization.created_at)
+                            rejection_reason=organization.rejection_reason, created_at=organization.created_at)
 
 
 @blueprint.get("/organizations")

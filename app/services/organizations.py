@@ -45,6 +45,8 @@ def review(admin: Account, organization_id: int, *, approve: bool, reason: str |
     values: dict = {"status": OrganizationStatus.APPROVED if approve else OrganizationStatus.REJECTED}
     if approve:
         values.update(approved_by_account_id=admin.id, approved_at=now)
+    else:
+        values.update(rejection_reason=reason.strip())
     # Conditional update: of two admins deciding at once, exactly one decision lands.
     changed = db.session.execute(
         update(Organization).where(Organization.id == organization_id,
@@ -54,7 +56,6 @@ def review(admin: Account, organization_id: int, *, approve: bool, reason: str |
     if not changed:
         raise Conflict("already_decided", "该组织已审核，无需重复操作")
     db.session.refresh(organization)
-    # The organisation has no column for a rejection reason: the audit entry is where it is kept.
     audit.record(admin.id, "organization.approved" if approve else "organization.rejected", "organization",
                  organization.id, now=now, reason=None if approve else reason.strip())
     return organization

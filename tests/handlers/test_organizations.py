@@ -103,6 +103,7 @@ def test_a_rejection_needs_a_reason(app, client, world):
     assert snapshot(app) == before
     rejected = client.post(url, json={"decision": "reject", "reason": "登记材料不全"}, headers=world["headers"]["admin"])
     assert rejected.status_code == 200 and rejected.json["status"] == "rejected"
+    assert rejected.json["rejection_reason"] == "登记材料不全"
     with app.app_context():
         entry = db.session.scalar(select(AuditLog))
         assert entry.action == "organization.rejected" and entry.detail == {"reason": "登记材料不全"}

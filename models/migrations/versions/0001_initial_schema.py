@@ -115,6 +115,7 @@ def upgrade():
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('approved_by_account_id', sa.Integer(), nullable=True),
     sa.Column('approved_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('rejection_reason', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['approved_by_account_id'], ['accounts.id'], name=op.f('fk_organizations_approved_by_account_id_accounts'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['region_id'], ['regions.id'], name=op.f('fk_organizations_region_id_regions'), ondelete='RESTRICT'),
