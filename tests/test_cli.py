@@ -81,3 +81,24 @@ def test_jobs_close_checkouts_runs_and_reports(app):
     result = app.test_cli_runner().invoke(args=["jobs", "close-checkouts"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "closed 0 forgotten check-outs"
+
+
+def test_demo_data_lets_the_captain_check_in_the_demo_volunteer(app):
+    import uuid
+
+    from tests import factories as f
+
+    assert app.test_cli_runner().invoke(args=["seed", "demo"]).exit_code == 0
+    with app.app_context():
+        from models import Activity
+
+        def bearer(openid):
+            return f.bearer(db.session.scalar(select(Account).where(Account.mp_openid == openid)))
+
+        volunteer, captain = bearer("sim_demo_zhao"), bearer("sim_captain")
+        activity_id = db.session.scalar(select(Activity.id))
+    client = app.test_client()
+    code = client.get("/api/v1/me/checkin-code", headers=volunteer).json["code"]
+    answer = client.post(f"/api/v1/activities/{activity_id}/scans", json={"code": code, "nonce": uuid.uuid4().hex},
+                         headers=captain)
+    assert answer.status_code == 200 and answer.json["result"] == "checked_in"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
@@ -10,7 +10,8 @@ from app.db import unit_of_work
 from app.extensions import db
 from app.services import regions, roles
 from app.timeutil import now_utc
-from models import Account, Organization, OrganizationStatus, Region, RegionLevel, Role, Team, TeamKind, Volunteer, VolunteerStatus
+from models import (Account, Activity, ActivityStatus, Organization, OrganizationStatus, Region, RegionLevel, Role,
+                    Signup, SignupStatus, Team, TeamKind, Volunteer, VolunteerStatus)
 
 # (code, name, population, children)
 REGION_TREE = (
@@ -37,6 +38,7 @@ LEVELS = (RegionLevel.CITY, RegionLevel.DISTRICT, RegionLevel.STREET, RegionLeve
 DEMO_ORGANIZER = "sim_organizer"
 DEMO_ADMIN = "sim_admin"
 DEMO_CAPTAIN = "sim_captain"
+DEMO_VOLUNTEER = "sim_demo_zhao"
 
 
 def seed() -> str:
@@ -70,8 +72,27 @@ def seed() -> str:
             db.session.add(Volunteer(account_id=account.id, real_name=name, mobile=mobile, birth_date=date(1990, 5, 1),
                                      categories=["community"], skills=["急救"], region_id=by_code[community].id,
                                      status=VolunteerStatus.PENDING, created_at=now, updated_at=now))
-    return (f"demo data loaded: {len(by_code)} regions, 2 organisations, 3 teams, 2 pending volunteers; "
-            "log in with code 'organizer' (organiser of 渝中区志愿者协会), 'admin' (admin of 重庆市) or 'captain'")
+        # An activity of the medical team that is open for check-in now, with one approved volunteer
+        # signed up, so a captain can try scanning at once.
+        zhao = Volunteer(account_id=_account(DEMO_VOLUNTEER, now).id, real_name="赵敏", mobile="13800000003",
+                         birth_date=date(1992, 3, 8), categories=["professional"], skills=["急救"],
+                         region_id=by_code["500103001001"].id, status=VolunteerStatus.APPROVED,
+                         created_at=now, updated_at=now)
+        db.session.add(zhao)
+        starts_at = now.replace(second=0, microsecond=0) + timedelta(minutes=30)
+        activity = Activity(organization_id=association.id, team_id=medical.id, region_id=by_code["500103001001"].id,
+                            title="社区义诊", description="为社区老人测血压、讲解用药常识", themes=["空巢老人"],
+                            address="解放碑社区服务中心", starts_at=starts_at, ends_at=starts_at + timedelta(hours=3),
+                            capacity=20, seats_taken=1, status=ActivityStatus.PUBLISHED, published_at=now,
+                            created_by_account_id=organizer.id, created_at=now, updated_at=now)
+        db.session.add(activity)
+        db.session.flush()
+        db.session.add(Signup(activity_id=activity.id, volunteer_id=zhao.id, status=SignupStatus.APPROVED,
+                              created_at=now, updated_at=now))
+    return (f"demo data loaded: {len(by_code)} regions, 2 organisations, 3 teams, 2 pending volunteers, "
+            f"activity {activity.id} open for check-in with 赵敏 signed up; log in with code 'organizer' "
+            "(organiser of 渝中区志愿者协会), 'admin' (admin of 重庆市), 'captain' (captain of the medical team) "
+            "or 'demo_zhao' (the signed-up volunteer)")
 
 
 def grant_by_openid(openid: str, role: str, scope_id: int) -> str:
