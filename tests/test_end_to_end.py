@@ -12,7 +12,7 @@ def test_login_register_approve_and_the_decision_reaches_wechat(app, client, sim
     with app.app_context():
         tree = f.region_tree()
         org = f.organization("甲区志愿者协会", tree["district"], now)
-        organizer = f.organizer("sim_organizer", org, now)
+        f.organizer("sim_organizer", org, now)
         community_id = tree["community"].id
         db.session.commit()
 

@@ -57,15 +57,10 @@ def captain_scan(account: Account, activity_id: int, *, code: str, nonce: str, r
     `scanned_at` is the phone's clock for scans made offline; the rules then apply at that moment.
     Returns the answer for the captain's screen; a repeated nonce returns the first answer.
     """
-    activity = _activity(activity_id)
-    if not signups.can_manage_attendance(account.id, activity):
-        raise CheckinError("not_your_team", "只有本活动的组织者或所属队伍的队长可以扫码签到", 403)
-    at = _moment(scanned_at, now)
-    scan, replay = _claim_nonce(activity, nonce, account, scanned_at, now)
+    activity, scan, replay = _managed_scan(account, activity_id, nonce, scanned_at, now, doing="扫码签到")
     if replay is not None:
         return replay
-    if activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
-        raise CheckinError("activity_cancelled", "活动已取消")
+    at = _moment(scanned_at, now)
     volunteer, step = _volunteer_from_code(code, at)
     answer = _checkin_or_checkout(activity, volunteer, step=step, method=CheckinMethod.CAPTAIN_SCAN,
                                   account_id=account.id, at=at, rules=rules, now=now)
@@ -116,15 +111,10 @@ def manual_entry(account: Account, activity_id: int, *, volunteer_id: int, reaso
     """A captain checks someone in (or out) by hand, e.g. a volunteer without a phone; audited."""
     from app.services import audit
 
-    activity = _activity(activity_id)
-    if not signups.can_manage_attendance(account.id, activity):
-        raise CheckinError("not_your_team", "只有本活动的组织者或所属队伍的队长可以代为签到", 403)
-    when = _moment(at, now)
-    scan, replay = _claim_nonce(activity, nonce, account, at, now)
+    activity, scan, replay = _managed_scan(account, activity_id, nonce, at, now, doing="代为签到")
     if replay is not None:
         return replay
-    if activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
-        raise CheckinError("activity_cancelled", "活动已取消")
+    when = _moment(at, now)
     volunteer = db.session.get(Volunteer, volunteer_id)
     if volunteer is None:
         raise CheckinError("not_signed_up", "该志愿者未报名本活动")
@@ -168,6 +158,18 @@ def _require_inside_geofence(activity: Activity, latitude: float | None, longitu
     distance_m = haversine_km(latitude, longitude, activity.latitude, activity.longitude) * 1000
     if distance_m > activity.checkin_radius_m:
         raise CheckinError("outside_geofence", f"距离活动地点约 {int(distance_m)} 米，超出 {activity.checkin_radius_m} 米签到范围")
+
+
+def _managed_scan(account: Account, activity_id: int, nonce: str, client_time: datetime | None, now: datetime, *,
+                  doing: str) -> tuple[Activity, CheckinScan | None, dict[str, Any] | None]:
+    """The start of every scan by a captain or organiser: access, the nonce, and a cancelled activity."""
+    activity = _activity(activity_id)
+    if not signups.can_manage_attendance(account.id, activity):
+        raise CheckinError("not_your_team", f"只有本活动的组织者或所属队伍的队长可以{doing}", 403)
+    scan, replay = _claim_nonce(activity, nonce, account, client_time, now)
+    if replay is None and activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
+        raise CheckinError("activity_cancelled", "活动已取消")
+    return activity, scan, replay
 
 
 def _activity(activity_id: int) -> Activity:

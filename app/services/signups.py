@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db, settings
 from app.resident_id import age_on
-from app.services import activities, audit, notifications
+from app.services import activities, audit, notifications, volunteers
 from app.timeutil import format_local, to_local
 from models import (Account, Activity, ActivityStatus, NotificationChannel, Role, RoleGrant, Signup, SignupMode,
-                    SignupStatus, Volunteer, VolunteerStatus)
+                    SignupStatus, Volunteer)
 from models.signups import ACTIVE_SIGNUP_STATUSES
 
 
@@ -30,7 +30,7 @@ class SignupError(DomainError):
 
 def apply(account: Account, activity_id: int, *, join_waitlist: bool, now: datetime) -> tuple[Signup, bool]:
     """Apply for an activity; return the sign-up and whether this call created or renewed it."""
-    volunteer = _own_volunteer(account, lock=True)
+    volunteer = volunteers.own_archive(account, lock=True, approved_for="报名")
     activity = db.session.get(Activity, activity_id)
     if activity is None or activity.status is ActivityStatus.DRAFT:
         raise NotFound("activity_not_found", "找不到该活动")
@@ -67,7 +67,7 @@ def apply(account: Account, activity_id: int, *, join_waitlist: bool, now: datet
 
 def cancel(account: Account, activity_id: int, *, now: datetime) -> Signup:
     """Withdraw the caller's own sign-up; a freed seat goes to the first on the waitlist."""
-    volunteer = _own_volunteer(account, lock=False)
+    volunteer = volunteers.own_archive(account, approved_for="报名")
     signup = db.session.scalar(select(Signup).where(Signup.activity_id == activity_id,
                                                     Signup.volunteer_id == volunteer.id))
     if signup is None or signup.status not in ACTIVE_SIGNUP_STATUSES:
@@ -134,7 +134,7 @@ def list_for_activity(account: Account, activity_id: int, *, status: SignupStatu
 
 def my_signups(account: Account, *, status: SignupStatus | None, page: int, per_page: int) -> tuple[list[Signup], int]:
     """The caller's sign-ups, latest activity first."""
-    volunteer = _own_volunteer(account, lock=False, approved_only=False)
+    volunteer = volunteers.own_archive(account)
     query = select(Signup).join(Activity, Activity.id == Signup.activity_id).where(Signup.volunteer_id == volunteer.id)
     if status is not None:
         query = query.where(Signup.status == status)
@@ -161,17 +161,6 @@ def can_manage_attendance(account_id: int, activity: Activity) -> bool:
     if activity.team_id is not None:
         scope = scope | ((RoleGrant.role == Role.CAPTAIN) & (RoleGrant.team_id == activity.team_id))
     return db.session.scalar(select(RoleGrant.id).where(RoleGrant.account_id == account_id, scope).limit(1)) is not None
-
-
-def _own_volunteer(account: Account, *, lock: bool, approved_only: bool = True) -> Volunteer:
-    query = select(Volunteer).where(Volunteer.account_id == account.id)
-    # Locking the volunteer's row serialises one person's applications (time conflicts, repeats).
-    volunteer = db.session.scalar(query.with_for_update() if lock else query)
-    if volunteer is None:
-        raise Forbidden("not_approved_volunteer", "请先注册成为志愿者")
-    if approved_only and volunteer.status is not VolunteerStatus.APPROVED:
-        raise Forbidden("not_approved_volunteer", "志愿者注册通过审核后才能报名")
-    return volunteer
 
 
 def _check_gates(volunteer: Volunteer, activity: Activity, now: datetime) -> None:

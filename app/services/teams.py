@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
-from app.services import audit, regions, roles
+from app.services import audit, regions, roles, volunteers
 from models import (Account, JoinMode, MembershipStatus, Organization, OrganizationStatus, Role, RoleGrant, Team,
                     TeamKind, TeamMembership, Volunteer, VolunteerStatus)
 
@@ -139,7 +139,7 @@ def dismiss_captain(account: Account, team_id: int, volunteer_id: int, *, now: d
 
 def join(account: Account, team_id: int, *, now: datetime) -> tuple[Member, bool]:
     """Join (open), ask to join (approval) or accept an invitation; return the membership and whether it moved."""
-    volunteer = _own_volunteer(account, lock=True, approved_only=True)
+    volunteer = volunteers.own_archive(account, lock=True, approved_for="加入队伍")
     team = db.session.get(Team, team_id)
     if team is None or team.organization.status is not OrganizationStatus.APPROVED:
         raise NotFound("team_not_found", "找不到该队伍")
@@ -261,7 +261,7 @@ def list_members(account: Account, team_id: int, *, status: MembershipStatus | N
 def my_teams(account: Account, *, status: MembershipStatus | None, page: int,
              per_page: int) -> tuple[list[Member], int]:
     """The caller's memberships (invitations included), latest first."""
-    volunteer = _own_volunteer(account, lock=False, approved_only=False)
+    volunteer = volunteers.own_archive(account)
     query = select(TeamMembership, Team).join(Team, Team.id == TeamMembership.team_id).where(
         TeamMembership.volunteer_id == volunteer.id)
     if status is not None:
@@ -328,17 +328,6 @@ def _flush_name(organization_id: int) -> None:
             db.session.flush()
     except IntegrityError:
         raise Conflict("team_name_taken", "本组织已有同名队伍，请换一个名称") from None
-
-
-def _own_volunteer(account: Account, *, lock: bool, approved_only: bool) -> Volunteer:
-    query = select(Volunteer).where(Volunteer.account_id == account.id)
-    # Locking the volunteer's row makes one person's concurrent joins run one after another.
-    volunteer = db.session.scalar(query.with_for_update() if lock else query)
-    if volunteer is None:
-        raise Forbidden("not_approved_volunteer", "请先注册成为志愿者")
-    if approved_only and volunteer.status is not VolunteerStatus.APPROVED:
-        raise Forbidden("not_approved_volunteer", "志愿者注册通过审核后才能加入队伍")
-    return volunteer
 
 
 def _membership(team_id: int, volunteer_id: int) -> TeamMembership | None:

@@ -105,6 +105,20 @@ def own_volunteer(account: Account) -> Volunteer:
     return volunteer
 
 
+def own_archive(account: Account, *, lock: bool = False, approved_for: str | None = None) -> Volunteer:
+    """The caller's own archive (403 not_approved_volunteer without one); approved, if `approved_for` says for what.
+
+    `lock` takes the row (PostgreSQL), so one person's concurrent requests run one after another.
+    """
+    query = select(Volunteer).where(Volunteer.account_id == account.id)
+    volunteer = db.session.scalar(query.with_for_update() if lock else query)
+    if volunteer is None:
+        raise Forbidden("not_approved_volunteer", "请先注册成为志愿者")
+    if approved_for and volunteer.status is not VolunteerStatus.APPROVED:
+        raise Forbidden("not_approved_volunteer", f"志愿者注册通过审核后才能{approved_for}")
+    return volunteer
+
+
 def update_own(account: Account, changes: Mapping[str, Any], *, now: datetime) -> Volunteer:
     """Apply the fields a volunteer may change about themselves; anything else is refused."""
     refused = sorted(set(changes) - SELF_EDITABLE)
