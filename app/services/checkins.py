@@ -15,6 +15,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from app import checkin_codes, pii
@@ -57,14 +59,14 @@ def captain_scan(account: Account, activity_id: int, *, code: str, nonce: str, r
     `scanned_at` is the phone's clock for scans made offline; the rules then apply at that moment.
     Returns the answer for the captain's screen; a repeated nonce returns the first answer.
     """
-    activity, scan, replay = _managed_scan(account, activity_id, nonce, scanned_at, now, doing="扫码签到")
+    activity, scan_id, replay = _managed_scan(account, activity_id, nonce, scanned_at, now, doing="扫码签到")
     if replay is not None:
         return replay
     at = _moment(scanned_at, now)
     volunteer, step = _volunteer_from_code(code, at)
     answer = _checkin_or_checkout(activity, volunteer, step=step, method=CheckinMethod.CAPTAIN_SCAN,
                                   account_id=account.id, at=at, rules=rules, now=now)
-    _settle(scan, volunteer, answer)
+    _settle(scan_id, volunteer, answer)
     return answer
 
 
@@ -78,7 +80,7 @@ def self_scan(account: Account, activity_id: int, *, code: str, nonce: str, rule
     volunteer = db.session.scalar(select(Volunteer).where(Volunteer.account_id == account.id))
     if volunteer is None:
         raise CheckinError("not_signed_up", "请先注册成为志愿者并报名本活动")
-    scan, replay = _claim_nonce(activity, nonce, account, None, now)
+    scan_id, replay = _claim_nonce(activity, nonce, account, None, now)
     if replay is not None:
         return replay
     if activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
@@ -90,7 +92,7 @@ def self_scan(account: Account, activity_id: int, *, code: str, nonce: str, rule
     _require_inside_geofence(activity, latitude, longitude)
     answer = _checkin_or_checkout(activity, volunteer, step=step, method=CheckinMethod.SELF_SCAN, account_id=account.id,
                                   at=now, rules=rules, now=now)
-    _settle(scan, volunteer, answer)
+    _settle(scan_id, volunteer, answer)
     return answer
 
 
@@ -111,7 +113,7 @@ def manual_entry(account: Account, activity_id: int, *, volunteer_id: int, reaso
     """A captain checks someone in (or out) by hand, e.g. a volunteer without a phone; audited."""
     from app.services import audit
 
-    activity, scan, replay = _managed_scan(account, activity_id, nonce, at, now, doing="代为签到")
+    activity, scan_id, replay = _managed_scan(account, activity_id, nonce, at, now, doing="代为签到")
     if replay is not None:
         return replay
     when = _moment(at, now)
@@ -120,7 +122,7 @@ def manual_entry(account: Account, activity_id: int, *, volunteer_id: int, reaso
         raise CheckinError("not_signed_up", "该志愿者未报名本活动")
     answer = _checkin_or_checkout(activity, volunteer, step=None, method=CheckinMethod.MANUAL, account_id=account.id,
                                   at=when, rules=rules, now=now, manual_reason=reason)
-    _settle(scan, volunteer, answer)
+    _settle(scan_id, volunteer, answer)
     audit.record(account.id, f"checkin.manual_{answer['result']}", "activity", activity.id, now=now,
                  volunteer_id=volunteer.id, reason=reason)
     return answer
@@ -161,15 +163,21 @@ def _require_inside_geofence(activity: Activity, latitude: float | None, longitu
 
 
 def _managed_scan(account: Account, activity_id: int, nonce: str, client_time: datetime | None, now: datetime, *,
-                  doing: str) -> tuple[Activity, CheckinScan | None, dict[str, Any] | None]:
+                  doing: str) -> tuple[Activity, int | None, dict[str, Any] | None]:
     """The start of every scan by a captain or organiser: access, the nonce, and a cancelled activity."""
-    activity = _activity(activity_id)
-    if not signups.can_manage_attendance(account.id, activity):
+    # The activity and the caller's right to manage it in one query: this runs for every scan.
+    found = db.session.execute(
+        select(Activity, signups.manages_attendance(account.id)).where(Activity.id == activity_id)
+    ).first()
+    if found is None or found[0].status is ActivityStatus.DRAFT:
+        raise NotFound("activity_not_found", "找不到该活动")
+    activity, may_manage = found
+    if not may_manage:
         raise CheckinError("not_your_team", f"只有本活动的组织者或所属队伍的队长可以{doing}", 403)
-    scan, replay = _claim_nonce(activity, nonce, account, client_time, now)
+    scan_id, replay = _claim_nonce(activity, nonce, account, client_time, now)
     if replay is None and activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
         raise CheckinError("activity_cancelled", "活动已取消")
-    return activity, scan, replay
+    return activity, scan_id, replay
 
 
 def _activity(activity_id: int) -> Activity:
@@ -187,25 +195,37 @@ def _moment(scanned_at: datetime | None, now: datetime) -> datetime:
 
 
 def _claim_nonce(activity: Activity, nonce: str, account: Account, scanned_at: datetime | None,
-                 now: datetime) -> tuple[CheckinScan | None, dict[str, Any] | None]:
-    """Insert the scan's row first; if the nonce was seen, return the answer it got."""
-    try:
-        with db.session.begin_nested():
-            scan = CheckinScan(activity_id=activity.id, nonce=nonce, account_id=account.id, result="pending",
-                               answer={}, client_scanned_at=scanned_at, created_at=now)
-            db.session.add(scan)
-        return scan, None
-    except IntegrityError:
-        # The same scan again (a retry, or the same request twice at once): the first answer stands.
-        earlier = db.session.scalar(select(CheckinScan).where(CheckinScan.activity_id == activity.id,
-                                                              CheckinScan.nonce == nonce))
-        return None, {**earlier.answer, "replayed": True}
+                 now: datetime) -> tuple[int | None, dict[str, Any] | None]:
+    """Insert the scan's row first; if the nonce was seen, return the answer it got.
+
+    A concurrent insert of the same nonce waits for the first transaction (unique index), so the
+    answer read here is the first one's, committed.
+    """
+    scan_id = _insert_unless_present(CheckinScan, activity_id=activity.id, nonce=nonce, account_id=account.id,
+                                     result="pending", answer={}, client_scanned_at=scanned_at, created_at=now)
+    if scan_id is not None:
+        return scan_id, None
+    earlier = db.session.scalar(select(CheckinScan.answer).where(CheckinScan.activity_id == activity.id,
+                                                                 CheckinScan.nonce == nonce))
+    return None, {**earlier, "replayed": True}
 
 
-def _settle(scan: CheckinScan, volunteer: Volunteer, answer: dict[str, Any]) -> None:
-    scan.volunteer_id = volunteer.id
-    scan.result = answer["result"]
-    scan.answer = answer
+def _insert_unless_present(model: type, **values: Any) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None if a unique key existed.
+
+    One round trip where a savepoint around a plain INSERT takes three.
+    """
+    connection = db.session.connection()
+    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    # Values go as parameters, not into the statement: the compiled statement is then cached.
+    statement = insert(model).on_conflict_do_nothing().returning(model.id)
+    return connection.execute(statement, values).scalar()
+
+
+def _settle(scan_id: int, volunteer: Volunteer, answer: dict[str, Any]) -> None:
+    db.session.execute(update(CheckinScan).where(CheckinScan.id == scan_id)
+                       .values(volunteer_id=volunteer.id, result=answer["result"], answer=answer)
+                       .execution_options(synchronize_session=False))
 
 
 def _volunteer_from_code(code: str, at: datetime) -> tuple[Volunteer, int]:
@@ -230,22 +250,28 @@ def _volunteer_from_code(code: str, at: datetime) -> tuple[Volunteer, int]:
 def _checkin_or_checkout(activity: Activity, volunteer: Volunteer, *, step: int | None, method: CheckinMethod,
                          account_id: int | None, at: datetime, rules: Rules, now: datetime,
                          manual_reason: str | None = None) -> dict[str, Any]:
-    signup = db.session.scalar(select(Signup).where(Signup.activity_id == activity.id,
-                                                    Signup.volunteer_id == volunteer.id))
+    # The sign-up and any check-in in one query: this runs for every scan at the door.
+    found = db.session.execute(
+        select(Signup, Checkin).outerjoin(Checkin, (Checkin.activity_id == Signup.activity_id)
+                                          & (Checkin.volunteer_id == Signup.volunteer_id))
+        .where(Signup.activity_id == activity.id, Signup.volunteer_id == volunteer.id)
+        .execution_options(populate_existing=True)
+    ).first()
+    signup, checkin = found if found is not None else (None, None)
     if signup is None or signup.status is SignupStatus.CANCELLED:
         raise CheckinError("not_signed_up", "该志愿者未报名本活动", context=_who(volunteer))
     if signup.status is not SignupStatus.APPROVED:
         raise CheckinError("signup_not_approved", "该志愿者的报名尚未通过", context=_who(volunteer))
-    checkin = db.session.scalar(select(Checkin).where(Checkin.activity_id == activity.id,
-                                                      Checkin.volunteer_id == volunteer.id)
-                                .execution_options(populate_existing=True))
     if checkin is None:
         _require_window(activity.starts_at - timedelta(minutes=rules.opens_minutes_before_start), activity.ends_at, at,
                         volunteer)
-        checkin = _insert_checkin(activity, volunteer, signup, step=step, method=method, account_id=account_id,
-                                  at=at, manual_reason=manual_reason)
-        if checkin is not None:
-            return _answer("checked_in", activity, volunteer, checkin, at)
+        inserted = _insert_unless_present(Checkin, activity_id=activity.id, volunteer_id=volunteer.id,
+                                          signup_id=signup.id, checked_in_at=at, checkin_method=method,
+                                          checked_in_by_account_id=account_id, checkin_code_step=step,
+                                          manual_reason=manual_reason, needs_review=False)
+        if inserted is not None:
+            return _answer("checked_in", activity, volunteer, at, None, at)
+        # A concurrent scan checked the volunteer in a moment ago: this one is judged against it.
         checkin = db.session.scalar(select(Checkin).where(Checkin.activity_id == activity.id,
                                                           Checkin.volunteer_id == volunteer.id))
     return _checkout(activity, volunteer, checkin, step=step, method=method, account_id=account_id, at=at,
@@ -273,24 +299,9 @@ def _checkout(activity: Activity, volunteer: Volunteer, checkin: Checkin, *, ste
         # Another scan closed it a moment ago: one check-out, one record.
         raise CheckinError("already_checked_out", "该志愿者已签退", context=_context(activity, volunteer, checkin, at))
     record = service_records.record_attendance(checkin, activity, account_id=account_id, now=now)
-    answer = _answer("checked_out", activity, volunteer, checkin, at)
+    answer = _answer("checked_out", activity, volunteer, checkin.checked_in_at, checkin.checked_out_at, at)
     answer["minutes"] = record.minutes
     return answer
-
-
-def _insert_checkin(activity: Activity, volunteer: Volunteer, signup: Signup, *, step: int | None,
-                    method: CheckinMethod, account_id: int | None, at: datetime,
-                    manual_reason: str | None) -> Checkin | None:
-    """Insert the check-in; None if a concurrent scan inserted it first."""
-    try:
-        with db.session.begin_nested():
-            checkin = Checkin(activity_id=activity.id, volunteer_id=volunteer.id, signup_id=signup.id,
-                              checked_in_at=at, checkin_method=method, checked_in_by_account_id=account_id,
-                              checkin_code_step=step, manual_reason=manual_reason)
-            db.session.add(checkin)
-        return checkin
-    except IntegrityError:
-        return None
 
 
 def _require_window(opens: datetime, closes: datetime, at: datetime, volunteer: Volunteer) -> None:
@@ -305,18 +316,17 @@ def _who(volunteer: Volunteer) -> dict[str, Any]:
 
 
 def _context(activity: Activity, volunteer: Volunteer, checkin: Checkin, at: datetime) -> dict[str, Any]:
-    return _answer(None, activity, volunteer, checkin, at)
+    return _answer(None, activity, volunteer, checkin.checked_in_at, checkin.checked_out_at, at)
 
 
-def _answer(result: str | None, activity: Activity, volunteer: Volunteer, checkin: Checkin,
-            at: datetime) -> dict[str, Any]:
+def _answer(result: str | None, activity: Activity, volunteer: Volunteer, checked_in_at: datetime,
+            checked_out_at: datetime | None, at: datetime) -> dict[str, Any]:
     """What the captain's screen shows: who, when, and the minutes that count so far."""
-    until = checkin.checked_out_at or at
     answer: dict[str, Any] = {
         **_who(volunteer),
-        "checked_in_at": checkin.checked_in_at.isoformat(),
-        "checked_out_at": checkin.checked_out_at.isoformat() if checkin.checked_out_at else None,
-        "minutes": service_records.credited_minutes(activity, checkin.checked_in_at, until),
+        "checked_in_at": checked_in_at.isoformat(),
+        "checked_out_at": checked_out_at.isoformat() if checked_out_at else None,
+        "minutes": service_records.credited_minutes(activity, checked_in_at, checked_out_at or at),
     }
     if result is not None:
         answer["result"] = result

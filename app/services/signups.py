@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Exists, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
@@ -161,6 +161,15 @@ def can_manage_attendance(account_id: int, activity: Activity) -> bool:
     if activity.team_id is not None:
         scope = scope | ((RoleGrant.role == Role.CAPTAIN) & (RoleGrant.team_id == activity.team_id))
     return db.session.scalar(select(RoleGrant.id).where(RoleGrant.account_id == account_id, scope).limit(1)) is not None
+
+
+def manages_attendance(account_id: int) -> Exists:
+    """The same rule as `can_manage_attendance`, as a SQL condition on `Activity` for one-query checks."""
+    return exists().where(
+        RoleGrant.account_id == account_id,
+        ((RoleGrant.role == Role.ORGANIZER) & (RoleGrant.organization_id == Activity.organization_id))
+        | ((RoleGrant.role == Role.CAPTAIN) & (RoleGrant.team_id == Activity.team_id)),
+    )
 
 
 def _check_gates(volunteer: Volunteer, activity: Activity, now: datetime) -> None:
