@@ -133,14 +133,16 @@ def test_control_the_harness_sees_the_race_of_a_naive_select_then_insert(app, wo
     table = sa.Table("naive_checkins_control", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
                      sa.Column("volunteer_id", sa.Integer, nullable=False))
     table.create(engine)
+    # Its own pool, as large as the burst, so no request waits for a connection before its check.
+    naive_engine = sa.create_engine(engine.url.render_as_string(hide_password=False), pool_size=CONCURRENCY)
     naive = Flask("naive")
 
     @naive.post("/scan")
     def naive_scan():
         volunteer_id = request.get_json()["volunteer_id"]
-        with engine.begin() as connection:
+        with naive_engine.begin() as connection:
             seen = connection.execute(select(table.c.id).where(table.c.volunteer_id == volunteer_id)).first()
-            time.sleep(0.005)  # the moment between the check and the write that every request path has
+            time.sleep(0.1)  # the moment between the check and the write, widened so the race always shows
             if seen is None:
                 connection.execute(table.insert().values(volunteer_id=volunteer_id))
         return jsonify({"ok": True})
@@ -152,6 +154,7 @@ def test_control_the_harness_sees_the_race_of_a_naive_select_then_insert(app, wo
             rows = connection.execute(select(func.count()).select_from(table)).scalar()
         assert rows > 1, "the harness produced no race: the concurrency tests above would prove nothing"
     finally:
+        naive_engine.dispose()
         table.drop(engine)
 
 
