@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
 
+from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -23,3 +26,26 @@ def unit_of_work() -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+def insert_unless_present(model: type, values: dict[str, Any]) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None if a unique key existed.
+
+    One round trip where a savepoint around a plain INSERT takes three. SQLAlchemy does not cache
+    the compiled form of its dialect-specific `insert().on_conflict_do_nothing()` (it has no cache
+    key), and this runs on every scan at the door; the same statement as text, with the columns'
+    own types for the values, is compiled once.
+    """
+    statement = _insert_unless_present_statement(model, tuple(sorted(values)))
+    db.session.flush()  # as an ORM statement would: the insert sees the session's pending rows
+    return db.session.connection().execute(statement, values).scalar()
+
+
+@lru_cache(maxsize=64)
+def _insert_unless_present_statement(model: type, keys: tuple[str, ...]) -> TextClause:
+    table = model.__table__
+    columns = ", ".join(keys)
+    placeholders = ", ".join(f":{key}" for key in keys)
+    return (text(f"INSERT INTO {table.name} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING id")
+            .bindparams(*(bindparam(key, type_=table.c[key].type) for key in keys))
+            .columns(table.c.id))

@@ -18,7 +18,7 @@ BEARER_SECURITY = {"bearer": []}
 
 
 def login_required(view: F) -> F:
-    """Resolve `Authorization: Bearer …` to g.account before the view runs (401 otherwise)."""
+    """Check `Authorization: Bearer …` before the view runs (401 otherwise); the account loads on first use."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -27,13 +27,26 @@ def login_required(view: F) -> F:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("missing_token", "请先登录：缺少 Authorization: Bearer 凭证")
         conf = settings()["app"]
-        g.account = accounts.account_from_token(token.strip(), secret_key=conf["secret_key"],
-                                                ttl_seconds=conf["token_ttl_seconds"])
+        g.pop("account", None)  # loaded for this token on first use, never carried over from another
+        g.account_id = accounts.account_id_from_token(token.strip(), secret_key=conf["secret_key"],
+                                                      ttl_seconds=conf["token_ttl_seconds"])
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
 
 def current_account() -> Account:
-    """Return the account of the authenticated request."""
-    return g.account
+    """Return the account of the authenticated request (401 if it no longer exists)."""
+    account = g.get("account")
+    if account is None:
+        account = g.account = accounts.account_by_id(g.account_id)
+    return account
+
+
+def current_account_id() -> int:
+    """The id the request's token was issued to, without loading the account.
+
+    For hot paths whose own query already proves the account's right to act (a captain's scan
+    checks the caller's role grant on the activity), so an unknown id is refused there.
+    """
+    return g.account_id

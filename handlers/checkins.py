@@ -15,7 +15,7 @@ from app.errors import DomainError
 from app.services import checkins, service_records
 from app.wechat.errors import WeChatError
 from app.timeutil import current_time, to_local
-from handlers._auth import BEARER_SECURITY, current_account, login_required
+from handlers._auth import BEARER_SECURITY, current_account, current_account_id, login_required
 from handlers._schemas import Id, StrictBody, answers, id_path
 
 blueprint = Blueprint("checkins", __name__, url_prefix="/api/v1")
@@ -128,7 +128,7 @@ def rotate_personal_code():
 def scan(activity_id: int, json: ScanBody):
     """A captain scans a volunteer's code: the first scan checks in, a later one checks out."""
     with unit_of_work():
-        answer = checkins.captain_scan(current_account(), activity_id, code=json.code, nonce=json.nonce,
+        answer = checkins.captain_scan(current_account_id(), activity_id, code=json.code, nonce=json.nonce,
                                        scanned_at=json.scanned_at, rules=_rules(), now=current_time())
     return ScanAnswer(**answer)
 
@@ -140,7 +140,7 @@ def scan(activity_id: int, json: ScanBody):
 def scan_batch(activity_id: int, json: BatchBody):
     """Scans made offline, replayed in the order they were made with the same rules; one result each."""
     with unit_of_work():
-        results = checkins.captain_scan_batch(current_account(), activity_id,
+        results = checkins.captain_scan_batch(current_account_id(), activity_id,
                                               [item.model_dump() for item in json.scans], rules=_rules(),
                                               now=current_time())
     return BatchAnswer(results=[BatchItem(**item) for item in results])
@@ -165,7 +165,7 @@ def get_display_code(activity_id: int):
 def self_checkin(activity_id: int, json: SelfScanBody):
     """A volunteer scanned the activity's code: check in, or later check out (inside the geofence, if any)."""
     with unit_of_work():
-        answer = checkins.self_scan(current_account(), activity_id, code=json.code, nonce=json.nonce,
+        answer = checkins.self_scan(current_account_id(), activity_id, code=json.code, nonce=json.nonce,
                                     rules=_rules(), now=current_time(), secret_key=settings()["app"]["secret_key"],
                                     latitude=json.lat, longitude=json.lng)
     return ScanAnswer(**answer)
@@ -178,7 +178,7 @@ def self_checkin(activity_id: int, json: SelfScanBody):
 def manual_checkin(activity_id: int, json: ManualBody):
     """A captain checks a volunteer in or out by hand, with a reason (audited)."""
     with unit_of_work():
-        answer = checkins.manual_entry(current_account(), activity_id, volunteer_id=json.volunteer_id,
+        answer = checkins.manual_entry(current_account_id(), activity_id, volunteer_id=json.volunteer_id,
                                        reason=json.reason, nonce=json.nonce, rules=_rules(), now=current_time(),
                                        at=json.at)
     return ScanAnswer(**answer)

@@ -75,15 +75,23 @@ def _create_account(openid: str, unionid: str | None, now: datetime) -> Account:
         return db.session.scalars(select(Account).where(Account.mp_openid == openid)).one()
 
 
-def account_from_token(token: str, *, secret_key: str, ttl_seconds: int) -> Account:
-    """Return the account a bearer token was issued to; raise Unauthorized if it is bad or expired."""
+def account_id_from_token(token: str, *, secret_key: str, ttl_seconds: int) -> int:
+    """The account id a bearer token carries, checked by signature and age only (no database)."""
     try:
         payload = _serializer(secret_key).loads(token, max_age=ttl_seconds)
     except SignatureExpired:
         raise Unauthorized("token_expired", "登录已过期，请重新登录") from None
     except BadSignature:
         raise Unauthorized("invalid_token", "登录凭证无效，请重新登录") from None
-    account = db.session.get(Account, payload.get("a")) if isinstance(payload, dict) else None
+    account_id = payload.get("a") if isinstance(payload, dict) else None
+    if not isinstance(account_id, int) or isinstance(account_id, bool):
+        raise Unauthorized("invalid_token", "登录凭证无效，请重新登录")
+    return account_id
+
+
+def account_by_id(account_id: int) -> Account:
+    """The account with this id; Unauthorized if there is none (a token outlived its account)."""
+    account = db.session.get(Account, account_id)
     if account is None:
         raise Unauthorized("invalid_token", "登录凭证无效，请重新登录")
     return account

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
@@ -13,7 +14,15 @@ from models import (Account, Activity, Checkin, CorrectionRequest, CorrectionSta
                     SignupStatus, Volunteer)
 
 
-def credited_minutes(activity: Activity, checked_in_at: datetime, checked_out_at: datetime) -> int:
+class CreditWindow(Protocol):
+    """What crediting needs of an activity: an `Activity`, or a row of these columns."""
+
+    starts_at: datetime
+    ends_at: datetime
+    credit_margin_minutes: int
+
+
+def credited_minutes(activity: CreditWindow, checked_in_at: datetime, checked_out_at: datetime) -> int:
     """Whole minutes of [check-in, check-out] that fall inside [start - margin, end + margin]."""
     margin = timedelta(minutes=activity.credit_margin_minutes)
     start = max(checked_in_at, activity.starts_at - margin)
@@ -21,20 +30,28 @@ def credited_minutes(activity: Activity, checked_in_at: datetime, checked_out_at
     return max(int((end - start).total_seconds() // 60), 0)
 
 
-def record_attendance(checkin: Checkin, activity: Activity, *, account_id: int | None, now: datetime) -> ServiceRecord:
-    """Write the attendance record of a closed check-in and add it to the volunteer's totals.
+_records = ServiceRecord.__table__
+_volunteers = Volunteer.__table__
+_INSERT_ATTENDANCE = insert(_records).values(kind=RecordKind.ATTENDANCE)
+# Relative to the stored value: concurrent records of one volunteer cannot lose each other.
+_ADD_TO_TOTALS = (update(_volunteers).where(_volunteers.c.id == bindparam("volunteer_id"))
+                  .values(total_service_minutes=_volunteers.c.total_service_minutes + bindparam("minutes"),
+                          service_record_count=_volunteers.c.service_record_count + bindparam("records")))
+
+
+def record_attendance(activity: CreditWindow, *, checkin_id: int, volunteer_id: int, checked_in_at: datetime,
+                      checked_out_at: datetime, account_id: int | None, now: datetime) -> int:
+    """Write the attendance record of a closed check-in, add it to the volunteer's totals; the minutes.
 
     The caller has just closed the check-in with a conditional UPDATE, so this runs once per
     check-in; the unique checkin_id would refuse a second record all the same.
     """
-    minutes = credited_minutes(activity, checkin.checked_in_at, checkin.checked_out_at)
-    record = ServiceRecord(volunteer_id=checkin.volunteer_id, activity_id=activity.id, checkin_id=checkin.id,
-                           kind=RecordKind.ATTENDANCE, minutes=minutes, created_by_account_id=account_id,
-                           created_at=now)
-    db.session.add(record)
-    db.session.flush()
-    _add_to_totals(checkin.volunteer_id, minutes)
-    return record
+    minutes = credited_minutes(activity, checked_in_at, checked_out_at)
+    db.session.connection().execute(_INSERT_ATTENDANCE, {
+        "volunteer_id": volunteer_id, "activity_id": activity.id, "checkin_id": checkin_id, "minutes": minutes,
+        "created_by_account_id": account_id, "created_at": now})
+    _add_to_totals(volunteer_id, minutes)
+    return minutes
 
 
 def confirm_activity(account: Account, activity_id: int, *, now: datetime) -> dict[str, int]:
@@ -44,7 +61,9 @@ def confirm_activity(account: Account, activity_id: int, *, now: datetime) -> di
         Checkin.activity_id == activity.id, Checkin.checked_out_at.is_not(None), Checkin.needs_review.is_(True),
         ~exists().where(ServiceRecord.checkin_id == Checkin.id))).all()
     for checkin in held:
-        record_attendance(checkin, activity, account_id=account.id, now=now)
+        record_attendance(activity, checkin_id=checkin.id, volunteer_id=checkin.volunteer_id,
+                          checked_in_at=checkin.checked_in_at, checked_out_at=checkin.checked_out_at,
+                          account_id=account.id, now=now)
     db.session.execute(update(Checkin).where(Checkin.activity_id == activity.id, Checkin.needs_review.is_(True))
                        .values(needs_review=False).execution_options(synchronize_session=False))
     confirmed = db.session.execute(
@@ -162,13 +181,8 @@ def _append_correction(volunteer_id: int, activity_id: int, minutes: int, reason
 
 
 def _add_to_totals(volunteer_id: int, minutes: int, *, records: int = 1) -> None:
-    # An UPDATE relative to the stored value: concurrent records of one volunteer cannot lose each other.
-    db.session.execute(
-        update(Volunteer).where(Volunteer.id == volunteer_id)
-        .values(total_service_minutes=Volunteer.total_service_minutes + minutes,
-                service_record_count=Volunteer.service_record_count + records)
-        .execution_options(synchronize_session=False)
-    )
+    db.session.connection().execute(_ADD_TO_TOTALS, {"volunteer_id": volunteer_id, "minutes": minutes,
+                                                     "records": records})
 
 
 def records_of(account_id: int, *, page: int, per_page: int) -> tuple[Volunteer, list[ServiceRecord], int, dict[int, dict[str, int]]]:

@@ -26,7 +26,7 @@ def world(app, now):
         signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
         captain = f.captain("sim_captain", team, now)
         for nonce, at in (("in-1", activity.starts_at), ("out-1", activity.starts_at + timedelta(hours=1))):
-            checkins.manual_entry(captain, activity.id, volunteer_id=volunteer.id, reason="测试", nonce=nonce,
+            checkins.manual_entry(captain.id, activity.id, volunteer_id=volunteer.id, reason="测试", nonce=nonce,
                                   rules=RULES, now=at)
         other_org = f.organization("乙区协会", tree["other_district"], now)
         people = {"captain": captain, "organizer": f.organizer("sim_org", org, now),

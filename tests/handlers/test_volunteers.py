@@ -112,6 +112,15 @@ def test_api_requires_a_valid_token(client, world):
     assert bad.status_code == 401 and bad.json["error"]["code"] == "invalid_token"
 
 
+def test_a_token_of_an_unknown_account_is_refused(client, world):
+    from app.extensions import settings
+    from app.services import accounts
+
+    token = accounts.issue_token(2_000_000_000, settings()["app"]["secret_key"])
+    refused = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 401 and refused.json["error"]["code"] == "invalid_token"
+
+
 def test_expired_token_is_refused(make_app, world, monkeypatch):
     import time as real_time
 

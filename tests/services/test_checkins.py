@@ -39,7 +39,7 @@ def code_at(volunteer: Volunteer, at) -> str:
 
 def scan(world, at, *, nonce=None, who="captain", code=None, volunteer=None):
     volunteer = volunteer or world["volunteer"]
-    return checkins.captain_scan(world[who], world["activity"].id, code=code or code_at(volunteer, at),
+    return checkins.captain_scan(world[who].id, world["activity"].id, code=code or code_at(volunteer, at),
                                  nonce=nonce or f"n-{at.timestamp()}-{volunteer.id}", rules=RULES, now=at)
 
 
@@ -73,7 +73,7 @@ def test_minutes_are_whole_minutes_of_the_overlap(world, now):
 def test_a_repeated_nonce_gets_the_first_answer_and_changes_nothing(world, now):
     at = world["activity"].starts_at
     first = scan(world, at, nonce="same-nonce-1")
-    again = checkins.captain_scan(world["captain"], world["activity"].id, code="anything at all",
+    again = checkins.captain_scan(world["captain"].id, world["activity"].id, code="anything at all",
                                   nonce="same-nonce-1", rules=RULES, now=at + timedelta(minutes=30))
     assert again == {**first, "replayed": True}
     assert db.session.scalar(select(func.count()).select_from(Checkin)) == 1
@@ -116,6 +116,17 @@ def test_codes_older_than_the_previous_step_are_expired(world, now):
 @pytest.mark.parametrize("code", ["", "V1-123", "hello", "V999999-12345678"])
 def test_unreadable_or_unknown_codes_are_invalid(world, now, code):
     assert refused(lambda: scan(world, world["activity"].starts_at, code=code or " ")) == "invalid_code"
+
+
+@pytest.mark.parametrize("code", ["hello", "V999999-12345678"])
+def test_a_stranger_learns_nothing_about_a_code_only_that_the_activity_is_not_theirs(world, now, code):
+    assert refused(lambda: scan(world, world["activity"].starts_at, who="other_captain", code=code)) == "not_your_team"
+
+
+def test_a_replayed_nonce_answers_first_even_for_an_unreadable_code(world, now):
+    first = scan(world, world["activity"].starts_at, nonce="replay-unreadable")
+    again = scan(world, world["activity"].starts_at, nonce="replay-unreadable", code="unreadable")
+    assert again == {**first, "replayed": True}
 
 
 def test_a_code_made_with_an_old_secret_is_invalid_after_rotation(world, now):
@@ -167,11 +178,11 @@ def test_only_the_team_captain_or_the_organiser_scans(world, now, who, allowed):
 
 def test_offline_scan_time_counts_but_never_from_the_future(world, now):
     start = world["activity"].starts_at
-    answer = checkins.captain_scan(world["captain"], world["activity"].id, code=code_at(world["volunteer"], start),
+    answer = checkins.captain_scan(world["captain"].id, world["activity"].id, code=code_at(world["volunteer"], start),
                                    nonce="offline-1", scanned_at=start, rules=RULES, now=start + timedelta(seconds=20))
     assert answer["checked_in_at"] == start.isoformat()
     later = start + timedelta(hours=1)
-    answer = checkins.captain_scan(world["captain"], world["activity"].id, code=code_at(world["volunteer"], later),
+    answer = checkins.captain_scan(world["captain"].id, world["activity"].id, code=code_at(world["volunteer"], later),
                                    nonce="offline-2", scanned_at=later + timedelta(hours=5), rules=RULES, now=later)
     assert answer["checked_out_at"] == later.isoformat()
 
@@ -192,7 +203,7 @@ SECRET = "test-secret-key-for-display-codes"
 
 def self_scan(world, at, *, code=None, nonce=None, lat=None, lng=None, activity=None):
     activity = activity or world["activity"]
-    return checkins.self_scan(world["volunteer"].account, activity.id,
+    return checkins.self_scan(world["volunteer"].account.id, activity.id,
                               code=code or checkin_codes.activity_code(activity.id, SECRET, at),
                               nonce=nonce or f"self-{at.timestamp()}", rules=RULES, now=at, secret_key=SECRET,
                               latitude=lat, longitude=lng)
@@ -231,16 +242,16 @@ def test_manual_entry_checks_in_and_out_and_is_audited(world, now):
     from models import AuditLog
 
     start = world["activity"].starts_at
-    first = checkins.manual_entry(world["captain"], world["activity"].id, volunteer_id=world["volunteer"].id,
+    first = checkins.manual_entry(world["captain"].id, world["activity"].id, volunteer_id=world["volunteer"].id,
                                   reason="老人无智能手机", nonce="manual-1", rules=RULES, now=start)
-    second = checkins.manual_entry(world["captain"], world["activity"].id, volunteer_id=world["volunteer"].id,
+    second = checkins.manual_entry(world["captain"].id, world["activity"].id, volunteer_id=world["volunteer"].id,
                                    reason="老人无智能手机", nonce="manual-2", rules=RULES, now=start + timedelta(hours=2))
     assert (first["result"], second["result"], second["minutes"]) == ("checked_in", "checked_out", 120)
     checkin = db.session.scalar(select(Checkin))
     assert checkin.manual_reason == "老人无智能手机" and checkin.checkin_method.value == "manual"
     actions = db.session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
     assert actions[-2:] == ["checkin.manual_checked_in", "checkin.manual_checked_out"]
-    assert refused(lambda: checkins.manual_entry(world["other_captain"], world["activity"].id,
+    assert refused(lambda: checkins.manual_entry(world["other_captain"].id, world["activity"].id,
                                                  volunteer_id=world["volunteer"].id, reason="越权", nonce="manual-3",
                                                  rules=RULES, now=start)) == "not_your_team"
 
@@ -256,7 +267,7 @@ def test_an_offline_batch_is_replayed_in_scan_order_with_one_result_each(world, 
         {"code": code_at(bob, checkin_at), "nonce": "b-bob", "scanned_at": checkin_at},
         {"code": code_at(world["volunteer"], checkin_at), "nonce": "b-in", "scanned_at": checkin_at},
     ]
-    results = checkins.captain_scan_batch(world["captain"], world["activity"].id, batch, rules=RULES,
+    results = checkins.captain_scan_batch(world["captain"].id, world["activity"].id, batch, rules=RULES,
                                           now=start + timedelta(hours=2))
     assert [(r["nonce"], r["ok"], r.get("result") or r.get("code")) for r in results] == [
         ("b-out", True, "checked_out"), ("b-in", True, "checked_in"), ("b-bob", False, "not_signed_up"),

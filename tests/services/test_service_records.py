@@ -32,7 +32,7 @@ def world(app_context, now):
 
 
 def check_in(world, at):
-    return checkins.manual_entry(world["captain"], world["activity"].id, volunteer_id=world["volunteer"].id,
+    return checkins.manual_entry(world["captain"].id, world["activity"].id, volunteer_id=world["volunteer"].id,
                                  reason="测试", nonce=f"in-{at.timestamp()}", rules=RULES, now=at)
 
 
@@ -90,7 +90,7 @@ def test_held_check_outs_credit_nothing_until_confirmed(world):
 def test_a_correction_is_a_new_entry_and_moves_the_totals(world):
     start = world["activity"].starts_at
     check_in(world, start)
-    checkins.manual_entry(world["captain"], world["activity"].id, volunteer_id=world["volunteer"].id, reason="测试",
+    checkins.manual_entry(world["captain"].id, world["activity"].id, volunteer_id=world["volunteer"].id, reason="测试",
                           nonce="out-1", rules=RULES, now=start + timedelta(minutes=60))
     original = db.session.scalar(select(ServiceRecord))
     correction = service_records.correct(world["organizer"], original.id, minutes_delta=30, reason="提前到场布置",
