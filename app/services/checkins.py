@@ -4,12 +4,14 @@ pretix's check-in is the model: a scan is redeemed with a client nonce, and a re
 the first answer instead of a second effect; refusals carry stable reason codes. What makes hours
 impossible to lose or double is in the database, not in `if`s: one check-in per volunteer and
 activity (unique), a check-out is a conditional UPDATE on `checked_out_at IS NULL`, one attendance
-record per check-in (unique), and one scan row per (activity, nonce) (unique), inserted first so a
-concurrent repeat waits for the first answer and returns it.
+record per check-in (unique), and one scan row per (activity, nonce) (unique), written last with
+the answer: a repeat that raced the first one cannot commit, and answers with the first answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -35,6 +37,14 @@ class CheckinError(DomainError):
 
     def __init__(self, code: str, message: str, status: int = 409, context: dict[str, Any] | None = None):
         super().__init__(code, message, status, context=context)
+
+
+class AnsweredMeanwhile(Exception):
+    """The scan's nonce was answered by a concurrent request: roll this one back, answer `answer`."""
+
+    def __init__(self, answer: dict[str, Any]):
+        super().__init__("nonce answered meanwhile")
+        self.answer = answer
 
 
 @dataclass(frozen=True)
@@ -64,19 +74,20 @@ def captain_scan(account_id: int, activity_id: int, *, code: str, nonce: str, ru
     except checkin_codes.CodeError as exc:
         # Judged after access and the nonce, like every other reason: a stranger learns nothing.
         volunteer_id, digits, unreadable = 0, "", exc
-    found, scan_id, replay = _managed_scan(account_id, activity_id, volunteer_id, nonce, scanned_at, now,
-                                           doing="扫码签到")
-    if replay is not None:
-        return replay
-    if unreadable is not None:
-        raise CheckinError(unreadable.code, unreadable.message, 422)
-    if found.volunteer_id is None or not found.checkin_secret:
-        raise CheckinError("invalid_code", "无法识别的签到码", 422)
-    at = _moment(scanned_at, now)
-    step = _verify_personal_code(found, digits, at)
-    answer = _enter_or_leave(found, found, step=step, method=CheckinMethod.CAPTAIN_SCAN, account_id=account_id,
-                             at=at, rules=rules, now=now)
-    _settle(scan_id, volunteer_id, answer)
+    found = _managed_scan(account_id, activity_id, volunteer_id, nonce, doing="扫码签到")
+    if found.earlier_answer is not None:
+        return _replayed(found.earlier_answer)
+    with _answered_once(found.id, nonce):
+        _require_not_cancelled(found)
+        if unreadable is not None:
+            raise CheckinError(unreadable.code, unreadable.message, 422)
+        if found.volunteer_id is None or not found.checkin_secret:
+            raise CheckinError("invalid_code", "无法识别的签到码", 422)
+        at = _moment(scanned_at, now)
+        step = _verify_personal_code(found, digits, at)
+        answer = _enter_or_leave(found, found, step=step, method=CheckinMethod.CAPTAIN_SCAN, account_id=account_id,
+                                 at=at, rules=rules, now=now)
+    _record_scan(found.id, nonce, account_id, volunteer_id, answer, scanned_at, now)
     return answer
 
 
@@ -86,24 +97,22 @@ def self_scan(account_id: int, activity_id: int, *, code: str, nonce: str, rules
 
     The position is used for the geofence check only and never stored (PIPL: minimum necessary).
     """
-    activity = _activity_facts(activity_id, account_id)
+    activity = _activity_facts(activity_id, account_id, nonce)
     volunteer_id = db.session.scalar(select(Volunteer.id).where(Volunteer.account_id == account_id))
     if volunteer_id is None:
         raise CheckinError("not_signed_up", "请先注册成为志愿者并报名本活动")
-    scan_id, replay = _claim_nonce(activity.id, nonce, account_id, None, now)
-    if replay is not None:
-        return replay
-    if activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
-        raise CheckinError("activity_cancelled", "活动已取消")
-    try:
-        step = checkin_codes.verify_activity_code(code, activity.id, secret_key, now)
-    except checkin_codes.CodeError as exc:
-        raise CheckinError(exc.code, exc.message, 422) from None
-    _require_inside_geofence(activity, latitude, longitude)
-    door = _door(activity.id, volunteer_id)
-    answer = _enter_or_leave(activity, door, step=step, method=CheckinMethod.SELF_SCAN, account_id=account_id,
-                             at=now, rules=rules, now=now)
-    _settle(scan_id, volunteer_id, answer)
+    if activity.earlier_answer is not None:
+        return _replayed(activity.earlier_answer)
+    with _answered_once(activity.id, nonce):
+        _require_not_cancelled(activity)
+        try:
+            step = checkin_codes.verify_activity_code(code, activity.id, secret_key, now)
+        except checkin_codes.CodeError as exc:
+            raise CheckinError(exc.code, exc.message, 422) from None
+        _require_inside_geofence(activity, latitude, longitude)
+        answer = _enter_or_leave(activity, _door(activity.id, volunteer_id), step=step, method=CheckinMethod.SELF_SCAN,
+                                 account_id=account_id, at=now, rules=rules, now=now)
+    _record_scan(activity.id, nonce, account_id, volunteer_id, answer, None, now)
     return answer
 
 
@@ -124,14 +133,16 @@ def manual_entry(account_id: int, activity_id: int, *, volunteer_id: int, reason
     """A captain checks someone in (or out) by hand, e.g. a volunteer without a phone; audited."""
     from app.services import audit
 
-    found, scan_id, replay = _managed_scan(account_id, activity_id, volunteer_id, nonce, at, now, doing="代为签到")
-    if replay is not None:
-        return replay
-    if found.volunteer_id is None:
-        raise CheckinError("not_signed_up", "该志愿者未报名本活动")
-    answer = _enter_or_leave(found, found, step=None, method=CheckinMethod.MANUAL, account_id=account_id,
-                             at=_moment(at, now), rules=rules, now=now, manual_reason=reason)
-    _settle(scan_id, volunteer_id, answer)
+    found = _managed_scan(account_id, activity_id, volunteer_id, nonce, doing="代为签到")
+    if found.earlier_answer is not None:
+        return _replayed(found.earlier_answer)
+    with _answered_once(found.id, nonce):
+        _require_not_cancelled(found)
+        if found.volunteer_id is None:
+            raise CheckinError("not_signed_up", "该志愿者未报名本活动")
+        answer = _enter_or_leave(found, found, step=None, method=CheckinMethod.MANUAL, account_id=account_id,
+                                 at=_moment(at, now), rules=rules, now=now, manual_reason=reason)
+    _record_scan(found.id, nonce, account_id, volunteer_id, answer, at, now)
     audit.record(account_id, f"checkin.manual_{answer['result']}", "activity", found.id, now=now,
                  volunteer_id=volunteer_id, reason=reason)
     return answer
@@ -151,6 +162,8 @@ def captain_scan_batch(account_id: int, activity_id: int, scans: list[dict[str, 
                 answer = captain_scan(account_id, activity_id, code=item["code"], nonce=item["nonce"], rules=rules,
                                       now=now, scanned_at=item.get("scanned_at"))
             results[index] = {"nonce": item["nonce"], "ok": True, **answer}
+        except AnsweredMeanwhile as first:
+            results[index] = {"nonce": item["nonce"], "ok": True, **first.answer}
         except CheckinError as exc:
             results[index] = {"nonce": item["nonce"], "ok": False, "code": exc.code, "message": exc.message,
                               **(exc.context or {})}
@@ -174,9 +187,9 @@ def _require_inside_geofence(activity: Row, latitude: float | None, longitude: f
 # --- the door: every scan runs these few statements, built once and compiled once -------------------
 #
 # A captain scans 300 volunteers in ten minutes, and a festival has many captains: the scan path
-# reads plain rows through Core (no ORM identity map, no unit-of-work flush) in four statements
-# for a check-in: the activity, the caller's right to manage it and the volunteer's sign-up and
-# check-in in one; the nonce; the check-in; the scan's answer.
+# reads plain rows through Core (no ORM identity map, no unit-of-work flush) in three statements
+# for a check-in: the activity, the caller's right to manage it, the nonce's earlier answer and the
+# volunteer's sign-up and check-in in one; the check-in; the scan with its answer.
 
 # The columns of an activity that check-in rules and answers use, and the caller's right to manage it.
 _ACTIVITY_COLUMNS = (
@@ -190,19 +203,23 @@ _DOOR_COLUMNS = (
     Signup.status.label("signup_status"), Checkin.id.label("checkin_id"), Checkin.checked_in_at,
     Checkin.checked_out_at, Checkin.checkin_code_step,
 )
-_ACTIVITY_FACTS = select(*_ACTIVITY_COLUMNS).where(Activity.id == bindparam("activity_id"))
+_checkins = Checkin.__table__
+_scans = CheckinScan.__table__
+# The answer a scan with this nonce already got, if any: a repeat is answered from it.
+_EARLIER_ANSWER = select(_scans.c.answer).where(_scans.c.activity_id == bindparam("activity_id"),
+                                                _scans.c.nonce == bindparam("nonce"))
+_EARLIER_ANSWER_HERE = (select(_scans.c.answer).where(_scans.c.activity_id == Activity.id, _scans.c.nonce == bindparam("nonce"))
+                        .scalar_subquery().label("earlier_answer"))
+_ACTIVITY_FACTS = select(*_ACTIVITY_COLUMNS, _EARLIER_ANSWER_HERE).where(Activity.id == bindparam("activity_id"))
 _SIGNUP_HERE = (Signup.volunteer_id == Volunteer.id) & (Signup.activity_id == bindparam("activity_id"))
 _CHECKIN_HERE = (Checkin.volunteer_id == Volunteer.id) & (Checkin.activity_id == bindparam("activity_id"))
 _DOOR = (select(*_DOOR_COLUMNS).select_from(Volunteer).outerjoin(Signup, _SIGNUP_HERE)
          .outerjoin(Checkin, _CHECKIN_HERE).where(Volunteer.id == bindparam("volunteer_id")))
 # Both at once for a captain's scan, where the code or the form names the volunteer: the first
 # query of every scan at the door. Its door columns are NULL when there is no such volunteer.
-_MANAGED_DOOR = (select(*_ACTIVITY_COLUMNS, *_DOOR_COLUMNS).select_from(Activity)
+_MANAGED_DOOR = (select(*_ACTIVITY_COLUMNS, _EARLIER_ANSWER_HERE, *_DOOR_COLUMNS).select_from(Activity)
                  .outerjoin(Volunteer, Volunteer.id == bindparam("volunteer_id")).outerjoin(Signup, _SIGNUP_HERE)
                  .outerjoin(Checkin, _CHECKIN_HERE).where(Activity.id == bindparam("activity_id")))
-
-_checkins = Checkin.__table__
-_scans = CheckinScan.__table__
 
 # The check-out: only an open check-in is closed, so two scans at once close it once.
 _CLOSE_CHECKIN = (
@@ -213,12 +230,6 @@ _CLOSE_CHECKIN = (
     .returning(_checkins.c.checked_in_at, _checkins.c.checked_out_at)
 )
 
-_SETTLE_SCAN = (update(_scans).where(_scans.c.id == bindparam("scan_id"))
-                .values(volunteer_id=bindparam("volunteer_id"), result=bindparam("result"), answer=bindparam("answer")))
-
-_EARLIER_ANSWER = select(_scans.c.answer).where(_scans.c.activity_id == bindparam("activity_id"),
-                                                _scans.c.nonce == bindparam("nonce"))
-
 
 def _execute(statement: Executable, params: dict[str, Any]) -> Result:
     # Core statements skip the ORM's autoflush; flushing first keeps them seeing the session's own
@@ -227,9 +238,8 @@ def _execute(statement: Executable, params: dict[str, Any]) -> Result:
     return db.session.connection().execute(statement, params)
 
 
-def _activity_facts(activity_id: int, account_id: int) -> Row:
-    activity = _execute(_ACTIVITY_FACTS, {"activity_id": activity_id,
-                                                                 "account_id": account_id}).first()
+def _activity_facts(activity_id: int, account_id: int | None, nonce: str | None = None) -> Row:
+    activity = _execute(_ACTIVITY_FACTS, {"activity_id": activity_id, "account_id": account_id, "nonce": nonce}).first()
     if activity is None or activity.status is ActivityStatus.DRAFT:
         raise NotFound("activity_not_found", "找不到该活动")
     return activity
@@ -239,22 +249,24 @@ def _door(activity_id: int, volunteer_id: int) -> Row | None:
     return _execute(_DOOR, {"activity_id": activity_id, "volunteer_id": volunteer_id}).first()
 
 
-def _managed_scan(account_id: int, activity_id: int, volunteer_id: int, nonce: str, client_time: datetime | None,
-                  now: datetime, *, doing: str) -> tuple[Row, int | None, dict[str, Any] | None]:
-    """The start of every scan by a captain or organiser: access, the nonce, and a cancelled activity.
+def _managed_scan(account_id: int, activity_id: int, volunteer_id: int, nonce: str, *, doing: str) -> Row:
+    """The start of every scan by a captain or organiser: the activity, access, and an earlier answer.
 
-    Returns one row that is both the activity's facts and the volunteer's door (see `_MANAGED_DOOR`).
+    Returns one row that is the activity's facts, the nonce's earlier answer and the volunteer's
+    door (see `_MANAGED_DOOR`).
     """
-    found = _execute(_MANAGED_DOOR, {"activity_id": activity_id, "account_id": account_id,
+    found = _execute(_MANAGED_DOOR, {"activity_id": activity_id, "account_id": account_id, "nonce": nonce,
                                      "volunteer_id": volunteer_id}).first()
     if found is None or found.status is ActivityStatus.DRAFT:
         raise NotFound("activity_not_found", "找不到该活动")
     if not found.may_manage:
         raise CheckinError("not_your_team", f"只有本活动的组织者或所属队伍的队长可以{doing}", 403)
-    scan_id, replay = _claim_nonce(found.id, nonce, account_id, client_time, now)
-    if replay is None and found.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
+    return found
+
+
+def _require_not_cancelled(activity: Row) -> None:
+    if activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):
         raise CheckinError("activity_cancelled", "活动已取消")
-    return found, scan_id, replay
 
 
 def _activity(activity_id: int) -> Activity:
@@ -271,25 +283,40 @@ def _moment(scanned_at: datetime | None, now: datetime) -> datetime:
     return scanned_at
 
 
-def _claim_nonce(activity_id: int, nonce: str, account_id: int, scanned_at: datetime | None,
-                 now: datetime) -> tuple[int | None, dict[str, Any] | None]:
-    """Insert the scan's row first; if the nonce was seen, return the answer it got.
+@contextmanager
+def _answered_once(activity_id: int, nonce: str) -> Iterator[None]:
+    """A refusal of a scan whose nonce a concurrent request answered meanwhile gives that answer.
 
-    A concurrent insert of the same nonce waits for the first transaction (unique index), so the
-    answer read here is the first one's, committed.
+    The repeat waited for the first at a unique key (the check-in, or its row for the check-out)
+    and was then judged against it, e.g. "already checked in"; the phone that sent the nonce twice
+    must see one answer.
+    """
+    try:
+        yield
+    except CheckinError:
+        earlier = _execute(_EARLIER_ANSWER, {"activity_id": activity_id, "nonce": nonce}).scalar()
+        if earlier is not None:
+            raise AnsweredMeanwhile(_replayed(earlier)) from None
+        raise
+
+
+def _record_scan(activity_id: int, nonce: str, account_id: int, volunteer_id: int, answer: dict[str, Any],
+                 client_time: datetime | None, now: datetime) -> None:
+    """Keep the scan and its answer; if a concurrent scan with this nonce got there first, its answer wins.
+
+    The unique (activity, nonce) is what makes a nonce take effect once: this transaction's check-in
+    or check-out cannot commit beside the first one's, so AnsweredMeanwhile rolls it back.
     """
     scan_id = insert_unless_present(CheckinScan, {
-        "activity_id": activity_id, "nonce": nonce, "account_id": account_id, "result": "pending", "answer": {},
-        "client_scanned_at": scanned_at, "created_at": now})
-    if scan_id is not None:
-        return scan_id, None
-    earlier = _execute(_EARLIER_ANSWER, {"activity_id": activity_id, "nonce": nonce}).scalar()
-    return None, {**earlier, "replayed": True}
+        "activity_id": activity_id, "nonce": nonce, "account_id": account_id, "volunteer_id": volunteer_id,
+        "result": answer["result"], "answer": answer, "client_scanned_at": client_time, "created_at": now})
+    if scan_id is None:
+        earlier = _execute(_EARLIER_ANSWER, {"activity_id": activity_id, "nonce": nonce}).scalar()
+        raise AnsweredMeanwhile(_replayed(earlier))
 
 
-def _settle(scan_id: int, volunteer_id: int, answer: dict[str, Any]) -> None:
-    _execute(_SETTLE_SCAN, {"scan_id": scan_id, "volunteer_id": volunteer_id,
-                                                   "result": answer["result"], "answer": answer})
+def _replayed(answer: dict[str, Any]) -> dict[str, Any]:
+    return {**answer, "replayed": True}
 
 
 def _verify_personal_code(door: Row, digits: str, at: datetime) -> int:
@@ -491,7 +518,7 @@ def official_scan(oa_openid: str, scene: str, *, rules: Rules, now: datetime) ->
                                    .where(Account.oa_openid == oa_openid)).first()
     if volunteer is None:
         return "签到未成功：暂未找到您的志愿者信息，请先在小程序中注册；刚关注的话，请稍等一分钟后再扫一次。"
-    activity = _execute(_ACTIVITY_FACTS, {"activity_id": activity_id, "account_id": None}).first()
+    activity = _execute(_ACTIVITY_FACTS, {"activity_id": activity_id, "account_id": None, "nonce": None}).first()
     if activity is None or activity.status is ActivityStatus.DRAFT:
         return "无法识别的签到二维码"
     if activity.status in (ActivityStatus.CANCELLED, ActivityStatus.WITHDRAWN):

@@ -123,6 +123,39 @@ def test_fifty_check_out_scans_at_once_write_one_record_counted_once(app, world)
         assert (volunteer.total_service_minutes, volunteer.service_record_count) == (120, 1)
 
 
+def test_fifty_identical_check_out_scans_at_once_give_one_record_and_one_answer(app, world):
+    start = world["starts_at"]
+    with serve(app) as base_url:
+        fire(base_url, f"/api/v1/activities/{world['activity_id']}/scans",
+             [({"code": code(world, start), "nonce": "check-in-nonce-2"}, world["headers"]["captain"])])
+        later = start + timedelta(hours=1)
+        app.extensions["clock"] = lambda: later
+        body = {"code": code(world, later), "nonce": "identical-check-out-1"}
+        results = fire(base_url, f"/api/v1/activities/{world['activity_id']}/scans",
+                       [(body, world["headers"]["captain"])] * CONCURRENCY)
+    assert {status for status, _ in results} == {200}
+    assert {(answer["result"], answer["minutes"]) for _, answer in results} == {("checked_out", 60)}
+    assert sum(not answer["replayed"] for _, answer in results) == 1
+    assert count(app, ServiceRecord) == 1 and count(app, CheckinScan) == 2
+
+
+def test_identical_manual_entries_at_once_take_effect_once(app, make_app, world):
+    # With no minimum stay, a repeat that waited for the first check-in would, judged alone, check the
+    # volunteer out again at once: only the nonce's unique key stops it, and it must answer as the first.
+    no_minimum_stay = make_app(checkin={"min_minutes_before_checkout": 0})
+    no_minimum_stay.extensions["clock"] = app.extensions["clock"]
+    body = {"volunteer_id": world["volunteer_id"], "reason": "老人无智能手机", "nonce": "manual-identical-1"}
+    with serve(no_minimum_stay) as base_url:
+        results = fire(base_url, f"/api/v1/activities/{world['activity_id']}/manual-checkins",
+                       [(body, world["headers"]["captain"])] * CONCURRENCY)
+    assert {status for status, _ in results} == {200}
+    assert {answer["result"] for _, answer in results} == {"checked_in"}
+    assert sum(not answer["replayed"] for _, answer in results) == 1
+    assert count(app, Checkin) == 1 and count(app, ServiceRecord) == 0 and count(app, CheckinScan) == 1
+    with app.app_context():
+        assert db.session.scalar(select(Checkin.checked_out_at)) is None
+
+
 def test_control_the_harness_sees_the_race_of_a_naive_select_then_insert(app, world):
     """Without a unique constraint and a conditional write, the same burst makes duplicates."""
     with app.app_context():
