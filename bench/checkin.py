@@ -684,7 +684,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--volunteers", type=int, default=3000, help="signed-up volunteers, each scanned twice (default 3000)")
     p.add_argument("--connections", type=int, default=50, help="concurrent client connections (default 50)")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    p.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3, the best measured on 2 cores)")
     p.add_argument("--worker-class", default="sync", choices=["sync", "gthread"],
                    help="gunicorn worker class (default sync: one worker per core measured best, see bench/README.md)")
     p.add_argument("--threads", type=int, default=4, help="threads per worker with --worker-class gthread (default 4)")
