@@ -14,6 +14,7 @@ from models.activities import Activity, ActivityKind, ActivityStatus, Evaluation
 from models.signups import Signup, SignupStatus
 from models.checkins import ActivityQrCode, Checkin, CheckinMethod, CheckinScan
 from models.service_records import CorrectionRequest, CorrectionStatus, RecordKind, ServiceRecord
+from models.calendar import LocalFestivalDay
 
 __all__ = [
     "Base", "Region", "RegionLevel", "Organization", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -21,5 +22,5 @@ __all__ = [
     "NotificationStatus", "NotificationChannel", "CallbackReceipt", "OfficialFollower", "JoinMode",
     "MembershipStatus", "TeamMembership", "Activity", "ActivityKind", "ActivityStatus", "Evaluation", "RiskLevel",
     "SignupMode", "Signup", "SignupStatus", "Checkin", "CheckinMethod", "CheckinScan", "RecordKind", "ServiceRecord",
-    "CorrectionRequest", "CorrectionStatus", "ActivityQrCode",
+    "CorrectionRequest", "CorrectionStatus", "ActivityQrCode", "LocalFestivalDay",
 ]
