@@ -106,6 +106,15 @@ def jobs_close_checkouts() -> None:
     click.echo(f"closed {attendance.close_forgotten_checkouts(now=now_utc())} forgotten check-outs")
 
 
+@jobs_cli.command("campaign-drafts")
+def jobs_campaign_drafts() -> None:
+    """Make the draft campaigns of festival days in the next campaigns.draft_days_ahead days."""
+    from app.timeutil import current_time
+    from jobs import campaigns
+
+    click.echo(f"made {campaigns.make_drafts(now=current_time())} draft campaigns")
+
+
 roles_cli = AppGroup("roles", help="Grant roles to accounts.")
 
 

@@ -170,6 +170,11 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         for field in ("app_id", "app_secret", "token"):
             if not wechat[account][field]:
                 raise ConfigError(f"wechat.{account}.{field} must not be empty")
+    campaigns = settings["campaigns"]
+    if not 1 <= campaigns["draft_days_ahead"] <= 366:
+        raise ConfigError("campaigns.draft_days_ahead must be between 1 and 366")
+    if campaigns["yearly_target"] < 0:
+        raise ConfigError("campaigns.yearly_target must not be negative")
     checkin = settings["checkin"]
     if checkin["forgotten_checkout_policy"] not in FORGOTTEN_CHECKOUT_POLICIES:
         raise ConfigError("checkin.forgotten_checkout_policy must be one of " + ", ".join(FORGOTTEN_CHECKOUT_POLICIES))

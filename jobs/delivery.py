@@ -11,11 +11,11 @@ from flask import Flask
 from app.extensions import db, get_gateway
 from app.services import followers, notifications
 from app.timeutil import now_utc
-from jobs import attendance
+from jobs import attendance, campaigns
 
 logger = logging.getLogger(__name__)
-# Until the scheduler exists, the worker also closes forgotten check-outs this often.
-ATTENDANCE_EVERY_SECONDS = 60
+# Until the scheduler exists, the worker also runs these idempotent jobs, each this often (seconds).
+PERIODIC_JOBS = ((60, attendance.close_forgotten_checkouts), (3600, campaigns.make_drafts))
 
 
 def run_worker(app: Flask, *, once: bool = False, interval: float = 1.0, batch: int = 100) -> None:
@@ -31,14 +31,15 @@ def run_worker(app: Flask, *, once: bool = False, interval: float = 1.0, batch: 
         signal.signal(signal.SIGINT, _stop)
     with app.app_context():
         logger.info("delivery worker started")
-        attendance_due = 0.0
+        due_at = [0.0] * len(PERIODIC_JOBS)
         while not stopping:
             try:
                 counts = notifications.deliver_due(get_gateway(), now=now_utc(), limit=batch)
                 counts["linked"] = followers.link_new_followers(get_gateway(), now=now_utc())
-                if time.monotonic() >= attendance_due:
-                    attendance_due = time.monotonic() + ATTENDANCE_EVERY_SECONDS
-                    attendance.close_forgotten_checkouts(now=now_utc())
+                for index, (every_seconds, job) in enumerate(PERIODIC_JOBS):
+                    if time.monotonic() >= due_at[index]:
+                        due_at[index] = time.monotonic() + every_seconds
+                        job(now=now_utc())
             except Exception:
                 logger.exception("delivery pass failed; retrying")
                 db.session.rollback()

@@ -15,6 +15,7 @@ from models.signups import Signup, SignupStatus
 from models.checkins import ActivityQrCode, Checkin, CheckinMethod, CheckinScan
 from models.service_records import CorrectionRequest, CorrectionStatus, RecordKind, ServiceRecord
 from models.calendar import LocalFestivalDay
+from models.campaigns import Campaign, CampaignStatus
 
 __all__ = [
     "Base", "Region", "RegionLevel", "Organization", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -23,4 +24,5 @@ __all__ = [
     "MembershipStatus", "TeamMembership", "Activity", "ActivityKind", "ActivityStatus", "Evaluation", "RiskLevel",
     "SignupMode", "Signup", "SignupStatus", "Checkin", "CheckinMethod", "CheckinScan", "RecordKind", "ServiceRecord",
     "CorrectionRequest", "CorrectionStatus", "ActivityQrCode", "LocalFestivalDay",
+    "Campaign", "CampaignStatus",
 ]

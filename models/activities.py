@@ -82,6 +82,8 @@ class Activity(Base):
     requires_insurance: Mapped[bool] = mapped_column(Boolean, default=False)
     # Service time counts inside [start - margin, end + margin] (policy: arriving early to set up counts).
     credit_margin_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    # The festival campaign this activity serves, if any (campaigns count toward the yearly target).
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
     status: Mapped[ActivityStatus] = mapped_column(StrEnumType(ActivityStatus), default=ActivityStatus.DRAFT, index=True)
     evaluation: Mapped[Evaluation | None] = mapped_column(StrEnumType(Evaluation))
     cancel_reason: Mapped[str | None] = mapped_column(Text)

@@ -83,6 +83,18 @@ def test_jobs_close_checkouts_runs_and_reports(app):
     assert result.output.strip() == "closed 0 forgotten check-outs"
 
 
+def test_jobs_campaign_drafts_makes_the_coming_campaigns_once(app):
+    from datetime import datetime, timezone
+
+    assert app.test_cli_runner().invoke(args=["seed", "demo"]).exit_code == 0
+    app.extensions["clock"] = lambda: datetime(2026, 9, 19, 16, 0, tzinfo=timezone.utc)  # 09-20 in Shanghai
+    first = app.test_cli_runner().invoke(args=["jobs", "campaign-drafts"])
+    assert first.exit_code == 0, first.output
+    made = int(first.output.split()[1])
+    assert made > 0 and made % 5 == 0  # five festival days in the 30 days after 2026-09-20, per organisation
+    assert app.test_cli_runner().invoke(args=["jobs", "campaign-drafts"]).output.strip() == "made 0 draft campaigns"
+
+
 def test_demo_data_lets_the_captain_check_in_the_demo_volunteer(app):
     import uuid
 

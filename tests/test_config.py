@@ -94,6 +94,8 @@ def test_overrides_are_deep_merged_and_checked():
     ({"app": {"secret_key": "x"}}, "at least 16"),
     ({"wechat": {"official": {"encoding_aes_key": "tooshort"}}}, "43 letters"),
     ({"wechat": {"timeout_seconds": 0}}, "positive"),
+    ({"campaigns": {"draft_days_ahead": 0}}, "between 1 and 366"),
+    ({"campaigns": {"yearly_target": -1}}, "must not be negative"),
 ])
 def test_invalid_values_are_refused(override, message):
     with pytest.raises(ConfigError, match=message):

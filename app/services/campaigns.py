@@ -1,0 +1,165 @@
+"""Festival-day campaigns: drafts made ahead of each day, activities that serve them, the yearly count.
+
+Policy asks every organisation for at least ten festival campaigns a year. A campaign is one
+festival day of one year for one organisation (or region-wide, made by an admin). A draft is made
+`campaigns.draft_days_ahead` days before the day and the organisation's organisers are asked to plan
+an activity for it; a campaign counts toward the year once an activity that is not withdrawn or
+cancelled serves it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.db import insert_unless_present
+from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.extensions import db, settings
+from app.services import activities, audit, calendar, notifications, regions, roles
+from app.timeutil import to_local
+from models import (Activity, ActivityStatus, Campaign, CampaignStatus, NotificationChannel, Organization,
+                    OrganizationStatus, Region, Role, RoleGrant)
+
+# Activities in these states do not make a campaign count.
+_NOT_COUNTING = (ActivityStatus.DRAFT, ActivityStatus.WITHDRAWN, ActivityStatus.CANCELLED)
+
+
+def create(account_id: int, *, festival_key: str, year: int, organization_id: int | None, region_id: int | None,
+           theme: str | None, lead: str | None, now: datetime) -> Campaign:
+    """An organiser opens a campaign for their organisation, or an admin a region-wide one."""
+    if organization_id is not None:
+        organization = activities.require_organizer(account_id, organization_id)
+        region_id = organization.region_id
+    elif region_id is not None:
+        region = regions.get_region(region_id)
+        if not any(regions.is_within(region, path) for path in roles.admin_region_paths(account_id)):
+            raise Forbidden("not_admin_of_region", "只有该地区（或上级地区）的管理员可以发起全区域的节庆日活动")
+    else:
+        raise DomainError("organization_or_region_required", "请指定组织（组织发起）或地区（管理员发起全区域活动）", 422,
+                          fields={"organization_id": "组织或地区必填其一"})
+    calendar.require_year(year)
+    festival = calendar.find(festival_key, year, region_id=region_id)
+    campaign = Campaign(festival_key=festival.key, year=year, name=festival.name, day=festival.day,
+                        organization_id=organization_id, region_id=region_id, theme=theme or festival.theme,
+                        lead=lead or festival.lead, status=CampaignStatus.DRAFT, automatic=False,
+                        created_by_account_id=account_id, created_at=now)
+    try:
+        with db.session.begin_nested():
+            db.session.add(campaign)
+    except IntegrityError:
+        raise Conflict("campaign_exists", f"{year} 年的「{festival.name}」节庆日活动已经发起过了") from None
+    audit.record(account_id, "campaign.created", "campaign", campaign.id, now=now, festival=festival.key, year=year)
+    return campaign
+
+
+def make_drafts(*, now: datetime, days_ahead: int | None = None) -> int:
+    """Make the draft campaigns of the festival days in the next `days_ahead` days; ask organisers to plan.
+
+    Idempotent by (festival, year, organisation): a second run, or two schedulers at once, make
+    nothing twice, and the planning message is keyed by the campaign. Returns how many were made.
+    """
+    days_ahead = days_ahead if days_ahead is not None else settings()["campaigns"]["draft_days_ahead"]
+    today = to_local(now).date()
+    horizon = today + timedelta(days=days_ahead)
+    made = 0
+    organizations = db.session.execute(
+        select(Organization.id, Organization.region_id).where(Organization.status == OrganizationStatus.APPROVED)
+        .order_by(Organization.id)
+    ).all()
+    for organization_id, region_id in organizations:
+        for year in sorted({today.year, horizon.year}):
+            for festival in calendar.festival_days(year, region_id=region_id):
+                if not today <= festival.day <= horizon:
+                    continue
+                campaign_id = insert_unless_present(Campaign, {
+                    "festival_key": festival.key, "year": year, "name": festival.name, "day": festival.day,
+                    "organization_id": organization_id, "region_id": region_id, "theme": festival.theme,
+                    "lead": festival.lead, "status": CampaignStatus.DRAFT, "automatic": True, "created_at": now})
+                if campaign_id is not None:
+                    made += 1
+                    _ask_organizers_to_plan(campaign_id, organization_id, festival, now)
+    return made
+
+
+def link_activity(account_id: int, campaign_id: int, activity_id: int, *, now: datetime) -> Campaign:
+    """An organiser says which campaign an activity of theirs serves."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound("campaign_not_found", "找不到该节庆日活动")
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        raise NotFound("activity_not_found", "找不到该活动")
+    activities.require_organizer(account_id, activity.organization_id)
+    if not _serves(campaign, activity):
+        raise Forbidden("campaign_not_yours", "该节庆日活动不属于本组织或本地区")
+    if activity.status in (ActivityStatus.WITHDRAWN, ActivityStatus.CANCELLED):
+        raise Conflict("activity_closed", "活动已取消，不能计入节庆日活动")
+    activity.campaign_id = campaign.id
+    activity.updated_at = now
+    campaign.status = CampaignStatus.PLANNED
+    db.session.flush()
+    audit.record(account_id, "campaign.activity_linked", "campaign", campaign.id, now=now, activity_id=activity.id)
+    return campaign
+
+
+def yearly_progress(account_id: int, organization_id: int, year: int) -> dict[str, Any]:
+    """An organisation's campaigns of a year and how many count toward the target.
+
+    Seen by the organisation's organisers and by admins of a region above it.
+    """
+    calendar.require_year(year)
+    organization = db.session.get(Organization, organization_id)
+    if organization is None:
+        raise NotFound("organization_not_found", "找不到该组织")
+    region = regions.get_region(organization.region_id)
+    if not (roles.is_organizer(account_id, organization_id)
+            or any(regions.is_within(region, path) for path in roles.admin_region_paths(account_id))):
+        raise Forbidden("not_organizer", "只有本组织的管理员或上级管理员可以查看")
+    # Its own campaigns and the region-wide ones of the regions above it.
+    ancestors = [int(part) for part in region.path.strip("/").split("/")]
+    campaigns = db.session.scalars(select(Campaign).where(
+        Campaign.year == year,
+        (Campaign.organization_id == organization_id)
+        | (Campaign.organization_id.is_(None) & Campaign.region_id.in_(ancestors)),
+    ).order_by(Campaign.day, Campaign.id)).all()
+    serving = dict(db.session.execute(
+        select(Activity.campaign_id, func.count()).where(
+            Activity.organization_id == organization_id, Activity.campaign_id.in_([c.id for c in campaigns]),
+            Activity.status.not_in(_NOT_COUNTING))
+        .group_by(Activity.campaign_id)
+    ).all())
+    items = [{"campaign": campaign, "activities": serving.get(campaign.id, 0)} for campaign in campaigns]
+    counted = sum(1 for item in items if item["activities"])
+    target = settings()["campaigns"]["yearly_target"]
+    return {"year": year, "target": target, "counted": counted, "reached": counted >= target, "items": items}
+
+
+def _serves(campaign: Campaign, activity: Activity) -> bool:
+    if campaign.organization_id is not None:
+        return campaign.organization_id == activity.organization_id
+    region = db.session.get(Region, activity.region_id)
+    return regions.is_within(region, regions.get_region(campaign.region_id).path)
+
+
+def _ask_organizers_to_plan(campaign_id: int, organization_id: int, festival: calendar.FestivalDay,
+                            now: datetime) -> None:
+    organizers = db.session.scalars(select(RoleGrant.account_id).where(
+        RoleGrant.role == Role.ORGANIZER, RoleGrant.organization_id == organization_id)).all()
+    for account_id in organizers:
+        notifications.enqueue(
+            account_id, "campaign_planning", f"c{campaign_id}:a{account_id}", channel=NotificationChannel.MINIPROGRAM_SUBSCRIBE,
+            payload={
+                "template_id": settings()["wechat"]["templates"]["campaign_planning"],
+                "page": f"pages/campaign/index?id={campaign_id}",
+                "data": {
+                    "thing1": notifications.fit(festival.name, notifications.THING_MAX),
+                    "date2": f"{festival.day:%Y-%m-%d}",
+                    "thing3": notifications.fit(festival.theme, notifications.THING_MAX),
+                },
+                "text": f"{festival.day:%m月%d日}是{festival.name}，请策划一次节庆日志愿服务活动（主题：{festival.theme}）。",
+            },
+            now=now,
+        )

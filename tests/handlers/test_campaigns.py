@@ -1,0 +1,66 @@
+"""Festival campaigns over HTTP: who opens them, linking activities, the yearly count."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.extensions import db
+from tests import factories as f
+
+
+@pytest.fixture
+def world(app, now):
+    with app.app_context():
+        tree = f.region_tree()
+        org = f.organization("甲区志愿者协会", tree["district"], now)
+        other_org = f.organization("乙区志愿者协会", tree["other_district"], now)
+        activity = f.activity(org, tree["community"], now)
+        people = {"organizer": f.organizer("sim_org", org, now),
+                  "other_organizer": f.organizer("sim_other_org", other_org, now),
+                  "admin": f.admin("sim_admin", tree["city"], now),
+                  "volunteer": f.approved_volunteer("sim_alice", tree["community"], now).account}
+        world = {"org": org.id, "district": tree["district"].id, "activity": activity.id,
+                 "headers": {name: f.bearer(account) for name, account in people.items()}}
+        db.session.commit()
+    return world
+
+
+def test_an_organiser_opens_a_campaign_links_an_activity_and_sees_the_count(client, world):
+    body = {"festival_key": "mid_autumn", "year": 2026, "organization_id": world["org"]}
+    assert client.post("/api/v1/campaigns", json=body).status_code == 401
+    for who in ("other_organizer", "volunteer"):
+        refused = client.post("/api/v1/campaigns", json=body, headers=world["headers"][who])
+        assert refused.status_code == 403 and refused.json["error"]["code"] == "not_organizer"
+    opened = client.post("/api/v1/campaigns", json=body, headers=world["headers"]["organizer"])
+    assert opened.status_code == 201 and opened.json["day"] == "2026-09-25" and opened.json["status"] == "draft"
+    again = client.post("/api/v1/campaigns", json=body, headers=world["headers"]["organizer"])
+    assert again.status_code == 409 and again.json["error"]["code"] == "campaign_exists"
+
+    link = f"/api/v1/campaigns/{opened.json['id']}/activities"
+    assert client.post(link, json={"activity_id": world["activity"]},
+                       headers=world["headers"]["other_organizer"]).status_code == 403
+    linked = client.post(link, json={"activity_id": world["activity"]}, headers=world["headers"]["organizer"])
+    assert linked.status_code == 200 and linked.json["status"] == "planned"
+    assert client.post("/api/v1/campaigns/999999/activities", json={"activity_id": world["activity"]},
+                       headers=world["headers"]["organizer"]).status_code == 404
+
+    url = f"/api/v1/organizations/{world['org']}/campaigns?year=2026"
+    progress = client.get(url, headers=world["headers"]["organizer"])
+    assert progress.status_code == 200
+    assert (progress.json["counted"], progress.json["target"], progress.json["reached"]) == (1, 10, False)
+    assert progress.json["items"][0]["activities"] == 1
+    assert client.get(url, headers=world["headers"]["admin"]).status_code == 200
+    assert client.get(url, headers=world["headers"]["other_organizer"]).status_code == 403
+    assert client.get(f"/api/v1/organizations/{world['org']}/campaigns?year=3000",
+                      headers=world["headers"]["organizer"]).status_code == 422
+
+
+def test_an_admin_opens_a_region_wide_campaign(client, world):
+    body = {"festival_key": "double_ninth", "year": 2026, "region_id": world["district"], "theme": "全区重阳敬老"}
+    refused = client.post("/api/v1/campaigns", json=body, headers=world["headers"]["organizer"])
+    assert refused.status_code == 403 and refused.json["error"]["code"] == "not_admin_of_region"
+    opened = client.post("/api/v1/campaigns", json=body, headers=world["headers"]["admin"])
+    assert opened.status_code == 201 and opened.json["organization_id"] is None
+    neither = client.post("/api/v1/campaigns", json={"festival_key": "double_ninth", "year": 2026},
+                          headers=world["headers"]["admin"])
+    assert neither.status_code == 422 and neither.json["error"]["code"] == "organization_or_region_required"
