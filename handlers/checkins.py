@@ -103,7 +103,7 @@ def _rules() -> checkins.Rules:
     return checkins.Rules.from_settings(settings()["checkin"])
 
 
-def _answered_once(scan: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _scan_once(scan: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run a scan in its own transaction; if its nonce was answered meanwhile, roll back, give that answer."""
     try:
         with unit_of_work():
@@ -138,7 +138,7 @@ def rotate_personal_code():
                    tags=["checkins"], security=BEARER_SECURITY)
 def scan(activity_id: int, json: ScanBody):
     """A captain scans a volunteer's code: the first scan checks in, a later one checks out."""
-    answer = _answered_once(lambda: checkins.captain_scan(
+    answer = _scan_once(lambda: checkins.captain_scan(
         current_account_id(), activity_id, code=json.code, nonce=json.nonce, scanned_at=json.scanned_at,
         rules=_rules(), now=current_time()))
     return ScanAnswer(**answer)
@@ -175,7 +175,7 @@ def get_display_code(activity_id: int):
                    tags=["checkins"], security=BEARER_SECURITY)
 def self_checkin(activity_id: int, json: SelfScanBody):
     """A volunteer scanned the activity's code: check in, or later check out (inside the geofence, if any)."""
-    answer = _answered_once(lambda: checkins.self_scan(
+    answer = _scan_once(lambda: checkins.self_scan(
         current_account_id(), activity_id, code=json.code, nonce=json.nonce, rules=_rules(), now=current_time(),
         secret_key=settings()["app"]["secret_key"], latitude=json.lat, longitude=json.lng))
     return ScanAnswer(**answer)
@@ -187,7 +187,7 @@ def self_checkin(activity_id: int, json: SelfScanBody):
                    tags=["checkins"], security=BEARER_SECURITY)
 def manual_checkin(activity_id: int, json: ManualBody):
     """A captain checks a volunteer in or out by hand, with a reason (audited)."""
-    answer = _answered_once(lambda: checkins.manual_entry(
+    answer = _scan_once(lambda: checkins.manual_entry(
         current_account_id(), activity_id, volunteer_id=json.volunteer_id, reason=json.reason, nonce=json.nonce,
         rules=_rules(), now=current_time(), at=json.at))
     return ScanAnswer(**answer)

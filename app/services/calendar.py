@@ -9,6 +9,7 @@ Admins add local days for their region; they join the built-in ones in every yea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -93,9 +94,14 @@ def require_year(year: int) -> int:
 
 def built_in_days(year: int) -> list[FestivalDay]:
     """The built-in festival days of a year, in date order."""
-    require_year(year)
+    return list(_built_in_days(require_year(year)))
+
+
+@lru_cache(maxsize=16)
+def _built_in_days(year: int) -> tuple[FestivalDay, ...]:
+    # The lunar arithmetic is pure; the draft job asks for the same year once per organisation.
     days = [FestivalDay(d.key, d.name, _date_of(d, year), d.rule, d.theme, d.lead) for d in BUILT_IN]
-    return sorted(days, key=lambda festival: (festival.day, festival.key))
+    return tuple(sorted(days, key=lambda festival: (festival.day, festival.key)))
 
 
 def festival_days(year: int, *, region_id: int | None = None) -> list[FestivalDay]:
@@ -105,7 +111,7 @@ def festival_days(year: int, *, region_id: int | None = None) -> list[FestivalDa
     """
     days = built_in_days(year)
     if region_id is not None:
-        scope = [int(part) for part in regions.get_region(region_id).path.strip("/").split("/")]
+        scope = regions.lineage_ids(regions.get_region(region_id))
         rows = db.session.scalars(select(LocalFestivalDay).where(LocalFestivalDay.region_id.in_(scope))).all()
         days += [_local(row, year) for row in rows if row.year in (None, year) and _valid_in(row, year)]
     return sorted(days, key=lambda festival: (festival.day, festival.key))
@@ -148,8 +154,7 @@ def remove_local_day(account_id: int, local_day_id: int, *, now: datetime) -> Lo
 
 
 def _require_admin_over(account_id: int, region_id: int, doing: str) -> None:
-    region = regions.get_region(region_id)
-    if not any(regions.is_within(region, path) for path in roles.admin_region_paths(account_id)):
+    if not roles.administers(account_id, regions.get_region(region_id)):
         raise DomainError("not_admin_of_region", f"只有该地区（或上级地区）的管理员可以{doing}地方节庆日", 403)
 
 

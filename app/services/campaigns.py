@@ -34,8 +34,7 @@ def create(account_id: int, *, festival_key: str, year: int, organization_id: in
         organization = activities.require_organizer(account_id, organization_id)
         region_id = organization.region_id
     elif region_id is not None:
-        region = regions.get_region(region_id)
-        if not any(regions.is_within(region, path) for path in roles.admin_region_paths(account_id)):
+        if not roles.administers(account_id, regions.get_region(region_id)):
             raise Forbidden("not_admin_of_region", "只有该地区（或上级地区）的管理员可以发起全区域的节庆日活动")
     else:
         raise DomainError("organization_or_region_required", "请指定组织（组织发起）或地区（管理员发起全区域活动）", 422,
@@ -116,10 +115,10 @@ def yearly_progress(account_id: int, organization_id: int, year: int) -> dict[st
         raise NotFound("organization_not_found", "找不到该组织")
     region = regions.get_region(organization.region_id)
     if not (roles.is_organizer(account_id, organization_id)
-            or any(regions.is_within(region, path) for path in roles.admin_region_paths(account_id))):
+            or roles.administers(account_id, region)):
         raise Forbidden("not_organizer", "只有本组织的管理员或上级管理员可以查看")
     # Its own campaigns and the region-wide ones of the regions above it.
-    ancestors = [int(part) for part in region.path.strip("/").split("/")]
+    ancestors = regions.lineage_ids(region)
     campaigns = db.session.scalars(select(Campaign).where(
         Campaign.year == year,
         (Campaign.organization_id == organization_id)

@@ -51,3 +51,8 @@ def add_region(code: str, name: str, level: RegionLevel, parent: Region | None, 
 def is_within(region: Region, ancestor_path: str) -> bool:
     """Tell whether the region lies in the subtree whose root has `ancestor_path`."""
     return region.path.startswith(ancestor_path)
+
+
+def lineage_ids(region: Region) -> list[int]:
+    """The ids from the root down to the region itself, read from its materialised path."""
+    return [int(part) for part in region.path.strip("/").split("/")]

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from app.errors import Forbidden
 from app.extensions import db
+from app.services import regions
 from models import Organization, OrganizationStatus, Region, Role, RoleGrant
 
 
@@ -59,6 +60,11 @@ def admin_region_paths(account_id: int) -> list[str]:
     """Region paths of the subtrees the account administers (admin grants only)."""
     return sorted(set(db.session.scalars(select(Region.path).join(RoleGrant, RoleGrant.region_id == Region.id).where(
         RoleGrant.account_id == account_id, RoleGrant.role == Role.ADMIN))))
+
+
+def administers(account_id: int, region: Region) -> bool:
+    """Whether the account is an admin of the region or of a region above it."""
+    return any(regions.is_within(region, path) for path in admin_region_paths(account_id))
 
 
 def organized_organization_ids(account_id: int) -> list[int]:

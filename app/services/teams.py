@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
-from app.services import audit, regions, roles, volunteers
+from app.services import audit, roles, volunteers
 from models import (Account, JoinMode, MembershipStatus, Organization, OrganizationStatus, Role, RoleGrant, Team,
                     TeamKind, TeamMembership, Volunteer, VolunteerStatus)
 
@@ -310,7 +310,7 @@ def _team_for_manager(account: Account, team_id: int) -> Team:
 def _may_see(account_id: int, organization: Organization) -> bool:
     if organization.status is OrganizationStatus.APPROVED or roles.is_organizer(account_id, organization.id):
         return True
-    return any(regions.is_within(organization.region, path) for path in roles.admin_region_paths(account_id))
+    return roles.administers(account_id, organization.region)
 
 
 def _require_free_name(organization_id: int, name: str, *, team_id: int | None) -> None:
