@@ -97,9 +97,19 @@ def jobs_worker(once: bool, interval: float) -> None:
     delivery.run_worker(current_app._get_current_object(), once=once, interval=interval)
 
 
+@jobs_cli.command("scheduler")
+@click.option("--table", "table_module", default="jobs.schedule", show_default=True,
+              help="Module whose JOBS table to fire (tests name one with fast jobs).")
+def jobs_scheduler(table_module: str) -> None:
+    """Fire the periodic jobs of jobs/schedule.py; one instance leads cluster-wide, others stand by."""
+    from jobs import scheduler
+
+    scheduler.run_forever(current_app._get_current_object(), table_module)
+
+
 @jobs_cli.command("close-checkouts")
 def jobs_close_checkouts() -> None:
-    """Close check-ins still open at an activity's end + grace (also done by the worker every minute)."""
+    """Close check-ins still open at an activity's end + grace (the scheduler does it every minute)."""
     from app.timeutil import now_utc
     from jobs import attendance
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The one-machine demo: migrate, seed, then run the WeChat simulator, the web service and a
-# delivery worker on embedded defaults (SQLite, in-process Redis) until Ctrl-C.
+# The one-machine demo: migrate, seed, then run the WeChat simulator, the web service, a
+# delivery worker and the scheduler on embedded defaults (SQLite, in-process Redis) until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -20,6 +20,8 @@ trap cleanup EXIT INT TERM
 
 "$BIN/flask" wechat-sim & pids+=($!)
 "$BIN/flask" jobs worker & pids+=($!)
+# One scheduler: with the in-process Redis substitute a second one could not see the first's lease.
+"$BIN/flask" jobs scheduler & pids+=($!)
 # One web process: the in-process Redis substitute is not shared between processes.
 "$BIN/gunicorn" --workers 1 --worker-class gthread --threads 8 --bind "127.0.0.1:$WEB_PORT" \
   --access-logfile - "app:create_app()" & pids+=($!)

@@ -1,0 +1,31 @@
+"""The periodic jobs: the one table `flask jobs scheduler` fires (Asia/Shanghai, one leader cluster-wide).
+
+To add a job, add one line to JOBS:
+
+    Job("activity_reminders", cron(minute="*/5"), reminders.send_due),
+
+- name: unique, snake_case, stable. It is the `job` of the (job, period) row in `job_runs`, so a
+  renamed job runs its current period again.
+- trigger: `cron(...)` takes APScheduler's cron fields on the Shanghai clock (`cron(hour=2, minute=0)`
+  is 02:00 every day); `every(...)` a fixed interval (`every(minutes=10)`) on a grid every instance shares.
+- fn: `fn(*, now) -> int | dict`, one idempotent pass that commits its own work (`unit_of_work`) and
+  returns what it did, for the log. It runs in the app context with `now = now_utc()`; an exception
+  is logged and marks the run failed (a later fire of that period may run it again), and the
+  scheduler goes on.
+- period (optional, an `app.services.job_runs.Period`): how long one period is; by default the longest that holds one fire, so keys
+  read "2026-11-23T10:05" for a minutely cron, "2026-11-23" for a daily one, "2026-Q4" for
+  cron(month="1,4,7,10", day=1, ...). Each (job, period) runs fn at most once.
+
+A fire more than `scheduler.misfire_grace_seconds` late (no leader for a while) is skipped, so a job
+must also catch up on what it missed rather than act only on the last period.
+"""
+
+from __future__ import annotations
+
+from jobs import attendance, campaigns
+from jobs.runner import Job, cron, every  # noqa: F401  (every: for entries on a fixed interval)
+
+JOBS = (
+    Job("close_forgotten_checkouts", cron(minute="*"), attendance.close_forgotten_checkouts),
+    Job("campaign_drafts", cron(hour=2, minute=0), campaigns.make_drafts),
+)
