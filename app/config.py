@@ -175,6 +175,27 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         raise ConfigError("campaigns.draft_days_ahead must be between 1 and 366")
     if campaigns["yearly_target"] < 0:
         raise ConfigError("campaigns.yearly_target must not be negative")
+    delivery = settings["delivery"]
+    for key in ("subscribe_per_second", "template_per_second", "robot_per_minute", "batch_size", "concurrency",
+                "max_attempts", "backoff_seconds", "backoff_max_seconds", "lease_seconds", "fanout_batch_size"):
+        if delivery[key] <= 0:
+            raise ConfigError(f"delivery.{key} must be positive")
+    if delivery["lease_seconds"] <= settings["wechat"]["timeout_seconds"]:
+        raise ConfigError("delivery.lease_seconds must be longer than wechat.timeout_seconds")
+    if settings["broadcasts"]["max_body_chars"] <= 0:
+        raise ConfigError("broadcasts.max_body_chars must be positive")
+    scheduler = settings["scheduler"]
+    if not 0 < scheduler["renew_seconds"] < scheduler["lease_seconds"]:
+        raise ConfigError("scheduler.renew_seconds must be positive and shorter than scheduler.lease_seconds")
+    if scheduler["misfire_grace_seconds"] <= 0:
+        raise ConfigError("scheduler.misfire_grace_seconds must be positive")
+    reminders = settings["reminders"]
+    if not 0 <= reminders["day_before_hour"] <= 23:
+        raise ConfigError("reminders.day_before_hour must be an hour of the day, 0-23")
+    if not 1 <= reminders["hours_before"] <= 23:
+        raise ConfigError("reminders.hours_before must be between 1 and 23")
+    if not 1 <= reminders["campaign_invitation_days_before"] <= 30:
+        raise ConfigError("reminders.campaign_invitation_days_before must be between 1 and 30")
     checkin = settings["checkin"]
     if checkin["forgotten_checkout_policy"] not in FORGOTTEN_CHECKOUT_POLICIES:
         raise ConfigError("checkin.forgotten_checkout_policy must be one of " + ", ".join(FORGOTTEN_CHECKOUT_POLICIES))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy import Boolean, ColumnElement, TextClause, bindparam, literal_column, text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -49,3 +50,29 @@ def _insert_unless_present_statement(model: type, keys: tuple[str, ...]) -> Text
     return (text(f"INSERT INTO {table.name} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING id")
             .bindparams(*(bindparam(key, type_=table.c[key].type) for key in keys))
             .columns(table.c.id))
+
+
+class JsonArrayOverlaps(ColumnElement):
+    """True when a JSON array column holds any of `values` (skills, categories): SQLite and PostgreSQL."""
+
+    type = Boolean()
+    # The values are not part of a cache key, so statements using this are compiled each time.
+    inherit_cache = False
+
+    def __init__(self, column: ColumnElement, values: Sequence[str]):
+        self.column = column
+        self.values = tuple(values)
+
+
+@compiles(JsonArrayOverlaps, "sqlite")
+def _overlaps_sqlite(element: JsonArrayOverlaps, compiler: Any, **kw: Any) -> str:
+    condition = literal_column("json_each.value").in_(element.values)
+    return (f"EXISTS (SELECT 1 FROM json_each({compiler.process(element.column, **kw)}) "
+            f"WHERE {compiler.process(condition, **kw)})")
+
+
+@compiles(JsonArrayOverlaps, "postgresql")
+def _overlaps_postgresql(element: JsonArrayOverlaps, compiler: Any, **kw: Any) -> str:
+    condition = literal_column("element").in_(element.values)
+    return (f"EXISTS (SELECT 1 FROM json_array_elements_text({compiler.process(element.column, **kw)}) AS element "
+            f"WHERE {compiler.process(condition, **kw)})")

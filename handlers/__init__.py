@@ -13,8 +13,8 @@ API_PREFIX = "/api/v1/"
 
 def register(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
-    from handlers import (activities, auth, calendar, campaigns, checkins, docs, health, organizations, regions, service_records,
-                          signups, teams, volunteers, wechat_callback)
+    from handlers import (activities, announcements, auth, calendar, campaigns, checkins, docs, health, organizations, regions, service_records,
+                          messages, signups, teams, trainings, volunteers, wechat_callback)
     from handlers._schemas import IdConverter
     from handlers._validation import install_validation_errors
 
@@ -23,7 +23,7 @@ def register(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter
     app.before_request(_require_json_bodies)
     for module in (health, auth, volunteers, regions, organizations, teams, activities, signups, checkins,
-                   service_records, calendar, campaigns, wechat_callback, docs):
+                   service_records, calendar, campaigns, announcements, messages, trainings, wechat_callback, docs):
         app.register_blueprint(module.blueprint)
 
 

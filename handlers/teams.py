@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from app import pii
 from app.db import unit_of_work
-from app.extensions import api_spec
+from app.extensions import api_spec, settings
 from app.services import teams
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
@@ -172,6 +172,28 @@ def update(team_id: int, json: PatchBody):
     with unit_of_work():
         team = teams.update(current_account(), team_id, json.model_dump(exclude_unset=True), now=current_time())
         view = _team_view(teams.summary(team))
+    return view
+
+
+class GroupRobotBody(StrictBody):
+    webhook_key: str | None = Field(max_length=300, description="企业微信群机器人的 Webhook 地址或其中的 key；null 表示解除")
+
+
+class GroupRobotView(BaseModel):
+    team_id: int
+    connected: bool = Field(description="是否已连接群机器人（密钥不会返回）")
+
+
+@blueprint.put(f"/teams/{id_path('team_id')}/group-robot")
+@login_required
+@api_spec.validate(json=GroupRobotBody, resp=answers(200, GroupRobotView, 401, 403, 404, json_body=True),
+                   tags=["teams"], security=BEARER_SECURITY)
+def set_group_robot(team_id: int, json: GroupRobotBody):
+    """Connect the team's WeCom group chat through its group robot, so announcements reach the chat."""
+    with unit_of_work():
+        team = teams.set_group_robot(current_account(), team_id, json.webhook_key,
+                                     pii_key=settings()["app"]["pii_key"], now=current_time())
+        view = GroupRobotView(team_id=team.id, connected=team.robot_webhook_key_encrypted is not None)
     return view
 
 

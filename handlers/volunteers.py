@@ -183,7 +183,6 @@ def review(volunteer_id: int, json: ReviewBody):
     """Approve or reject a pending registration; the volunteer is notified."""
     with unit_of_work():
         volunteer = volunteers.review(current_account(), volunteer_id, approve=json.decision == "approve",
-                                      reason=json.reason, now=current_time(),
-                                      template_id=settings()["wechat"]["templates"]["registration_result"])
+                                      reason=json.reason, now=current_time())
         view = VolunteerView(**_view(volunteer, is_owner=False))
     return view

@@ -1,4 +1,9 @@
-"""The delivery worker: sends due notifications from the outbox and links new followers."""
+"""The delivery worker: fans announcements out, sends the outbox, links new followers.
+
+Run any number, on any host (`flask jobs worker`): rows are claimed with SKIP LOCKED and the send
+rates are token buckets in Redis shared by all of them. While Redis is unreachable a worker
+claims nothing (it cannot respect the shared rate) and tries again; the rows wait in the database.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,22 @@ import logging
 import signal
 import time
 
+import redis
 from flask import Flask
 
-from app.extensions import db, get_gateway
-from app.services import followers, notifications
+from app.extensions import db, get_gateway, get_redis, settings
+from app.services import broadcasts, delivery, followers
 from app.timeutil import now_utc
-from jobs import attendance, campaigns
 
 logger = logging.getLogger(__name__)
-# Until the scheduler exists, the worker also runs these idempotent jobs, each this often (seconds).
-PERIODIC_JOBS = ((60, attendance.close_forgotten_checkouts), (3600, campaigns.make_drafts))
+# Rows left `sending` by a dead worker are looked for this often (seconds).
+RECOVERY_EVERY_SECONDS = 15.0
+# Longest pause while the shared rate limit or Redis holds the worker back.
+MAX_WAIT_SECONDS = 1.0
 
 
-def run_worker(app: Flask, *, once: bool = False, interval: float = 1.0, batch: int = 100) -> None:
-    """Deliver due notifications until stopped (SIGTERM/SIGINT finish the current message first)."""
+def run_worker(app: Flask, *, once: bool = False, interval: float = 1.0) -> None:
+    """Work until stopped; SIGTERM/SIGINT finish the batch in hand first."""
     stopping = False
 
     def _stop(signum, frame):  # noqa: ARG001
@@ -30,25 +37,50 @@ def run_worker(app: Flask, *, once: bool = False, interval: float = 1.0, batch: 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
     with app.app_context():
+        conf = settings()
+        deliverer = delivery.Deliverer(get_gateway(), get_redis(), conf["delivery"], pii_key=conf["app"]["pii_key"])
         logger.info("delivery worker started")
-        due_at = [0.0] * len(PERIODIC_JOBS)
-        while not stopping:
-            try:
-                counts = notifications.deliver_due(get_gateway(), now=now_utc(), limit=batch)
-                counts["linked"] = followers.link_new_followers(get_gateway(), now=now_utc())
-                for index, (every_seconds, job) in enumerate(PERIODIC_JOBS):
-                    if time.monotonic() >= due_at[index]:
-                        due_at[index] = time.monotonic() + every_seconds
-                        job(now=now_utc())
-            except Exception:
-                logger.exception("delivery pass failed; retrying")
-                db.session.rollback()
-                counts = {}
-            finally:
-                db.session.remove()
-            if any(counts.values()):
-                logger.info("delivered: %s", counts)
-            if once:
-                break
-            if not any(counts.values()):
-                time.sleep(interval)
+        next_recovery = 0.0
+        try:
+            while not stopping:
+                if time.monotonic() >= next_recovery:
+                    next_recovery = time.monotonic() + RECOVERY_EVERY_SECONDS
+                    _guarded(lambda: delivery.recover_lost(now=now_utc(), lease_seconds=conf["delivery"]["lease_seconds"]))
+                worked, wait = _one_pass(deliverer, conf)
+                if once:
+                    break
+                if not worked:
+                    time.sleep(min(MAX_WAIT_SECONDS, wait) if wait else interval)
+        finally:
+            deliverer.close()
+
+
+def _one_pass(deliverer: delivery.Deliverer, conf) -> tuple[bool, float]:
+    """Fan out one batch, send one batch per channel, link followers; (did anything, seconds to wait)."""
+    try:
+        fanned = broadcasts.fan_out_next(now=now_utc(), batch_size=conf["delivery"]["fanout_batch_size"])
+        result = deliverer.deliver_once(now=now_utc())
+        linked = followers.link_new_followers(get_gateway(), now=now_utc())
+    except redis.RedisError as exc:
+        logger.warning("redis unavailable (%s); delivery paused", type(exc).__name__)
+        db.session.rollback()
+        return False, MAX_WAIT_SECONDS
+    except Exception:
+        logger.exception("delivery pass failed; retrying")
+        db.session.rollback()
+        return False, MAX_WAIT_SECONDS
+    finally:
+        db.session.remove()
+    if result.worked or fanned or linked:
+        logger.info("delivery pass: fanned out %d, %s, linked %d", fanned, dict(result.counts), linked)
+    return bool(result.worked or fanned or linked), result.wait_seconds
+
+
+def _guarded(step) -> None:
+    try:
+        step()
+    except Exception:
+        logger.exception("delivery recovery failed; will retry")
+        db.session.rollback()
+    finally:
+        db.session.remove()

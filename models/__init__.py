@@ -16,6 +16,9 @@ from models.checkins import ActivityQrCode, Checkin, CheckinMethod, CheckinScan
 from models.service_records import CorrectionRequest, CorrectionStatus, RecordKind, ServiceRecord
 from models.calendar import LocalFestivalDay
 from models.campaigns import Campaign, CampaignStatus
+from models.announcements import Announcement, AnnouncementStatus
+from models.subscriptions import SubscriptionCredit, SubscriptionGrant
+from models.jobs import JobRun
 
 __all__ = [
     "Base", "Region", "RegionLevel", "Organization", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -24,5 +27,6 @@ __all__ = [
     "MembershipStatus", "TeamMembership", "Activity", "ActivityKind", "ActivityStatus", "Evaluation", "RiskLevel",
     "SignupMode", "Signup", "SignupStatus", "Checkin", "CheckinMethod", "CheckinScan", "RecordKind", "ServiceRecord",
     "CorrectionRequest", "CorrectionStatus", "ActivityQrCode", "LocalFestivalDay",
-    "Campaign", "CampaignStatus",
+    "Campaign", "CampaignStatus", "Announcement", "AnnouncementStatus", "SubscriptionCredit", "SubscriptionGrant",
+    "JobRun",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, StrEnumType, UTCDateTime
@@ -63,6 +63,9 @@ class Team(Base):
     kind: Mapped[TeamKind] = mapped_column(StrEnumType(TeamKind), default=TeamKind.GENERAL)
     join_mode: Mapped[JoinMode] = mapped_column(StrEnumType(JoinMode), default=JoinMode.APPROVAL,
                                                 server_default=JoinMode.APPROVAL.value)
+    # The WeCom group robot of the team's chat: its webhook key is the credential, so it is
+    # stored encrypted like other secrets (app.pii).
+    robot_webhook_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     organization: Mapped[Organization] = relationship()

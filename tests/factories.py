@@ -103,3 +103,12 @@ def token_for(owner: Account) -> str:
 
 def bearer(owner: Account) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_for(owner)}"}
+
+
+def subscribe_credit(owner: Account, purpose: str, now: datetime, count: int = 1) -> None:
+    """Give the account `count` subscribe-message credits for the template of a purpose (wechat.templates)."""
+    from models import SubscriptionCredit
+
+    db.session.add(SubscriptionCredit(account_id=owner.id, template_id=settings()["wechat"]["templates"][purpose],
+                                      remaining=count, updated_at=now))
+    db.session.flush()

@@ -52,9 +52,33 @@ def running_simulator(app: Any, **options: Any) -> Iterator[RunningSimulator]:
     simulator_app = create_simulator_app(wechat, **options)
     with serve(simulator_app) as url:
         original = app.extensions["wechat_gateway"]
-        app.extensions["wechat_gateway"] = WeChatGateway({**wechat, "api_base": url},
+        app.extensions["wechat_gateway"] = WeChatGateway({**wechat, "api_base": url, "wecom_api_base": url},
                                                          redis_client=app.extensions["redis"])
         try:
             yield RunningSimulator(url, simulator_app)
         finally:
             app.extensions["wechat_gateway"] = original
+
+
+def deliver_all(app: Any, now: Any, *, max_passes: int = 50) -> dict[str, int]:
+    """Run delivery passes inside `app` until nothing more is due at `now`; return the summed outcomes."""
+    from collections import Counter
+
+    from app.extensions import db
+    from app.services import delivery
+
+    totals: Counter = Counter()
+    with app.app_context():
+        conf = app.extensions["settings"]
+        deliverer = delivery.Deliverer(app.extensions["wechat_gateway"], app.extensions["redis"], conf["delivery"],
+                                       pii_key=conf["app"]["pii_key"])
+        try:
+            for _ in range(max_passes):
+                result = deliverer.deliver_once(now=now)
+                if not result.worked:
+                    break
+                totals.update(result.counts)
+        finally:
+            deliverer.close()
+            db.session.remove()
+    return dict(totals)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from app.extensions import db
-from app.services import notifications
 from tests import factories as f
+from tests.fakes import deliver_all
 
 
 def test_login_register_approve_and_the_decision_reaches_wechat(app, client, simulator, now):
@@ -25,6 +25,10 @@ def test_login_register_approve_and_the_decision_reaches_wechat(app, client, sim
         "categories": ["youth"], "skills": ["英语翻译"], "region_id": community_id,
     })
     assert registered.status_code == 201
+    # The mini-program asked for the registration-result subscription while registering; the user accepted.
+    accepted = client.post("/api/v1/me/subscriptions", headers=volunteer_headers, json={
+        "report_id": "register-0001", "results": {"sim_tmpl_registration_result": "accept"}})
+    assert accepted.status_code == 200 and accepted.json["credits"] == {"sim_tmpl_registration_result": 1}
     assert client.post("/api/v1/auth/login", json={"code": "alice"}).json["registered"] is True
 
     organizer_login = client.post("/api/v1/auth/login", json={"code": "organizer"})
@@ -38,13 +42,14 @@ def test_login_register_approve_and_the_decision_reaches_wechat(app, client, sim
     assert decided.status_code == 200
     assert simulator.messages(touser="sim_alice") == []  # sending happens after commit, from the outbox
 
-    with app.app_context():
-        assert notifications.deliver_due(app.extensions["wechat_gateway"], now=now)["sent"] == 1
+    assert deliver_all(app, now) == {"sent": 1}
     delivered = simulator.messages(touser="sim_alice")
     assert len(delivered) == 1
     assert delivered[0]["template_id"] == "sim_tmpl_registration_result"
     assert delivered[0]["data"]["phrase2"]["value"] == "已通过"
     assert client.get("/api/v1/me", headers=volunteer_headers).json["status"] == "approved"
+    inbox = client.get("/api/v1/me/messages", headers=volunteer_headers).json
+    assert inbox["unread"] == 1 and inbox["messages"][0]["kind"] == "registration_result"
 
 
 def test_login_with_a_bad_code_is_refused(client, simulator):

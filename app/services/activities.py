@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import String, cast, func, select
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
-from app.extensions import db, settings
-from app.services import audit, notifications
+from app.extensions import db
+from app.services import audit, notifications, reminders
 from app.timeutil import format_local
-from models import (Account, Activity, ActivityStatus, Evaluation, NotificationChannel, Organization,
+from models import (Account, Activity, ActivityStatus, Evaluation, Organization,
                     OrganizationStatus, Region, RegionLevel, Role, RoleGrant, Signup, SignupStatus, Team, Volunteer)
 
 # Fields an organiser may change after creation, and which of them move the activity in time.
@@ -101,6 +101,8 @@ def update(account: Account, activity_id: int, changes: Mapping[str, Any], *, no
     activity.updated_at = now
     db.session.flush()
     if (activity.starts_at, activity.ends_at) != old_times and activity.status is ActivityStatus.PUBLISHED:
+        # Unsent reminders name the old time; the reminder job writes new ones for the new time.
+        reminders.withdraw(activity.id)
         _tell_signed_up(activity, "time_changed", f"时间调整为{format_local(activity.starts_at, '%m-%d %H:%M')}开始", now)
     audit.record(account.id, "activity.updated", "activity", activity.id, now=now, fields=sorted(changes))
     return activity
@@ -131,6 +133,8 @@ def cancel(account: Account, activity_id: int, *, reason: str, now: datetime) ->
     activity.cancelled_at = now
     activity.updated_at = now
     db.session.flush()
+    # Unsent reminders and campaign invitations no longer apply, whether or not anyone signed up.
+    reminders.withdraw(activity.id)
     if has_signups:
         _tell_signed_up(activity, "cancelled", f"活动取消：{reason}", now)
     audit.record(account.id, f"activity.{activity.status.value}", "activity", activity.id, now=now)
@@ -257,24 +261,14 @@ def _check(activity: Activity, now: datetime) -> None:
 
 def _tell_signed_up(activity: Activity, what: str, note: str, now: datetime) -> None:
     """Queue a message to everyone signed up or waiting; one per person and change."""
-    template_id = settings()["wechat"]["templates"]["activity_changed"]
     rows = db.session.execute(
         select(Signup.id, Volunteer.account_id).join(Volunteer, Volunteer.id == Signup.volunteer_id)
         .where(Signup.activity_id == activity.id, Signup.status.in_(_WAITING_OR_IN))
     ).all()
     for signup_id, account_id in rows:
-        notifications.enqueue(
-            account_id, f"activity_{what}", f"s{signup_id}:{int(now.timestamp())}",
-            channel=NotificationChannel.MINIPROGRAM_SUBSCRIBE,
-            payload={
-                "template_id": template_id,
-                "page": f"pages/activity/index?id={activity.id}",
-                "data": {
-                    "thing1": notifications.fit(activity.title, notifications.THING_MAX),
-                    "time2": format_local(activity.starts_at),
-                    "thing3": notifications.fit(note, notifications.THING_MAX),
-                },
-                "text": f"您报名的活动「{activity.title}」{note}",
-            },
-            now=now,
-        )
+        notifications.notify(account_id, f"s{signup_id}:{int(now.timestamp())}", notifications.Message(
+            kind=f"activity_{what}", template="activity_changed", title=f"活动{note[:8]}",
+            text=f"您报名的活动「{activity.title}」{note}",
+            fields={"thing1": activity.title, "time2": activity.starts_at, "thing3": note},
+            page=f"pages/activity/index?id={activity.id}",
+        ), now=now, activity_id=activity.id)

@@ -20,7 +20,7 @@ from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db, settings
 from app.services import activities, audit, calendar, notifications, regions, roles
 from app.timeutil import to_local
-from models import (Activity, ActivityStatus, Campaign, CampaignStatus, NotificationChannel, Organization,
+from models import (Activity, ActivityStatus, Campaign, CampaignStatus, Organization,
                     OrganizationStatus, Region, Role, RoleGrant)
 
 # Activities in these states do not make a campaign count.
@@ -148,17 +148,9 @@ def _ask_organizers_to_plan(campaign_id: int, organization_id: int, festival: ca
     organizers = db.session.scalars(select(RoleGrant.account_id).where(
         RoleGrant.role == Role.ORGANIZER, RoleGrant.organization_id == organization_id)).all()
     for account_id in organizers:
-        notifications.enqueue(
-            account_id, "campaign_planning", f"c{campaign_id}:a{account_id}", channel=NotificationChannel.MINIPROGRAM_SUBSCRIBE,
-            payload={
-                "template_id": settings()["wechat"]["templates"]["campaign_planning"],
-                "page": f"pages/campaign/index?id={campaign_id}",
-                "data": {
-                    "thing1": notifications.fit(festival.name, notifications.THING_MAX),
-                    "date2": f"{festival.day:%Y-%m-%d}",
-                    "thing3": notifications.fit(festival.theme, notifications.THING_MAX),
-                },
-                "text": f"{festival.day:%m月%d日}是{festival.name}，请策划一次节庆日志愿服务活动（主题：{festival.theme}）。",
-            },
-            now=now,
-        )
+        notifications.notify(account_id, f"c{campaign_id}:a{account_id}", notifications.Message(
+            kind="campaign_planning", template="campaign_planning", title=f"请策划{festival.name}活动",
+            text=f"{festival.day:%m月%d日}是{festival.name}，请策划一次节庆日志愿服务活动（主题：{festival.theme}）。",
+            fields={"thing1": festival.name, "date2": festival.day, "thing3": festival.theme},
+            page=f"pages/campaign/index?id={campaign_id}",
+        ), now=now)

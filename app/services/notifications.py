@@ -1,106 +1,133 @@
-"""The outbox: write messages with the cause that produced them; deliver them from rows later."""
+"""Writing messages: one outbox row per message and recipient, in the transaction of its cause.
+
+The channel is chosen when the row is written, in this order: a mini-program subscribe message
+if the person has a credit for its template (one is spent), else an official-account template
+message if they follow the account, else the in-app inbox only. Every person's message is in
+their inbox whatever the channel (`inbox`). Delivery is `app.services.delivery`.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.extensions import db
-from app.wechat.errors import WeChatError
-from app.wechat.gateway import WeChatGateway
-from models import Account, Notification, NotificationChannel, NotificationStatus
+from app.extensions import db, settings
+from app.services import subscriptions
+from app.services.message_fields import fit, fit_fields
+from models import Account, Notification, NotificationChannel, NotificationStatus, OfficialFollower
 
-logger = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 5
-# Subscribe-message field limits (WeChat answers 47003 beyond them): thing ≤ 20 characters, phrase ≤ 5.
-THING_MAX = 20
-PHRASE_MAX = 5
+INBOX_TEXT_MAX = 2000
 
 
-def fit(text: str, limit: int) -> str:
-    """Shorten text to a field limit, ending with an ellipsis so a reader sees it was cut."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+@dataclass(frozen=True)
+class Message:
+    """What to tell a person, ready for every channel.
+
+    kind: what the message is about (signup_result, activity_reminder …); with the caller's key it
+    makes the idempotency key. template: the purpose name in `[wechat.templates]`. fields: that
+    template's data, fitted to WeChat's limits on the way in. title and text: the plain rendering
+    shown in the inbox and sent through the official account.
+    """
+
+    kind: str
+    template: str
+    title: str
+    text: str
+    fields: Mapping[str, str | int | float | datetime | date] = field(default_factory=dict)
+    page: str | None = None
 
 
-def enqueue(account_id: int, kind: str, key: str, *, channel: NotificationChannel, payload: Mapping,
-            now: datetime) -> Notification | None:
-    """Add one message to the outbox in the caller's transaction; a repeated key adds nothing."""
-    idempotency_key = f"{kind}:{key}:{channel.value}"
+def notify(account_id: int, key: str, message: Message, *, now: datetime,
+           activity_id: int | None = None) -> Notification | None:
+    """Write `message` for one person in the caller's transaction; a repeated (kind, key) adds nothing.
+
+    The key names what the message is about and for whom (a sign-up id, an account id): it is
+    unique across everyone's messages of the kind.
+    """
+    template_id = settings()["wechat"]["templates"][message.template]
     try:
+        # The savepoint undoes a spent credit together with an insert that lost to a repeat.
         with db.session.begin_nested():
-            row = Notification(idempotency_key=idempotency_key, account_id=account_id, kind=kind, channel=channel,
-                               payload=dict(payload), status=NotificationStatus.PENDING, attempts=0,
-                               next_attempt_at=now, created_at=now)
+            if subscriptions.spend(account_id, template_id, now=now):
+                channel, payload = NotificationChannel.MINIPROGRAM_SUBSCRIBE, subscribe_payload(message, template_id)
+            elif follows_official_account(account_id):
+                channel, payload = NotificationChannel.OFFICIAL_TEMPLATE, official_payload(message, now)
+            else:
+                channel, payload = NotificationChannel.INBOX, inbox_payload(message)
+            row = Notification(
+                idempotency_key=f"{message.kind}:{key}", account_id=account_id, kind=message.kind, channel=channel,
+                payload=payload, activity_id=activity_id, attempts=0, next_attempt_at=now, created_at=now,
+                status=NotificationStatus.SKIPPED if channel is NotificationChannel.INBOX else NotificationStatus.PENDING,
+            )
             db.session.add(row)
         return row
     except IntegrityError:
         return None
 
 
-def deliver_due(gateway: WeChatGateway, *, now: datetime, limit: int = 100) -> dict[str, int]:
-    """Send due pending messages, one commit per message; return counts by outcome."""
-    counts = {"sent": 0, "failed": 0, "retry": 0, "ambiguous": 0}
-    due_ids = list(db.session.scalars(
-        select(Notification.id).where(Notification.status == NotificationStatus.PENDING,
-                                      Notification.next_attempt_at <= now).order_by(Notification.id).limit(limit)
+def inbox_payload(message: Message) -> dict:
+    return {"title": fit(message.title, 40), "text": message.text[:INBOX_TEXT_MAX], "page": message.page}
+
+
+def subscribe_payload(message: Message, template_id: str) -> dict:
+    return {**inbox_payload(message), "template_id": template_id, "data": fit_fields(message.fields)}
+
+
+def official_payload(message: Message, now: datetime) -> dict:
+    """The official account's general notice template, opening the mini-program page if there is one."""
+    wechat = settings()["wechat"]
+    payload = {**inbox_payload(message), "template_id": wechat["official_templates"]["notice"],
+               "data": fit_fields({"thing1": message.title, "thing2": message.text, "time3": now})}
+    if message.page:
+        payload["miniprogram"] = {"appid": wechat["miniprogram"]["app_id"], "pagepath": message.page}
+    return payload
+
+
+def follows_official_account(account_id: int) -> bool:
+    return bool(db.session.scalar(
+        select(OfficialFollower.is_subscribed).join(Account, Account.oa_openid == OfficialFollower.openid)
+        .where(Account.id == account_id)
     ))
-    db.session.commit()
-    for notification_id in due_ids:
-        outcome = _deliver_one(gateway, notification_id, now)
-        if outcome:
-            counts[outcome] += 1
-    return counts
 
 
-def _deliver_one(gateway: WeChatGateway, notification_id: int, now: datetime) -> str | None:
-    # Claim with a conditional update so two workers never send the same row.
-    claimed = db.session.execute(
-        update(Notification).where(Notification.id == notification_id, Notification.status == NotificationStatus.PENDING)
-        .values(status=NotificationStatus.SENDING, attempts=Notification.attempts + 1)
+def withdraw_pending(activity_id: int, kinds: tuple[str, ...]) -> int:
+    """Withdraw the not-yet-sent messages of these kinds about an activity; return how many."""
+    return db.session.execute(
+        update(Notification)
+        .where(Notification.activity_id == activity_id, Notification.kind.in_(kinds),
+               Notification.status == NotificationStatus.PENDING)
+        .values(status=NotificationStatus.WITHDRAWN)
     ).rowcount
-    db.session.commit()
-    if not claimed:
-        return None
-    row = db.session.get(Notification, notification_id)
-    account = db.session.get(Account, row.account_id)
-    channel, payload, openid = row.channel, dict(row.payload), account.mp_openid
-    # No transaction stays open while WeChat answers: it would hold locks (on SQLite, the database).
-    db.session.commit()
-    try:
-        _send(gateway, channel, payload, openid)
-    except WeChatError as exc:
-        row = db.session.get(Notification, notification_id)
-        row.last_error = str(exc)[:500]
-        if exc.ambiguous:
-            # WeChat's send APIs take no idempotency key: resending could deliver twice.
-            row.status = NotificationStatus.AMBIGUOUS
-            outcome = "ambiguous"
-        elif exc.retryable and row.attempts < MAX_ATTEMPTS:
-            row.status = NotificationStatus.PENDING
-            row.next_attempt_at = now + timedelta(seconds=30 * 2 ** (row.attempts - 1))
-            outcome = "retry"
-        else:
-            row.status = NotificationStatus.FAILED
-            outcome = "failed"
-        logger.info("notification %s: %s (%s)", row.id, outcome, exc)
-    else:
-        row = db.session.get(Notification, notification_id)
-        row.status = NotificationStatus.SENT
-        row.sent_at = now
-        row.last_error = None
-        outcome = "sent"
-    db.session.commit()
-    return outcome
 
 
-def _send(gateway: WeChatGateway, channel: NotificationChannel, payload: Mapping, openid: str) -> None:
-    if channel is NotificationChannel.MINIPROGRAM_SUBSCRIBE:
-        gateway.send_subscribe_message(openid, payload["template_id"], payload["data"], page=payload.get("page"))
-    else:  # pragma: no cover - a new channel without a sender is a programming error
-        raise ValueError(f"no sender for channel {channel}")
+# --- the inbox ------------------------------------------------------------------------------
+
+def inbox(account_id: int, *, before_id: int | None = None, limit: int = 20) -> list[Notification]:
+    """A person's messages, newest first, whatever channel carried them (withdrawn ones excepted)."""
+    query = (select(Notification)
+             .where(Notification.account_id == account_id, Notification.status != NotificationStatus.WITHDRAWN)
+             .order_by(Notification.id.desc()).limit(limit))
+    if before_id is not None:
+        query = query.where(Notification.id < before_id)
+    return list(db.session.scalars(query))
+
+
+def unread_count(account_id: int) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Notification)
+        .where(Notification.account_id == account_id, Notification.read_at.is_(None),
+               Notification.status != NotificationStatus.WITHDRAWN)
+    ) or 0
+
+
+def mark_read(account_id: int, message_ids: list[int], *, now: datetime) -> int:
+    """Mark some of a person's own messages read; others' ids change nothing."""
+    return db.session.execute(
+        update(Notification)
+        .where(Notification.account_id == account_id, Notification.id.in_(message_ids), Notification.read_at.is_(None))
+        .values(read_at=now)
+    ).rowcount

@@ -15,11 +15,11 @@ from sqlalchemy import Exists, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
-from app.extensions import db, settings
+from app.extensions import db
 from app.resident_id import age_on
 from app.services import activities, audit, notifications, volunteers
-from app.timeutil import format_local, to_local
-from models import (Account, Activity, ActivityStatus, NotificationChannel, Role, RoleGrant, Signup, SignupMode,
+from app.timeutil import to_local
+from models import (Account, Activity, ActivityStatus, Role, RoleGrant, Signup, SignupMode,
                     SignupStatus, Volunteer)
 from models.signups import ACTIVE_SIGNUP_STATUSES
 
@@ -61,6 +61,9 @@ def apply(account: Account, activity_id: int, *, join_waitlist: bool, now: datet
             return signup, False
     _set(signup, status, now)
     db.session.flush()
+    if status is SignupStatus.APPROVED:
+        # The confirmation; approval mode and the waitlist are told when a seat is theirs.
+        _notify(signup, activity, "报名成功", "请准时参加，不能参加请提前取消", now)
     audit.record(account.id, "signup.applied", "signup", signup.id, now=now, status=signup.status.value)
     return signup, True
 
@@ -252,19 +255,9 @@ def _free_seat_and_promote(activity: Activity, now: datetime) -> None:
 
 def _notify(signup: Signup, activity: Activity, result: str, note: str, now: datetime) -> None:
     account_id = db.session.scalar(select(Volunteer.account_id).where(Volunteer.id == signup.volunteer_id))
-    notifications.enqueue(
-        account_id, "signup_result", f"s{signup.id}:{signup.status.value}:{int(now.timestamp())}",
-        channel=NotificationChannel.MINIPROGRAM_SUBSCRIBE,
-        payload={
-            "template_id": settings()["wechat"]["templates"]["signup_result"],
-            "page": f"pages/activity/index?id={activity.id}",
-            "data": {
-                "thing1": notifications.fit(activity.title, notifications.THING_MAX),
-                "phrase2": notifications.fit(result, notifications.PHRASE_MAX),
-                "time3": format_local(activity.starts_at),
-                "thing4": notifications.fit(note, notifications.THING_MAX),
-            },
-            "text": f"您报名的活动「{activity.title}」：{result}。{note}",
-        },
-        now=now,
-    )
+    notifications.notify(account_id, f"s{signup.id}:{signup.status.value}:{int(now.timestamp())}", notifications.Message(
+        kind="signup_result", template="signup_result", title=f"报名{result}",
+        text=f"您报名的活动「{activity.title}」：{result}。{note}",
+        fields={"thing1": activity.title, "phrase2": result, "time3": activity.starts_at, "thing4": note},
+        page=f"pages/activity/index?id={activity.id}",
+    ), now=now, activity_id=activity.id)

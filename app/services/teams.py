@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
-from app.services import audit, roles, volunteers
+from app.services import audit, group_robots, roles, volunteers
 from models import (Account, JoinMode, MembershipStatus, Organization, OrganizationStatus, Role, RoleGrant, Team,
                     TeamKind, TeamMembership, Volunteer, VolunteerStatus)
 
@@ -74,6 +74,15 @@ def update(account: Account, team_id: int, changes: Mapping[str, Any], *, now: d
     _flush_name(team.organization_id)
     if changes:
         audit.record(account.id, "team.updated", "team", team.id, now=now, fields=sorted(changes))
+    return team
+
+
+def set_group_robot(account: Account, team_id: int, webhook_key: str | None, *, pii_key: str, now: datetime) -> Team:
+    """Connect the team's WeCom group chat (its robot's webhook), or disconnect it with None (captains, organisers)."""
+    team = _team_for_manager(account, team_id)
+    group_robots.set_webhook(team, webhook_key, pii_key=pii_key)
+    audit.record(account.id, "team.group_robot_set" if webhook_key else "team.group_robot_removed", "team", team.id,
+                 now=now)
     return team
 
 

@@ -16,8 +16,8 @@ from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.resident_id import age_on, parse_resident_id
 from app.services import audit, notifications, regions, roles
-from app.timeutil import format_local, to_local
-from models import Account, Gender, NotificationChannel, Region, Volunteer, VolunteerStatus
+from app.timeutil import to_local
+from models import Account, Gender, Region, Volunteer, VolunteerStatus
 
 ADULT_AGE = 18
 
@@ -153,8 +153,7 @@ def list_pending(reviewer: Account, *, page: int, per_page: int) -> tuple[list[V
     return list(rows), total or 0
 
 
-def review(reviewer: Account, volunteer_id: int, *, approve: bool, reason: str | None, now: datetime,
-           template_id: str) -> Volunteer:
+def review(reviewer: Account, volunteer_id: int, *, approve: bool, reason: str | None, now: datetime) -> Volunteer:
     """Approve or reject a pending registration in the reviewer's scope and notify the volunteer."""
     paths = roles.require_reviewer(reviewer.id)
     volunteer = db.session.get(Volunteer, volunteer_id)
@@ -178,7 +177,7 @@ def review(reviewer: Account, volunteer_id: int, *, approve: bool, reason: str |
     db.session.refresh(volunteer)
     audit.record(reviewer.id, "volunteer.approved" if approve else "volunteer.rejected", "volunteer", volunteer.id,
                  now=now, reason=volunteer.rejection_reason)
-    _notify_decision(volunteer, template_id=template_id, now=now)
+    _notify_decision(volunteer, now=now)
     return volunteer
 
 
@@ -189,27 +188,18 @@ def decrypted_id_number(volunteer: Volunteer, pii_key: str) -> str | None:
     return pii.decrypt(volunteer.id_number_encrypted, pii_key)
 
 
-def _notify_decision(volunteer: Volunteer, *, template_id: str, now: datetime) -> None:
+def _notify_decision(volunteer: Volunteer, *, now: datetime) -> None:
     approved = volunteer.status is VolunteerStatus.APPROVED
     reason = "欢迎加入志愿服务队伍" if approved else (volunteer.rejection_reason or "")
     text = (f"{volunteer.real_name}，您的志愿者注册{'已通过审核' if approved else '未通过审核'}。"
             + ("" if approved else f"原因：{reason}。请修改后重新提交。"))
-    notifications.enqueue(
-        volunteer.account_id, "registration_result", f"v{volunteer.id}:{int(now.timestamp())}",
-        channel=NotificationChannel.MINIPROGRAM_SUBSCRIBE,
-        payload={
-            "template_id": template_id,
-            "page": "pages/me/index",
-            "data": {
-                "thing1": notifications.fit(volunteer.real_name, notifications.THING_MAX),
-                "phrase2": "已通过" if approved else "未通过",
-                "thing3": notifications.fit(reason, notifications.THING_MAX),
-                "time4": format_local(now),
-            },
-            "text": text,
-        },
-        now=now,
-    )
+    notifications.notify(volunteer.account_id, f"v{volunteer.id}:{int(now.timestamp())}", notifications.Message(
+        kind="registration_result", template="registration_result",
+        title="注册审核" + ("已通过" if approved else "未通过"), text=text,
+        fields={"thing1": volunteer.real_name, "phrase2": "已通过" if approved else "未通过", "thing3": reason,
+                "time4": now},
+        page="pages/me/index",
+    ), now=now)
 
 
 def _identity(form: Registration, today: date, pii_key: str) -> tuple[date, Gender | None, tuple[bytes | None, str | None]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import redis
@@ -13,9 +13,9 @@ from sqlalchemy.exc import IntegrityError
 
 from app.db import unit_of_work
 from app.extensions import db, settings
-from app.services import bot, checkins
+from app.services import bot, checkins, subscriptions
 from app.wechat.callbacks import InboundMessage
-from models import CallbackReceipt, OfficialFollower
+from models import Account, CallbackReceipt, OfficialFollower
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +73,35 @@ def _dispatch(app_name: str, message: InboundMessage, *, now: datetime) -> str |
             return bot.reply_to(message, now=now)
     if app_name == "official":
         return bot.reply_to(message, now=now)
-    if message.subscriptions:
-        # The credit ledger of subscribe messages consumes these (see the broadcasting work).
-        logger.info("mini-program %s for %d template(s)", message.event, len(message.subscriptions))
+    if message.subscriptions and message.event in _SUBSCRIPTION_EVENTS:
+        with unit_of_work():
+            if not _claim_receipt(app_name, message, now):
+                return _REPEATED
+            _apply_subscription_event(message, now)
     return None
+
+
+_SUBSCRIPTION_EVENTS = ("subscribe_msg_popup_event", "subscribe_msg_change_event", "subscribe_msg_sent_event")
+
+
+def _apply_subscription_event(message: InboundMessage, now: datetime) -> None:
+    """Credits from accept taps, none left after a rejection, and the final results of our sends."""
+    if message.event == "subscribe_msg_sent_event":
+        results = {int(item.msg_id): int(item.error_code or 0) for item in message.subscriptions
+                   if item.msg_id and item.msg_id.isdigit()}
+        subscriptions.record_delivery_results(results, now=now)
+        return
+    account_id = db.session.scalar(select(Account.id).where(Account.mp_openid == message.from_user))
+    if account_id is None:
+        logger.info("%s from an openid without an account; ignored", message.event)
+        return
+    granted_at = datetime.fromtimestamp(message.create_time, timezone.utc)
+    for item in message.subscriptions:
+        if message.event == "subscribe_msg_popup_event" and item.status == "accept":
+            subscriptions.grant(account_id, item.template_id, source="event",
+                                dedup_key=f"event:{message.dedup_key}:{item.template_id}", granted_at=granted_at, now=now)
+        elif item.status == "reject":
+            subscriptions.clear(account_id, item.template_id, now=now)
 
 
 def _official_scan(message: InboundMessage, now: datetime) -> str:

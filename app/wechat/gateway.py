@@ -13,6 +13,7 @@ import requests
 from wechatpy.exceptions import WeChatClientException
 
 from app.wechat.clients import StableTokenClient, is_connection_not_established
+from app.wechat.transport import make_http_session
 from app.wechat.errors import TOKEN_ERRCODES, WeChatAPIError, WeChatBadResponse, WeChatTimeout, WeChatUnavailable
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,10 @@ class WeChatGateway:
             wechat_settings["miniprogram"]["app_id"], wechat_settings["miniprogram"]["app_secret"],
             redis_client=redis_client, api_base=api_base, timeout=timeout,
         )
+        # WeCom group robots are not in wechatpy: plain HTTP, with the same timeouts.
+        self.wecom_api_base = wechat_settings["wecom_api_base"].rstrip("/")
+        self.robot_http = make_http_session(self.wecom_api_base, timeout)
+        self.timeout = timeout
 
     # --- mini-program -------------------------------------------------------------------------
 
@@ -144,6 +149,27 @@ class WeChatGateway:
         """Return an official-account user's follow state and unionid."""
         client = self.official
         return self._call(client, lambda: client.user.get(openid))
+
+    # --- WeCom group robots ---------------------------------------------------------------------
+
+    def send_group_robot_text(self, webhook_key: str, content: str) -> None:
+        """Post a text to a team's group chat through its robot (≤ 2048 bytes, ≤ 20 posts a minute)."""
+        try:
+            response = self.robot_http.post(f"{self.wecom_api_base}/cgi-bin/webhook/send", params={"key": webhook_key},
+                                            json={"msgtype": "text", "text": {"content": content}})
+        except requests.RequestException as exc:
+            if is_connection_not_established(exc):
+                raise WeChatUnavailable(f"cannot reach WeCom: {type(exc).__name__}") from None
+            if isinstance(exc, requests.Timeout):
+                raise WeChatTimeout(f"no answer from WeCom within {self.timeout} s") from None
+            raise WeChatBadResponse(f"WeCom call failed: {type(exc).__name__}") from None
+        try:
+            result = response.json()
+        except ValueError:
+            raise WeChatBadResponse(f"WeCom answered HTTP {response.status_code} without JSON") from None
+        errcode = int(result.get("errcode", -1)) if isinstance(result, dict) else -1
+        if errcode != 0:
+            raise WeChatAPIError(errcode, str(result.get("errmsg", "")) if isinstance(result, dict) else "")
 
     # --- shared -------------------------------------------------------------------------------
 

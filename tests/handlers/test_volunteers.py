@@ -28,6 +28,8 @@ def world(app_context, now):
         admin=f.admin("sim_admin_other", tree["other_district"], now),
         newcomer=f.account("sim_new", now),
     )
+    # The newcomer accepted the registration-result subscription when registering.
+    f.subscribe_credit(world["newcomer"], "registration_result", now)
     db.session.commit()
     return world
 

@@ -1,102 +1,124 @@
-"""Delivering the outbox: once per row, permanent errors not retried, unknown outcomes not resent."""
+"""Writing messages: one row per (what, whom), the channel chosen once, every message in the inbox."""
 
 from __future__ import annotations
 
-import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
-from app.services import notifications
-from models import Notification, NotificationChannel, NotificationStatus
+from app.services import notifications, subscriptions
+from app.services.message_fields import fit, fit_fields, fit_value
+from app.wechat.simulator import fields as wechat_rules
+from models import Notification, NotificationChannel, NotificationStatus, OfficialFollower
 from tests import factories as f
+
+MESSAGE = notifications.Message(kind="signup_result", template="signup_result", title="报名成功",
+                                text="您报名的活动「社区清洁」：报名成功。",
+                                fields={"thing1": "社区清洁", "phrase2": "报名成功", "thing4": "请准时参加"},
+                                page="pages/activity/index?id=1")
 
 
 @pytest.fixture
-def queued(app_context, now):
-    owner = f.account("sim_receiver", now)
-    rows = [notifications.enqueue(owner.id, "registration_result", f"k{i}", channel=NotificationChannel.MINIPROGRAM_SUBSCRIBE,
-                                  payload={"template_id": "tmpl_result", "data": {"thing1": f"消息{i}"}}, now=now)
-            for i in range(3)]
-    ids = [row.id for row in rows]
-    # Commit last: reading ids after the commit would open a transaction that holds SQLite's lock.
+def person(app_context, now):
+    return f.account("sim_person", now)
+
+
+def follow_official_account(owner, now) -> None:
+    owner.oa_openid = f"oa_{owner.mp_openid}"
+    db.session.add(OfficialFollower(openid=owner.oa_openid, is_subscribed=True, subscribed_at=now))
+    db.session.flush()
+
+
+def credits_left(owner) -> int:
+    return subscriptions.credits(owner.id).get("sim_tmpl_signup_result", 0)
+
+
+def test_a_credit_makes_it_a_subscribe_message_and_is_spent(person, now):
+    f.subscribe_credit(person, "signup_result", now, count=2)
+    row = notifications.notify(person.id, "s1", MESSAGE, now=now)
+    assert row.channel is NotificationChannel.MINIPROGRAM_SUBSCRIBE and row.status is NotificationStatus.PENDING
+    assert row.payload["template_id"] == "sim_tmpl_signup_result"
+    assert row.payload["data"] == {"thing1": "社区清洁", "phrase2": "报名成功", "thing4": "请准时参加"}
+    assert credits_left(person) == 1
+
+
+def test_without_credit_a_follower_gets_the_official_account_template(person, now):
+    follow_official_account(person, now)
+    row = notifications.notify(person.id, "s1", MESSAGE, now=now)
+    assert row.channel is NotificationChannel.OFFICIAL_TEMPLATE
+    assert row.payload["template_id"] == "sim_oa_tmpl_notice"
+    assert row.payload["miniprogram"] == {"appid": "wx_sim_miniprogram_01", "pagepath": "pages/activity/index?id=1"}
+    assert wechat_rules.check_data({k: {"value": v} for k, v in row.payload["data"].items()}) is None
+
+
+def test_an_unfollowed_account_does_not_count_as_a_follower(person, now):
+    follow_official_account(person, now)
+    db.session.scalar(select(OfficialFollower)).is_subscribed = False
+    assert notifications.notify(person.id, "s1", MESSAGE, now=now).channel is NotificationChannel.INBOX
+
+
+def test_without_any_channel_the_message_is_in_the_inbox_only(person, now):
+    row = notifications.notify(person.id, "s1", MESSAGE, now=now)
+    assert row.channel is NotificationChannel.INBOX and row.status is NotificationStatus.SKIPPED
+    assert [m.id for m in notifications.inbox(person.id)] == [row.id]
+
+
+def test_a_repeated_key_adds_nothing_and_spends_no_second_credit(person, now):
+    f.subscribe_credit(person, "signup_result", now, count=2)
+    assert notifications.notify(person.id, "same", MESSAGE, now=now) is not None
+    assert notifications.notify(person.id, "same", MESSAGE, now=now + timedelta(minutes=1)) is None
     db.session.commit()
-    return ids
+    assert db.session.scalar(select(func.count()).select_from(Notification)) == 1
+    assert credits_left(person) == 1
 
 
-def statuses() -> list[NotificationStatus]:
+def test_inbox_pages_newest_first_and_marks_only_own_messages_read(person, now):
+    other = f.account("sim_other", now)
+    mine = [notifications.notify(person.id, f"p{i}", MESSAGE, now=now + timedelta(minutes=i)).id for i in range(3)]
+    theirs = notifications.notify(other.id, "o0", MESSAGE, now=now).id
+    assert [m.id for m in notifications.inbox(person.id, limit=2)] == [mine[2], mine[1]]
+    assert [m.id for m in notifications.inbox(person.id, before_id=mine[1])] == [mine[0]]
+    assert notifications.mark_read(person.id, [mine[0], theirs], now=now) == 1
+    assert notifications.unread_count(person.id) == 2 and notifications.unread_count(other.id) == 1
+
+
+def test_withdrawn_reminders_leave_the_inbox(person, now):
+    tree = f.region_tree()
+    activity = f.activity(f.organization("甲区协会", tree["district"], now), tree["community"], now)
+    reminder = notifications.Message(kind="activity_reminder", template="activity_reminder", title="活动提醒",
+                                     text="明天有活动")
+    f.subscribe_credit(person, "activity_reminder", now)
+    pending = notifications.notify(person.id, "r1", reminder, now=now, activity_id=activity.id)
+    other_kind = notifications.notify(person.id, "s1", MESSAGE, now=now, activity_id=activity.id)
+    assert notifications.withdraw_pending(activity.id, ("activity_reminder",)) == 1
     db.session.expire_all()
-    return [row.status for row in db.session.scalars(select(Notification).order_by(Notification.id))]
+    assert pending.status is NotificationStatus.WITHDRAWN
+    assert [m.id for m in notifications.inbox(person.id)] == [other_kind.id]
 
 
-def test_enqueue_is_idempotent_by_key(app_context, now):
-    owner = f.account("sim_receiver", now)
-    first = notifications.enqueue(owner.id, "k", "same", channel=NotificationChannel.MINIPROGRAM_SUBSCRIBE, payload={}, now=now)
-    second = notifications.enqueue(owner.id, "k", "same", channel=NotificationChannel.MINIPROGRAM_SUBSCRIBE, payload={}, now=now)
-    db.session.commit()
-    assert first is not None and second is None
-    assert len(db.session.scalars(select(Notification)).all()) == 1
-
-
-def test_due_messages_are_sent_once(app, simulator, queued, now):
-    gateway = app.extensions["wechat_gateway"]
-    assert notifications.deliver_due(gateway, now=now)["sent"] == 3
-    assert notifications.deliver_due(gateway, now=now + timedelta(hours=1))["sent"] == 0
-    assert sorted(m["data"]["thing1"]["value"] for m in simulator.messages(touser="sim_receiver")) == ["消息0", "消息1", "消息2"]
-    assert statuses() == [NotificationStatus.SENT] * 3
-
-
-def test_concurrent_workers_send_each_row_once(app, simulator, queued, now):
-    def worker():
-        with app.app_context():
-            notifications.deliver_due(app.extensions["wechat_gateway"], now=now)
-            db.session.remove()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(simulator.messages(touser="sim_receiver")) == 3
-    assert statuses() == [NotificationStatus.SENT] * 3
-
-
-def test_rate_limited_send_backs_off_then_succeeds(app, simulator, queued, now):
-    simulator.fault(api="subscribe", errcode=45009, count=1)
-    gateway = app.extensions["wechat_gateway"]
-    counts = notifications.deliver_due(gateway, now=now, limit=1)
-    assert counts["retry"] == 1
-    row = db.session.get(Notification, queued[0])
-    assert row.status is NotificationStatus.PENDING and row.next_attempt_at > now and row.attempts == 1
-    assert notifications.deliver_due(gateway, now=now, limit=3)["sent"] == 2  # the backed-off row waits
-    assert notifications.deliver_due(gateway, now=row.next_attempt_at)["sent"] == 1
-    assert len(simulator.messages(touser="sim_receiver")) == 3
-
-
-def test_permanent_errors_are_not_retried(app, simulator, queued, now):
-    simulator.fault(api="subscribe", errcode=43101, count=1)
-    counts = notifications.deliver_due(app.extensions["wechat_gateway"], now=now, limit=1)
-    assert counts["failed"] == 1
-    assert notifications.deliver_due(app.extensions["wechat_gateway"], now=now + timedelta(days=1))["sent"] == 2
-    assert statuses()[0] is NotificationStatus.FAILED
-
-
-def test_unknown_outcome_is_ambiguous_and_never_resent(make_app, queued, now):
-    from tests.fakes import running_simulator
-
-    short = make_app(wechat={"timeout_seconds": 0.3})
-    with short.app_context(), running_simulator(short) as sim:
-        gateway = short.extensions["wechat_gateway"]
-        gateway.miniprogram.access_token
-        sim.fault(api="subscribe", delay_seconds=1.5, count=1)
-        assert notifications.deliver_due(gateway, now=now, limit=1)["ambiguous"] == 1
-        assert notifications.deliver_due(gateway, now=now + timedelta(days=1))["sent"] == 2
-        assert statuses()[0] is NotificationStatus.AMBIGUOUS
-
+# --- field values ------------------------------------------------------------------------------------
 
 def test_fit_truncates_with_an_ellipsis():
-    assert notifications.fit("短", 20) == "短"
-    cut = notifications.fit("这是一段非常非常非常非常非常非常长的原因说明文字", 20)
+    assert fit("短", 20) == "短"
+    cut = fit("这是一段非常非常非常非常非常非常长的原因说明文字", 20)
     assert len(cut) == 20 and cut.endswith("…")
+
+
+def test_values_are_made_valid_for_their_type():
+    moment = datetime(2026, 2, 16, 16, 30, tzinfo=timezone.utc)  # 00:30 on the 17th in Shanghai
+    assert fit_value("time3", moment) == "2026年02月17日 00:30"
+    assert fit_value("date2", moment) == "2026年02月17日"
+    assert fit_value("phrase2", "OK 报名成功啦!") == "报名成功啦"
+    assert fit_value("phrase2", "OK") == "通知"
+    assert fit_value("thing1", "") == "无"
+    assert fit_value("name1", "欧阳娜娜娜娜娜娜娜娜娜") == "欧阳娜娜娜娜娜娜娜娜"
+    assert fit_value("name1", "Li 2 Lei") == "Li  Lei"
+
+
+@pytest.mark.parametrize("value", ["", " ", "短", "x" * 50, "志" * 30, "报名 成功 OK!", "2026-13-45 99:99", "😀" * 25,
+                                   "line\nbreak\ttab", "<script>", "12345678901234567890123456789012345"])
+def test_fitted_values_always_pass_wechat_rules(value):
+    data = fit_fields({"thing1": value, "phrase2": value, "name3": value, "character_string4": value})
+    assert wechat_rules.check_data({key: {"value": v} for key, v in data.items()}) is None

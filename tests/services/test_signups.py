@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.errors import DomainError
 from app.extensions import db
 from app.services import signups
-from models import ActivityStatus, Notification, Signup, SignupMode, SignupStatus, VolunteerStatus
+from models import ActivityStatus, Notification, NotificationChannel, Signup, SignupMode, SignupStatus, VolunteerStatus
 from tests import factories as f
 
 
@@ -69,15 +69,19 @@ def test_a_freed_seat_goes_to_the_first_waiting_who_is_told(world, now):
         apply(person, world["activity"], now)
     first, _ = apply(people[2], world["activity"], now, join_waitlist=True)
     second, _ = apply(people[3], world["activity"], now + timedelta(seconds=1), join_waitlist=True)
+    f.subscribe_credit(people[2].account, "signup_result", now)
     signups.cancel(people[0].account, world["activity"].id, now=now + timedelta(minutes=5))
     db.session.refresh(first)
     db.session.refresh(second)
     assert first.status is SignupStatus.APPROVED and second.status is SignupStatus.WAITLISTED
     assert signups.waitlist_position(second) == 1
     assert seats(world["activity"]) == 2
-    told = db.session.scalars(select(Notification).where(Notification.kind == "signup_result")).all()
+    # After the confirmations of the first two sign-ups, only the promoted one is told.
+    told = db.session.scalars(select(Notification).where(Notification.kind == "signup_result",
+                                                         Notification.created_at > now)).all()
     assert [n.account_id for n in told] == [people[2].account_id]
     assert told[0].payload["data"]["phrase2"] == "候补成功"
+    assert told[0].channel is NotificationChannel.MINIPROGRAM_SUBSCRIBE
 
 
 def test_cancelling_a_waitlisted_sign_up_frees_no_seat(world, now):

@@ -328,7 +328,7 @@ def test_messages_filter_and_clear(client):
     messages = lambda **q: client.get("/_sim/messages", query_string=q).json["messages"]  # noqa: E731
     assert {(m["api"], m["touser"]) for m in messages(touser="sim_a")} == {("subscribe", "sim_a"), ("template", "sim_a")}
     assert [m["touser"] for m in messages(api="subscribe", template_id="t2")] == ["sim_b"]
-    assert client.get("/_sim/stats").json["messages"] == {"subscribe": 2, "template": 1, "custom": 0}
+    assert client.get("/_sim/stats").json["messages"] == {"subscribe": 2, "template": 1, "custom": 0, "robot": 0}
     assert client.delete("/_sim/messages").json == {"ok": True}
     assert messages() == []
 

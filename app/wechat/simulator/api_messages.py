@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from app.wechat.simulator import fields
 from app.wechat.simulator.api import BOTH, MINIPROGRAM, OFFICIAL, error, is_openid, json_body, ok, state, wechat_api
@@ -13,6 +13,8 @@ from app.wechat.simulator.api import BOTH, MINIPROGRAM, OFFICIAL, error, is_open
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("wechat_sim_messages", __name__)
 
+# WeCom group robots: content limits in bytes by message type.
+ROBOT_CONTENT_MAX_BYTES = {"text": 2048, "markdown": 4096}
 CUSTOM_MSG_TYPES = {"text", "image", "voice", "video", "music", "news", "mpnews", "mpnewsarticle", "msgmenu",
                     "wxcard", "miniprogrampage", "link"}
 
@@ -101,3 +103,28 @@ def custom_send(app_id: str) -> Response:
                                       msgtype: body.get(msgtype)})
 
 
+
+
+@blueprint.post("/cgi-bin/webhook/send")
+@wechat_api("robot", None)
+def robot_send(_: str | None) -> Response:
+    """A WeCom group-robot post: the key in the query is the credential; text ≤ 2048 bytes, 20 a minute."""
+    webhook_key = request.args.get("key", "")
+    if not webhook_key:
+        return error(93000, "invalid webhook url")
+    body, errcode = json_body()
+    if body is None:
+        return error(errcode)
+    msgtype = body.get("msgtype")
+    if msgtype not in ROBOT_CONTENT_MAX_BYTES:
+        return error(40008, "invalid message type")
+    item = body.get(msgtype)
+    content = item.get("content") if isinstance(item, dict) else None
+    if not isinstance(content, str) or not content:
+        return error(44004, "empty content")
+    if len(content.encode()) > ROBOT_CONTENT_MAX_BYTES[msgtype]:
+        return error(40058, f"content exceed max length {ROBOT_CONTENT_MAX_BYTES[msgtype]}")
+    outcome, _message = state().record_robot_post(webhook_key, {"msgtype": msgtype, "content": content})
+    if outcome == "rate_limited":
+        return error(45009, "api freq out of limit")
+    return ok()

@@ -17,11 +17,13 @@ TOKEN_TTL_SECONDS = 7200
 TOKEN_OVERLAP_SECONDS = 300
 TEMPLATE_DEDUP_SECONDS = 600
 DEFAULT_BLOCKED_WORDS = ("违禁词", "赌博")
-SEND_APIS = ("subscribe", "template", "custom")
+SEND_APIS = ("subscribe", "template", "custom", "robot")
+# A WeCom group robot posts at most this many messages a minute (per webhook key).
+ROBOT_POSTS_PER_MINUTE = 20
 # Names accepted by POST /_sim/faults ("*": any API call).
 FAULT_APIS = frozenset({
     "stable_token", "token", "jscode2session", "subscribe", "template", "custom", "qrcode", "showqrcode",
-    "wxacode", "msg_sec_check", "user_info", "*",
+    "wxacode", "msg_sec_check", "user_info", "robot", "*",
 })
 
 
@@ -115,6 +117,7 @@ class SimulatorState:
         self._msgids = count(1_000_000_001)
         self._template_sent: dict[tuple[str, str], tuple[int, float]] = {}
         self._faults: list[Fault] = []
+        self._robot_posts: dict[str, list[float]] = {}
         self._tickets: dict[str, QRTicket] = {}
         self._stats = _Stats()
         self._bucket = _Bucket(0, 0, self.clock())
@@ -260,6 +263,26 @@ class SimulatorState:
             self._stats.messages[api] += 1
             if dedup_key:
                 self._template_sent[dedup_key] = (message, now)
+            return "recorded", dict(message)
+
+    def record_robot_post(self, webhook_key: str, fields: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
+        """Record a group-robot post, at most ROBOT_POSTS_PER_MINUTE per key in any 60 s: ("recorded" | "rate_limited", message)."""
+        with self._lock:
+            now = self.clock()
+            recent = [t for t in self._robot_posts.get(webhook_key, []) if now - t < 60]
+            if len(recent) >= ROBOT_POSTS_PER_MINUTE:
+                self._robot_posts[webhook_key] = recent
+                self._stats.rate_limited += 1
+                return "rate_limited", None
+            self._robot_posts[webhook_key] = recent + [now]
+            message = {
+                "id": next(self._message_ids), "api": "robot", "app_id": None, "touser": webhook_key,
+                "template_id": None, "data": None, "page": None, "content": fields.get("content"),
+                "msgtype": fields.get("msgtype"),
+                "received_at": datetime.fromtimestamp(now, timezone.utc).isoformat(), "msgid": None,
+            }
+            self._messages.append(message)
+            self._stats.messages["robot"] += 1
             return "recorded", dict(message)
 
     def messages(self, **filters: str | None) -> list[dict[str, Any]]:

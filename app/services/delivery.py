@@ -1,0 +1,259 @@
+"""Delivering the outbox: claim due rows, send them under the shared rate limits, record each outcome.
+
+A worker claims a batch of one channel with `FOR UPDATE SKIP LOCKED` (on SQLite, whose
+transactions run one at a time, the same UPDATE without it), marking the rows `sending` with the
+claim time, and commits before any request leaves. It then sends the batch in parallel and
+records every outcome:
+
+- accepted: `sent`, with WeChat's msgid;
+- retryable (system busy, 45009 rate limit, WeChat unreachable): back to `pending` after an
+  exponential backoff with jitter, until `max_attempts`;
+- permanent (43101 refused, 40003 bad openid, 47003 bad data …): `failed`, never retried; 43101
+  also clears the person's subscribe credits for the template (our ledger was wrong);
+- unknown (a timeout after the request left, an unreadable answer): `ambiguous`. WeChat's send
+  APIs take no idempotency key, so it is counted and never resent blindly.
+
+A worker that dies leaves its batch `sending`; once `lease_seconds` have passed, `recover_lost`
+marks those rows ambiguous: only the batch that was in flight can end that way. Tokens are taken
+from the channel's bucket before rows are claimed, so a claimed row is sent at once and never waits
+for the rate limit while it holds a lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from sqlalchemy import bindparam, select, update
+
+from app.extensions import db
+from app.services import group_robots, subscriptions
+from app.services.rate_limits import TokenBucket
+from app.wechat.errors import WeChatError
+from app.wechat.gateway import WeChatGateway
+from models import Account, Notification, NotificationChannel, NotificationStatus
+
+logger = logging.getLogger(__name__)
+
+USER_REFUSED = 43101
+PERSON_CHANNELS = (NotificationChannel.MINIPROGRAM_SUBSCRIBE, NotificationChannel.OFFICIAL_TEMPLATE)
+_RATE_SETTING = {
+    NotificationChannel.MINIPROGRAM_SUBSCRIBE: "subscribe_per_second",
+    NotificationChannel.OFFICIAL_TEMPLATE: "template_per_second",
+}
+# Teams whose group robots are served per pass: each gets at most one message (a digest) per token.
+ROBOT_TEAMS_PER_PASS = 20
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    channel: NotificationChannel
+    payload: Mapping[str, Any]
+    attempts: int
+    account_id: int | None
+    # Where it goes: the person's openid for the channel, or the team's robot webhook key.
+    address: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    row: Claimed
+    msgid: int | None = None
+    error: WeChatError | None = None
+
+
+@dataclass
+class PassResult:
+    counts: Counter
+    # Seconds until a rate limit gives another token, when a limit held the pass back.
+    wait_seconds: float = 0.0
+
+    @property
+    def worked(self) -> bool:
+        return sum(self.counts.values()) > 0
+
+
+class Deliverer:
+    """One worker's sending machinery: the channel buckets, a thread pool, the settings."""
+
+    def __init__(self, gateway: WeChatGateway, redis_client: redis.Redis, delivery: Mapping[str, Any], *,
+                 pii_key: str):
+        self.gateway = gateway
+        self.conf = delivery
+        self.pii_key = pii_key
+        self.buckets = {channel: TokenBucket(redis_client, channel.value, rate=float(delivery[setting]))
+                        for channel, setting in _RATE_SETTING.items()}
+        self.redis = redis_client
+        self.pool = ThreadPoolExecutor(max_workers=int(delivery["concurrency"]), thread_name_prefix="send")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    def deliver_once(self, *, now: datetime) -> PassResult:
+        """One pass: at most one batch per person channel, then the group robots that may send."""
+        result = PassResult(Counter())
+        for channel in PERSON_CHANNELS:
+            grant = self.buckets[channel].take(int(self.conf["batch_size"]))
+            if grant.granted == 0:
+                result.wait_seconds = max(result.wait_seconds, grant.wait_seconds)
+                continue
+            rows = claim(channel, grant.granted, now=now)
+            if rows:
+                result.counts.update(self._send_and_record(rows, now=now))
+        result.counts.update(self._deliver_robots(now=now))
+        return result
+
+    def _send_and_record(self, rows: Sequence[Claimed], *, now: datetime) -> Counter:
+        outcomes = list(self.pool.map(self._send, rows))
+        return record(outcomes, now=now, conf=self.conf)
+
+    def _send(self, row: Claimed) -> Outcome:
+        try:
+            return Outcome(row, msgid=send(self.gateway, row))
+        except WeChatError as exc:
+            return Outcome(row, error=exc)
+
+    def _deliver_robots(self, *, now: datetime) -> Counter:
+        counts: Counter = Counter()
+        rate = float(self.conf["robot_per_minute"]) / 60
+        for team_id in teams_with_due_robot_messages(now=now, limit=ROBOT_TEAMS_PER_PASS):
+            # One token per message the robot posts; capacity 1 spaces a robot's posts evenly.
+            if TokenBucket(self.redis, f"robot:{team_id}", rate=rate, capacity=1).take(1).granted == 0:
+                continue
+            digest = group_robots.claim_digest(team_id, now=now, pii_key=self.pii_key)
+            if digest is None:
+                continue
+            post = Claimed(digest.rows[0].id, NotificationChannel.WECOM_ROBOT, {"text": digest.content},
+                           max(row.attempts for row in digest.rows), None, digest.webhook_key)
+            outcome = self._send(post)
+            # Every message in the digest shares the post's outcome.
+            counts.update(record([
+                Outcome(Claimed(row.id, post.channel, {"text": row.text}, row.attempts, None, None),
+                        msgid=outcome.msgid, error=outcome.error)
+                for row in digest.rows
+            ], now=now, conf=self.conf))
+        return counts
+
+
+def claim(channel: NotificationChannel, limit: int, *, now: datetime) -> list[Claimed]:
+    """Take up to `limit` due rows of a channel for sending; commits, so the claim outlives this worker."""
+    due = (select(Notification.id)
+           .where(Notification.status == NotificationStatus.PENDING, Notification.channel == channel,
+                  Notification.next_attempt_at <= now)
+           .order_by(Notification.next_attempt_at, Notification.id).limit(limit)
+           .with_for_update(skip_locked=True))
+    claimed = db.session.execute(
+        update(Notification).where(Notification.id.in_(due.scalar_subquery()))
+        .values(status=NotificationStatus.SENDING, claimed_at=now, attempts=Notification.attempts + 1)
+        .returning(Notification.id, Notification.account_id, Notification.payload, Notification.attempts)
+        .execution_options(synchronize_session=False)
+    ).all()
+    openid_column = Account.mp_openid if channel is NotificationChannel.MINIPROGRAM_SUBSCRIBE else Account.oa_openid
+    account_ids = {row.account_id for row in claimed}
+    openids = {account_id: openid for account_id, openid in db.session.execute(
+        select(Account.id, openid_column).where(Account.id.in_(account_ids)))} if account_ids else {}
+    db.session.commit()
+    return sorted((Claimed(row.id, channel, row.payload, row.attempts, row.account_id, openids.get(row.account_id))
+                   for row in claimed), key=lambda item: item.id)
+
+
+def send(gateway: WeChatGateway, row: Claimed) -> int | None:
+    """Send one claimed row through its channel; return WeChat's msgid if it gave one."""
+    payload = row.payload
+    if row.address is None:
+        raise NoAddress("no openid for this channel (the account has none linked)")
+    if row.channel is NotificationChannel.MINIPROGRAM_SUBSCRIBE:
+        return gateway.send_subscribe_message(row.address, payload["template_id"], payload["data"],
+                                              page=payload.get("page"))
+    if row.channel is NotificationChannel.OFFICIAL_TEMPLATE:
+        return gateway.send_template_message(row.address, payload["template_id"], payload["data"],
+                                             miniprogram=payload.get("miniprogram"))
+    if row.channel is NotificationChannel.WECOM_ROBOT:
+        gateway.send_group_robot_text(row.address, payload["text"])
+        return None
+    raise ValueError(f"no sender for channel {row.channel}")
+
+
+class NoAddress(WeChatError):
+    """The recipient has no address on this channel: nothing was sent, and nothing will be."""
+
+
+def record(outcomes: Sequence[Outcome], *, now: datetime, conf: Mapping[str, Any]) -> Counter:
+    """Write every outcome; a row a recovery sweep meanwhile called ambiguous still gets its known outcome."""
+    counts: Counter = Counter()
+    sent, retry, final = [], [], []
+    for outcome in outcomes:
+        row, error = outcome.row, outcome.error
+        if error is None:
+            sent.append({"row_id": row.id, "msgid": outcome.msgid})
+            counts["sent"] += 1
+        elif error.ambiguous:
+            final.append({"row_id": row.id, "status": NotificationStatus.AMBIGUOUS, "error": str(error)[:500]})
+            counts["ambiguous"] += 1
+        elif error.retryable and row.attempts < int(conf["max_attempts"]):
+            retry.append({"row_id": row.id, "error": str(error)[:500],
+                          "next_attempt_at": now + backoff(row.attempts, conf)})
+            counts["retry"] += 1
+        else:
+            final.append({"row_id": row.id, "status": NotificationStatus.FAILED, "error": str(error)[:500]})
+            counts["failed"] += 1
+            if error.errcode == USER_REFUSED and row.account_id is not None:
+                subscriptions.clear(row.account_id, row.payload["template_id"], now=now)
+        if error is not None:
+            logger.info("notification %s: %s", row.id, error)
+    # Two comparisons, not IN: an expanding IN cannot run as one executemany.
+    in_flight = (Notification.status == NotificationStatus.SENDING) | (Notification.status == NotificationStatus.AMBIGUOUS)
+    where = (Notification.id == bindparam("row_id")) & in_flight
+    connection = db.session.connection()
+    if sent:
+        connection.execute(update(Notification).where(where).values(
+            status=NotificationStatus.SENT, sent_at=now, wechat_msgid=bindparam("msgid"), last_error=None), sent)
+    if retry:
+        connection.execute(update(Notification).where(where).values(
+            status=NotificationStatus.PENDING, last_error=bindparam("error"),
+            next_attempt_at=bindparam("next_attempt_at")), retry)
+    if final:
+        connection.execute(update(Notification).where(where).values(
+            status=bindparam("status"), last_error=bindparam("error")), final)
+    db.session.commit()
+    return counts
+
+
+def backoff(attempts: int, conf: Mapping[str, Any]) -> timedelta:
+    """Exponential backoff with ±20 % jitter, so rows that failed together do not return together."""
+    base = min(float(conf["backoff_max_seconds"]), float(conf["backoff_seconds"]) * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=base * random.uniform(0.8, 1.2))
+
+
+def recover_lost(*, now: datetime, lease_seconds: float) -> int:
+    """Rows left `sending` past the lease were in flight in a worker that died: ambiguous, counted."""
+    lost = db.session.execute(
+        update(Notification)
+        .where(Notification.status == NotificationStatus.SENDING,
+               Notification.claimed_at < now - timedelta(seconds=lease_seconds))
+        .values(status=NotificationStatus.AMBIGUOUS, last_error="the sending worker stopped before recording an outcome")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if lost:
+        logger.warning("%d notification(s) were in flight in a worker that stopped: marked ambiguous", lost)
+    return lost
+
+
+def teams_with_due_robot_messages(*, now: datetime, limit: int) -> list[int]:
+    teams = list(db.session.scalars(
+        select(Notification.team_id)
+        .where(Notification.status == NotificationStatus.PENDING, Notification.channel == NotificationChannel.WECOM_ROBOT,
+               Notification.next_attempt_at <= now)
+        .group_by(Notification.team_id).order_by(Notification.team_id).limit(limit)
+    ))
+    db.session.commit()
+    return teams
