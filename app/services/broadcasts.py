@@ -217,7 +217,7 @@ def _queue_team_posts(announcement: Announcement, audience: Audience, now: datet
 # --- fan-out ----------------------------------------------------------------------------------------
 
 def fan_out_next(*, now: datetime, batch_size: int) -> int:
-    """Write the outbox rows of the next batch of one queued announcement; return how many were written.
+    """Write the outbox rows of the next batch of one queued announcement; return how many people it covered.
 
     Commits. Two workers never fan out the same announcement at once: its row is locked for the
     batch (skipped by the other worker on PostgreSQL; on SQLite transactions run one at a time).
@@ -243,7 +243,7 @@ def fan_out_next(*, now: datetime, batch_size: int) -> int:
     announcement.recipient_count += written
     announcement.unreachable_count += unreachable
     db.session.commit()
-    return written
+    return len(batch)
 
 
 def _write_batch(announcement: Announcement, account_ids: list[int], now: datetime) -> tuple[int, int]:
@@ -262,6 +262,11 @@ def _write_batch(announcement: Announcement, account_ids: list[int], now: dateti
                                                 "miniprogram": {"appid": wechat["miniprogram"]["app_id"], "pagepath": page}},
         NotificationChannel.INBOX: base,
     }
+    # Normally none exist; after a re-run of a batch, those people keep their row and their credit.
+    keys = {f"{KIND}:{announcement.id}:a{account_id}": account_id for account_id in account_ids}
+    have_row = set(db.session.scalars(select(Notification.idempotency_key)
+                                      .where(Notification.idempotency_key.in_(list(keys)))))
+    account_ids = [account_id for key, account_id in keys.items() if key not in have_row]
     paid = subscriptions.spend_many(account_ids, subscribe_template, now=now)
     followers = _followers(set(account_ids) - paid)
     rows = []
@@ -274,9 +279,10 @@ def _write_batch(announcement: Announcement, account_ids: list[int], now: dateti
             "status": NotificationStatus.SKIPPED if channel is NotificationChannel.INBOX else NotificationStatus.PENDING,
             "attempts": 0, "next_attempt_at": now, "created_at": now,
         })
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.session.execute(insert(Notification).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows)
+    if rows:
+        dialect = db.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        db.session.execute(insert(Notification).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows)
     return len(rows), sum(1 for row in rows if row["channel"] is NotificationChannel.INBOX)
 
 
