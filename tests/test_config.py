@@ -96,6 +96,13 @@ def test_overrides_are_deep_merged_and_checked():
     ({"wechat": {"timeout_seconds": 0}}, "positive"),
     ({"campaigns": {"draft_days_ahead": 0}}, "between 1 and 366"),
     ({"campaigns": {"yearly_target": -1}}, "must not be negative"),
+    ({"delivery": {"batch_size": 0}}, "delivery.batch_size must be positive"),
+    ({"delivery": {"subscribe_per_second": -5}}, "delivery.subscribe_per_second must be positive"),
+    ({"delivery": {"lease_seconds": 3}}, "longer than wechat.timeout_seconds"),
+    ({"broadcasts": {"max_body_chars": 0}}, "positive"),
+    ({"scheduler": {"renew_seconds": 20}}, "shorter than scheduler.lease_seconds"),
+    ({"reminders": {"day_before_hour": 24}}, "0-23"),
+    ({"reminders": {"hours_before": 0}}, "between 1 and 23"),
 ])
 def test_invalid_values_are_refused(override, message):
     with pytest.raises(ConfigError, match=message):
