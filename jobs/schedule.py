@@ -22,10 +22,17 @@ must also catch up on what it missed rather than act only on the last period.
 
 from __future__ import annotations
 
-from jobs import attendance, campaigns
+from jobs import attendance, campaigns, reminders, trainings
 from jobs.runner import Job, cron, every  # noqa: F401  (every: for entries on a fixed interval)
 
 JOBS = (
     Job("close_forgotten_checkouts", cron(minute="*"), attendance.close_forgotten_checkouts),
     Job("campaign_drafts", cron(hour=2, minute=0), campaigns.make_drafts),
+    Job("volunteer_reminders", cron(minute="*"), reminders.send_due),
+    # The extra days let a run missed in an outage catch up; the message keys make repeats send nothing.
+    Job("training_reminders_quarter_start", cron(month="1,4,7,10", day="1-7", hour=9, minute=0),
+        trainings.remind_quarter_start),
+    Job("training_reminders_before_end", cron(month="3,6,9,12", day="1-10", hour=9, minute=0),
+        trainings.remind_before_quarter_end),
+    Job("training_compliance_report", cron(month="1,4,7,10", day="1-7", hour=8, minute=30), trainings.compliance_report),
 )

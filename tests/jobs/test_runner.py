@@ -59,8 +59,13 @@ def install_table(monkeypatch, *jobs: Job) -> str:
 
 
 def test_the_real_table_loads():
-    names = [job.name for job in runner.load_table("jobs.schedule")]
-    assert names[:2] == ["close_forgotten_checkouts", "campaign_drafts"]
+    table = {job.name: job for job in runner.load_table("jobs.schedule")}
+    assert set(table) == {"close_forgotten_checkouts", "campaign_drafts", "volunteer_reminders",
+                          "training_reminders_quarter_start", "training_reminders_before_end",
+                          "training_compliance_report"}
+    # Minutely passes keep minute periods; the quarterly ones run each day of their catch-up window once.
+    assert table["volunteer_reminders"].period == "minute"
+    assert table["training_reminders_quarter_start"].period == "day"
 
 
 def test_a_table_repeating_a_name_is_refused(monkeypatch):
