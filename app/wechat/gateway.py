@@ -14,7 +14,8 @@ from wechatpy.exceptions import WeChatClientException
 
 from app.wechat.clients import StableTokenClient, is_connection_not_established
 from app.wechat.transport import make_http_session
-from app.wechat.errors import TOKEN_ERRCODES, WeChatAPIError, WeChatBadResponse, WeChatTimeout, WeChatUnavailable
+from app.wechat.errors import (TOKEN_ERRCODES, WeChatAPIError, WeChatBadResponse, WeChatError, WeChatTimeout,
+                               WeChatUnavailable)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -158,11 +159,7 @@ class WeChatGateway:
             response = self.robot_http.post(f"{self.wecom_api_base}/cgi-bin/webhook/send", params={"key": webhook_key},
                                             json={"msgtype": "text", "text": {"content": content}})
         except requests.RequestException as exc:
-            if is_connection_not_established(exc):
-                raise WeChatUnavailable(f"cannot reach WeCom: {type(exc).__name__}") from None
-            if isinstance(exc, requests.Timeout):
-                raise WeChatTimeout(f"no answer from WeCom within {self.timeout} s") from None
-            raise WeChatBadResponse(f"WeCom call failed: {type(exc).__name__}") from None
+            raise _transport_error(exc, "WeCom", self.timeout) from None
         try:
             result = response.json()
         except ValueError:
@@ -192,11 +189,7 @@ class WeChatGateway:
                     continue
                 raise WeChatAPIError(int(errcode), str(exc.errmsg or "")) from None
             except requests.RequestException as exc:
-                if is_connection_not_established(exc):
-                    raise WeChatUnavailable(f"cannot reach WeChat: {type(exc).__name__}") from None
-                if isinstance(exc, requests.Timeout):
-                    raise WeChatTimeout(f"no answer from WeChat within {client.timeout} s") from None
-                raise WeChatBadResponse(f"WeChat call failed: {type(exc).__name__}") from None
+                raise _transport_error(exc, "WeChat", client.timeout) from None
         raise AssertionError("unreachable")
 
 
@@ -208,3 +201,12 @@ def _image_bytes(response: Any) -> bytes:
     if not content_type.startswith("image/"):
         raise WeChatBadResponse(f"expected an image, got {content_type or 'no content type'}")
     return response.content
+
+
+def _transport_error(exc: requests.RequestException, service: str, timeout: float) -> WeChatError:
+    """Whether a failed request may have reached the service decides if a send may be repeated."""
+    if is_connection_not_established(exc):
+        return WeChatUnavailable(f"cannot reach {service}: {type(exc).__name__}")
+    if isinstance(exc, requests.Timeout):
+        return WeChatTimeout(f"no answer from {service} within {timeout} s")
+    return WeChatBadResponse(f"{service} call failed: {type(exc).__name__}")
