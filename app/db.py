@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, TextClause, bindparam, literal_column, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,12 @@ def unit_of_work() -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+def upsert_insert(model: type) -> Any:
+    """An INSERT that takes `on_conflict_do_nothing/do_update` on both backends (PostgreSQL or SQLite)."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 def insert_unless_present(model: type, values: dict[str, Any]) -> int | None:

@@ -17,9 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db import JsonArrayOverlaps
+from app.db import JsonArrayOverlaps, upsert_insert
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db, settings
 from app.services import group_robots, regions, roles, subscriptions
@@ -280,9 +279,7 @@ def _write_batch(announcement: Announcement, account_ids: list[int], now: dateti
             "attempts": 0, "next_attempt_at": now, "created_at": now,
         })
     if rows:
-        dialect = db.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        db.session.execute(insert(Notification).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows)
+        db.session.execute(upsert_insert(Notification).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows)
     return len(rows), sum(1 for row in rows if row["channel"] is NotificationChannel.INBOX)
 
 

@@ -16,10 +16,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
-from app.db import insert_unless_present
+from app.db import insert_unless_present, upsert_insert
 from app.extensions import db
 from models import Notification, SubscriptionCredit, SubscriptionGrant
 
@@ -102,10 +101,8 @@ def record_delivery_results(results: Mapping[int, int], *, now: datetime) -> int
 
 def _lock_credit_row(account_id: int, template_id: str, now: datetime) -> None:
     """Make sure the credit row exists and lock it, so one person's grants for a template run one at a time."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     db.session.execute(
-        insert(SubscriptionCredit).values(account_id=account_id, template_id=template_id, remaining=0, updated_at=now)
+        upsert_insert(SubscriptionCredit).values(account_id=account_id, template_id=template_id, remaining=0, updated_at=now)
         .on_conflict_do_nothing(index_elements=["account_id", "template_id"])
     )
     # SQLite has no row locks; its transactions already run one at a time (BEGIN IMMEDIATE).
