@@ -25,8 +25,9 @@ seed_cli = AppGroup("seed", help="Load data.")
 def seed_demo() -> None:
     """Load the demo regions, organisations, teams and accounts (safe to run twice)."""
     from app.services import demo
+    from app.timeutil import current_time
 
-    summary = demo.seed()
+    summary = demo.seed(now=current_time())
     click.echo(summary)
 
 
@@ -34,11 +35,15 @@ def seed_demo() -> None:
 @click.option("--host", default=None, help="Address to listen on (default: simulator.host).")
 @click.option("--port", default=None, type=int, help="Port (default: simulator.port).")
 @click.option("--rate-limit", default=None, type=float, help="Sends per second before errcode 45009 (0: none).")
+@click.option("--access-log/--no-access-log", default=True, help="Log every request (the demo leaves them out: "
+              "what was sent is at /_sim/messages).")
 @click.pass_context
 @with_appcontext
-def wechat_sim_cli(ctx: click.Context, host: str | None, port: int | None, rate_limit: float | None) -> None:
+def wechat_sim_cli(ctx: click.Context, host: str | None, port: int | None, rate_limit: float | None,
+                   access_log: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
+    import logging
     from werkzeug.serving import run_simple
 
     from app.config import thaw
@@ -50,6 +55,8 @@ def wechat_sim_cli(ctx: click.Context, host: str | None, port: int | None, rate_
                                      if rate_limit is None else rate_limit)
     host, port = host or sim["host"], port or sim["port"]
     click.echo(f"WeChat simulator on http://{host}:{port} (recorded messages: http://{host}:{port}/_sim/messages)")
+    if not access_log:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     run_simple(host, port, simulator, threaded=True, use_reloader=False)
 
 

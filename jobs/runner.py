@@ -144,6 +144,15 @@ def _run_once(job: Job, period: str, owner: str) -> str:
         return "failed"
     with unit_of_work():
         recorded = job_runs.mark_done(run_id, owner=owner, now=now_utc())
-    logger.info("job %s for %s done in %.1f s: %s%s", job.name, period, time.monotonic() - started, result,
-                "" if recorded else " (its run was re-claimed meanwhile)")
+    # A minutely job that found nothing to do is not news: at INFO it would fill the log twice a minute.
+    level = logging.INFO if _did_something(result) or not recorded else logging.DEBUG
+    logger.log(level, "job %s for %s done in %.1f s: %s%s", job.name, period, time.monotonic() - started, result,
+               "" if recorded else " (its run was re-claimed meanwhile)")
     return "done"
+
+
+def _did_something(result: object) -> bool:
+    """Whether a job's result counts anything: a non-zero number, or a mapping with one."""
+    if isinstance(result, dict):
+        return any(_did_something(value) for value in result.values())
+    return bool(result)

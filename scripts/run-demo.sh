@@ -18,13 +18,13 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$BIN/flask" wechat-sim & pids+=($!)
+"$BIN/flask" wechat-sim --no-access-log & pids+=($!)
 "$BIN/flask" jobs worker & pids+=($!)
 # One scheduler: with the in-process Redis substitute a second one could not see the first's lease.
 "$BIN/flask" jobs scheduler & pids+=($!)
 # One web process: the in-process Redis substitute is not shared between processes.
-"$BIN/gunicorn" --workers 1 --worker-class gthread --threads 8 --bind "127.0.0.1:$WEB_PORT" \
-  --access-logfile - "app:create_app()" & pids+=($!)
+"$BIN/gunicorn" --config scripts/gunicorn_demo.py --workers 1 --worker-class gthread --threads 8 \
+  --bind "127.0.0.1:$WEB_PORT" "app:create_app()" & pids+=($!)
 
 for _ in $(seq 1 50); do
   if "$BIN/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$WEB_PORT/healthz', timeout=1)" 2>/dev/null; then

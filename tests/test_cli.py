@@ -114,3 +114,46 @@ def test_demo_data_lets_the_captain_check_in_the_demo_volunteer(app):
     answer = client.post(f"/api/v1/activities/{activity_id}/scans", json={"code": code, "nonce": uuid.uuid4().hex},
                          headers=captain)
     assert answer.status_code == 200 and answer.json["result"] == "checked_in"
+
+
+def test_each_demo_start_leaves_an_activity_open_for_check_in_days_later(app):
+    from datetime import datetime, timedelta, timezone
+
+    from models import Activity, Signup
+
+    first_start = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+    app.extensions["clock"] = lambda: first_start
+    assert app.test_cli_runner().invoke(args=["seed", "demo"]).exit_code == 0
+    again = app.test_cli_runner().invoke(args=["seed", "demo"])
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Activity)) == 1  # still open: nothing new
+    assert "already present" in again.output and "open for check-in" in again.output
+
+    days_later = first_start + timedelta(days=3, hours=7)
+    app.extensions["clock"] = lambda: days_later
+    result = app.test_cli_runner().invoke(args=["seed", "demo"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        newest = db.session.scalars(select(Activity).order_by(Activity.id.desc())).first()
+        assert newest.starts_at - timedelta(hours=1) <= days_later < newest.ends_at
+        assert f"activity {newest.id} " in result.output
+        zhao = db.session.scalar(select(Volunteer.id).join(Account, Account.id == Volunteer.account_id)
+                                 .where(Account.mp_openid == "sim_demo_zhao"))
+        assert db.session.scalar(select(Signup.volunteer_id).where(Signup.activity_id == newest.id)) == zhao
+
+
+def test_the_demo_web_log_leaves_out_health_checks_but_keeps_api_calls(monkeypatch):
+    import importlib.util
+
+    from app.config import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("gunicorn_demo", PROJECT_ROOT / "scripts" / "gunicorn_demo.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    logged = []
+    monkeypatch.setattr(conf.Logger, "access", lambda self, resp, req, environ, request_time: logged.append(
+        environ["PATH_INFO"]))
+    logger = conf.QuietHealthChecks.__new__(conf.QuietHealthChecks)
+    for path in ("/healthz", "/api/v1/activities", "/healthz"):
+        logger.access(None, None, {"PATH_INFO": path}, None)
+    assert logged == ["/api/v1/activities"]

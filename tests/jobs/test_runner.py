@@ -137,3 +137,15 @@ def test_a_fire_whose_database_is_down_is_logged_not_raised(make_app, caplog):
     job = Recorder()
     assert runner.fire(broken, Job("tick", cron(minute="*"), job), owner="a", scheduled_at=SCHEDULED) == "failed"
     assert job.calls == [] and "could not record its run" in caplog.text
+
+
+def test_a_run_that_did_nothing_logs_at_debug_and_one_that_did_something_at_info(app, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="jobs.runner")
+    idle = Job("idle", cron(minute="*"), lambda *, now: {"sent": 0, "closed": 0})
+    busy = Job("busy", cron(minute="*"), lambda *, now: {"sent": 0, "closed": 2})
+    assert runner.fire(app, idle, owner="a", scheduled_at=SCHEDULED) == "done"
+    assert runner.fire(app, busy, owner="a", scheduled_at=SCHEDULED) == "done"
+    levels = {record.getMessage().split()[1]: record.levelno for record in caplog.records if " done in " in record.getMessage()}
+    assert levels == {"idle": logging.DEBUG, "busy": logging.INFO}
