@@ -689,7 +689,7 @@ class TargetTable:
         shown = "n/a" if value is None else (f"{value:.2f}" if isinstance(value, float) else str(value))
         print(f"  {label:<{label_width}}{shown:>{value_width}}   {target:<{target_width}}{verdict(passed)}")
 
-    def record(self, key: str, label: str, value: float | int | None, target: str, passed: bool | None,
+    def record(self, key: str, label: str, value: float | int | None, target: str, passed: bool | None, /,
                **fields: Any) -> None:
         """Print a line and keep checks[key] = {"value": value, **fields, "pass": passed}."""
         self.line(label, value, target, passed)
