@@ -91,19 +91,15 @@ def seed(db_url: str, n: int) -> dict[str, Any]:
 
     from app import create_app
     from app.extensions import db
-    from app.services import regions
     from app.timeutil import now_utc
-    from models import Account, Organization, OrganizationStatus, RegionLevel
+    from models import Account, Organization, OrganizationStatus
 
     t0 = time.monotonic()
     tag = secrets.token_hex(3)
     app = create_app()
     with app.app_context():
         now = now_utc()
-        city = regions.add_region(f"BB{tag}0", "广播基准市", RegionLevel.CITY, None, 10_000_000)
-        district = regions.add_region(f"BB{tag}1", "广播基准区", RegionLevel.DISTRICT, city, 1_000_000)
-        street = regions.add_region(f"BB{tag}2", "广播基准街道", RegionLevel.STREET, district, 300_000)
-        community = regions.add_region(f"BB{tag}3", "广播基准社区", RegionLevel.COMMUNITY, street, 150_000)
+        city, _, _, community = harness.seed_region_chain(f"BB{tag}", "广播", (10_000_000, 1_000_000, 300_000, 150_000))
         org = Organization(name=f"广播基准志愿者协会 {tag}", region_id=community.id,
                            status=OrganizationStatus.APPROVED, approved_at=now, created_at=now)
         author = Account(mp_openid=f"sim_bb{tag}_author", created_at=now, last_login_at=now)
@@ -363,8 +359,7 @@ def report(settings: dict[str, Any], seeded: dict[str, Any], fan: dict[str, Any]
               f"{fan['batch_size']} recipients per transaction)")
         header = f"{'rows':>8}{'batches':>9}{'seconds':>9}{'rows/s':>9}{'peak MB':>9}{'RSS before':>11}" \
                  f"{'CPU s':>7}{'postgres CPU s':>16}"
-        print(header)
-        print("-" * len(header))
+        harness.print_header(header)
         print(f"{fan['rows']:>8}{fan['batches']:>9}{fan['seconds']:>9.2f}{fan['rows'] / fan['seconds']:>9.0f}"
               f"{fan['peak_mb']:>9.1f}{fan['rss_before_mb']:>11.1f}{fan['cpu_seconds']:>7.1f}"
               f"{fan['postgres_cpu_seconds']:>16.1f}")
@@ -379,8 +374,7 @@ def report(settings: dict[str, Any], seeded: dict[str, Any], fan: dict[str, Any]
             print(f"  {event}")
         header = f"{'steady/s':>9}{'overall/s':>10}{'max 1 s':>9}{'45009':>7}{'seconds':>9}{'delivered':>10}" \
                  f"{'unique':>8}{'dupl.':>7}{'lost':>6}{'ambig.':>8}"
-        print(header)
-        print("-" * len(header))
+        harness.print_header(header)
         print(f"{f.get('steady_rate', float('nan')):>9.0f}{f.get('overall_rate', float('nan')):>10.0f}"
               f"{f.get('max_1s', 0):>9}{f['rate_limited']:>7}{f.get('delivery_seconds', float('nan')):>9.1f}"
               f"{f['delivered']:>10}{f['unique_recipients']:>8}{f['duplicates']:>7}{f['lost']:>6}{f['ambiguous']:>8}")

@@ -276,8 +276,7 @@ def report(results: dict[str, dict], settings: dict[str, Any]) -> dict[str, Any]
     print()
     header = (f"{'peer':<24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
               f"{'server CPU':>12}{'client CPU':>12}{'other CPU':>11}")
-    print(header)
-    print("-" * len(header))
+    harness.print_header(header)
     for name in PEER_NAMES:
         if name not in results:
             continue

@@ -63,9 +63,9 @@ def seed(n: int) -> Seed:
     """
     from app import checkin_codes, create_app
     from app.extensions import db
-    from app.services import accounts, regions, roles
+    from app.services import accounts, roles
     from app.timeutil import now_utc
-    from models import (Account, Activity, ActivityStatus, Organization, OrganizationStatus, RegionLevel, Role, Signup,
+    from models import (Account, Activity, ActivityStatus, Organization, OrganizationStatus, Role, Signup,
                         SignupStatus, Team, TeamKind, Volunteer, VolunteerStatus)
 
     t0 = time.monotonic()
@@ -73,10 +73,7 @@ def seed(n: int) -> Seed:
     with app.app_context():
         now = now_utc()
         tag = secrets.token_hex(3).upper()  # the database may be shared (--database-url): unique names
-        city = regions.add_region(f"BC{tag}0", "基准市", RegionLevel.CITY, None, 1_000_000)
-        district = regions.add_region(f"BC{tag}1", "基准区", RegionLevel.DISTRICT, city, 300_000)
-        street = regions.add_region(f"BC{tag}2", "基准街道", RegionLevel.STREET, district, 50_000)
-        community = regions.add_region(f"BC{tag}3", "基准社区", RegionLevel.COMMUNITY, street, 8_000)
+        community = harness.seed_region_chain(f"BC{tag}", "", (1_000_000, 300_000, 50_000, 8_000))[-1]
         org = Organization(name=f"签到基准志愿者协会 {tag}", region_id=community.id,
                            status=OrganizationStatus.APPROVED, approved_at=now, created_at=now)
         db.session.add(org)
@@ -397,8 +394,7 @@ def report(results: dict[str, dict], settings: dict[str, Any], db_check: dict[st
     print()
     header = (f"{'phase':<22}{'req/s':>8}{'n':>6}{'s':>7}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}"
               f"{'ms CPU/req':>11}{'gunicorn':>9}{'postgres':>9}{'redis':>6}{'client':>7}{'other':>6}")
-    print(header)
-    print("-" * len(header))
+    harness.print_header(header)
     for key, label in ROWS:
         r = results.get(key)
         if r is None:

@@ -8,7 +8,7 @@ its targets, and may write the same as JSON. The pieces:
   logs), Ctrl-C and SIGTERM raised as KeyboardInterrupt (exit code 130), and clean-ups done at the
   end, last registered first, whatever happened: processes stopped, databases dropped, Redis flushed;
 - the service's set-up: `official_token`, `app_environment` (a copy of config.example.toml and the
-  APP_* variables), `migrate` (`flask db upgrade`), `code_fingerprint`;
+  APP_* variables), `migrate` (`flask db upgrade`), `seed_region_chain`, `code_fingerprint`;
 - PostgreSQL: `Run.throwaway_database` (made next to a maintenance database, dropped at the end),
   `libpq_url`, `replace_database`, `mask_url`;
 - Redis: `Run.shared_redis` (a DB index of a running server, flushed before and after) and
@@ -19,7 +19,8 @@ its targets, and may write the same as JSON. The pieces:
 - CPU from /proc: `pid_cpu_seconds`, `machine_cpu_seconds`, `service_cpu_seconds` (PostgreSQL,
   redis-server), `self_cpu_seconds`, `children_cpu_seconds`, `CpuWindow`, `wait_until_quiet`;
 - figures: `percentile`, `latency_summary`, `ratio`;
-- output: `log`, `print_settings`, `TargetTable`, `write_json`, and the shared command-line options.
+- output: `log`, `print_settings`, `print_header`, `TargetTable`, `write_json`, and the shared
+  command-line options (`add_*_option`).
 
 Run a script from the repository root; it puts the root on sys.path before importing this module.
 bench/README.md ("The harness") shows how a new benchmark uses it.
@@ -206,6 +207,24 @@ def migrate(env: dict[str, str], timeout: float = 180) -> None:
     )
     if run.returncode != 0:
         raise SetupError(f"`flask db upgrade` failed (exit {run.returncode}):\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
+
+
+def seed_region_chain(code_prefix: str, name_prefix: str, populations: tuple[int, int, int, int]) -> list[Any]:
+    """A city, district, street and community, each inside the one before, with the app's own service.
+
+    Codes are <code_prefix>0..3, names <name_prefix>基准市, 基准区, 基准街道, 基准社区. Call inside an app
+    context; returns the four regions, city first.
+    """
+    from app.services import regions
+    from models import RegionLevel
+
+    chain: list[Any] = []
+    levels = (("市", RegionLevel.CITY), ("区", RegionLevel.DISTRICT), ("街道", RegionLevel.STREET),
+              ("社区", RegionLevel.COMMUNITY))
+    for i, ((suffix, level), population) in enumerate(zip(levels, populations)):
+        chain.append(regions.add_region(f"{code_prefix}{i}", f"{name_prefix}基准{suffix}", level,
+                                        chain[-1] if chain else None, population))
+    return chain
 
 
 def code_fingerprint() -> str:
@@ -668,6 +687,12 @@ def print_settings(settings: dict[str, Any], width: int) -> None:
     print("Settings")
     for key, value in settings.items():
         print(f"  {key:<{width}} {value}")
+
+
+def print_header(header: str) -> None:
+    """A table's header line, underlined with dashes."""
+    print(header)
+    print("-" * len(header))
 
 
 def verdict(passed: bool | None) -> str:
