@@ -24,16 +24,12 @@ See bench/README.md. Exit code: 0 once measured (targets missed or not), 1 if th
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import resource
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import datetime
@@ -44,10 +40,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.callback import free_port, machine_cpu_seconds, mask_url  # noqa: E402
-from bench.checkin import (DEFAULT_SERVER_URL, SetupError, _replace_db, code_fingerprint,  # noqa: E402
-                           drop_database, libpq_url, migrate, pid_cpu_seconds, service_cpu_seconds,
-                           wait_until_quiet)
+from bench import harness  # noqa: E402
+from bench.harness import libpq_url, log  # noqa: E402
 
 TARGETS = {
     "fanout_seconds": 20.0,        # all N outbox rows written, below
@@ -55,160 +49,36 @@ TARGETS = {
     "achieved_over_limit": 0.95,   # delivered/s over the steady part / the simulator's limit, at least
 }
 TEMPLATE = "sim_tmpl_announcement"  # wechat.templates.announcement of config.example.toml
-START_TIMEOUT_SECONDS = 30.0
-
-
-def create_database(server_url: str) -> tuple[str, str]:
-    """Create bench_broadcast_<random> next to the maintenance database; return (name, SQLAlchemy URL)."""
-    import psycopg
-
-    name = f"bench_broadcast_{secrets.token_hex(4)}"
-    try:
-        with psycopg.connect(libpq_url(server_url), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        raise SetupError(f"cannot create a database on {mask_url(server_url)}: {exc}") from None
-    return name, _replace_db(server_url, name)
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
-# Services: redis-server, the simulator, the workers
+# Services: the simulator and the workers (redis-server: bench/harness.py)
 
 
-class Proc:
-    """A child process in its own session, output to a log file."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], tmp: Path):
-        self.name = name
-        self.log_path = tmp / f"{name}.log"
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self.pid = self.proc.pid
-        self.cpu_at_end: float | None = None  # CPU seconds read just before the process was stopped
-
-    def tree_pids(self) -> list[int]:
-        """The process and its children (gunicorn's worker)."""
-        pids = [self.pid]
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        if int(f.read().rsplit(")", 1)[1].split()[1]) == self.pid:
-                            pids.append(int(entry))
-                except (OSError, ValueError, IndexError):
-                    pass
-        return pids
-
-    def cpu_seconds(self) -> float:
-        if self.cpu_at_end is not None:
-            return self.cpu_at_end
-        return sum(pid_cpu_seconds(self.tree_pids()).values())
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text("utf-8", "replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL (the worker dies mid-batch, as in a crash)."""
-        self.cpu_at_end = self.cpu_seconds()
-        os.kill(self.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.alive():
-            if self.cpu_at_end is None:
-                self.cpu_at_end = self.cpu_seconds()
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.pid, signal.SIGKILL)  # its own session: anything left over
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        self.log.close()
-
-
-def start_redis(tmp: Path) -> tuple[Proc, str]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        raise SetupError("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
-    proc = Proc("redis", [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-                          "--dir", str(tmp)], dict(os.environ), tmp)
-    import redis
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5).ping()
-            return proc, f"redis://127.0.0.1:{port}/0"
-        except redis.RedisError:
-            if not proc.alive():
-                break
-            time.sleep(0.1)
-    proc.stop()
-    raise SetupError(f"redis-server did not start:\n{proc.log_tail()}")
-
-
-def http_json(port: int, method: str, path: str, body: Any = None, timeout: float = 60.0) -> Any:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        data = None if body is None else json.dumps(body).encode()
-        conn.request(method, path, data, {"Content-Type": "application/json"} if data else {})
-        response = conn.getresponse()
-        raw = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{method} {path}: HTTP {response.status} {raw[:300]!r}")
-        return json.loads(raw)
-    finally:
-        conn.close()
-
-
-def start_simulator(args, env: dict[str, str], tmp: Path) -> tuple[Proc, int]:
-    port = free_port()
+def start_simulator(run: harness.Run, args, env: dict[str, str]) -> harness.Proc:
+    """The simulator with its limit at --rate, on a free port (`proc.port`), once it answers."""
+    env = {**env, "BENCH_SIM_RATE": str(args.rate)}
     if args.sim_server == "gunicorn":
-        cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-               "--worker-class", "gthread", "--threads", str(args.sim_threads), "--log-level", "warning",
-               "--timeout", "60", "--graceful-timeout", "5", "--backlog", "2048", "--chdir", str(REPO_ROOT),
-               "bench.broadcast_sim:create()"]
+        proc = run.gunicorn("simulator", "bench.broadcast_sim:create()", env, workers=1, worker_class="gthread",
+                            threads=args.sim_threads, timeout=60, extra=("--backlog", "2048"))
     else:
-        cmd = [sys.executable, "-m", "flask", "wechat-sim", "--host", "127.0.0.1", "--port", str(port),
-               "--rate-limit", str(args.rate)]
-    proc = Proc("simulator", cmd, {**env, "BENCH_SIM_RATE": str(args.rate)}, tmp)
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            break
-        try:
-            config = http_json(port, "GET", "/_sim/config", timeout=2)
-            if float(config["rate_limit_per_second"]) != float(args.rate):
-                http_json(port, "POST", "/_sim/config", {"rate_limit_per_second": args.rate})
-            return proc, port
-        except (OSError, RuntimeError, ValueError):
-            time.sleep(0.2)
-    proc.stop()
-    raise SetupError(f"the simulator did not start:\n{proc.log_tail()}")
+        port = harness.free_port()
+        proc = run.spawn("simulator", [sys.executable, "-m", "flask", "wechat-sim", "--host", "127.0.0.1",
+                                       "--port", str(port), "--rate-limit", str(args.rate)], env)
+        proc.port = port
+
+    def probe() -> None:
+        config = harness.http_json(proc.port, "GET", "/_sim/config", timeout=2)
+        if float(config["rate_limit_per_second"]) != float(args.rate):
+            harness.http_json(proc.port, "POST", "/_sim/config", {"rate_limit_per_second": args.rate})
+
+    harness.wait_ready(proc, probe)
+    return proc
 
 
-def start_worker(index: int, env: dict[str, str], tmp: Path, variant: str = "as-is") -> Proc:
+def start_worker(run: harness.Run, index: int, env: dict[str, str], variant: str = "as-is") -> harness.Proc:
     entry = ["-m", "flask"] if variant == "as-is" else [str(REPO_ROOT / "bench" / "broadcast_whatif.py")]
-    return Proc(f"worker-{index}", [sys.executable, *entry, "jobs", "worker", "--interval", "0.2"], env, tmp)
+    return run.spawn(f"worker-{index}", [sys.executable, *entry, "jobs", "worker", "--interval", "0.2"], env)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,19 +91,15 @@ def seed(db_url: str, n: int) -> dict[str, Any]:
 
     from app import create_app
     from app.extensions import db
-    from app.services import regions
     from app.timeutil import now_utc
-    from models import Account, Organization, OrganizationStatus, RegionLevel
+    from models import Account, Organization, OrganizationStatus
 
     t0 = time.monotonic()
     tag = secrets.token_hex(3)
     app = create_app()
     with app.app_context():
         now = now_utc()
-        city = regions.add_region(f"BB{tag}0", "广播基准市", RegionLevel.CITY, None, 10_000_000)
-        district = regions.add_region(f"BB{tag}1", "广播基准区", RegionLevel.DISTRICT, city, 1_000_000)
-        street = regions.add_region(f"BB{tag}2", "广播基准街道", RegionLevel.STREET, district, 300_000)
-        community = regions.add_region(f"BB{tag}3", "广播基准社区", RegionLevel.COMMUNITY, street, 150_000)
+        city, _, _, community = harness.seed_region_chain(f"BB{tag}", "广播", (10_000_000, 1_000_000, 300_000, 150_000))
         org = Organization(name=f"广播基准志愿者协会 {tag}", region_id=community.id,
                            status=OrganizationStatus.APPROVED, approved_at=now, created_at=now)
         author = Account(mp_openid=f"sim_bb{tag}_author", created_at=now, last_login_at=now)
@@ -316,18 +182,22 @@ def fanout_child() -> int:
 
 
 def run_fanout(env: dict[str, str]) -> dict[str, Any]:
-    pg0, machine0 = service_cpu_seconds()["postgres"], machine_cpu_seconds()
-    t0 = time.monotonic()
+    window = harness.CpuWindow(postgres=postgres_cpu_seconds, machine=harness.machine_cpu_seconds)
+    window.start()
     run = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--fanout-child"], check=False, cwd=REPO_ROOT,
                          env=env, capture_output=True, text=True, timeout=900)
-    wall = time.monotonic() - t0
+    used = window.stop()
     if run.returncode != 0:
         raise RuntimeError(f"fan-out process failed (exit {run.returncode}):\n{run.stdout[-2000:]}{run.stderr[-3000:]}")
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    result["postgres_cpu_seconds"] = service_cpu_seconds()["postgres"] - pg0
-    result["machine_cpu_seconds"] = machine_cpu_seconds() - machine0
-    result["process_wall_seconds"] = wall
+    result["postgres_cpu_seconds"] = used["postgres"]
+    result["machine_cpu_seconds"] = used["machine"]
+    result["process_wall_seconds"] = window.elapsed
     return result
+
+
+def postgres_cpu_seconds() -> float:
+    return harness.service_cpu_seconds()["postgres"]
 
 
 def outbox_counts(conn, announcement_id: int) -> Counter:
@@ -340,33 +210,35 @@ def outbox_counts(conn, announcement_id: int) -> Counter:
 # Phase 2: delivery
 
 
-def run_delivery(args, env: dict[str, str], tmp: Path, db_url: str, announcement_id: int, expected: int,
-                 redis_proc: Proc) -> dict[str, Any]:
+def run_delivery(run: harness.Run, args, env: dict[str, str], db_url: str, announcement_id: int, expected: int,
+                 redis_proc: harness.Proc) -> dict[str, Any]:
     import psycopg
 
-    sim, sim_port = start_simulator(args, env, tmp)
+    sim = start_simulator(run, args, env)
+    sim_port = sim.port
     log(f"simulator ({args.sim_server}) on 127.0.0.1:{sim_port}, limit {args.rate:g}/s; "
         f"starting {args.workers} workers")
     env = {**env, "APP_WECHAT__API_BASE": f"http://127.0.0.1:{sim_port}",
            "APP_WECHAT__WECOM_API_BASE": f"http://127.0.0.1:{sim_port}"}
-    workers: list[Proc] = []
-    killed: list[Proc] = []
+    workers: list[harness.Proc] = []
+    killed: list[harness.Proc] = []
     events: list[str] = []
     timeline: list[tuple[float, int, int]] = []  # (time.time(), subscribe messages, 45009 answers)
     try:
-        cpu0 = {"postgres": service_cpu_seconds()["postgres"], "redis": redis_proc.cpu_seconds(),
-                "simulator": sim.cpu_seconds(), "machine": machine_cpu_seconds(),
-                "bench": sum(resource.getrusage(resource.RUSAGE_SELF)[:2])}
+        window = harness.CpuWindow(postgres=postgres_cpu_seconds, redis=redis_proc.cpu_seconds,
+                                   simulator=sim.cpu_seconds, machine=harness.machine_cpu_seconds,
+                                   bench=harness.self_cpu_seconds)
+        window.start()
         t_start = time.time()
         for i in range(args.workers):
-            workers.append(start_worker(i + 1, env, tmp, args.worker_variant))
+            workers.append(start_worker(run, i + 1, env, args.worker_variant))
         kill_at = None if args.no_kill else int(expected * args.kill_at)
         deadline = time.monotonic() + expected / args.rate * 4 + 180
         next_db_check = 0.0
         done_at = None
         with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
             while time.monotonic() < deadline:
-                stats = http_json(sim_port, "GET", "/_sim/stats", timeout=10)
+                stats = harness.http_json(sim_port, "GET", "/_sim/stats", timeout=10)
                 sent = int(stats["messages"]["subscribe"])
                 timeline.append((time.time(), sent, int(stats["rate_limited"])))
                 for w in workers:
@@ -378,7 +250,7 @@ def run_delivery(args, env: dict[str, str], tmp: Path, db_url: str, announcement
                                            "status = 'sending'", (announcement_id,)).fetchone()[0]
                     victim.kill()
                     killed.append(victim)
-                    replacement = start_worker(len(workers) + 1, env, tmp, args.worker_variant)
+                    replacement = start_worker(run, len(workers) + 1, env, args.worker_variant)
                     workers.append(replacement)
                     events.append(f"{time.time() - t_start:6.1f} s  SIGKILL {victim.name} (pid {victim.pid}) at "
                                   f"{sent} delivered ({sent / expected:.0%}); {sending} rows 'sending' in all "
@@ -398,22 +270,18 @@ def run_delivery(args, env: dict[str, str], tmp: Path, db_url: str, announcement
         if done_at is None:
             events.append("TIMED OUT before every row was settled")
             log("  " + events[-1])
-        cpu1 = {"postgres": service_cpu_seconds()["postgres"], "redis": redis_proc.cpu_seconds(),
-                "simulator": sim.cpu_seconds(), "machine": machine_cpu_seconds(),
-                "bench": sum(resource.getrusage(resource.RUSAGE_SELF)[:2])}
+        cpu = window.stop()
         worker_cpu = {w.name + (" (killed)" if w in killed else ""): w.cpu_seconds() for w in workers}
         for w in workers:
             w.stop()
-        stats = http_json(sim_port, "GET", "/_sim/stats", timeout=10)
+        stats = harness.http_json(sim_port, "GET", "/_sim/stats", timeout=10)
         t_fetch = time.monotonic()
-        record = http_json(sim_port, "GET", f"/_sim/messages?api=subscribe&template_id={TEMPLATE}", timeout=300)
+        record = harness.http_json(sim_port, "GET", f"/_sim/messages?api=subscribe&template_id={TEMPLATE}", timeout=300)
         fetch_seconds = time.monotonic() - t_fetch
     finally:
         for w in workers:
-            if w.alive() or not w.log.closed:
-                w.stop()
+            w.stop()
         sim.stop()
-    cpu = {k: cpu1[k] - cpu0[k] for k in cpu0}
     return {"record": record["messages"], "stats": stats, "timeline": timeline, "events": events,
             "cpu": cpu, "worker_cpu": worker_cpu, "t_start": t_start, "t_end": done_at or time.time(),
             "fetch_seconds": fetch_seconds, "logs": {w.name: w.log_path for w in workers}}
@@ -483,20 +351,15 @@ def analyse(db_url: str, announcement_id: int, expected: int, openid_prefix: str
 
 def report(settings: dict[str, Any], seeded: dict[str, Any], fan: dict[str, Any] | None,
            delivery: dict[str, Any] | None, figures: dict[str, Any] | None, args) -> dict[str, Any]:
-    print()
-    print("Settings")
-    for key, value in settings.items():
-        print(f"  {key:<22} {value}")
+    harness.print_settings(settings, 22)
     print(f"\nSeeding: {args.volunteers} accounts, approved volunteers and subscribe credits in "
           f"{seeded['seconds']:.1f} s (COPY + INSERT … SELECT; not a figure)")
-    checks: dict[str, Any] = {}
     if fan is not None:
         print("\nPhase 1: fan-out (broadcasts.fan_out_next in its own process, "
               f"{fan['batch_size']} recipients per transaction)")
         header = f"{'rows':>8}{'batches':>9}{'seconds':>9}{'rows/s':>9}{'peak MB':>9}{'RSS before':>11}" \
                  f"{'CPU s':>7}{'postgres CPU s':>16}"
-        print(header)
-        print("-" * len(header))
+        harness.print_header(header)
         print(f"{fan['rows']:>8}{fan['batches']:>9}{fan['seconds']:>9.2f}{fan['rows'] / fan['seconds']:>9.0f}"
               f"{fan['peak_mb']:>9.1f}{fan['rss_before_mb']:>11.1f}{fan['cpu_seconds']:>7.1f}"
               f"{fan['postgres_cpu_seconds']:>16.1f}")
@@ -511,8 +374,7 @@ def report(settings: dict[str, Any], seeded: dict[str, Any], fan: dict[str, Any]
             print(f"  {event}")
         header = f"{'steady/s':>9}{'overall/s':>10}{'max 1 s':>9}{'45009':>7}{'seconds':>9}{'delivered':>10}" \
                  f"{'unique':>8}{'dupl.':>7}{'lost':>6}{'ambig.':>8}"
-        print(header)
-        print("-" * len(header))
+        harness.print_header(header)
         print(f"{f.get('steady_rate', float('nan')):>9.0f}{f.get('overall_rate', float('nan')):>10.0f}"
               f"{f.get('max_1s', 0):>9}{f['rate_limited']:>7}{f.get('delivery_seconds', float('nan')):>9.1f}"
               f"{f['delivered']:>10}{f['unique_recipients']:>8}{f['duplicates']:>7}{f['lost']:>6}{f['ambiguous']:>8}")
@@ -540,41 +402,33 @@ def report(settings: dict[str, Any], seeded: dict[str, Any], fan: dict[str, Any]
         for name, secs in rows:
             print(f"  {name:<22}{secs:>8.1f}{100 * secs / window:>12.0f}%{1000 * secs / delivered:>16.3f}")
     print("\nTargets")
-
-    def line(label: str, value: float | None, target: str, passed: bool | None) -> None:
-        shown = "n/a" if value is None else (f"{value:.2f}" if isinstance(value, float) else str(value))
-        verdict = "" if passed is None else ("PASS" if passed else "FAIL")
-        print(f"  {label:<46}{shown:>10}   {target:<12}{verdict}")
-
+    table = harness.TargetTable(46, 10, 12)
     if fan is not None:
         passed = fan["seconds"] < TARGETS["fanout_seconds"] and fan["rows"] == args.volunteers
-        line(f"fan-out seconds for {fan['rows']} rows", fan["seconds"], f"< {TARGETS['fanout_seconds']:.0f}", passed)
-        checks["fanout_seconds"] = {"value": fan["seconds"], "target_max": TARGETS["fanout_seconds"], "pass": passed}
+        table.record("fanout_seconds", f"fan-out seconds for {fan['rows']} rows", fan["seconds"],
+                     f"< {TARGETS['fanout_seconds']:.0f}", passed, target_max=TARGETS["fanout_seconds"])
         passed = fan["peak_mb"] < TARGETS["fanout_peak_mb"]
-        line("fan-out process peak MB", fan["peak_mb"], f"< {TARGETS['fanout_peak_mb']:.0f}", passed)
-        checks["fanout_peak_mb"] = {"value": fan["peak_mb"], "target_max": TARGETS["fanout_peak_mb"], "pass": passed}
+        table.record("fanout_peak_mb", "fan-out process peak MB", fan["peak_mb"], f"< {TARGETS['fanout_peak_mb']:.0f}",
+                     passed, target_max=TARGETS["fanout_peak_mb"])
     if figures is not None:
         f = figures
         value = f.get("achieved_over_limit")
         passed = None if value is None else value >= TARGETS["achieved_over_limit"]
-        line("achieved rate / limit (steady part)", value, f">= {TARGETS['achieved_over_limit']}", passed)
-        checks["achieved_over_limit"] = {"value": value, "target_min": TARGETS["achieved_over_limit"], "pass": passed}
+        table.record("achieved_over_limit", "achieved rate / limit (steady part)", value,
+                     f">= {TARGETS['achieved_over_limit']}", passed, target_min=TARGETS["achieved_over_limit"])
         value = f.get("max_1s", 0) / args.rate
-        line("max messages in any 1 s / limit", value, "<= 1.1", value <= 1.1)
-        checks["max_1s_over_limit"] = {"value": value, "target_max": 1.1, "pass": value <= 1.1}
+        table.record("max_1s_over_limit", "max messages in any 1 s / limit", value, "<= 1.1", value <= 1.1,
+                     target_max=1.1)
         # Every row reached the simulator once, except ambiguous rows whose request never arrived.
         expected = args.volunteers - (f["ambiguous"] - f["ambiguous_delivered"])
         ok = f["delivered"] == expected
-        line("messages in the simulator's record", f["delivered"],
-             f"= {expected}" if expected != args.volunteers else f"= {args.volunteers}", ok)
-        checks["delivered"] = {"value": f["delivered"], "target": expected, "pass": ok}
+        table.record("delivered", "messages in the simulator's record", f["delivered"],
+                     f"= {expected}" if expected != args.volunteers else f"= {args.volunteers}", ok, target=expected)
         for key in ("duplicates", "lost"):
-            line(key, f[key], "0", f[key] == 0)
-            checks[key] = {"value": f[key], "target": 0, "pass": f[key] == 0}
+            table.record(key, key, f[key], "0", f[key] == 0, target=0)
         limit = args.batch_size * (0 if args.no_kill else 1)
         ok = f["ambiguous"] <= limit
-        line("ambiguous", f["ambiguous"], f"<= {limit}", ok)
-        checks["ambiguous"] = {"value": f["ambiguous"], "target_max": limit, "pass": ok}
+        table.record("ambiguous", "ambiguous", f["ambiguous"], f"<= {limit}", ok, target_max=limit)
     parts = []
     if figures is not None and figures.get("achieved_over_limit") is not None:
         parts.append(f"achieved/limit {figures['achieved_over_limit']:.2f} (>= 0.95)")
@@ -586,7 +440,7 @@ def report(settings: dict[str, Any], seeded: dict[str, Any], fan: dict[str, Any]
         parts.append(f"delivered {figures['delivered']}/{args.volunteers}, duplicates {figures['duplicates']}, "
                      f"lost {figures['lost']}, ambiguous {figures['ambiguous']}")
     print("\nSummary: " + "; ".join(parts))
-    return checks
+    return table.checks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -609,16 +463,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--worker-variant", choices=["as-is", "what-if"], default="as-is",
                    help="as-is: `flask jobs worker`; what-if: the same with the client changes of "
                         "bench/broadcast_whatif.py patched in (proxy settings read once, token kept 5 s)")
-    p.add_argument("--quiet-wait", type=float, default=120.0,
-                   help="before each phase, wait up to this many seconds for the machine to be quiet "
-                        "(others' CPU use below 25 %% of a core); 0: do not wait (default 120)")
+    harness.add_quiet_wait_option(p)
     p.add_argument("--skip-delivery", action="store_true", help="phase 1 only")
     p.add_argument("--progress", action="store_true", help="print progress every second during the delivery")
-    p.add_argument("--server-url", default=DEFAULT_SERVER_URL,
-                   help=f"PostgreSQL maintenance database used to create and drop the throwaway one "
-                        f"(default {DEFAULT_SERVER_URL})")
-    p.add_argument("--json", metavar="PATH", help="also write the figures to this JSON file")
-    p.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (config, logs)")
+    harness.add_server_url_option(p)
+    harness.add_json_option(p)
+    harness.add_keep_tmp_option(p, "config, logs")
     p.add_argument("--fanout-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.volunteers < 1 or args.workers < 1 or args.rate <= 0:
@@ -626,108 +476,84 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.fanout_child:
         return fanout_child()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-broadcast-"))
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    created_db: str | None = None
-    redis_proc: Proc | None = None
+    return harness.run_main(lambda run: measure(run, args), tmp_prefix="bench-broadcast-", keep_tmp=args.keep_tmp)
+
+
+def measure(run: harness.Run, args) -> int:
     fan = delivery = figures = None
     settings: dict[str, Any] = {
         "volunteers": f"{args.volunteers}, approved, one region subtree, one subscribe credit each",
         "delivery": f"{args.workers} x `flask jobs worker`"
-                    + (" + bench/broadcast_whatif.py patches" if args.worker_variant == "what-if" else "") + f", shared bucket {args.rate:g}/s, batch {args.batch_size}, "
+                    + (" + bench/broadcast_whatif.py patches" if args.worker_variant == "what-if" else "")
+                    + f", shared bucket {args.rate:g}/s, batch {args.batch_size}, "
                     f"{args.concurrency} parallel sends each; lease 10 s, backoff 1 s",
         "simulator": (f"gunicorn 1 process x {args.sim_threads} threads (gthread)" if args.sim_server == "gunicorn"
                       else "`flask wechat-sim` (werkzeug, threaded)") + f", limit {args.rate:g}/s (45009 beyond)",
         "kill": "none" if args.no_kill else f"SIGKILL one worker at {args.kill_at:.0%} delivered, replacement started",
-        "app code": f"sha256 {code_fingerprint()} of app/, handlers/, models/ (*.py), measured "
+        "app code": f"sha256 {harness.code_fingerprint()} of app/, handlers/, models/ (*.py), measured "
                     f"{time.strftime('%Y-%m-%d %H:%M')}",
         "machine": f"{os.cpu_count()} cores",
     }
     try:
-        try:
-            created_db, db_url = create_database(args.server_url)
-            settings["database"] = f"{mask_url(db_url)} (throwaway, dropped at the end; the server's own settings)"
-            redis_proc, redis_url = start_redis(tmp)
-            settings["redis"] = f"own redis-server at {redis_url}, no persistence"
-            log(f"database: {mask_url(db_url)}; redis: {redis_url}")
-            config = tmp / "config.toml"
-            shutil.copyfile(REPO_ROOT / "config.example.toml", config)
-            env = {
-                **os.environ,
-                "FLASK_APP": "app:create_app",
-                "APP_CONFIG": str(config),
-                "APP_DATABASE__URL": db_url,
-                "APP_REDIS__URL": redis_url,
-                "APP_APP__LOG_LEVEL": "WARNING",
-                "APP_DELIVERY__SUBSCRIBE_PER_SECOND": str(args.rate),
-                "APP_DELIVERY__TEMPLATE_PER_SECOND": str(args.rate),
-                "APP_DELIVERY__BATCH_SIZE": str(args.batch_size),
-                "APP_DELIVERY__CONCURRENCY": str(args.concurrency),
-                "APP_DELIVERY__BACKOFF_SECONDS": "1",
-                "APP_DELIVERY__BACKOFF_MAX_SECONDS": "5",
-                "APP_DELIVERY__LEASE_SECONDS": "10",
-                "APP_SIMULATOR__RATE_LIMIT_PER_SECOND": str(args.rate),
-            }
-            os.environ.update({k: v for k, v in env.items() if k.startswith(("APP_", "FLASK_"))})
-            t0 = time.monotonic()
-            migrate(env)
-            log(f"migrated in {time.monotonic() - t0:.1f} s; seeding {args.volunteers} volunteers ...")
-            seeded = seed(db_url, args.volunteers)
-            log(f"seeded in {seeded['seconds']:.1f} s (not a figure); announcement {seeded['announcement_id']}")
-        except (SetupError, OSError, RuntimeError) as exc:
-            print(f"set-up failed: {exc}", file=sys.stderr, flush=True)
-            return 1
+        db_url = run.throwaway_database(args.server_url, "bench_broadcast")
+        settings["database"] = f"{harness.mask_url(db_url)} (throwaway, dropped at the end; the server's own settings)"
+        redis_proc, redis_url = run.redis_server()
+        settings["redis"] = f"own redis-server at {redis_url}, no persistence"
+        log(f"database: {harness.mask_url(db_url)}; redis: {redis_url}")
+        env = {
+            **os.environ,
+            "FLASK_APP": "app:create_app",
+            **harness.app_environment(
+                run.tmp, db_url, redis_url,
+                APP_DELIVERY__SUBSCRIBE_PER_SECOND=str(args.rate),
+                APP_DELIVERY__TEMPLATE_PER_SECOND=str(args.rate),
+                APP_DELIVERY__BATCH_SIZE=str(args.batch_size),
+                APP_DELIVERY__CONCURRENCY=str(args.concurrency),
+                APP_DELIVERY__BACKOFF_SECONDS="1",
+                APP_DELIVERY__BACKOFF_MAX_SECONDS="5",
+                APP_DELIVERY__LEASE_SECONDS="10",
+                APP_SIMULATOR__RATE_LIMIT_PER_SECOND=str(args.rate),
+            ),
+        }
+        os.environ.update({k: v for k, v in env.items() if k.startswith(("APP_", "FLASK_"))})
+        t0 = time.monotonic()
+        harness.migrate(env)
+        log(f"migrated in {time.monotonic() - t0:.1f} s; seeding {args.volunteers} volunteers ...")
+        seeded = seed(db_url, args.volunteers)
+        log(f"seeded in {seeded['seconds']:.1f} s (not a figure); announcement {seeded['announcement_id']}")
+    except (harness.SetupError, OSError, RuntimeError) as exc:
+        print(f"set-up failed: {exc}", file=sys.stderr, flush=True)
+        return 1
 
-        quiet_waits = []
+    quiet_waits = []
+    if args.quiet_wait > 0:
+        quiet_waits.append(harness.wait_until_quiet(args.quiet_wait))
+    log("phase 1: fan-out ...")
+    fan = run_fanout(env)
+    log(f"  {fan['rows']} rows in {fan['seconds']:.2f} s, peak {fan['peak_mb']:.1f} MB")
+    if not args.skip_delivery:
         if args.quiet_wait > 0:
-            quiet_waits.append(wait_until_quiet(args.quiet_wait))
-        log("phase 1: fan-out ...")
-        fan = run_fanout(env)
-        log(f"  {fan['rows']} rows in {fan['seconds']:.2f} s, peak {fan['peak_mb']:.1f} MB")
-        if not args.skip_delivery:
-            if args.quiet_wait > 0:
-                quiet_waits.append(wait_until_quiet(args.quiet_wait))
-            log(f"phase 2: delivery of {fan['rows']} messages at {args.rate:g}/s ...")
-            delivery = run_delivery(args, env, tmp, db_url, seeded["announcement_id"], args.volunteers, redis_proc)
-            figures = analyse(db_url, seeded["announcement_id"], args.volunteers, seeded["openid_prefix"], delivery,
-                              args.rate, args.batch_size)
-        checks = report(settings, seeded, fan, delivery, figures, args)
-        if args.json:
-            Path(args.json).write_text(json.dumps({
-                "settings": {**settings, "volunteers": args.volunteers, "rate": args.rate, "workers": args.workers,
-                             "seeding_seconds": seeded["seconds"]},
-                "fanout": fan,
-                "delivery": None if figures is None else {
-                    **figures, "events": delivery["events"], "cpu_seconds": delivery["cpu"],
-                    "worker_cpu_seconds": delivery["worker_cpu"]},
-                "checks": checks,
-            }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-            print(f"\nwrote {args.json}")
-        return 0
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        if redis_proc is not None:
-            redis_proc.stop()
-        if created_db:
-            try:
-                drop_database(args.server_url, created_db)
-            except Exception as exc:  # noqa: BLE001
-                print(f"note: could not drop database {created_db}: {exc}", file=sys.stderr)
-        if args.keep_tmp:
-            print(f"temporary files kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+            quiet_waits.append(harness.wait_until_quiet(args.quiet_wait))
+        log(f"phase 2: delivery of {fan['rows']} messages at {args.rate:g}/s ...")
+        delivery = run_delivery(run, args, env, db_url, seeded["announcement_id"], args.volunteers, redis_proc)
+        figures = analyse(db_url, seeded["announcement_id"], args.volunteers, seeded["openid_prefix"], delivery,
+                          args.rate, args.batch_size)
+    checks = report(settings, seeded, fan, delivery, figures, args)
+    if args.json:
+        harness.write_json(args.json, {
+            "settings": {**settings, "volunteers": args.volunteers, "rate": args.rate, "workers": args.workers,
+                         "seeding_seconds": seeded["seconds"]},
+            "fanout": fan,
+            "delivery": None if figures is None else {
+                **figures, "events": delivery["events"], "cpu_seconds": delivery["cpu"],
+                "worker_cpu_seconds": delivery["worker_cpu"]},
+            "checks": checks,
+        })
+    return 0
 
 
 if __name__ == "__main__":

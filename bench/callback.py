@@ -14,20 +14,14 @@ See bench/README.md. Exit code: 0 once measured (targets missed or not), 1 if a 
 from __future__ import annotations
 
 import argparse
-import http.client
+import asyncio
 import json
-import multiprocessing
 import os
 import re
-import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench import loadgen  # noqa: E402
+from bench import harness, loadgen  # noqa: E402
 from bench.peers.common import REPLY_MARKER  # noqa: E402
 
 PEER_NAMES = ("ours", "bare", "werobot", "werobot-nosession")
@@ -54,12 +48,6 @@ TARGETS = {
     "ours_over_bare": 0.5,      # ours / bare, requests/s, at least
     "ours_p99_ms": 50.0,        # ours, p99 latency at the default 20 connections, below
 }
-START_TIMEOUT_SECONDS = 30.0
-DISTURBED_OTHER_CPU_PERCENT = 25.0  # 'other' CPU above this in a window: someone else ran (redis ~15 %)
-
-
-class PeerStartError(Exception):
-    pass
 
 
 @dataclass
@@ -75,59 +63,13 @@ class Peer:
 # Set-up of the backends and peers
 
 
-def official_token() -> str:
-    with open(REPO_ROOT / "config.example.toml", "rb") as f:
-        return tomllib.load(f)["wechat"]["official"]["token"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def redis_flush(url: str) -> None:
-    import redis
-
-    redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2).flushdb()
-
-
-def choose_redis(url: str | None) -> tuple[str, str]:
-    """Return (APP_REDIS__URL value, description): the real Redis if reachable, else the substitute."""
-    if url:
-        try:
-            redis_flush(url)
-            return url, f"Redis {url} (flushed before the run)"
-        except Exception as exc:  # noqa: BLE001 - any failure means: not usable
-            print(f"note: Redis {url} not reachable ({exc}); using the in-process substitute")
-    return "", "in-process substitute (fakeredis), one per gunicorn worker process: dedup not shared"
-
-
-def mask_url(url: str) -> str:
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
-
-
-def prepare_ours(tmp: Path, args, token: str) -> tuple[Peer, str, str]:
-    config = tmp / "config.toml"
-    shutil.copyfile(REPO_ROOT / "config.example.toml", config)
-    db_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
-    redis_url, redis_desc = choose_redis(None if args.no_redis else args.redis_url)
-    env = {
-        "APP_CONFIG": str(config),
-        "APP_DATABASE__URL": db_url,
-        "APP_REDIS__URL": redis_url,
-        "APP_WECHAT__OFFICIAL__TOKEN": token,
-        "APP_APP__LOG_LEVEL": "WARNING",
-    }
-    migrate = subprocess.run(
-        [sys.executable, "-m", "flask", "db", "upgrade"], cwd=REPO_ROOT,
-        env={**os.environ, **env, "FLASK_APP": "app:create_app"}, capture_output=True, text=True, timeout=120,
-    )
-    if migrate.returncode != 0:
-        raise PeerStartError(f"`flask db upgrade` failed (exit {migrate.returncode}):\n"
-                             f"{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
+def prepare_ours(run: harness.Run, args, token: str) -> tuple[Peer, str, str]:
+    db_url = args.database_url or f"sqlite:///{run.tmp / 'bench.db'}"
+    redis_url, redis_desc = run.shared_redis(None if args.no_redis else args.redis_url)
+    env = harness.app_environment(run.tmp, db_url, redis_url, APP_WECHAT__OFFICIAL__TOKEN=token)
+    harness.migrate(env, timeout=120)
     peer = Peer("ours", "app:create_app()", env, XML_TEXT_MARKERS + [OURS_MARKER.encode()])
-    db_desc = "SQLite in a temporary directory" if not args.database_url else mask_url(db_url)
+    db_desc = "SQLite in a temporary directory" if not args.database_url else harness.mask_url(db_url)
     return peer, db_desc, redis_desc
 
 
@@ -148,184 +90,59 @@ def prepare_peers(tmp: Path, token: str) -> dict[str, Peer]:
 # gunicorn
 
 
-class Server:
-    """One gunicorn master (and its workers) in its own process group."""
+def start_server(run: harness.Run, peer: Peer, args) -> harness.Proc:
+    """The peer's gunicorn (master and workers in their own session), log gunicorn-<peer>.log."""
+    return run.gunicorn(f"gunicorn-{peer.name}", peer.app_spec, peer.env, workers=args.workers,
+                        worker_class=args.worker_class, threads=args.threads)
 
-    def __init__(self, peer: Peer, args, tmp: Path):
-        self.peer = peer
-        self.port = free_port()
-        self.log_path = tmp / f"gunicorn-{peer.name}.log"
-        cmd = [
-            sys.executable, "-m", "gunicorn",
-            "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(args.workers),
-            "--worker-class", args.worker_class,
-            "--log-level", "warning",
-            "--timeout", "30",
-            "--graceful-timeout", "5",
-            "--chdir", str(REPO_ROOT),
-        ]
-        if args.worker_class == "gthread":
-            cmd += ["--threads", str(args.threads)]
-        cmd.append(peer.app_spec)
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**os.environ, **peer.env}, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text("utf-8", "replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+def wait_ready(server: harness.Proc, peer: Peer, token: str) -> None:
+    """Wait until one signed message gets a good answer; raise SetupError otherwise."""
+    sent = 0
 
-    def wait_ready(self, token: str) -> None:
-        """Wait until one signed message gets a good answer; raise PeerStartError otherwise."""
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        last = "no answer"
-        n = 0
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise PeerStartError(f"gunicorn exited with code {self.proc.returncode}:\n{self.log_tail()}")
-            n += 1
-            path = loadgen.signed_paths(token, 1)[0]
-            body = loadgen.MESSAGE_TEMPLATE.format(user="ready", ts=int(time.time()),
-                                                   msg_id=loadgen.msg_id_base() + n).encode()
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("POST", path, body, {"Content-Type": "text/xml"})
-                response = conn.getresponse()
-                answer = response.read()
-                conn.close()
-            except OSError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-                time.sleep(0.1)
-                continue
-            if response.status == 200 and all(m in answer for m in self.peer.markers):
-                return
-            last = f"HTTP {response.status}: {answer.decode('utf-8', 'replace')[:500]}"
-            time.sleep(0.2)
-        raise PeerStartError(f"no good answer within {START_TIMEOUT_SECONDS:.0f} s (last: {last})\n{self.log_tail()}")
+    def probe() -> str | None:
+        nonlocal sent
+        sent += 1
+        body = loadgen.MESSAGE_TEMPLATE.format(user="ready", ts=int(time.time()),
+                                               msg_id=loadgen.msg_id_base() + sent).encode()
+        return harness.check_answer(server.port, "POST", loadgen.signed_paths(token, 1)[0], peer.markers, body,
+                                    {"Content-Type": "text/xml"})
 
-    def pids(self) -> list[int]:
-        """The master and its direct children (the workers)."""
-        pids = [self.proc.pid]
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        stat = f.read()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.proc.pid:
-                    pids.append(int(entry))
-        return pids
-
-    def cpu_seconds(self) -> float:
-        total = 0.0
-        tick = os.sysconf("SC_CLK_TCK")
-        for pid in self.pids():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
-            except (OSError, IndexError, ValueError):
-                pass
-        return total
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # graceful stop of master and workers
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # our own process group: anything left over
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        self.log.close()
+    harness.wait_ready(server, probe)
 
 
 # ---------------------------------------------------------------------------------------------
 # Load
 
 
-def percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = max(0, min(len(sorted_values) - 1, int(round(p / 100 * len(sorted_values) + 0.5)) - 1))
-    return sorted_values[index]
-
-
-def run_python_load(server: Server, peer: Peer, token: str, args) -> dict[str, Any]:
+def run_python_load(server: harness.Proc, peer: Peer, token: str, args) -> dict[str, Any]:
     start_at = time.monotonic() + 0.3
     spec = loadgen.LoadSpec(
         host="127.0.0.1", port=server.port, paths=loadgen.signed_paths(token), msg_id_base=loadgen.msg_id_base(),
         markers=peer.markers, connections=args.connections, warmup=args.warmup, duration=args.duration,
         timeout=args.timeout, users=args.users, start_at=start_at, keep_alive=args.keep_alive,
     )
-    ctx = multiprocessing.get_context("fork")
-    parent_end, child_end = ctx.Pipe(duplex=False)
-    client = ctx.Process(target=loadgen.client_process_main, args=(spec, child_end), daemon=True)
-    client.start()
-    child_end.close()
-    try:
-        server_cpu, machine_cpu = measure_server_cpu(server, start_at + args.warmup, args.duration)
-        if not parent_end.poll(args.timeout + 30):
-            raise RuntimeError("the load generator did not report")
-        message = parent_end.recv()
-        client.join(timeout=5)
-    finally:
-        if client.is_alive():
-            client.terminate()
-            client.join(timeout=5)
-        parent_end.close()
-    if "error" in message:
-        raise RuntimeError(f"load generator failed: {message['error']}")
-    raw = message["result"]
+    with harness.ForkedCall(lambda: asyncio.run(loadgen.run_load(spec)).as_dict()) as client:
+        time.sleep(max(0.0, start_at + args.warmup - time.monotonic()))
+        window = harness.CpuWindow(server=server.cpu_seconds, machine=harness.machine_cpu_seconds)
+        window.start()
+        time.sleep(args.duration)
+        cpu = window.percent(window.stop())
+        raw = client.result(args.timeout + 30)
     latencies = sorted(raw["latencies"])
     return {
         "requests_per_second": raw["ok"] / raw["window_seconds"],
         "ok": raw["ok"],
-        "p50_ms": percentile(latencies, 50) * 1000,
-        "p90_ms": percentile(latencies, 90) * 1000,
-        "p99_ms": percentile(latencies, 99) * 1000,
-        "max_ms": (latencies[-1] * 1000) if latencies else float("nan"),
-        "mean_ms": (sum(latencies) / len(latencies) * 1000) if latencies else float("nan"),
+        **harness.latency_summary(latencies),
         "errors": raw["errors"],
         "error_kinds": raw["error_kinds"],
         "error_samples": raw["error_samples"],
         "requests_sent": raw["requests_sent"],
         "connects": raw["connects"],
         "client_cpu_percent": 100 * raw["client_cpu_seconds"] / raw["window_seconds"],
-        "server_cpu_percent": server_cpu,
-        "machine_cpu_percent": machine_cpu,
+        "server_cpu_percent": cpu["server"],
+        "machine_cpu_percent": cpu["machine"],
     }
-
-
-def machine_cpu_seconds() -> float:
-    """Busy CPU seconds of the whole machine, all cores (from /proc/stat)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return float("nan")
-    busy = sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait
-    return busy / os.sysconf("SC_CLK_TCK")
-
-
-def measure_server_cpu(server: Server, window_start: float, duration: float) -> tuple[float, float]:
-    """CPU of the gunicorn group and of the whole machine over the window, in % of one core."""
-    time.sleep(max(0.0, window_start - time.monotonic()))
-    before, machine_before = server.cpu_seconds(), machine_cpu_seconds()
-    time.sleep(duration)
-    return (100 * (server.cpu_seconds() - before) / duration,
-            100 * (machine_cpu_seconds() - machine_before) / duration)
 
 
 WRK_SCRIPT = """
@@ -394,7 +211,7 @@ def lua_string(value: str | bytes) -> str:
     return '"' + "".join(chr(b) if 32 <= b < 127 and chr(b) not in '"\\' else f"\\{b}" for b in data) + '"'
 
 
-def run_wrk_load(server: Server, peer: Peer, token: str, args, tmp: Path) -> dict[str, Any]:
+def run_wrk_load(server: harness.Proc, peer: Peer, token: str, args, tmp: Path) -> dict[str, Any]:
     def one_run(seconds: float, name: str) -> tuple[dict[str, Any], float]:
         script = tmp / f"wrk-{peer.name}-{name}.lua"
         script.write_text(WRK_SCRIPT % {
@@ -407,20 +224,15 @@ def run_wrk_load(server: Server, peer: Peer, token: str, args, tmp: Path) -> dic
         cmd = ["wrk", "-t", str(args.wrk_threads), "-c", str(args.connections), "-d", f"{max(1, round(seconds))}s",
                "--timeout", f"{max(1, round(args.timeout))}s", "--latency", "-s", str(script),
                f"http://127.0.0.1:{server.port}/"]
-        cpu_before, machine_before = server.cpu_seconds(), machine_cpu_seconds()
-        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.monotonic()
+        window = harness.CpuWindow(server=server.cpu_seconds, machine=harness.machine_cpu_seconds,
+                                   wrk=harness.children_cpu_seconds)
+        window.start()
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + args.timeout + 30)
-        elapsed = time.monotonic() - t0
-        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        server_cpu = 100 * (server.cpu_seconds() - cpu_before) / elapsed
-        machine_cpu = 100 * (machine_cpu_seconds() - machine_before) / elapsed
-        wrk_cpu = 100 * ((children_after.ru_utime - children_before.ru_utime)
-                         + (children_after.ru_stime - children_before.ru_stime)) / elapsed
+        cpu = window.percent(window.stop())
         match = re.search(r"^WRKJSON (\{.*\})$", out.stdout, re.MULTILINE)
         if out.returncode != 0 or not match:
             raise RuntimeError(f"wrk failed (exit {out.returncode}): {out.stdout[-2000:]}{out.stderr[-2000:]}")
-        return json.loads(match.group(1)), server_cpu, wrk_cpu, machine_cpu
+        return json.loads(match.group(1)), cpu["server"], cpu["wrk"], cpu["machine"]
 
     warm = None
     if args.warmup > 0:
@@ -452,21 +264,19 @@ def run_wrk_load(server: Server, peer: Peer, token: str, args, tmp: Path) -> dic
 
 
 def ratio(results: dict[str, dict], a: str, b: str) -> float | None:
-    if a in results and b in results and results[b]["requests_per_second"] > 0:
-        return results[a]["requests_per_second"] / results[b]["requests_per_second"]
-    return None
+    """Requests/s of peer a over those of peer b, if both were measured."""
+    def rate(name: str) -> float | None:
+        return results[name]["requests_per_second"] if name in results else None
+
+    return harness.ratio(rate(a), rate(b))
 
 
 def report(results: dict[str, dict], settings: dict[str, Any]) -> dict[str, Any]:
-    print()
-    print("Settings")
-    for key, value in settings.items():
-        print(f"  {key:<18} {value}")
+    harness.print_settings(settings, 18)
     print()
     header = (f"{'peer':<24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
               f"{'server CPU':>12}{'client CPU':>12}{'other CPU':>11}")
-    print(header)
-    print("-" * len(header))
+    harness.print_header(header)
     for name in PEER_NAMES:
         if name not in results:
             continue
@@ -480,7 +290,7 @@ def report(results: dict[str, dict], settings: dict[str, Any]) -> dict[str, Any]
 
     disturbed = [n for n in PEER_NAMES if n in results
                  and results[n]["machine_cpu_percent"] - results[n]["server_cpu_percent"]
-                 - results[n]["client_cpu_percent"] > DISTURBED_OTHER_CPU_PERCENT]
+                 - results[n]["client_cpu_percent"] > harness.DISTURBED_OTHER_CPU_PERCENT]
     if disturbed:
         print(f"WARNING: other processes used the CPU during the run of {', '.join(disturbed)}; "
               "re-run (or use --rounds 3) for trustworthy figures")
@@ -492,14 +302,8 @@ def report(results: dict[str, dict], settings: dict[str, Any]) -> dict[str, Any]
             for sample in r["error_samples"]:
                 print(f"  {sample}")
 
-    checks: dict[str, Any] = {}
     print("\nRatios and targets")
-
-    def line(label: str, value: float | None, target: str, passed: bool | None) -> None:
-        shown = "n/a" if value is None else f"{value:.2f}"
-        verdict = "" if passed is None else ("PASS" if passed else "FAIL")
-        print(f"  {label:<40}{shown:>8}   {target:<12}{verdict}")
-
+    table = harness.TargetTable(40, 8, 12)
     for key, a, b, target in (
         ("ours_over_werobot", "ours", "werobot", TARGETS["ours_over_werobot"]),
         ("ours_over_bare", "ours", "bare", TARGETS["ours_over_bare"]),
@@ -507,13 +311,13 @@ def report(results: dict[str, dict], settings: dict[str, Any]) -> dict[str, Any]
     ):
         value = ratio(results, a, b)
         passed = None if value is None or target is None else value >= target
-        line(f"ours / {b} (req/s)", value, f">= {target}" if target else "(info)", passed)
-        checks[key] = {"value": value, "target_min": target, "pass": passed}
+        table.record(key, f"ours / {b} (req/s)", value, f">= {target}" if target else "(info)", passed,
+                     target_min=target)
     p99 = results["ours"]["p99_ms"] if "ours" in results else None
     passed = None if p99 is None else p99 < TARGETS["ours_p99_ms"]
-    line(f"ours p99 ms at {settings['connections']} connections", p99, f"< {TARGETS['ours_p99_ms']:.0f}", passed)
-    checks["ours_p99_ms"] = {"value": p99, "target_max": TARGETS["ours_p99_ms"], "pass": passed}
-    return checks
+    table.record("ours_p99_ms", f"ours p99 ms at {settings['connections']} connections", p99,
+                 f"< {TARGETS['ours_p99_ms']:.0f}", passed, target_max=TARGETS["ours_p99_ms"])
+    return table.checks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,18 +340,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"comma-separated subset of {', '.join(PEER_NAMES)} (default: all, in this order)")
     p.add_argument("--database-url", help="database of ours, e.g. postgresql+psycopg://user@host/db "
                                           "(default: SQLite in a temporary directory)")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/14",
-                   help="Redis of ours, flushed before and after (default redis://127.0.0.1:6379/14); "
-                        "if unreachable, the in-process substitute is used")
-    p.add_argument("--no-redis", action="store_true", help="use the in-process Redis substitute")
+    harness.add_redis_options(p, "redis://127.0.0.1:6379/14", "Redis of ours")
     p.add_argument("--tool", choices=["python", "wrk"], default="python",
                    help="load generator: the built-in asyncio client (default) or wrk, if installed")
     p.add_argument("--wrk-threads", type=int, default=1, help="wrk threads with --tool wrk (default 1)")
     p.add_argument("--rounds", type=int, default=1,
                    help="run all peers this many times and keep each peer's best round (default 1); "
                         "useful on a busy machine")
-    p.add_argument("--json", metavar="PATH", help="also write the figures to this JSON file")
-    p.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (logs, databases)")
+    harness.add_json_option(p)
+    harness.add_keep_tmp_option(p, "logs, databases")
     args = p.parse_args(argv)
     args.peer_list = [n.strip() for n in args.peers.split(",") if n.strip()]
     unknown = set(args.peer_list) - set(PEER_NAMES)
@@ -560,16 +361,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_peer(peer: Peer, args, tmp: Path, token: str) -> dict[str, Any] | str:
+def run_peer(run: harness.Run, peer: Peer, args, token: str) -> dict[str, Any] | str:
     """Start the peer's gunicorn, load it, stop it; the figures, or why it could not start."""
     name = peer.name
     print(f"== {PEER_LABELS[name]}: starting gunicorn ({peer.app_spec})", flush=True)
-    server = Server(peer, args, tmp)
+    server = start_server(run, peer, args)
     try:
-        server.wait_ready(token)
+        wait_ready(server, peer, token)
         print(f"   ready on 127.0.0.1:{server.port}; loading for {args.warmup:g}+{args.duration:g} s", flush=True)
         if args.tool == "wrk":
-            r = run_wrk_load(server, peer, token, args, tmp)
+            r = run_wrk_load(server, peer, token, args, run.tmp)
         else:
             r = run_python_load(server, peer, token, args)
         print(f"   {r['requests_per_second']:.1f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
@@ -579,102 +380,82 @@ def run_peer(peer: Peer, args, tmp: Path, token: str) -> dict[str, Any] | str:
             if tail:
                 print(f"   gunicorn log of {name} (tail):\n" + "\n".join("     " + t for t in tail.splitlines()))
         return r
-    except PeerStartError as exc:
+    except harness.SetupError as exc:
         print(f"   {name} could not start: {exc}", file=sys.stderr, flush=True)
         return str(exc)
     finally:
         server.stop()
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    token = official_token()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-callback-"))
+    return harness.run_main(lambda run: measure(run, args), tmp_prefix="bench-callback-", keep_tmp=args.keep_tmp)
+
+
+def measure(run: harness.Run, args) -> int:
+    token = harness.official_token()
     results: dict[str, dict] = {}
     failed: dict[str, str] = {}
-    redis_used = ""
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     settings: dict[str, Any] = {
         "workers": args.workers,
-        "worker class": args.worker_class + (f" --threads {args.threads}" if args.worker_class == "gthread" else ""),
+        "worker class": harness.worker_class_label(args.worker_class, args.threads),
         "connections": args.connections,
         "keep-alive": ("reused while the server allows (sync workers close after each answer)"
                        if args.keep_alive else "off: Connection: close, new connection per request"),
         "warm-up / duration": f"{args.warmup:g} s / {args.duration:g} s per peer, peers one after another",
     }
-    try:
-        peers = prepare_peers(tmp, token)
-        if "ours" in args.peer_list:
-            try:
-                peers["ours"], db_desc, redis_desc = prepare_ours(tmp, args, token)
-                redis_used = peers["ours"].env["APP_REDIS__URL"]
-                settings["database (ours)"] = db_desc
-                settings["redis (ours)"] = redis_desc
-            except PeerStartError as exc:
-                failed["ours"] = str(exc)
-                print(f"ours could not be prepared: {exc}", file=sys.stderr)
-        if args.tool == "wrk":
-            settings["load generator"] = (f"wrk, {args.wrk_threads} thread(s), on the same {os.cpu_count()} cores "
-                                          "as the server")
-        else:
-            settings["load generator"] = (f"1 Python asyncio process (closed loop, {args.connections} connections), "
-                                          f"on the same {os.cpu_count()} cores as the server: see client CPU")
-        settings["messages"] = "signed plaintext text message '帮助', fresh MsgId per request"
+    peers = prepare_peers(run.tmp, token)
+    if "ours" in args.peer_list:
+        try:
+            peers["ours"], db_desc, redis_desc = prepare_ours(run, args, token)
+            settings["database (ours)"] = db_desc
+            settings["redis (ours)"] = redis_desc
+        except harness.SetupError as exc:
+            failed["ours"] = str(exc)
+            print(f"ours could not be prepared: {exc}", file=sys.stderr)
+    if args.tool == "wrk":
+        settings["load generator"] = (f"wrk, {args.wrk_threads} thread(s), on the same {os.cpu_count()} cores "
+                                      "as the server")
+    else:
+        settings["load generator"] = (f"1 Python asyncio process (closed loop, {args.connections} connections), "
+                                      f"on the same {os.cpu_count()} cores as the server: see client CPU")
+    settings["messages"] = "signed plaintext text message '帮助', fresh MsgId per request"
 
-        rounds: dict[str, list[dict]] = {}
-        for round_no in range(1, args.rounds + 1):
-            if args.rounds > 1:
-                print(f"-- round {round_no} of {args.rounds}", flush=True)
-            for name in args.peer_list:
-                if name in failed:
-                    continue
-                r = run_peer(peers[name], args, tmp, token)
-                if isinstance(r, str):
-                    failed[name] = r
-                else:
-                    rounds.setdefault(name, []).append(r)
-                time.sleep(1.0)  # let the cores settle before the next peer
-        # Disturbances on a shared machine only ever slow a peer down: keep each peer's best round.
-        for name, runs in rounds.items():
-            results[name] = max(runs, key=lambda r: r["requests_per_second"])
-            results[name]["rounds_requests_per_second"] = [r["requests_per_second"] for r in runs]
+    rounds: dict[str, list[dict]] = {}
+    for round_no in range(1, args.rounds + 1):
         if args.rounds > 1:
-            settings["rounds"] = f"{args.rounds}, each peer's best round (highest req/s) is reported"
+            print(f"-- round {round_no} of {args.rounds}", flush=True)
+        for name in args.peer_list:
+            if name in failed:
+                continue
+            r = run_peer(run, peers[name], args, token)
+            if isinstance(r, str):
+                failed[name] = r
+            else:
+                rounds.setdefault(name, []).append(r)
+            time.sleep(1.0)  # let the cores settle before the next peer
+    # Disturbances on a shared machine only ever slow a peer down: keep each peer's best round.
+    for name, runs in rounds.items():
+        results[name] = max(runs, key=lambda r: r["requests_per_second"])
+        results[name]["rounds_requests_per_second"] = [r["requests_per_second"] for r in runs]
+    if args.rounds > 1:
+        settings["rounds"] = f"{args.rounds}, each peer's best round (highest req/s) is reported"
 
-        checks = report(results, settings)
-        if failed:
-            print("\nPeers that could not start: " + ", ".join(failed))
-        if args.json:
-            Path(args.json).write_text(json.dumps({
-                "settings": {**settings, "workers": args.workers, "worker_class": args.worker_class,
-                             "threads": args.threads if args.worker_class == "gthread" else 1,
-                             "duration_s": args.duration, "warmup_s": args.warmup, "tool": args.tool,
-                             "keep_alive": args.keep_alive,
-                             "cpu_count": os.cpu_count()},
-                "results": {k: {kk: vv for kk, vv in v.items()} for k, v in results.items()},
-                "checks": checks,
-                "failed": failed,
-            }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-            print(f"\nwrote {args.json}")
-        return 1 if failed else 0
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    finally:
-        if redis_used:
-            try:
-                redis_flush(redis_used)
-            except Exception:  # noqa: BLE001
-                pass
-        if args.keep_tmp:
-            print(f"temporary files kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    checks = report(results, settings)
+    if failed:
+        print("\nPeers that could not start: " + ", ".join(failed))
+    if args.json:
+        harness.write_json(args.json, {
+            "settings": {**settings, "workers": args.workers, "worker_class": args.worker_class,
+                         "threads": args.threads if args.worker_class == "gthread" else 1,
+                         "duration_s": args.duration, "warmup_s": args.warmup, "tool": args.tool,
+                         "keep_alive": args.keep_alive,
+                         "cpu_count": os.cpu_count()},
+            "results": results,
+            "checks": checks,
+            "failed": failed,
+        })
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

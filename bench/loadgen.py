@@ -7,13 +7,15 @@ request's latency, as it would be for a real client.
 
 Only requests started after the warm-up and finished before the deadline count towards
 throughput and latency; bad answers are counted over the whole run (warm-up included).
+
+`Client` (one connection slot) and `ErrorLog` also serve bench/checkin.py's own request loop.
+Run it in a child process with bench.harness.ForkedCall, as bench/callback.py does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import secrets
 import time
 from collections import Counter
@@ -203,11 +205,73 @@ def _dechunk(buf: bytearray, pos: int) -> bytes | None:
         pos += size + 2
 
 
+TRANSPORT_ERRORS = (OSError, ConnectionError, TimeoutError, asyncio.TimeoutError, BadAnswer)
+
+
+class Client:
+    """One client connection slot of a closed loop: (re)connects when needed, one request at a time."""
+
+    def __init__(self, host: str, port: int, timeout: float, keep_alive: bool = True):
+        self.host, self.port, self.timeout, self.keep_alive = host, port, timeout, keep_alive
+        self.conn: _Connection | None = None
+        self.connects = 0
+
+    async def send(self, data: bytes) -> tuple[int, bytes]:
+        """Send one request, return (status, body); raises one of TRANSPORT_ERRORS (and closes) on failure.
+
+        The connection is closed afterwards unless both the server and `keep_alive` allow reuse.
+        """
+        loop = asyncio.get_running_loop()
+        timer = None
+        try:
+            if self.conn is None or self.conn.closed:
+                _, self.conn = await asyncio.wait_for(
+                    loop.create_connection(_Connection, self.host, self.port), self.timeout)
+                self.connects += 1
+            waiter = self.conn.request(data)
+            timer = loop.call_later(
+                self.timeout, lambda w=waiter: w.done() or w.set_exception(TimeoutError("no answer in time")))
+            status, body, keep_alive = await waiter
+        except TRANSPORT_ERRORS:
+            self.close()
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if not (keep_alive and self.keep_alive):
+            self.close()
+        return status, body
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+
+
+class ErrorLog:
+    """Bad answers by kind, with a few samples (at most `per_kind` of a kind, `total` in all)."""
+
+    def __init__(self, per_kind: int, total: int | None = None):
+        self.per_kind, self.total = per_kind, total
+        self.kinds: Counter = Counter()
+        self.samples: list[str] = []
+
+    def add(self, kind: str, detail: str) -> None:
+        self.kinds[kind] += 1
+        if self.kinds[kind] <= self.per_kind and (self.total is None or len(self.samples) < self.total):
+            self.samples.append(f"{kind}: {' '.join(detail.split())[:300]}")
+
+    @property
+    def count(self) -> int:
+        return sum(self.kinds.values())
+
+
 async def run_load(spec: LoadSpec) -> LoadResult:
     loop = asyncio.get_running_loop()
     if spec.start_at is not None:
         await asyncio.sleep(max(0.0, spec.start_at - time.monotonic()))
     result = LoadResult()
+    errors = ErrorLog(per_kind=1, total=MAX_ERROR_SAMPLES)
     start = time.monotonic()
     window_start = start + spec.warmup
     deadline = window_start + spec.duration
@@ -227,71 +291,36 @@ async def run_load(spec: LoadSpec) -> LoadResult:
             f"Content-Type: text/xml\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode() + body
 
-    def record_error(kind: str, detail: str) -> None:
-        result.errors += 1
-        result.error_kinds[kind] += 1
-        if result.error_kinds[kind] == 1 and len(result.error_samples) < MAX_ERROR_SAMPLES:
-            result.error_samples.append(f"{kind}: {' '.join(detail.split())[:300]}")
-
     async def worker() -> None:
-        conn: _Connection | None = None
+        client = Client(spec.host, spec.port, spec.timeout, spec.keep_alive)
         while True:
             t0 = time.monotonic()
             if t0 >= deadline:
                 break
             data = next_request()
             result.requests_sent += 1
-            timer = None
             try:
-                if conn is None or conn.closed:
-                    _, conn = await asyncio.wait_for(
-                        loop.create_connection(_Connection, spec.host, spec.port), spec.timeout)
-                    result.connects += 1
-                waiter = conn.request(data)
-                timer = loop.call_later(
-                    spec.timeout, lambda w=waiter: w.done() or w.set_exception(TimeoutError("no answer in time")))
-                status, body, keep_alive = await waiter
-            except (OSError, ConnectionError, TimeoutError, asyncio.TimeoutError, BadAnswer) as exc:
-                record_error(type(exc).__name__, str(exc))
-                if conn is not None:
-                    conn.close()
-                conn = None
+                status, body = await client.send(data)
+            except TRANSPORT_ERRORS as exc:
+                errors.add(type(exc).__name__, str(exc))
                 continue
-            finally:
-                if timer is not None:
-                    timer.cancel()
             t1 = time.monotonic()
-            if not (keep_alive and spec.keep_alive):
-                conn.close()
-                conn = None
             if status != 200:
-                record_error(f"HTTP {status}", body.decode("utf-8", "replace"))
+                errors.add(f"HTTP {status}", body.decode("utf-8", "replace"))
                 continue
             missing = [m for m in spec.markers if m not in body]
             if missing:
-                record_error("unexpected body", body.decode("utf-8", "replace"))
+                errors.add("unexpected body", body.decode("utf-8", "replace"))
                 continue
             if t0 >= window_start and t1 <= deadline:
                 result.ok += 1
                 result.latencies.append(t1 - t0)
-        if conn is not None:
-            conn.close()
+        client.close()
+        result.connects += client.connects
 
     await asyncio.gather(*(worker() for _ in range(spec.connections)))
+    result.errors, result.error_kinds, result.error_samples = errors.count, errors.kinds, errors.samples
     result.window_seconds = spec.duration
     if "start" in cpu_marks:
         result.client_cpu_seconds = cpu_marks.get("end", time.process_time()) - cpu_marks["start"]
     return result
-
-
-def client_process_main(spec: LoadSpec, pipe) -> None:
-    """Entry point of the load-generator process: run, then send the result dict back."""
-    try:
-        result = asyncio.run(run_load(spec))
-        pipe.send({"result": result.as_dict(), "pid": os.getpid()})
-    except KeyboardInterrupt:
-        pass
-    except BaseException as exc:  # report, never hang the parent
-        pipe.send({"error": f"{type(exc).__name__}: {exc}"})
-    finally:
-        pipe.close()
