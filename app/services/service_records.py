@@ -1,4 +1,15 @@
-"""The service-hour ledger: records are appended, never changed; totals move in the same transaction."""
+"""The service-hour ledger: records are appended, never changed; balances move in the same transaction.
+
+Nothing counted twice, nothing negative. Every entry (attendance at check-out or when a forgotten
+check-out is closed or confirmed, an organiser's correction, an approved correction request) moves
+the volunteer's balance at the activity (`signups.service_minutes`) with one conditional relative
+UPDATE, `… SET service_minutes = service_minutes + :delta WHERE … AND service_minutes + :delta >= 0`,
+before its record is written. The database applies UPDATEs of one row one after another and judges
+each against the committed balance (PostgreSQL re-checks the WHERE of a waiting UPDATE against the
+row the first one committed), so ten simultaneous "-60" corrections of a 60-minute record let one
+through; a CHECK constraint refuses a negative balance whatever the code does. The volunteer's
+totals move by a relative UPDATE after the balance, always in that order (no lock cycles).
+"""
 
 from __future__ import annotations
 
@@ -34,6 +45,12 @@ _records = ServiceRecord.__table__
 _volunteers = Volunteer.__table__
 _INSERT_ATTENDANCE = insert(_records).values(kind=RecordKind.ATTENDANCE)
 # Relative to the stored value: concurrent records of one volunteer cannot lose each other.
+_signups = Signup.__table__
+# The balance moves only if it stays at zero or above: rowcount 0 means the entry was refused.
+_MOVE_BALANCE = (update(_signups)
+                 .where(_signups.c.volunteer_id == bindparam("v_id"), _signups.c.activity_id == bindparam("a_id"),
+                        _signups.c.service_minutes + bindparam("delta") >= 0)
+                 .values(service_minutes=_signups.c.service_minutes + bindparam("delta")))
 _ADD_TO_TOTALS = (update(_volunteers).where(_volunteers.c.id == bindparam("volunteer_id"))
                   .values(total_service_minutes=_volunteers.c.total_service_minutes + bindparam("minutes"),
                           service_record_count=_volunteers.c.service_record_count + bindparam("records")))
@@ -47,6 +64,9 @@ def record_attendance(activity: CreditWindow, *, checkin_id: int, volunteer_id: 
     check-in; the unique checkin_id would refuse a second record all the same.
     """
     minutes = credited_minutes(activity, checked_in_at, checked_out_at)
+    if not _move_balance(volunteer_id, activity.id, minutes):
+        # A check-in needs an approved sign-up, so its row is there; refuse loudly if it is not.
+        raise DomainError("not_signed_up", "该志愿者未报名本活动，不能记录时长", 409)
     db.session.connection().execute(_INSERT_ATTENDANCE, {
         "volunteer_id": volunteer_id, "activity_id": activity.id, "checkin_id": checkin_id, "minutes": minutes,
         "created_by_account_id": account_id, "created_at": now})
@@ -81,10 +101,6 @@ def correct(account: Account, record_id: int, *, minutes_delta: int, reason: str
         raise NotFound("record_not_found", "找不到该服务记录")
     activity = db.session.get(Activity, original.activity_id)
     activities.require_organizer(account.id, activity.organization_id)
-    current = _minutes_at(original.volunteer_id, activity.id)
-    if current + minutes_delta < 0:
-        raise DomainError("negative_minutes", f"更正后时长不能为负（当前 {current} 分钟）", 422,
-                          fields={"minutes_delta": f"不能小于 -{current}"})
     record = _append_correction(original.volunteer_id, activity.id, minutes_delta, reason, account.id, now,
                                 corrects=original.id)
     audit.record(account.id, "service_record.corrected", "service_record", record.id, now=now, delta=minutes_delta)
@@ -138,7 +154,9 @@ def decide_correction(account: Account, request_id: int, *, approve: bool, reaso
     if not decided:
         raise Conflict("already_decided", "该申请已处理")
     if approve:
-        delta = row.requested_minutes - _minutes_at(row.volunteer_id, activity.id)
+        # The balance row is locked (PostgreSQL; SQLite runs one writer at a time) so the difference
+        # is taken from the balance it is applied to, not from one a concurrent correction changed.
+        delta = row.requested_minutes - _minutes_at(row.volunteer_id, activity.id, lock=True)
         attendance = db.session.scalar(select(ServiceRecord.id).where(
             ServiceRecord.volunteer_id == row.volunteer_id, ServiceRecord.activity_id == activity.id,
             ServiceRecord.kind == RecordKind.ATTENDANCE))
@@ -163,13 +181,25 @@ def _managed(account: Account, activity_id: int) -> Activity:
     return activity
 
 
-def _minutes_at(volunteer_id: int, activity_id: int) -> int:
-    return db.session.scalar(select(func.coalesce(func.sum(ServiceRecord.minutes), 0)).where(
-        ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.activity_id == activity_id))
+def _minutes_at(volunteer_id: int, activity_id: int, *, lock: bool = False) -> int:
+    """The volunteer's balance at the activity (the sum of their records there)."""
+    query = select(Signup.service_minutes).where(Signup.volunteer_id == volunteer_id, Signup.activity_id == activity_id)
+    return db.session.scalar(query.with_for_update() if lock else query) or 0
+
+
+def _move_balance(volunteer_id: int, activity_id: int, delta: int) -> bool:
+    """Move the balance by `delta` unless it would fall below zero; False if refused."""
+    db.session.flush()
+    return db.session.connection().execute(_MOVE_BALANCE, {"v_id": volunteer_id, "a_id": activity_id,
+                                                           "delta": delta}).rowcount == 1
 
 
 def _append_correction(volunteer_id: int, activity_id: int, minutes: int, reason: str, account_id: int,
                        now: datetime, *, corrects: int | None, counts_as_record: bool = False) -> ServiceRecord:
+    if not _move_balance(volunteer_id, activity_id, minutes):
+        current = _minutes_at(volunteer_id, activity_id)
+        raise DomainError("negative_minutes", f"更正后时长不能为负（当前 {current} 分钟）", 422,
+                          fields={"minutes_delta": f"不能小于 -{current}"})
     record = ServiceRecord(volunteer_id=volunteer_id, activity_id=activity_id, kind=RecordKind.CORRECTION,
                            minutes=minutes, corrects_record_id=corrects, reason=reason,
                            created_by_account_id=account_id, created_at=now, confirmed_at=now,
