@@ -13,6 +13,7 @@ from app.extensions import api_spec
 from app.services import service_records
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
+from handlers._idempotency import Nonce, idempotent
 from handlers._schemas import StrictBody, answers, id_path
 from models import CorrectionRequest, ServiceRecord
 
@@ -27,6 +28,7 @@ class ConfirmAnswer(BaseModel):
 class CorrectionBody(StrictBody):
     minutes_delta: int = Field(ge=-1440, le=1440, description="增加（正）或扣减（负）的分钟数")
     reason: str = Field(min_length=2, max_length=200)
+    nonce: Nonce
 
 
 class RecordEntry(BaseModel):
@@ -43,11 +45,13 @@ class RecordEntry(BaseModel):
 class RequestBody(StrictBody):
     requested_minutes: int = Field(ge=0, le=1440, description="您认为应计入的本活动总分钟数")
     reason: str = Field(min_length=2, max_length=200)
+    nonce: Nonce
 
 
 class DecisionBody(StrictBody):
     decision: Literal["approve", "reject"]
     reason: str | None = Field(default=None, max_length=200, description="驳回原因（驳回时必填）")
+    nonce: Nonce
 
 
 class CorrectionRequestView(BaseModel):
@@ -91,11 +95,13 @@ def confirm(activity_id: int):
 @api_spec.validate(json=CorrectionBody, resp=answers(201, RecordEntry, 401, 403, 404, json_body=True),
                    tags=["service records"], security=BEARER_SECURITY)
 def correct(record_id: int, json: CorrectionBody):
-    """Add or take back minutes as a new ledger entry saying who and why (the record itself never changes)."""
-    with unit_of_work():
-        entry = _entry(service_records.correct(current_account(), record_id, minutes_delta=json.minutes_delta,
-                                               reason=json.reason, now=current_time()))
-    return entry, 201
+    """Add or take back minutes as a new ledger entry saying who and why (the record itself never changes).
+
+    A repeated `nonce` answers as the first time and adds nothing; the balance never goes below zero.
+    """
+    return idempotent("service_records.correct", json, lambda: (_entry(service_records.correct(
+        current_account(), record_id, minutes_delta=json.minutes_delta, reason=json.reason, now=current_time())), 201),
+        record_id=record_id)
 
 
 @blueprint.post(f"/activities/{id_path('activity_id')}/correction-requests")
@@ -103,12 +109,10 @@ def correct(record_id: int, json: CorrectionBody):
 @api_spec.validate(json=RequestBody, resp=answers(201, CorrectionRequestView, 401, 403, 404, 409, json_body=True),
                    tags=["service records"], security=BEARER_SECURITY)
 def request_correction(activity_id: int, json: RequestBody):
-    """A volunteer asks for their minutes at an activity to be corrected, with a reason."""
-    with unit_of_work():
-        view = _request_view(service_records.request_correction(
-            current_account(), activity_id, requested_minutes=json.requested_minutes, reason=json.reason,
-            now=current_time()))
-    return view, 201
+    """A volunteer asks for their minutes at an activity to be corrected, with a reason; organisers are told."""
+    return idempotent("correction_requests.create", json, lambda: (_request_view(service_records.request_correction(
+        current_account(), activity_id, requested_minutes=json.requested_minutes, reason=json.reason,
+        now=current_time())), 201), activity_id=activity_id)
 
 
 @blueprint.post(f"/correction-requests/{id_path('request_id')}/decision")
@@ -116,9 +120,7 @@ def request_correction(activity_id: int, json: RequestBody):
 @api_spec.validate(json=DecisionBody, resp=answers(200, CorrectionRequestView, 401, 403, 404, 409, json_body=True),
                    tags=["service records"], security=BEARER_SECURITY)
 def decide(request_id: int, json: DecisionBody):
-    """The organiser approves (the difference is appended to the ledger) or rejects with a reason."""
-    with unit_of_work():
-        view = _request_view(service_records.decide_correction(
-            current_account(), request_id, approve=json.decision == "approve", reason=json.reason,
-            now=current_time()))
-    return view
+    """The organiser approves (the difference is appended to the ledger) or rejects with a reason; the volunteer is told."""
+    return idempotent("correction_requests.decide", json, lambda: (_request_view(service_records.decide_correction(
+        current_account(), request_id, approve=json.decision == "approve", reason=json.reason,
+        now=current_time())), 200), request_id=request_id)

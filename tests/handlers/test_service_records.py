@@ -57,24 +57,29 @@ def test_who_confirms_an_activitys_records(client, world, who, status):
 @pytest.mark.parametrize("who", ["captain", "other_organizer", "alice"])
 def test_only_the_organiser_corrects_and_a_refusal_adds_nothing(app, client, world, who):
     url = f"/api/v1/service-records/{world['record_id']}/corrections"
-    response = client.post(url, json={"minutes_delta": 15, "reason": "提前布置"}, headers=world["headers"][who])
+    response = client.post(url, json={"minutes_delta": 15, "reason": "提前布置", "nonce": "correct-other-1"},
+                           headers=world["headers"][who])
     assert response.status_code == 403 and records(app) == 1
-    done = client.post(url, json={"minutes_delta": 15, "reason": "提前布置"}, headers=world["headers"]["organizer"])
+    done = client.post(url, json={"minutes_delta": 15, "reason": "提前布置", "nonce": "correct-org-1"},
+                       headers=world["headers"]["organizer"])
     assert done.status_code == 201 and done.json["kind"] == "correction" and records(app) == 2
 
 
 def test_request_and_decision_flow_with_refusals(app, client, world):
     url = f"/api/v1/activities/{world['activity_id']}/correction-requests"
-    assert client.post(url, json={"requested_minutes": 90, "reason": "漏扫"},
+    assert client.post(url, json={"requested_minutes": 90, "reason": "漏扫", "nonce": "request-captain-1"},
                        headers=world["headers"]["captain"]).status_code == 404  # not a volunteer
-    created = client.post(url, json={"requested_minutes": 90, "reason": "签退时手机没电"}, headers=world["headers"]["alice"])
+    created = client.post(url, json={"requested_minutes": 90, "reason": "签退时手机没电", "nonce": "request-alice-1"},
+                          headers=world["headers"]["alice"])
     assert created.status_code == 201 and created.json["status"] == "pending"
     decision = f"/api/v1/correction-requests/{created.json['id']}/decision"
     for who in ("captain", "other_organizer", "alice"):
-        assert client.post(decision, json={"decision": "approve"}, headers=world["headers"][who]).status_code == 403
+        assert client.post(decision, json={"decision": "approve", "nonce": f"decide-{who}-1"},
+                           headers=world["headers"][who]).status_code == 403
     with app.app_context():
         assert db.session.get(CorrectionRequest, created.json["id"]).status.value == "pending"
-    approved = client.post(decision, json={"decision": "approve"}, headers=world["headers"]["organizer"])
+    approved = client.post(decision, json={"decision": "approve", "nonce": "decide-org-1"},
+                           headers=world["headers"]["organizer"])
     assert approved.status_code == 200 and approved.json["status"] == "approved"
     assert records(app) == 2
     mine = client.get("/api/v1/me/records", headers=world["headers"]["alice"]).json

@@ -85,13 +85,13 @@ def test_only_the_organiser_decides_and_a_refusal_changes_nothing(app, client, w
         db.session.commit()
     pending = client.post(f"/api/v1/activities/{world['activity_id']}/signups", json={},
                           headers=world["headers"]["alice"]).json
-    response = client.post(f"/api/v1/signups/{pending['id']}/decision", json={"decision": "approve"},
+    response = client.post(f"/api/v1/signups/{pending['id']}/decision", json={"decision": "approve", "nonce": f"decide-{who}-1"},
                            headers=world["headers"][who])
     assert response.status_code == 403
     with app.app_context():
         assert db.session.get(Signup, pending["id"]).status is SignupStatus.PENDING
         assert db.session.get(Activity, world["activity_id"]).seats_taken == 0
-    approved = client.post(f"/api/v1/signups/{pending['id']}/decision", json={"decision": "approve"},
+    approved = client.post(f"/api/v1/signups/{pending['id']}/decision", json={"decision": "approve", "nonce": "decide-org-1"},
                            headers=world["headers"]["organizer"])
     assert approved.status_code == 200 and approved.json["status"] == "approved"
 
