@@ -20,9 +20,9 @@ from sqlalchemy import bindparam, exists, func, insert, select, update
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
-from app.services import activities, audit
-from models import (Account, Activity, Checkin, CorrectionRequest, CorrectionStatus, RecordKind, ServiceRecord, Signup,
-                    SignupStatus, Volunteer)
+from app.services import activities, audit, notifications
+from models import (Account, Activity, Checkin, CorrectionRequest, CorrectionStatus, RecordKind, Role, RoleGrant,
+                    ServiceRecord, Signup, SignupStatus, Volunteer)
 
 
 class CreditWindow(Protocol):
@@ -122,6 +122,12 @@ def request_correction(account: Account, activity_id: int, *, requested_minutes:
         raise DomainError("not_signed_up", "您未报名该活动，不能申请更正时长", 403)
     if now < activity.starts_at:
         raise Conflict("activity_not_started", "活动开始后才能申请更正时长")
+    longest = longest_creditable_minutes(activity)
+    if requested_minutes > longest:
+        raise DomainError("requested_minutes_too_long",
+                          f"申请时长不能超过活动可计入的最长时长 {longest} 分钟（含活动前后各 "
+                          f"{activity.credit_margin_minutes} 分钟）", 422,
+                          fields={"requested_minutes": f"不能超过 {longest}"})
     pending = db.session.scalar(select(CorrectionRequest.id).where(
         CorrectionRequest.volunteer_id == volunteer.id, CorrectionRequest.activity_id == activity.id,
         CorrectionRequest.status == CorrectionStatus.PENDING))
@@ -132,7 +138,13 @@ def request_correction(account: Account, activity_id: int, *, requested_minutes:
     db.session.add(row)
     db.session.flush()
     audit.record(account.id, "correction.requested", "correction_request", row.id, now=now)
+    _tell_organizers(row, activity, volunteer, now)
     return row
+
+
+def longest_creditable_minutes(activity: CreditWindow) -> int:
+    """The most minutes one person can be credited for an activity: its length and both margins."""
+    return int((activity.ends_at - activity.starts_at).total_seconds() // 60) + 2 * activity.credit_margin_minutes
 
 
 def decide_correction(account: Account, request_id: int, *, approve: bool, reason: str | None,
@@ -167,7 +179,77 @@ def decide_correction(account: Account, request_id: int, *, approve: bool, reaso
                                .values(correction_record_id=record.id).execution_options(synchronize_session=False))
     db.session.refresh(row)
     audit.record(account.id, f"correction.{target.value}", "correction_request", row.id, now=now)
+    _tell_volunteer(row, activity, now)
     return row
+
+
+def _tell_organizers(row: CorrectionRequest, activity: Activity, volunteer: Volunteer, now: datetime) -> None:
+    from app import pii
+
+    organizers = db.session.scalars(select(RoleGrant.account_id).where(
+        RoleGrant.role == Role.ORGANIZER, RoleGrant.organization_id == activity.organization_id)).all()
+    name = pii.mask_name(volunteer.real_name) or "志愿者"
+    for account_id in organizers:
+        notifications.notify(account_id, f"cr{row.id}:a{account_id}", notifications.Message(
+            kind="correction_request", template="correction_request", title="新的时长更正申请",
+            text=f"{name} 申请将「{activity.title}」的服务时长更正为 {row.requested_minutes} 分钟，原因：{row.reason}。请及时处理。",
+            fields={"thing1": activity.title, "thing2": name, "number3": row.requested_minutes, "thing4": row.reason},
+            page=f"pages/corrections/index?organization_id={activity.organization_id}",
+        ), now=now, activity_id=activity.id)
+
+
+def _tell_volunteer(row: CorrectionRequest, activity: Activity, now: datetime) -> None:
+    approved = row.status is CorrectionStatus.APPROVED
+    result = "已通过" if approved else "未通过"
+    note = f"已按 {row.requested_minutes} 分钟计入" if approved else (row.decision_reason or "")
+    account_id = db.session.scalar(select(Volunteer.account_id).where(Volunteer.id == row.volunteer_id))
+    notifications.notify(account_id, f"cr{row.id}", notifications.Message(
+        kind="correction_result", template="correction_result", title=f"时长更正申请{result}",
+        text=f"您对「{activity.title}」的时长更正申请{result}。{note}",
+        fields={"thing1": activity.title, "phrase2": result, "thing3": note or result},
+        page="pages/me/records",
+    ), now=now, activity_id=activity.id)
+
+
+def organization_requests(account: Account, organization_id: int, *, status: CorrectionStatus | None,
+                          activity_id: int | None, page: int,
+                          per_page: int) -> tuple[list[tuple[CorrectionRequest, Activity, Volunteer, int]], int]:
+    """An organisation's correction requests for its organisers, oldest first (a queue), with each balance."""
+    activities.require_organizer(account.id, organization_id)
+    query = (select(CorrectionRequest, Activity, Volunteer, func.coalesce(Signup.service_minutes, 0))
+             .join(Activity, Activity.id == CorrectionRequest.activity_id)
+             .join(Volunteer, Volunteer.id == CorrectionRequest.volunteer_id)
+             .outerjoin(Signup, (Signup.activity_id == CorrectionRequest.activity_id)
+                        & (Signup.volunteer_id == CorrectionRequest.volunteer_id))
+             .where(Activity.organization_id == organization_id))
+    if status is not None:
+        query = query.where(CorrectionRequest.status == status)
+    if activity_id is not None:
+        query = query.where(CorrectionRequest.activity_id == activity_id)
+    return _page(query.order_by(CorrectionRequest.created_at, CorrectionRequest.id), page, per_page)
+
+
+def my_requests(account: Account, *, status: CorrectionStatus | None, page: int,
+                per_page: int) -> tuple[list[tuple[CorrectionRequest, Activity, Volunteer, int]], int]:
+    """The caller's own correction requests and their decisions, newest first."""
+    volunteer = db.session.scalar(select(Volunteer).where(Volunteer.account_id == account.id))
+    if volunteer is None:
+        raise NotFound("volunteer_not_found", "请先注册成为志愿者")
+    query = (select(CorrectionRequest, Activity, Volunteer, func.coalesce(Signup.service_minutes, 0))
+             .join(Activity, Activity.id == CorrectionRequest.activity_id)
+             .join(Volunteer, Volunteer.id == CorrectionRequest.volunteer_id)
+             .outerjoin(Signup, (Signup.activity_id == CorrectionRequest.activity_id)
+                        & (Signup.volunteer_id == CorrectionRequest.volunteer_id))
+             .where(CorrectionRequest.volunteer_id == volunteer.id))
+    if status is not None:
+        query = query.where(CorrectionRequest.status == status)
+    return _page(query.order_by(CorrectionRequest.created_at.desc(), CorrectionRequest.id.desc()), page, per_page)
+
+
+def _page(query, page: int, per_page: int) -> tuple[list, int]:
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = db.session.execute(query.offset((page - 1) * per_page).limit(per_page)).all()
+    return [tuple(row) for row in rows], total
 
 
 def _managed(account: Account, activity_id: int) -> Activity:
