@@ -6,15 +6,17 @@ from datetime import datetime
 from typing import Literal
 
 from flask import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.db import unit_of_work
 from app.extensions import api_spec
+from app import pii
 from app.services import service_records
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
-from handlers._schemas import StrictBody, answers, id_path
-from models import CorrectionRequest, ServiceRecord
+from handlers._idempotency import Nonce, idempotent
+from handlers._schemas import Id, StrictBody, answers, id_path
+from models import CorrectionRequest, CorrectionStatus, ServiceRecord
 
 blueprint = Blueprint("service_records", __name__, url_prefix="/api/v1")
 
@@ -27,6 +29,7 @@ class ConfirmAnswer(BaseModel):
 class CorrectionBody(StrictBody):
     minutes_delta: int = Field(ge=-1440, le=1440, description="增加（正）或扣减（负）的分钟数")
     reason: str = Field(min_length=2, max_length=200)
+    nonce: Nonce
 
 
 class RecordEntry(BaseModel):
@@ -43,11 +46,13 @@ class RecordEntry(BaseModel):
 class RequestBody(StrictBody):
     requested_minutes: int = Field(ge=0, le=1440, description="您认为应计入的本活动总分钟数")
     reason: str = Field(min_length=2, max_length=200)
+    nonce: Nonce
 
 
 class DecisionBody(StrictBody):
     decision: Literal["approve", "reject"]
     reason: str | None = Field(default=None, max_length=200, description="驳回原因（驳回时必填）")
+    nonce: Nonce
 
 
 class CorrectionRequestView(BaseModel):
@@ -60,6 +65,49 @@ class CorrectionRequestView(BaseModel):
     decision_reason: str | None
     correction_record_id: int | None
     created_at: datetime
+
+
+class RequestQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: CorrectionStatus | None = Field(default=None, description="pending / approved / rejected；不填为全部")
+    activity_id: Id | None = Field(default=None, description="只看某个活动的申请")
+    page: int = Field(default=1, ge=1, le=100000)
+    per_page: int = Field(default=20, ge=1, le=100)
+
+
+class MyRequestQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: CorrectionStatus | None = None
+    page: int = Field(default=1, ge=1, le=100000)
+    per_page: int = Field(default=20, ge=1, le=100)
+
+
+class RequesterRef(BaseModel):
+    id: int
+    name: str = Field(description="姓名（脱敏）")
+
+
+class QueueItem(CorrectionRequestView):
+    activity_title: str
+    volunteer: RequesterRef
+    current_minutes: int = Field(description="该志愿者本活动目前计入的分钟数")
+    decided_at: datetime | None
+
+
+class QueuePage(BaseModel):
+    items: list[QueueItem]
+    total: int
+    page: int
+    per_page: int
+
+
+def _queue_page(rows: list, total: int, page: int, per_page: int) -> QueuePage:
+    items = []
+    for row, activity, volunteer, balance in rows:
+        items.append(QueueItem(**_request_view(row).model_dump(), activity_title=activity.title,
+                               volunteer=RequesterRef(id=volunteer.id, name=pii.mask_name(volunteer.real_name) or ""),
+                               current_minutes=balance, decided_at=row.decided_at))
+    return QueuePage(items=items, total=total, page=page, per_page=per_page)
 
 
 def _entry(record: ServiceRecord) -> RecordEntry:
@@ -91,11 +139,13 @@ def confirm(activity_id: int):
 @api_spec.validate(json=CorrectionBody, resp=answers(201, RecordEntry, 401, 403, 404, json_body=True),
                    tags=["service records"], security=BEARER_SECURITY)
 def correct(record_id: int, json: CorrectionBody):
-    """Add or take back minutes as a new ledger entry saying who and why (the record itself never changes)."""
-    with unit_of_work():
-        entry = _entry(service_records.correct(current_account(), record_id, minutes_delta=json.minutes_delta,
-                                               reason=json.reason, now=current_time()))
-    return entry, 201
+    """Add or take back minutes as a new ledger entry saying who and why (the record itself never changes).
+
+    A repeated `nonce` answers as the first time and adds nothing; the balance never goes below zero.
+    """
+    return idempotent("service_records.correct", json, lambda: (_entry(service_records.correct(
+        current_account(), record_id, minutes_delta=json.minutes_delta, reason=json.reason, now=current_time())), 201),
+        record_id=record_id)
 
 
 @blueprint.post(f"/activities/{id_path('activity_id')}/correction-requests")
@@ -103,12 +153,10 @@ def correct(record_id: int, json: CorrectionBody):
 @api_spec.validate(json=RequestBody, resp=answers(201, CorrectionRequestView, 401, 403, 404, 409, json_body=True),
                    tags=["service records"], security=BEARER_SECURITY)
 def request_correction(activity_id: int, json: RequestBody):
-    """A volunteer asks for their minutes at an activity to be corrected, with a reason."""
-    with unit_of_work():
-        view = _request_view(service_records.request_correction(
-            current_account(), activity_id, requested_minutes=json.requested_minutes, reason=json.reason,
-            now=current_time()))
-    return view, 201
+    """A volunteer asks for their minutes at an activity to be corrected, with a reason; organisers are told."""
+    return idempotent("correction_requests.create", json, lambda: (_request_view(service_records.request_correction(
+        current_account(), activity_id, requested_minutes=json.requested_minutes, reason=json.reason,
+        now=current_time())), 201), activity_id=activity_id)
 
 
 @blueprint.post(f"/correction-requests/{id_path('request_id')}/decision")
@@ -116,9 +164,30 @@ def request_correction(activity_id: int, json: RequestBody):
 @api_spec.validate(json=DecisionBody, resp=answers(200, CorrectionRequestView, 401, 403, 404, 409, json_body=True),
                    tags=["service records"], security=BEARER_SECURITY)
 def decide(request_id: int, json: DecisionBody):
-    """The organiser approves (the difference is appended to the ledger) or rejects with a reason."""
-    with unit_of_work():
-        view = _request_view(service_records.decide_correction(
-            current_account(), request_id, approve=json.decision == "approve", reason=json.reason,
-            now=current_time()))
-    return view
+    """The organiser approves (the difference is appended to the ledger) or rejects with a reason; the volunteer is told."""
+    return idempotent("correction_requests.decide", json, lambda: (_request_view(service_records.decide_correction(
+        current_account(), request_id, approve=json.decision == "approve", reason=json.reason,
+        now=current_time())), 200), request_id=request_id)
+
+
+@blueprint.get(f"/organizations/{id_path('organization_id')}/correction-requests")
+@login_required
+@api_spec.validate(query=RequestQuery, resp=answers(200, QueuePage, 401, 403, 404, 422), tags=["service records"],
+                   security=BEARER_SECURITY)
+def organization_queue(organization_id: int, query: RequestQuery):
+    """The organisation's correction requests for its organisers, oldest first, by status and activity."""
+    rows, total = service_records.organization_requests(current_account(), organization_id, status=query.status,
+                                                        activity_id=query.activity_id, page=query.page,
+                                                        per_page=query.per_page)
+    return _queue_page(rows, total, query.page, query.per_page)
+
+
+@blueprint.get("/me/correction-requests")
+@login_required
+@api_spec.validate(query=MyRequestQuery, resp=answers(200, QueuePage, 401, 404, 422), tags=["service records"],
+                   security=BEARER_SECURITY)
+def my_requests(query: MyRequestQuery):
+    """The caller's own correction requests and their decisions, newest first."""
+    rows, total = service_records.my_requests(current_account(), status=query.status, page=query.page,
+                                              per_page=query.per_page)
+    return _queue_page(rows, total, query.page, query.per_page)

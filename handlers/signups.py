@@ -14,6 +14,7 @@ from app.extensions import api_spec, db
 from app.services import signups
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
+from handlers._idempotency import Nonce, idempotent
 from handlers._schemas import StrictBody, answers, id_path
 from models import Activity, Signup, SignupStatus
 
@@ -27,6 +28,7 @@ class ApplyBody(StrictBody):
 class DecisionBody(StrictBody):
     decision: Literal["approve", "reject"]
     reason: str | None = Field(default=None, max_length=200, description="拒绝原因（拒绝时必填）")
+    nonce: Nonce
 
 
 class ListQuery(BaseModel):
@@ -112,12 +114,13 @@ def list_for_activity(activity_id: int, query: ListQuery):
 @api_spec.validate(json=DecisionBody, resp=answers(200, SignupView, 401, 403, 404, 409, json_body=True),
                    tags=["signups"], security=BEARER_SECURITY)
 def decide(signup_id: int, json: DecisionBody):
-    """Approve (takes a seat) or reject with a reason a pending sign-up; the volunteer is told."""
-    with unit_of_work():
-        signup = signups.decide(current_account(), signup_id, approve=json.decision == "approve",
-                                reason=json.reason, now=current_time())
-        view = _view(signup, with_volunteer=True)
-    return view
+    """Approve (takes a seat) or reject with a reason a pending sign-up; the volunteer is told.
+
+    A repeated `nonce` answers as the first time and changes nothing.
+    """
+    return idempotent("signups.decide", json, lambda: (_view(signups.decide(
+        current_account(), signup_id, approve=json.decision == "approve", reason=json.reason, now=current_time()),
+        with_volunteer=True), 200), signup_id=signup_id)
 
 
 @blueprint.get("/me/signups")

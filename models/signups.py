@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.activities import Activity
@@ -31,6 +31,8 @@ class Signup(Base):
     __table_args__ = (
         UniqueConstraint("activity_id", "volunteer_id"),
         Index("ix_signups_activity_id_status_waitlisted_at", "activity_id", "status", "waitlisted_at"),
+        # The ledger's balance here never goes below zero, whatever the code or a race does.
+        CheckConstraint("service_minutes >= 0", name="service_minutes_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +45,9 @@ class Signup(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The volunteer's ledger balance at this activity: the sum of their service records here, moved
+    # by a conditional relative UPDATE in the transaction of each record (see service_records).
+    service_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     activity: Mapped[Activity] = relationship()
     volunteer: Mapped[Volunteer] = relationship()

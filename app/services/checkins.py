@@ -276,10 +276,19 @@ def _activity(activity_id: int) -> Activity:
     return activity
 
 
+# How far a phone's clock may run ahead of ours; a later time is refused, never quietly replaced.
+_CLOCK_AHEAD_TOLERANCE = timedelta(minutes=1)
+
+
 def _moment(scanned_at: datetime | None, now: datetime) -> datetime:
-    # A phone clock ahead of ours is not trusted beyond a minute: nobody checks in from the future.
-    if scanned_at is None or scanned_at > now + timedelta(minutes=1):
+    """The time a scan (or a manual entry) took place: the phone's, unless it lies in our future."""
+    if scanned_at is None:
         return now
+    if scanned_at > now + _CLOCK_AHEAD_TOLERANCE:
+        # Nobody checks in from the future; the captain's screen must say why, so the time gets fixed.
+        ahead = int((scanned_at - now).total_seconds() // 60)
+        raise CheckinError("clock_ahead", f"扫码时间比服务器时间快约 {ahead} 分钟，请校准手机时间后重新扫码", 422,
+                           context={"scanned_at": scanned_at.isoformat(), "server_time": now.isoformat()})
     return scanned_at
 
 
@@ -358,6 +367,10 @@ def _checkout(activity: Row, door: Row, *, step: int | None, method: CheckinMeth
         raise CheckinError("already_checked_out", "该志愿者已签退", context=_context(activity, door, at))
     if step is not None and step == door.checkin_code_step:
         raise CheckinError("already_checked_in", "该志愿者已签到", context=_context(activity, door, at))
+    if at < door.checked_in_at:
+        raise CheckinError("checkout_before_checkin",
+                           f"签退时间不能早于签到时间（{format_local(door.checked_in_at, '%m-%d %H:%M')}）", 422,
+                           context=_context(activity, door, door.checked_in_at))
     if at < door.checked_in_at + timedelta(minutes=rules.min_minutes_before_checkout):
         raise CheckinError("too_soon_to_check_out", f"签到后 {rules.min_minutes_before_checkout} 分钟内不能签退",
                            context=_context(activity, door, at))

@@ -1,4 +1,15 @@
-"""The service-hour ledger: records are appended, never changed; totals move in the same transaction."""
+"""The service-hour ledger: records are appended, never changed; balances move in the same transaction.
+
+Nothing counted twice, nothing negative. Every entry (attendance at check-out or when a forgotten
+check-out is closed or confirmed, an organiser's correction, an approved correction request) moves
+the volunteer's balance at the activity (`signups.service_minutes`) with one conditional relative
+UPDATE, `… SET service_minutes = service_minutes + :delta WHERE … AND service_minutes + :delta >= 0`,
+before its record is written. The database applies UPDATEs of one row one after another and judges
+each against the committed balance (PostgreSQL re-checks the WHERE of a waiting UPDATE against the
+row the first one committed), so ten simultaneous "-60" corrections of a 60-minute record let one
+through; a CHECK constraint refuses a negative balance whatever the code does. The volunteer's
+totals move by a relative UPDATE after the balance, always in that order (no lock cycles).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +20,9 @@ from sqlalchemy import bindparam, exists, func, insert, select, update
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
-from app.services import activities, audit
-from models import (Account, Activity, Checkin, CorrectionRequest, CorrectionStatus, RecordKind, ServiceRecord, Signup,
-                    SignupStatus, Volunteer)
+from app.services import activities, audit, notifications
+from models import (Account, Activity, Checkin, CorrectionRequest, CorrectionStatus, RecordKind, Role, RoleGrant,
+                    ServiceRecord, Signup, SignupStatus, Volunteer)
 
 
 class CreditWindow(Protocol):
@@ -34,6 +45,12 @@ _records = ServiceRecord.__table__
 _volunteers = Volunteer.__table__
 _INSERT_ATTENDANCE = insert(_records).values(kind=RecordKind.ATTENDANCE)
 # Relative to the stored value: concurrent records of one volunteer cannot lose each other.
+_signups = Signup.__table__
+# The balance moves only if it stays at zero or above: rowcount 0 means the entry was refused.
+_MOVE_BALANCE = (update(_signups)
+                 .where(_signups.c.volunteer_id == bindparam("v_id"), _signups.c.activity_id == bindparam("a_id"),
+                        _signups.c.service_minutes + bindparam("delta") >= 0)
+                 .values(service_minutes=_signups.c.service_minutes + bindparam("delta")))
 _ADD_TO_TOTALS = (update(_volunteers).where(_volunteers.c.id == bindparam("volunteer_id"))
                   .values(total_service_minutes=_volunteers.c.total_service_minutes + bindparam("minutes"),
                           service_record_count=_volunteers.c.service_record_count + bindparam("records")))
@@ -47,6 +64,9 @@ def record_attendance(activity: CreditWindow, *, checkin_id: int, volunteer_id: 
     check-in; the unique checkin_id would refuse a second record all the same.
     """
     minutes = credited_minutes(activity, checked_in_at, checked_out_at)
+    if not _move_balance(volunteer_id, activity.id, minutes):
+        # A check-in needs an approved sign-up, so its row is there; refuse loudly if it is not.
+        raise DomainError("not_signed_up", "该志愿者未报名本活动，不能记录时长", 409)
     db.session.connection().execute(_INSERT_ATTENDANCE, {
         "volunteer_id": volunteer_id, "activity_id": activity.id, "checkin_id": checkin_id, "minutes": minutes,
         "created_by_account_id": account_id, "created_at": now})
@@ -81,10 +101,6 @@ def correct(account: Account, record_id: int, *, minutes_delta: int, reason: str
         raise NotFound("record_not_found", "找不到该服务记录")
     activity = db.session.get(Activity, original.activity_id)
     activities.require_organizer(account.id, activity.organization_id)
-    current = _minutes_at(original.volunteer_id, activity.id)
-    if current + minutes_delta < 0:
-        raise DomainError("negative_minutes", f"更正后时长不能为负（当前 {current} 分钟）", 422,
-                          fields={"minutes_delta": f"不能小于 -{current}"})
     record = _append_correction(original.volunteer_id, activity.id, minutes_delta, reason, account.id, now,
                                 corrects=original.id)
     audit.record(account.id, "service_record.corrected", "service_record", record.id, now=now, delta=minutes_delta)
@@ -106,6 +122,12 @@ def request_correction(account: Account, activity_id: int, *, requested_minutes:
         raise DomainError("not_signed_up", "您未报名该活动，不能申请更正时长", 403)
     if now < activity.starts_at:
         raise Conflict("activity_not_started", "活动开始后才能申请更正时长")
+    longest = longest_creditable_minutes(activity)
+    if requested_minutes > longest:
+        raise DomainError("requested_minutes_too_long",
+                          f"申请时长不能超过活动可计入的最长时长 {longest} 分钟（含活动前后各 "
+                          f"{activity.credit_margin_minutes} 分钟）", 422,
+                          fields={"requested_minutes": f"不能超过 {longest}"})
     pending = db.session.scalar(select(CorrectionRequest.id).where(
         CorrectionRequest.volunteer_id == volunteer.id, CorrectionRequest.activity_id == activity.id,
         CorrectionRequest.status == CorrectionStatus.PENDING))
@@ -116,7 +138,13 @@ def request_correction(account: Account, activity_id: int, *, requested_minutes:
     db.session.add(row)
     db.session.flush()
     audit.record(account.id, "correction.requested", "correction_request", row.id, now=now)
+    _tell_organizers(row, activity, volunteer, now)
     return row
+
+
+def longest_creditable_minutes(activity: CreditWindow) -> int:
+    """The most minutes one person can be credited for an activity: its length and both margins."""
+    return int((activity.ends_at - activity.starts_at).total_seconds() // 60) + 2 * activity.credit_margin_minutes
 
 
 def decide_correction(account: Account, request_id: int, *, approve: bool, reason: str | None,
@@ -138,7 +166,9 @@ def decide_correction(account: Account, request_id: int, *, approve: bool, reaso
     if not decided:
         raise Conflict("already_decided", "该申请已处理")
     if approve:
-        delta = row.requested_minutes - _minutes_at(row.volunteer_id, activity.id)
+        # The balance row is locked (PostgreSQL; SQLite runs one writer at a time) so the difference
+        # is taken from the balance it is applied to, not from one a concurrent correction changed.
+        delta = row.requested_minutes - _minutes_at(row.volunteer_id, activity.id, lock=True)
         attendance = db.session.scalar(select(ServiceRecord.id).where(
             ServiceRecord.volunteer_id == row.volunteer_id, ServiceRecord.activity_id == activity.id,
             ServiceRecord.kind == RecordKind.ATTENDANCE))
@@ -149,7 +179,77 @@ def decide_correction(account: Account, request_id: int, *, approve: bool, reaso
                                .values(correction_record_id=record.id).execution_options(synchronize_session=False))
     db.session.refresh(row)
     audit.record(account.id, f"correction.{target.value}", "correction_request", row.id, now=now)
+    _tell_volunteer(row, activity, now)
     return row
+
+
+def _tell_organizers(row: CorrectionRequest, activity: Activity, volunteer: Volunteer, now: datetime) -> None:
+    from app import pii
+
+    organizers = db.session.scalars(select(RoleGrant.account_id).where(
+        RoleGrant.role == Role.ORGANIZER, RoleGrant.organization_id == activity.organization_id)).all()
+    name = pii.mask_name(volunteer.real_name) or "志愿者"
+    for account_id in organizers:
+        notifications.notify(account_id, f"cr{row.id}:a{account_id}", notifications.Message(
+            kind="correction_request", template="correction_request", title="新的时长更正申请",
+            text=f"{name} 申请将「{activity.title}」的服务时长更正为 {row.requested_minutes} 分钟，原因：{row.reason}。请及时处理。",
+            fields={"thing1": activity.title, "thing2": name, "number3": row.requested_minutes, "thing4": row.reason},
+            page=f"pages/corrections/index?organization_id={activity.organization_id}",
+        ), now=now, activity_id=activity.id)
+
+
+def _tell_volunteer(row: CorrectionRequest, activity: Activity, now: datetime) -> None:
+    approved = row.status is CorrectionStatus.APPROVED
+    result = "已通过" if approved else "未通过"
+    note = f"已按 {row.requested_minutes} 分钟计入" if approved else (row.decision_reason or "")
+    account_id = db.session.scalar(select(Volunteer.account_id).where(Volunteer.id == row.volunteer_id))
+    notifications.notify(account_id, f"cr{row.id}", notifications.Message(
+        kind="correction_result", template="correction_result", title=f"时长更正申请{result}",
+        text=f"您对「{activity.title}」的时长更正申请{result}。{note}",
+        fields={"thing1": activity.title, "phrase2": result, "thing3": note or result},
+        page="pages/me/records",
+    ), now=now, activity_id=activity.id)
+
+
+def organization_requests(account: Account, organization_id: int, *, status: CorrectionStatus | None,
+                          activity_id: int | None, page: int,
+                          per_page: int) -> tuple[list[tuple[CorrectionRequest, Activity, Volunteer, int]], int]:
+    """An organisation's correction requests for its organisers, oldest first (a queue), with each balance."""
+    activities.require_organizer(account.id, organization_id)
+    query = (select(CorrectionRequest, Activity, Volunteer, func.coalesce(Signup.service_minutes, 0))
+             .join(Activity, Activity.id == CorrectionRequest.activity_id)
+             .join(Volunteer, Volunteer.id == CorrectionRequest.volunteer_id)
+             .outerjoin(Signup, (Signup.activity_id == CorrectionRequest.activity_id)
+                        & (Signup.volunteer_id == CorrectionRequest.volunteer_id))
+             .where(Activity.organization_id == organization_id))
+    if status is not None:
+        query = query.where(CorrectionRequest.status == status)
+    if activity_id is not None:
+        query = query.where(CorrectionRequest.activity_id == activity_id)
+    return _page(query.order_by(CorrectionRequest.created_at, CorrectionRequest.id), page, per_page)
+
+
+def my_requests(account: Account, *, status: CorrectionStatus | None, page: int,
+                per_page: int) -> tuple[list[tuple[CorrectionRequest, Activity, Volunteer, int]], int]:
+    """The caller's own correction requests and their decisions, newest first."""
+    volunteer = db.session.scalar(select(Volunteer).where(Volunteer.account_id == account.id))
+    if volunteer is None:
+        raise NotFound("volunteer_not_found", "请先注册成为志愿者")
+    query = (select(CorrectionRequest, Activity, Volunteer, func.coalesce(Signup.service_minutes, 0))
+             .join(Activity, Activity.id == CorrectionRequest.activity_id)
+             .join(Volunteer, Volunteer.id == CorrectionRequest.volunteer_id)
+             .outerjoin(Signup, (Signup.activity_id == CorrectionRequest.activity_id)
+                        & (Signup.volunteer_id == CorrectionRequest.volunteer_id))
+             .where(CorrectionRequest.volunteer_id == volunteer.id))
+    if status is not None:
+        query = query.where(CorrectionRequest.status == status)
+    return _page(query.order_by(CorrectionRequest.created_at.desc(), CorrectionRequest.id.desc()), page, per_page)
+
+
+def _page(query, page: int, per_page: int) -> tuple[list, int]:
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = db.session.execute(query.offset((page - 1) * per_page).limit(per_page)).all()
+    return [tuple(row) for row in rows], total
 
 
 def _managed(account: Account, activity_id: int) -> Activity:
@@ -163,13 +263,25 @@ def _managed(account: Account, activity_id: int) -> Activity:
     return activity
 
 
-def _minutes_at(volunteer_id: int, activity_id: int) -> int:
-    return db.session.scalar(select(func.coalesce(func.sum(ServiceRecord.minutes), 0)).where(
-        ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.activity_id == activity_id))
+def _minutes_at(volunteer_id: int, activity_id: int, *, lock: bool = False) -> int:
+    """The volunteer's balance at the activity (the sum of their records there)."""
+    query = select(Signup.service_minutes).where(Signup.volunteer_id == volunteer_id, Signup.activity_id == activity_id)
+    return db.session.scalar(query.with_for_update() if lock else query) or 0
+
+
+def _move_balance(volunteer_id: int, activity_id: int, delta: int) -> bool:
+    """Move the balance by `delta` unless it would fall below zero; False if refused."""
+    db.session.flush()
+    return db.session.connection().execute(_MOVE_BALANCE, {"v_id": volunteer_id, "a_id": activity_id,
+                                                           "delta": delta}).rowcount == 1
 
 
 def _append_correction(volunteer_id: int, activity_id: int, minutes: int, reason: str, account_id: int,
                        now: datetime, *, corrects: int | None, counts_as_record: bool = False) -> ServiceRecord:
+    if not _move_balance(volunteer_id, activity_id, minutes):
+        current = _minutes_at(volunteer_id, activity_id)
+        raise DomainError("negative_minutes", f"更正后时长不能为负（当前 {current} 分钟）", 422,
+                          fields={"minutes_delta": f"不能小于 -{current}"})
     record = ServiceRecord(volunteer_id=volunteer_id, activity_id=activity_id, kind=RecordKind.CORRECTION,
                            minutes=minutes, corrects_record_id=corrects, reason=reason,
                            created_by_account_id=account_id, created_at=now, confirmed_at=now,

@@ -19,7 +19,7 @@ from app.extensions import db
 from app.resident_id import age_on
 from app.services import activities, audit, notifications, volunteers
 from app.timeutil import to_local
-from models import (Account, Activity, ActivityStatus, Role, RoleGrant, Signup, SignupMode,
+from models import (Account, Activity, ActivityStatus, Checkin, Role, RoleGrant, Signup, SignupMode,
                     SignupStatus, Volunteer)
 from models.signups import ACTIVE_SIGNUP_STATUSES
 
@@ -78,10 +78,16 @@ def cancel(account: Account, activity_id: int, *, now: datetime) -> Signup:
     activity = db.session.get(Activity, activity_id)
     if now >= activity.starts_at:
         raise Conflict("activity_started", "活动已开始，不能再取消报名；如有变化请联系队长")
+    attended = exists().where(Checkin.activity_id == activity_id, Checkin.volunteer_id == volunteer.id)
+    if db.session.scalar(select(attended)):
+        # Check-in opens before the start: someone already at the door keeps their seat (and the
+        # waitlist is not promoted past the capacity).
+        raise Conflict("already_attended", "您已签到，不能再取消报名；如有变化请联系队长")
     was = signup.status
-    # Conditional: a concurrent cancel of the same sign-up must not free the seat twice.
+    # Conditional: a concurrent cancel of the same sign-up must not free the seat twice, and a
+    # check-in committed meanwhile keeps the sign-up.
     changed = db.session.execute(
-        update(Signup).where(Signup.id == signup.id, Signup.status == was)
+        update(Signup).where(Signup.id == signup.id, Signup.status == was, ~attended)
         .values(status=SignupStatus.CANCELLED, updated_at=now, waitlisted_at=None)
     ).rowcount
     db.session.refresh(signup)

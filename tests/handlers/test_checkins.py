@@ -317,3 +317,27 @@ def test_official_qr_is_made_once_a_day_and_its_scan_checks_in_by_chat(app, clie
     assert count(app, Checkin) == 1
     with app.app_context():
         assert db.session.scalar(select(Checkin.checkin_method)).value == "official_qr"
+
+
+def test_offline_scans_from_the_future_are_refused_item_by_item_with_the_reason(app, client, world):
+    url = f"/api/v1/activities/{world['activity_id']}/scans:batch"
+    at = world["starts_at"]
+    ahead = at + timedelta(minutes=10)
+    body = {"scans": [{"code": code(world, ahead), "nonce": "offline-ahead-1", "scanned_at": ahead.isoformat()}]}
+    answer = client.post(url, json=body, headers=world["headers"]["captain"])
+    assert answer.status_code == 200
+    item = answer.json["results"][0]
+    assert (item["ok"], item["code"]) == (False, "clock_ahead") and "校准手机时间" in item["message"]
+    assert count(app, Checkin) == 0 and count(app, CheckinScan) == 0
+
+
+def test_a_manual_check_out_before_the_check_in_is_its_own_refusal(app, client, world):
+    url = f"/api/v1/activities/{world['activity_id']}/manual-checkins"
+    body = {"volunteer_id": world["volunteer_id"], "reason": "手机没电了"}
+    assert client.post(url, json={**body, "nonce": "manual-order-1"}, headers=world["headers"]["captain"]).status_code == 200
+    later = world["starts_at"] + timedelta(hours=1)
+    app.extensions["clock"] = lambda: later
+    before = (world["starts_at"] - timedelta(minutes=10)).isoformat()
+    refused = client.post(url, json={**body, "nonce": "manual-order-2", "at": before}, headers=world["headers"]["captain"])
+    assert refused.status_code == 422 and refused.json["error"]["code"] == "checkout_before_checkin"
+    assert count(app, ServiceRecord) == 0

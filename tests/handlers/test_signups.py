@@ -85,13 +85,13 @@ def test_only_the_organiser_decides_and_a_refusal_changes_nothing(app, client, w
         db.session.commit()
     pending = client.post(f"/api/v1/activities/{world['activity_id']}/signups", json={},
                           headers=world["headers"]["alice"]).json
-    response = client.post(f"/api/v1/signups/{pending['id']}/decision", json={"decision": "approve"},
+    response = client.post(f"/api/v1/signups/{pending['id']}/decision", json={"decision": "approve", "nonce": f"decide-{who}-1"},
                            headers=world["headers"][who])
     assert response.status_code == 403
     with app.app_context():
         assert db.session.get(Signup, pending["id"]).status is SignupStatus.PENDING
         assert db.session.get(Activity, world["activity_id"]).seats_taken == 0
-    approved = client.post(f"/api/v1/signups/{pending['id']}/decision", json={"decision": "approve"},
+    approved = client.post(f"/api/v1/signups/{pending['id']}/decision", json={"decision": "approve", "nonce": "decide-org-1"},
                            headers=world["headers"]["organizer"])
     assert approved.status_code == 200 and approved.json["status"] == "approved"
 
@@ -161,3 +161,28 @@ def test_the_activity_time_window_closes_sign_ups(app, client, world, now):
     response = client.post(f"/api/v1/activities/{world['activity_id']}/signups", json={},
                            headers=world["headers"]["alice"])
     assert response.status_code == 409 and response.json["error"]["code"] == "not_open"
+
+
+def test_a_repeated_sign_up_decision_answers_as_the_first_and_changes_nothing(app, client, world):
+    from models import Notification
+
+    with app.app_context():
+        db.session.get(Activity, world["activity_id"]).signup_mode = SignupMode.APPROVAL
+        db.session.commit()
+    pending = client.post(f"/api/v1/activities/{world['activity_id']}/signups", json={},
+                          headers=world["headers"]["alice"]).json
+    url = f"/api/v1/signups/{pending['id']}/decision"
+    body = {"decision": "approve", "nonce": "decide-twice-01"}
+    first = client.post(url, json=body, headers=world["headers"]["organizer"])
+    again = client.post(url, json=body, headers=world["headers"]["organizer"])
+    assert first.status_code == again.status_code == 200 and again.json == first.json
+    assert again.headers["Idempotent-Replayed"] == "true"
+    reused = client.post(url, json={"decision": "reject", "reason": "改主意", "nonce": "decide-twice-01"},
+                         headers=world["headers"]["organizer"])
+    assert reused.status_code == 422 and reused.json["error"]["code"] == "nonce_reused"
+    assert client.post(url, json={"decision": "approve"}, headers=world["headers"]["organizer"]).status_code == 422
+    with app.app_context():
+        assert db.session.get(Activity, world["activity_id"]).seats_taken == 1
+        assert db.session.get(Signup, pending["id"]).status is SignupStatus.APPROVED
+        assert db.session.scalar(select(func.count()).select_from(Notification)
+                                 .where(Notification.kind == "signup_result")) == 1

@@ -182,9 +182,42 @@ def test_offline_scan_time_counts_but_never_from_the_future(world, now):
                                    nonce="offline-1", scanned_at=start, rules=RULES, now=start + timedelta(seconds=20))
     assert answer["checked_in_at"] == start.isoformat()
     later = start + timedelta(hours=1)
-    answer = checkins.captain_scan(world["captain"].id, world["activity"].id, code=code_at(world["volunteer"], later),
-                                   nonce="offline-2", scanned_at=later + timedelta(hours=5), rules=RULES, now=later)
-    assert answer["checked_out_at"] == later.isoformat()
+    ahead = later + timedelta(minutes=5)
+    assert refused(lambda: checkins.captain_scan(
+        world["captain"].id, world["activity"].id, code=code_at(world["volunteer"], ahead), nonce="offline-2",
+        scanned_at=ahead, rules=RULES, now=later)) == "clock_ahead"
+    assert db.session.scalar(select(Checkin.checked_out_at)) is None
+    assert db.session.scalar(select(func.count()).select_from(CheckinScan)) == 1
+    within = later + timedelta(seconds=50)  # up to a minute ahead is a phone's ordinary drift
+    answer = checkins.captain_scan(world["captain"].id, world["activity"].id, code=code_at(world["volunteer"], within),
+                                   nonce="offline-3", scanned_at=within, rules=RULES, now=later)
+    assert answer["checked_out_at"] == within.isoformat()
+
+
+def test_a_manual_check_out_before_the_check_in_has_its_own_code(world, now):
+    start = world["activity"].starts_at
+    checkins.manual_entry(world["captain"].id, world["activity"].id, volunteer_id=world["volunteer"].id,
+                          reason="老人无智能手机", nonce="manual-in-9", rules=RULES, now=start)
+    earlier = start - timedelta(minutes=20)
+    assert refused(lambda: checkins.manual_entry(
+        world["captain"].id, world["activity"].id, volunteer_id=world["volunteer"].id, reason="补录签退",
+        nonce="manual-out-9", rules=RULES, now=start + timedelta(hours=1), at=earlier)) == "checkout_before_checkin"
+    assert db.session.scalar(select(Checkin.checked_out_at)) is None
+    assert db.session.scalar(select(func.count()).select_from(ServiceRecord)) == 0
+    future = start + timedelta(hours=2)
+    assert refused(lambda: checkins.manual_entry(
+        world["captain"].id, world["activity"].id, volunteer_id=world["volunteer"].id, reason="补录签退",
+        nonce="manual-out-10", rules=RULES, now=start + timedelta(hours=1), at=future)) == "clock_ahead"
+
+
+def test_an_offline_batch_tells_the_captain_why_a_scan_from_the_future_is_refused(world, now):
+    start = world["activity"].starts_at
+    ahead = start + timedelta(minutes=10)
+    results = checkins.captain_scan_batch(world["captain"].id, world["activity"].id, [
+        {"code": code_at(world["volunteer"], ahead), "nonce": "b-ahead", "scanned_at": ahead}], rules=RULES, now=start)
+    assert results[0]["ok"] is False and results[0]["code"] == "clock_ahead"
+    assert "校准手机时间" in results[0]["message"]
+    assert db.session.scalar(select(func.count()).select_from(Checkin)) == 0
 
 
 def test_personal_code_is_made_once_and_rotates_on_request(world, now):

@@ -217,3 +217,24 @@ def test_cancelled_sign_ups_and_cancelled_activities_cause_no_conflict(world, no
     apply(alice, world["activity"], now)
     signups.cancel(alice.account, world["activity"].id, now=now)
     assert apply(alice, overlapping, now)[0].status is SignupStatus.APPROVED
+
+
+def test_a_volunteer_who_checked_in_cannot_cancel_and_the_waitlist_stays(world, now):
+    from app.services import checkins
+
+    rules = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120, min_minutes_before_checkout=5)
+    alice, bob, carol = (volunteer(world, now, openid) for openid in ("sim_alice", "sim_bob", "sim_carol"))
+    apply(alice, world["activity"], now)
+    apply(bob, world["activity"], now)
+    waiting, _ = apply(carol, world["activity"], now, join_waitlist=True)
+    early = world["activity"].starts_at - timedelta(minutes=30)  # check-in opens before the start
+    checkins.manual_entry(world["organizer"].id, world["activity"].id, volunteer_id=alice.id, reason="提前到场",
+                          nonce="early-in-1", rules=rules, now=early)
+    assert reason_of(lambda: signups.cancel(alice.account, world["activity"].id, now=early)) == "already_attended"
+    mine = db.session.scalar(select(Signup).where(Signup.volunteer_id == alice.id))
+    db.session.refresh(waiting)
+    assert mine.status is SignupStatus.APPROVED and waiting.status is SignupStatus.WAITLISTED
+    assert seats(world["activity"]) == 2
+    signups.cancel(bob.account, world["activity"].id, now=early)  # not checked in: may still cancel
+    db.session.refresh(waiting)
+    assert waiting.status is SignupStatus.APPROVED and seats(world["activity"]) == 2
