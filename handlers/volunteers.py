@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from app import pii
 from app.db import unit_of_work
 from app.extensions import api_spec, settings
-from app.services import roles, volunteers
+from app.services import accounts, roles, volunteers
 from app.services.volunteers import Category
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
@@ -76,7 +76,7 @@ class RoleView(BaseModel):
 class VolunteerView(BaseModel):
     id: int
     real_name: str
-    mobile: str = Field(description="本人可见完整号码，其他人看到 138****5678")
+    mobile: str | None = Field(description="本人可见完整号码，其他人看到 138****5678")
     id_number: str | None = Field(description="本人可见完整号码，其他人看到脱敏号码")
     gender: str | None
     birth_date: date | None
@@ -85,7 +85,7 @@ class VolunteerView(BaseModel):
     region: RegionRef
     guardian_name: str | None
     guardian_mobile: str | None
-    status: str = Field(description="pending 审核中 / approved 已通过 / rejected 未通过")
+    status: str = Field(description="pending 审核中 / approved 已通过 / rejected 未通过 / deleted 已注销")
     rejection_reason: str | None
     reviewed_at: datetime | None
     created_at: datetime
@@ -186,3 +186,27 @@ def review(volunteer_id: int, json: ReviewBody):
                                       reason=json.reason, now=current_time())
         view = VolunteerView(**_view(volunteer, is_owner=False))
     return view
+
+
+class DeleteMeBody(StrictBody):
+    confirm: Literal["注销"] = Field(description="确认注销：必须为“注销”二字。注销后个人信息被删除，无法恢复")
+
+
+class DeletionView(BaseModel):
+    deleted: bool
+    signups_cancelled: int = Field(description="取消的未开始活动报名数")
+    memberships_ended: int = Field(description="退出的队伍数")
+    roles_revoked: int = Field(description="撤销的管理角色数")
+    messages_withdrawn: int = Field(description="撤回的待发送消息数")
+
+
+@blueprint.delete("/me")
+@login_required
+@api_spec.validate(json=DeleteMeBody, resp=answers(200, DeletionView, 401, 409, json_body=True),
+                   tags=["volunteers"], security=BEARER_SECURITY)
+def delete_me(json: DeleteMeBody):
+    """Delete the caller's account (注销): personal data erased, every token revoked; service records stay anonymised."""
+    with unit_of_work():
+        done = accounts.delete(current_account(), now=current_time())
+    return DeletionView(deleted=True, signups_cancelled=done.signups_cancelled, memberships_ended=done.memberships_ended,
+                        roles_revoked=done.roles_revoked, messages_withdrawn=done.messages_withdrawn)
