@@ -5,17 +5,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from flask import Blueprint
-from pydantic import BaseModel, Field
+from flask import Blueprint, request
+from pydantic import BaseModel, Field, ValidationError
 
 from app import pii
 from app.db import unit_of_work
+from app.errors import ValidationFailed
 from app.extensions import api_spec, settings
 from app.services import accounts, roles, volunteers
 from app.services.volunteers import Category
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
 from handlers._schemas import Id, StrictBody, answers, id_path
+from handlers._validation import fields_of
 from models import Volunteer
 
 blueprint = Blueprint("volunteers", __name__, url_prefix="/api/v1")
@@ -189,7 +191,8 @@ def review(volunteer_id: int, json: ReviewBody):
 
 
 class DeleteMeBody(StrictBody):
-    confirm: Literal["注销"] = Field(description="确认注销：必须为“注销”二字。注销后个人信息被删除，无法恢复")
+    confirm: Literal["注销"] = Field(description=f"确认注销：必须为“{accounts.DELETE_CONFIRMATION}”二字。"
+                                                "注销后个人信息被删除，无法恢复")
 
 
 class DeletionView(BaseModel):
@@ -206,7 +209,12 @@ class DeletionView(BaseModel):
                    tags=["volunteers"], security=BEARER_SECURITY)
 def delete_me(json: DeleteMeBody):
     """Delete the caller's account (注销): personal data erased, every token revoked; service records stay anonymised."""
+    # spectree validates no body on GET or DELETE (its Flask plugin skips them): parsed here.
+    try:
+        body = DeleteMeBody.model_validate(request.get_json(silent=True))
+    except ValidationError as exc:
+        raise ValidationFailed(fields_of(exc.errors())) from None
     with unit_of_work():
-        done = accounts.delete(current_account(), now=current_time())
+        done = accounts.delete(current_account(), confirmation=body.confirm, now=current_time())
     return DeletionView(deleted=True, signups_cancelled=done.signups_cancelled, memberships_ended=done.memberships_ended,
                         roles_revoked=done.roles_revoked, messages_withdrawn=done.messages_withdrawn)

@@ -174,7 +174,11 @@ class Deletion:
     messages_withdrawn: int
 
 
-def delete(account: Account, *, now: datetime) -> Deletion:
+# What the person must send to confirm the deletion: explicit, in their words, never a default.
+DELETE_CONFIRMATION = "注销"
+
+
+def delete(account: Account, *, confirmation: str | None, now: datetime) -> Deletion:
     """注销: erase the person's data and revoke every token, in the caller's one transaction.
 
     The volunteer row stays (service records, check-ins and sign-ups point at it), anonymised:
@@ -187,6 +191,9 @@ def delete(account: Account, *, now: datetime) -> Deletion:
     inbox text erased, subscribe credits removed. A volunteer checked in at an activity that has
     not ended must check out first (`checked_in_now`): the open check-in is service in progress.
     """
+    if confirmation != DELETE_CONFIRMATION:
+        raise DomainError("confirmation_required", f"请确认注销：注销后个人信息将被删除且无法恢复（请输入“{DELETE_CONFIRMATION}”）",
+                          422, fields={"confirm": f"请输入“{DELETE_CONFIRMATION}”"})
     # The account row first, locked (PostgreSQL): two deletions, or a deletion and the same
     # person's sign-up, run one after another.
     account = db.session.scalars(select(Account).where(Account.id == account.id).with_for_update()
