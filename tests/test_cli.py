@@ -114,3 +114,27 @@ def test_demo_data_lets_the_captain_check_in_the_demo_volunteer(app):
     answer = client.post(f"/api/v1/activities/{activity_id}/scans", json={"code": code, "nonce": uuid.uuid4().hex},
                          headers=captain)
     assert answer.status_code == 200 and answer.json["result"] == "checked_in"
+
+
+def test_accounts_disable_and_enable(app):
+    from datetime import datetime, timezone
+
+    with app.app_context():
+        row = Account(mp_openid="sim_cli", created_at=datetime(2026, 11, 23, tzinfo=timezone.utc),
+                      last_login_at=datetime(2026, 11, 23, tzinfo=timezone.utc))
+        db.session.add(row)
+        db.session.commit()
+        account_id = row.id
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["accounts", "disable", str(account_id)]).exit_code != 0  # --reason is required
+    disabled = runner.invoke(args=["accounts", "disable", str(account_id), "--reason", "冒用"])
+    assert disabled.exit_code == 0, disabled.output
+    with app.app_context():
+        account = db.session.get(Account, account_id)
+        assert account.disabled_at is not None and account.token_generation == 1
+    enabled = runner.invoke(args=["accounts", "enable", str(account_id)])
+    assert enabled.exit_code == 0, enabled.output
+    with app.app_context():
+        assert db.session.get(Account, account_id).disabled_at is None
+    missing = runner.invoke(args=["accounts", "enable", "2000000000"])
+    assert missing.exit_code != 0 and "找不到该账号" in missing.output
