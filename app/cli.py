@@ -1,4 +1,4 @@
-"""Command-line entry points: flask db …, flask seed demo, flask wechat-sim, flask jobs …, flask roles …"""
+"""Command-line entry points: flask db …, flask seed demo, flask wechat-sim, flask jobs …, flask roles …, flask accounts …"""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(wechat_sim_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(roles_cli)
+    app.cli.add_command(accounts_cli)
 
 
 seed_cli = AppGroup("seed", help="Load data.")
@@ -147,3 +148,38 @@ def roles_grant(openid: str, role: str, scope_id: int) -> None:
         click.echo(demo.grant_by_openid(openid, role, scope_id))
     except LookupError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+accounts_cli = AppGroup("accounts", help="Disable or enable accounts.")
+
+
+@accounts_cli.command("disable")
+@click.argument("account_id", type=int)
+@click.option("--reason", required=True, help="why (kept in the audit log; no personal data)")
+def accounts_disable(account_id: int, reason: str) -> None:
+    """Disable ACCOUNT_ID: its tokens answer 401 at once and login is refused."""
+    _set_account_enabled(account_id, enabled=False, reason=reason)
+
+
+@accounts_cli.command("enable")
+@click.argument("account_id", type=int)
+def accounts_enable(account_id: int) -> None:
+    """Enable ACCOUNT_ID again; its tokens from before stay revoked (it logs in anew)."""
+    _set_account_enabled(account_id, enabled=True, reason=None)
+
+
+def _set_account_enabled(account_id: int, *, enabled: bool, reason: str | None) -> None:
+    from app.db import unit_of_work
+    from app.errors import DomainError
+    from app.services import accounts
+    from app.timeutil import current_time
+
+    try:
+        with unit_of_work():
+            if enabled:
+                accounts.enable(account_id, actor_account_id=None, now=current_time())
+            else:
+                accounts.disable(account_id, actor_account_id=None, reason=reason or "", now=current_time())
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"account {account_id} {'enabled' if enabled else 'disabled'}")

@@ -9,6 +9,10 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, InvalidToken
 
 
+# What every list shows instead of the name of a volunteer who deleted their account (注销).
+ERASED_NAME = "已注销志愿者"
+
+
 @lru_cache(maxsize=4)
 def _fernet(key: str) -> Fernet:
     return Fernet(key.encode())
@@ -48,7 +52,7 @@ def mask_id_number(id_number: str | None) -> str | None:
 
 def mask_name(name: str | None) -> str | None:
     """张*三 / 张*: keep the first and (for three or more characters) the last character."""
-    if not name:
+    if not name or name == ERASED_NAME:  # the placeholder is nobody's name: shown as it is
         return name
     if len(name) == 1:
         return name

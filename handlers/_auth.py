@@ -18,7 +18,12 @@ BEARER_SECURITY = {"bearer": []}
 
 
 def login_required(view: F) -> F:
-    """Check `Authorization: Bearer …` before the view runs (401 otherwise); the account loads on first use."""
+    """Check `Authorization: Bearer …` and the account behind it before the view runs (401 otherwise).
+
+    Once per request: the token's signature and age, then one primary-key lookup that the account
+    exists, is neither disabled nor deleted, and still has the token's generation
+    (`accounts.authenticate`). The full account loads only when a handler asks (`current_account()`).
+    """
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -28,8 +33,10 @@ def login_required(view: F) -> F:
             raise Unauthorized("missing_token", "请先登录：缺少 Authorization: Bearer 凭证")
         conf = settings()["app"]
         g.pop("account", None)  # loaded for this token on first use, never carried over from another
-        g.account_id = accounts.account_id_from_token(token.strip(), secret_key=conf["secret_key"],
-                                                      ttl_seconds=conf["token_ttl_seconds"])
+        claims = accounts.claims_from_token(token.strip(), secret_key=conf["secret_key"],
+                                            ttl_seconds=conf["token_ttl_seconds"])
+        accounts.authenticate(claims)
+        g.account_id = claims.account_id
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -46,7 +53,6 @@ def current_account() -> Account:
 def current_account_id() -> int:
     """The id the request's token was issued to, without loading the account.
 
-    For hot paths whose own query already proves the account's right to act (a captain's scan
-    checks the caller's role grant on the activity), so an unknown id is refused there.
+    For hot paths: `login_required` has already proved the account exists and may act.
     """
     return g.account_id

@@ -25,7 +25,7 @@ class LoginAnswer(BaseModel):
 
 
 @blueprint.post("/login")
-@api_spec.validate(json=LoginBody, resp=answers(200, LoginAnswer, 401, 429, 503, json_body=True), tags=["auth"])
+@api_spec.validate(json=LoginBody, resp=answers(200, LoginAnswer, 401, 403, 429, 503, json_body=True), tags=["auth"])
 def login(json: LoginBody):
     """Log in with a wx.login code."""
     conf = settings()["app"]

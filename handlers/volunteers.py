@@ -5,17 +5,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from flask import Blueprint
-from pydantic import BaseModel, Field
+from flask import Blueprint, request
+from pydantic import BaseModel, Field, ValidationError
 
 from app import pii
 from app.db import unit_of_work
+from app.errors import ValidationFailed
 from app.extensions import api_spec, settings
-from app.services import roles, volunteers
+from app.services import accounts, roles, volunteers
 from app.services.volunteers import Category
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
 from handlers._schemas import Id, StrictBody, answers, id_path
+from handlers._validation import fields_of
 from models import Volunteer
 
 blueprint = Blueprint("volunteers", __name__, url_prefix="/api/v1")
@@ -76,7 +78,7 @@ class RoleView(BaseModel):
 class VolunteerView(BaseModel):
     id: int
     real_name: str
-    mobile: str = Field(description="本人可见完整号码，其他人看到 138****5678")
+    mobile: str | None = Field(description="本人可见完整号码，其他人看到 138****5678")
     id_number: str | None = Field(description="本人可见完整号码，其他人看到脱敏号码")
     gender: str | None
     birth_date: date | None
@@ -85,7 +87,7 @@ class VolunteerView(BaseModel):
     region: RegionRef
     guardian_name: str | None
     guardian_mobile: str | None
-    status: str = Field(description="pending 审核中 / approved 已通过 / rejected 未通过")
+    status: str = Field(description="pending 审核中 / approved 已通过 / rejected 未通过 / deleted 已注销")
     rejection_reason: str | None
     reviewed_at: datetime | None
     created_at: datetime
@@ -186,3 +188,33 @@ def review(volunteer_id: int, json: ReviewBody):
                                       reason=json.reason, now=current_time())
         view = VolunteerView(**_view(volunteer, is_owner=False))
     return view
+
+
+class DeleteMeBody(StrictBody):
+    confirm: Literal["注销"] = Field(description=f"确认注销：必须为“{accounts.DELETE_CONFIRMATION}”二字。"
+                                                "注销后个人信息被删除，无法恢复")
+
+
+class DeletionView(BaseModel):
+    deleted: bool
+    signups_cancelled: int = Field(description="取消的未开始活动报名数")
+    memberships_ended: int = Field(description="退出的队伍数")
+    roles_revoked: int = Field(description="撤销的管理角色数")
+    messages_withdrawn: int = Field(description="撤回的待发送消息数")
+
+
+@blueprint.delete("/me")
+@login_required
+@api_spec.validate(json=DeleteMeBody, resp=answers(200, DeletionView, 401, 409, json_body=True),
+                   tags=["volunteers"], security=BEARER_SECURITY)
+def delete_me(json: DeleteMeBody):
+    """Delete the caller's account (注销): personal data erased, every token revoked; service records stay anonymised."""
+    # spectree validates no body on GET or DELETE (its Flask plugin skips them): parsed here.
+    try:
+        body = DeleteMeBody.model_validate(request.get_json(silent=True))
+    except ValidationError as exc:
+        raise ValidationFailed(fields_of(exc.errors())) from None
+    with unit_of_work():
+        done = accounts.delete(current_account(), confirmation=body.confirm, now=current_time())
+    return DeletionView(deleted=True, signups_cancelled=done.signups_cancelled, memberships_ended=done.memberships_ended,
+                        roles_revoked=done.roles_revoked, messages_withdrawn=done.messages_withdrawn)

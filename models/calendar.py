@@ -14,7 +14,10 @@ class LocalFestivalDay(Base):
     """A region's own festival day on a fixed solar date: every year, or one year only."""
 
     __tablename__ = "local_festival_days"
-    __table_args__ = (CheckConstraint("month BETWEEN 1 AND 12 AND day BETWEEN 1 AND 31", name="month_and_day"),)
+    # AUTOINCREMENT: DELETE /calendar/local-days/{id} retried after a new day took a reused id
+    # would delete the wrong day on SQLite.
+    __table_args__ = (CheckConstraint("month BETWEEN 1 AND 12 AND day BETWEEN 1 AND 31", name="month_and_day"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     region_id: Mapped[int] = mapped_column(ForeignKey("regions.id", ondelete="RESTRICT"), index=True)

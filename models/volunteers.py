@@ -17,6 +17,8 @@ class VolunteerStatus(enum.StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    # The person deleted their account (注销): the row stays for the service records, anonymised.
+    DELETED = "deleted"
 
 
 class Gender(enum.StrEnum):
@@ -26,11 +28,14 @@ class Gender(enum.StrEnum):
 
 class Volunteer(Base):
     __tablename__ = "volunteers"
+    # Ids are never reused (SQLite would reuse the largest after a delete): URLs and codes carry them.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"), unique=True)
     real_name: Mapped[str] = mapped_column(String(50))
-    mobile: Mapped[str] = mapped_column(String(11))
+    # None only for a deleted volunteer (erased).
+    mobile: Mapped[str | None] = mapped_column(String(11))
     # Resident ID number, Fernet-encrypted with app.pii_key (PIPL: sensitive personal information).
     id_number_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Keyed hash of the ID number, so one ID cannot register twice without decrypting every row.

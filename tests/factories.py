@@ -98,7 +98,7 @@ def volunteer(owner: Account, region: Region, now: datetime, **fields: Any) -> V
 
 def token_for(owner: Account) -> str:
     """A bearer token as POST /auth/login would issue it."""
-    return accounts.issue_token(owner.id, settings()["app"]["secret_key"])
+    return accounts.issue_token(owner.id, settings()["app"]["secret_key"], generation=owner.token_generation)
 
 
 def bearer(owner: Account) -> dict[str, str]:

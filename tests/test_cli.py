@@ -157,3 +157,27 @@ def test_the_demo_web_log_leaves_out_health_checks_but_keeps_api_calls(monkeypat
     for path in ("/healthz", "/api/v1/activities", "/healthz"):
         logger.access(None, None, {"PATH_INFO": path}, None)
     assert logged == ["/api/v1/activities"]
+
+
+def test_accounts_disable_and_enable(app):
+    from datetime import datetime, timezone
+
+    with app.app_context():
+        row = Account(mp_openid="sim_cli", created_at=datetime(2026, 11, 23, tzinfo=timezone.utc),
+                      last_login_at=datetime(2026, 11, 23, tzinfo=timezone.utc))
+        db.session.add(row)
+        db.session.commit()
+        account_id = row.id
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["accounts", "disable", str(account_id)]).exit_code != 0  # --reason is required
+    disabled = runner.invoke(args=["accounts", "disable", str(account_id), "--reason", "冒用"])
+    assert disabled.exit_code == 0, disabled.output
+    with app.app_context():
+        account = db.session.get(Account, account_id)
+        assert account.disabled_at is not None and account.token_generation == 1
+    enabled = runner.invoke(args=["accounts", "enable", str(account_id)])
+    assert enabled.exit_code == 0, enabled.output
+    with app.app_context():
+        assert db.session.get(Account, account_id).disabled_at is None
+    missing = runner.invoke(args=["accounts", "enable", "2000000000"])
+    assert missing.exit_code != 0 and "找不到该账号" in missing.output

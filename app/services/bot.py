@@ -49,6 +49,7 @@ STATUS_LABELS = {
     VolunteerStatus.PENDING: "审核中",
     VolunteerStatus.APPROVED: "已通过",
     VolunteerStatus.REJECTED: "未通过",
+    VolunteerStatus.DELETED: "已注销",
 }
 
 

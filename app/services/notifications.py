@@ -131,3 +131,19 @@ def mark_read(account_id: int, message_ids: list[int], *, now: datetime) -> int:
         .where(Notification.account_id == account_id, Notification.id.in_(message_ids), Notification.read_at.is_(None))
         .values(read_at=now)
     ).rowcount
+
+
+def erase_for_account(account_id: int) -> int:
+    """Withdraw the person's pending messages and erase the text of all but those in flight; return how many withdrawn.
+
+    For account deletion. The rows stay (an announcement's delivery counts include them). A row
+    `sending` is in a worker's hands and may already have reached WeChat: its outcome is still
+    recorded as it comes, so it keeps its status and payload.
+    """
+    withdrawn = db.session.execute(
+        update(Notification).where(Notification.account_id == account_id, Notification.status == NotificationStatus.PENDING)
+        .values(status=NotificationStatus.WITHDRAWN).execution_options(synchronize_session=False)).rowcount
+    db.session.execute(
+        update(Notification).where(Notification.account_id == account_id, Notification.status != NotificationStatus.SENDING)
+        .values(payload={"text": ""}).execution_options(synchronize_session=False))
+    return withdrawn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from app.errors import Forbidden
 from app.extensions import db
@@ -95,3 +95,9 @@ def revoke_captain(account_id: int, team_id: int) -> int:
         db.session.delete(row)
     db.session.flush()
     return len(grants)
+
+
+def revoke_all(account_id: int) -> int:
+    """Take every role from the account (account deletion); return how many grants went."""
+    return db.session.execute(delete(RoleGrant).where(RoleGrant.account_id == account_id)
+                              .execution_options(synchronize_session="fetch")).rowcount

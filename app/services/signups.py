@@ -267,3 +267,26 @@ def _notify(signup: Signup, activity: Activity, result: str, note: str, now: dat
         fields={"thing1": activity.title, "phrase2": result, "time3": activity.starts_at, "thing4": note},
         page=f"pages/activity/index?id={activity.id}",
     ), now=now, activity_id=activity.id)
+
+
+def withdraw_all(volunteer_id: int, *, now: datetime) -> int:
+    """Cancel the volunteer's sign-ups for activities not yet started (account deletion); return how many.
+
+    Freed seats go to the waitlist as in `cancel`. Sign-ups of started or past activities stay:
+    they are history that check-ins and service records refer to.
+    """
+    rows = db.session.execute(select(Signup.id, Signup.status, Signup.activity_id)
+                              .join(Activity, Activity.id == Signup.activity_id)
+                              .where(Signup.volunteer_id == volunteer_id, Signup.status.in_(ACTIVE_SIGNUP_STATUSES),
+                                     Activity.starts_at > now).order_by(Signup.id)).all()
+    cancelled = 0
+    for signup_id, was, activity_id in rows:
+        changed = db.session.execute(
+            update(Signup).where(Signup.id == signup_id, Signup.status == was)
+            .values(status=SignupStatus.CANCELLED, updated_at=now, waitlisted_at=None)
+            .execution_options(synchronize_session="fetch")
+        ).rowcount
+        cancelled += changed
+        if changed and was is SignupStatus.APPROVED:
+            _free_seat_and_promote(db.session.get(Activity, activity_id), now)
+    return cancelled

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.orm import aliased
 
 from app.db import insert_unless_present, upsert_insert
@@ -133,3 +133,12 @@ def _unmatched_twin(account_id: int, template_id: str, source: str, granted_at: 
                ~exists().where(and_(matcher.matched_grant_id == SubscriptionGrant.id)))
         .order_by(SubscriptionGrant.id).limit(1)
     )
+
+
+def remove_all(account_id: int) -> None:
+    """Drop every credit and reported grant of the account (account deletion)."""
+    # A grant's match is always a grant of the same account (and the link is ON DELETE SET NULL).
+    db.session.execute(delete(SubscriptionGrant).where(SubscriptionGrant.account_id == account_id)
+                       .execution_options(synchronize_session=False))
+    db.session.execute(delete(SubscriptionCredit).where(SubscriptionCredit.account_id == account_id)
+                       .execution_options(synchronize_session=False))

@@ -374,3 +374,13 @@ def _move(membership: TeamMembership, was: MembershipStatus, **values: Any) -> b
 def _member(membership: TeamMembership, team: Team, volunteer: Volunteer) -> Member:
     return Member(membership=membership, team=team, volunteer=volunteer,
                   is_captain=roles.is_captain(volunteer.account_id, team.id))
+
+
+def end_memberships(volunteer_id: int, *, now: datetime) -> int:
+    """End every membership, request and invitation of the volunteer (account deletion); return how many."""
+    return db.session.execute(
+        sa.update(TeamMembership).where(TeamMembership.volunteer_id == volunteer_id,
+                                        TeamMembership.status.in_((*_IN_OR_WAITING, MembershipStatus.INVITED)))
+        .values(status=MembershipStatus.REMOVED, reason="志愿者已注销", decided_by_account_id=None, decided_at=now)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount

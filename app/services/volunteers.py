@@ -181,6 +181,28 @@ def review(reviewer: Account, volunteer_id: int, *, approve: bool, reason: str |
     return volunteer
 
 
+def erase(volunteer: Volunteer, *, now: datetime) -> None:
+    """Anonymise the archive for good (account deletion); what statistics count stays.
+
+    Erased: name (→ 已注销志愿者), mobile, ID number and its digest (so the number may register
+    again), birth date, guardian, skills, rejection reason, check-in secret. Kept: gender,
+    categories, community and the service totals, none of which names a person.
+    """
+    volunteer.real_name = pii.ERASED_NAME
+    volunteer.mobile = None
+    volunteer.id_number_encrypted = None
+    volunteer.id_number_digest = None
+    volunteer.birth_date = None
+    volunteer.guardian_name = None
+    volunteer.guardian_mobile = None
+    volunteer.skills = []
+    volunteer.rejection_reason = None
+    volunteer.checkin_secret = None
+    volunteer.status = VolunteerStatus.DELETED
+    volunteer.updated_at = now
+    db.session.flush()
+
+
 def decrypted_id_number(volunteer: Volunteer, pii_key: str) -> str | None:
     """Return the volunteer's ID number in clear, for the volunteer's own view only."""
     if volunteer.id_number_encrypted is None:

@@ -49,3 +49,13 @@ def test_a_role_on_a_scope_is_granted_once_even_with_null_scope_columns(app_cont
             db.session.add(RoleGrant(account_id=account.id, role=Role.CAPTAIN, team_id=team.id, created_at=now))
     db.session.add(RoleGrant(account_id=account.id, role=Role.ADMIN, region_id=tree["city"].id, created_at=now))
     db.session.flush()  # another scope of the same account is fine
+
+
+def test_sqlite_tables_whose_ids_travel_never_reuse_them(app_context):
+    """AUTOINCREMENT where a row can be deleted and its id sits in a token or URL (PostgreSQL never reuses)."""
+    if db.engine.dialect.name != "sqlite":
+        return
+    with db.engine.connect() as connection:
+        for table in ("accounts", "volunteers", "local_festival_days"):
+            sql = connection.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table}).scalar()
+            assert "AUTOINCREMENT" in sql, table
