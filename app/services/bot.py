@@ -45,6 +45,8 @@ NOT_LINKED_TEXT = (
     "暂未找到您的志愿者信息。\n"
     "请先在志愿服务小程序中登录并注册；如已注册，请在小程序「我的」页面绑定公众号后再试。"
 )
+# The user message types WeChat documents besides text (普通消息); each may be answered with the help.
+USER_MESSAGE_TYPES = frozenset({"image", "voice", "video", "shortvideo", "location", "link"})
 STATUS_LABELS = {
     VolunteerStatus.PENDING: "审核中",
     VolunteerStatus.APPROVED: "已通过",
@@ -63,8 +65,11 @@ def reply_to(message: InboundMessage, *, now: datetime) -> str | None:
         if message.event == "subscribe":
             return WELCOME_WITH_SCENE_TEXT if message.scene else WELCOME_TEXT
         return None
-    if message.msg_type != "text":
+    if message.msg_type in USER_MESSAGE_TYPES:
         return HELP_TEXT
+    if message.msg_type != "text":
+        # A type WeChat does not document (device_text, a future type): say nothing, answer `success`.
+        return None
     command = (message.content or "").strip()
     if command == "我的信息":
         return _my_info(message.from_user)
