@@ -19,6 +19,7 @@ from models.campaigns import Campaign, CampaignStatus
 from models.announcements import Announcement, AnnouncementStatus
 from models.subscriptions import SubscriptionCredit, SubscriptionGrant
 from models.jobs import JobRun
+from models.region_permits import RegionPermit
 
 __all__ = [
     "Base", "Region", "RegionLevel", "Organization", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -28,5 +29,5 @@ __all__ = [
     "SignupMode", "Signup", "SignupStatus", "Checkin", "CheckinMethod", "CheckinScan", "RecordKind", "ServiceRecord",
     "CorrectionRequest", "CorrectionStatus", "ActivityQrCode", "LocalFestivalDay",
     "Campaign", "CampaignStatus", "Announcement", "AnnouncementStatus", "SubscriptionCredit", "SubscriptionGrant",
-    "JobRun",
+    "JobRun", "RegionPermit",
 ]

@@ -13,7 +13,7 @@ from sqlalchemy import String, cast, func, select
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
-from app.services import audit, notifications, reminders
+from app.services import audit, campaigns, notifications, region_permits, reminders
 from app.timeutil import format_local
 from models import (Account, Activity, ActivityStatus, Evaluation, Organization,
                     OrganizationStatus, Region, RegionLevel, Role, RoleGrant, Signup, SignupStatus, Team, Volunteer)
@@ -67,13 +67,14 @@ def require_organizer(account_id: int, organization_id: int) -> Organization:
 
 def create(account: Account, values: Mapping[str, Any], *, now: datetime) -> Activity:
     """Create an activity as a draft (or published at once with `publish`)."""
-    require_organizer(account.id, values["organization_id"])
+    organization = require_organizer(account.id, values["organization_id"])
     activity = Activity(organization_id=values["organization_id"], status=ActivityStatus.DRAFT, seats_taken=0,
                         created_by_account_id=account.id, created_at=now, updated_at=now)
     for name in EDITABLE | {"region_id"}:
         if name in values:
             setattr(activity, name, values[name])
     _check(activity, now)
+    _require_inside_organization_region(activity, organization)
     db.session.add(activity)
     db.session.flush()
     if values.get("publish"):
@@ -98,6 +99,10 @@ def update(account: Account, activity_id: int, changes: Mapping[str, Any], *, no
     for name, value in changes.items():
         setattr(activity, name, value)
     _check(activity, now)
+    if "region_id" in changes:
+        _require_inside_organization_region(activity, db.session.get(Organization, activity.organization_id))
+    if TIME_FIELDS & set(changes):
+        campaigns.require_within_window(activity)
     activity.updated_at = now
     db.session.flush()
     if (activity.starts_at, activity.ends_at) != old_times and activity.status is ActivityStatus.PUBLISHED:
@@ -116,6 +121,7 @@ def publish(account: Account, activity_id: int, *, now: datetime) -> Activity:
     if activity.starts_at <= now:
         raise DomainError("starts_in_the_past", "活动开始时间已过，请先修改时间", 422, fields={"starts_at": "需晚于现在"})
     _publish(activity, now)
+    campaigns.refresh_status(activity.campaign_id)
     audit.record(account.id, "activity.published", "activity", activity.id, now=now)
     return activity
 
@@ -133,6 +139,7 @@ def cancel(account: Account, activity_id: int, *, reason: str, now: datetime) ->
     activity.cancelled_at = now
     activity.updated_at = now
     db.session.flush()
+    campaigns.refresh_status(activity.campaign_id)
     # Unsent reminders and campaign invitations no longer apply, whether or not anyone signed up.
     reminders.withdraw(activity.id)
     if has_signups:
@@ -257,6 +264,11 @@ def _check(activity: Activity, now: datetime) -> None:
         problems["latitude"] = "经纬度需同时提供"
     if problems:
         raise DomainError("invalid_activity", "活动信息有误，请检查标出的字段", 422, fields=problems)
+
+
+def _require_inside_organization_region(activity: Activity, organization: Organization) -> None:
+    """An activity takes place in its organisation's region subtree, or where an admin permitted it."""
+    region_permits.require_inside(organization, db.session.get(Region, activity.region_id))
 
 
 def _tell_signed_up(activity: Activity, what: str, note: str, now: datetime) -> None:
