@@ -185,7 +185,7 @@ def yearly_progress(account_id: int, organization_id: int, year: int) -> dict[st
     region = regions.get_region(organization.region_id)
     if not (roles.is_organizer(account_id, organization_id)
             or roles.administers(account_id, region)):
-        raise Forbidden("not_organizer", "只有本组织的管理员或上级管理员可以查看")
+        raise Forbidden("not_organizer", "只有本组织的组织者或上级地区的管理员可以查看")
     # Its own campaigns and the region-wide ones of the regions above it.
     ancestors = regions.lineage_ids(region)
     campaigns = db.session.scalars(select(Campaign).where(
@@ -219,7 +219,7 @@ def _ask_organizers_to_plan(campaign_id: int, organization_id: int, festival: ca
     for account_id in organizers:
         notifications.notify(account_id, f"c{campaign_id}:a{account_id}", notifications.Message(
             kind="campaign_planning", template="campaign_planning", title=f"请策划{festival.name}活动",
-            text=f"{festival.day:%m月%d日}是{festival.name}，请策划一次节庆日志愿服务活动（主题：{festival.theme}）。",
+            text=f"{day_text(festival.day)}是{festival.name}，请策划一次节庆日志愿服务活动（主题：{festival.theme}）。",
             fields={"thing1": festival.name, "date2": festival.day, "thing3": festival.theme},
             page=f"pages/campaign/index?id={campaign_id}",
         ), now=now)

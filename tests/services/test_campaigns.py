@@ -73,7 +73,7 @@ def test_organisers_open_their_own_campaign_once_and_admins_region_wide_ones(wor
         return campaigns.create(world[who].id, now=now, **{**values, **fields})
 
     mine = open_("organizer", organization_id=world["org"].id)
-    assert (mine.day, mine.region_id, mine.lead) == (date(2026, 10, 18), world["org"].region_id, "区老龄办")
+    assert (mine.day, mine.region_id, mine.lead) == (date(2026, 10, 18), world["org"].region_id, "区卫生健康委")
     assert refused(lambda: open_("second_organizer", organization_id=world["org"].id)) == "campaign_exists"
     assert refused(lambda: open_("other_organizer", organization_id=world["org"].id)) == "not_organizer"
     wide = open_("admin", region_id=world["tree"]["district"].id, theme="全区重阳敬老")
