@@ -180,14 +180,18 @@ def _thank(now: datetime, window: timedelta) -> int:
     for record_id, volunteer_id, account_id, total_minutes, activity in rows:
         minutes = db.session.scalar(select(func.coalesce(func.sum(ServiceRecord.minutes), 0)).where(
             ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.activity_id == activity.id))
-        written += notifications.notify(account_id, f"r{record_id}", notifications.Message(
-            kind=THANKS, template="service_thanks", title="感谢您的志愿服务",
-            text=(f"感谢您参加「{activity.title}」！本次记录服务时长 {hours_text(minutes)}，"
-                  f"累计服务时长 {hours_text(total_minutes)}。"),
-            fields={"thing1": activity.title, "thing2": hours_text(minutes), "thing3": "感谢您的志愿服务"},
-            page="pages/me/records",
-        ), now=now, activity_id=activity.id) is not None
+        written += notifications.notify(account_id, f"r{record_id}", _thanks_message(activity, minutes, total_minutes),
+                                        now=now, activity_id=activity.id) is not None
     return written
+
+
+def _thanks_message(activity: Activity, minutes: int, total_minutes: int) -> notifications.Message:
+    return notifications.Message(
+        kind=THANKS, template="service_thanks", title="感谢您的志愿服务",
+        text=(f"感谢您参加「{activity.title}」！本次记录服务时长 {hours_text(minutes)}，"
+              f"累计服务时长 {hours_text(total_minutes)}。"),
+        fields={"thing1": activity.title, "thing2": hours_text(minutes), "thing3": "感谢您的志愿服务"},
+        page="pages/me/records")
 
 
 # --- campaign invitations -----------------------------------------------------------------------
