@@ -175,6 +175,9 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         raise ConfigError("campaigns.draft_days_ahead must be between 1 and 366")
     if campaigns["yearly_target"] < 0:
         raise ConfigError("campaigns.yearly_target must not be negative")
+    for key in ("window_days_before", "window_days_after"):
+        if not 0 <= campaigns[key] <= 60:
+            raise ConfigError(f"campaigns.{key} must be between 0 and 60")
     delivery = settings["delivery"]
     for key in ("subscribe_per_second", "template_per_second", "robot_per_minute", "batch_size", "concurrency",
                 "max_attempts", "backoff_seconds", "backoff_max_seconds", "lease_seconds", "fanout_batch_size"):

@@ -13,7 +13,7 @@ API_PREFIX = "/api/v1/"
 
 def register(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
-    from handlers import (activities, announcements, auth, calendar, campaigns, checkins, docs, health, organizations, regions, service_records,
+    from handlers import (activities, announcements, auth, calendar, campaigns, checkins, docs, health, organizations, region_permits, regions, service_records,
                           messages, signups, teams, trainings, volunteers, wechat_callback)
     from handlers._schemas import IdConverter
     from handlers._validation import install_validation_errors
@@ -22,7 +22,7 @@ def register(app: Flask) -> None:
     # Every <int:…> segment of the API is an id (see IdConverter).
     app.url_map.converters["int"] = IdConverter
     app.before_request(_require_json_bodies)
-    for module in (health, auth, volunteers, regions, organizations, teams, activities, signups, checkins,
+    for module in (health, auth, volunteers, regions, organizations, region_permits, teams, activities, signups, checkins,
                    service_records, calendar, campaigns, announcements, messages, trainings, wechat_callback, docs):
         app.register_blueprint(module.blueprint)
 

@@ -89,6 +89,16 @@ def link_activity(campaign_id: int, json: LinkBody):
     return view
 
 
+@blueprint.delete(f"/campaigns/{id_path('campaign_id')}/activities/{id_path('activity_id')}")
+@login_required
+@api_spec.validate(resp=answers(200, CampaignView, 401, 403, 404), tags=["campaigns"], security=BEARER_SECURITY)
+def unlink_activity(campaign_id: int, activity_id: int):
+    """Say that an activity no longer serves this campaign; the campaign's state follows."""
+    with unit_of_work():
+        view = _view(campaigns.unlink_activity(current_account_id(), campaign_id, activity_id, now=current_time()))
+    return view
+
+
 @blueprint.get(f"/organizations/{id_path('organization_id')}/campaigns")
 @login_required
 @api_spec.validate(query=ProgressQuery, resp=answers(200, ProgressView, 401, 403, 404, 422), tags=["campaigns"],

@@ -20,6 +20,7 @@ from models.announcements import Announcement, AnnouncementStatus
 from models.subscriptions import SubscriptionCredit, SubscriptionGrant
 from models.jobs import JobRun
 from models.idempotency import IdempotentRequest
+from models.region_permits import RegionPermit
 
 __all__ = [
     "Base", "Region", "RegionLevel", "Organization", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -29,5 +30,5 @@ __all__ = [
     "SignupMode", "Signup", "SignupStatus", "Checkin", "CheckinMethod", "CheckinScan", "RecordKind", "ServiceRecord",
     "CorrectionRequest", "CorrectionStatus", "ActivityQrCode", "LocalFestivalDay",
     "Campaign", "CampaignStatus", "Announcement", "AnnouncementStatus", "SubscriptionCredit", "SubscriptionGrant",
-    "JobRun", "IdempotentRequest",
+    "JobRun", "IdempotentRequest", "RegionPermit",
 ]

@@ -96,6 +96,8 @@ def test_overrides_are_deep_merged_and_checked():
     ({"wechat": {"timeout_seconds": 0}}, "positive"),
     ({"campaigns": {"draft_days_ahead": 0}}, "between 1 and 366"),
     ({"campaigns": {"yearly_target": -1}}, "must not be negative"),
+    ({"campaigns": {"window_days_before": -1}}, "campaigns.window_days_before must be between 0 and 60"),
+    ({"campaigns": {"window_days_after": 61}}, "campaigns.window_days_after must be between 0 and 60"),
     ({"delivery": {"batch_size": 0}}, "delivery.batch_size must be positive"),
     ({"delivery": {"subscribe_per_second": -5}}, "delivery.subscribe_per_second must be positive"),
     ({"delivery": {"lease_seconds": 3}}, "longer than wechat.timeout_seconds"),

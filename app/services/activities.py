@@ -13,8 +13,8 @@ from sqlalchemy import String, cast, func, select
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
-from app.services import audit, notifications, reminders
-from app.timeutil import format_local
+from app.services import audit, campaigns, notifications, region_permits, reminders
+from app.texts import moment_text
 from models import (Account, Activity, ActivityStatus, Evaluation, Organization,
                     OrganizationStatus, Region, RegionLevel, Role, RoleGrant, Signup, SignupStatus, Team, Volunteer)
 
@@ -59,7 +59,7 @@ def require_organizer(account_id: int, organization_id: int) -> Organization:
         RoleGrant.account_id == account_id, RoleGrant.role == Role.ORGANIZER,
         RoleGrant.organization_id == organization_id))
     if grant is None:
-        raise Forbidden("not_organizer", "只有本组织的管理员可以执行此操作")
+        raise Forbidden("not_organizer", "只有本组织的组织者可以执行此操作")
     if organization.status is not OrganizationStatus.APPROVED:
         raise Forbidden("organization_not_approved", "组织尚未通过审核，暂不能发布活动")
     return organization
@@ -67,13 +67,14 @@ def require_organizer(account_id: int, organization_id: int) -> Organization:
 
 def create(account: Account, values: Mapping[str, Any], *, now: datetime) -> Activity:
     """Create an activity as a draft (or published at once with `publish`)."""
-    require_organizer(account.id, values["organization_id"])
+    organization = require_organizer(account.id, values["organization_id"])
     activity = Activity(organization_id=values["organization_id"], status=ActivityStatus.DRAFT, seats_taken=0,
                         created_by_account_id=account.id, created_at=now, updated_at=now)
     for name in EDITABLE | {"region_id"}:
         if name in values:
             setattr(activity, name, values[name])
     _check(activity, now)
+    _require_inside_organization_region(activity, organization)
     db.session.add(activity)
     db.session.flush()
     if values.get("publish"):
@@ -98,12 +99,16 @@ def update(account: Account, activity_id: int, changes: Mapping[str, Any], *, no
     for name, value in changes.items():
         setattr(activity, name, value)
     _check(activity, now)
+    if "region_id" in changes:
+        _require_inside_organization_region(activity, db.session.get(Organization, activity.organization_id))
+    if TIME_FIELDS & set(changes):
+        campaigns.require_within_window(activity)
     activity.updated_at = now
     db.session.flush()
     if (activity.starts_at, activity.ends_at) != old_times and activity.status is ActivityStatus.PUBLISHED:
         # Unsent reminders name the old time; the reminder job writes new ones for the new time.
         reminders.withdraw(activity.id)
-        _tell_signed_up(activity, "time_changed", f"时间调整为{format_local(activity.starts_at, '%m-%d %H:%M')}开始", now)
+        _tell_signed_up(activity, "time_changed", f"时间调整为{moment_text(activity.starts_at)}开始", now)
     audit.record(account.id, "activity.updated", "activity", activity.id, now=now, fields=sorted(changes))
     return activity
 
@@ -116,6 +121,7 @@ def publish(account: Account, activity_id: int, *, now: datetime) -> Activity:
     if activity.starts_at <= now:
         raise DomainError("starts_in_the_past", "活动开始时间已过，请先修改时间", 422, fields={"starts_at": "需晚于现在"})
     _publish(activity, now)
+    campaigns.refresh_status(activity.campaign_id)
     audit.record(account.id, "activity.published", "activity", activity.id, now=now)
     return activity
 
@@ -133,10 +139,11 @@ def cancel(account: Account, activity_id: int, *, reason: str, now: datetime) ->
     activity.cancelled_at = now
     activity.updated_at = now
     db.session.flush()
+    campaigns.refresh_status(activity.campaign_id)
     # Unsent reminders and campaign invitations no longer apply, whether or not anyone signed up.
     reminders.withdraw(activity.id)
     if has_signups:
-        _tell_signed_up(activity, "cancelled", f"活动取消：{reason}", now)
+        _tell_signed_up(activity, "cancelled", f"已取消，原因：{reason}", now)
     audit.record(account.id, f"activity.{activity.status.value}", "activity", activity.id, now=now)
     return activity
 
@@ -259,6 +266,14 @@ def _check(activity: Activity, now: datetime) -> None:
         raise DomainError("invalid_activity", "活动信息有误，请检查标出的字段", 422, fields=problems)
 
 
+def _require_inside_organization_region(activity: Activity, organization: Organization) -> None:
+    """An activity takes place in its organisation's region subtree, or where an admin permitted it."""
+    region_permits.require_inside(organization, db.session.get(Region, activity.region_id))
+
+
+_CHANGE_TITLES = {"time_changed": "活动时间调整", "cancelled": "活动已取消"}
+
+
 def _tell_signed_up(activity: Activity, what: str, note: str, now: datetime) -> None:
     """Queue a message to everyone signed up or waiting; one per person and change."""
     rows = db.session.execute(
@@ -267,7 +282,7 @@ def _tell_signed_up(activity: Activity, what: str, note: str, now: datetime) -> 
     ).all()
     for signup_id, account_id in rows:
         notifications.notify(account_id, f"s{signup_id}:{int(now.timestamp())}", notifications.Message(
-            kind=f"activity_{what}", template="activity_changed", title=f"活动{note[:8]}",
+            kind=f"activity_{what}", template="activity_changed", title=_CHANGE_TITLES[what],
             text=f"您报名的活动「{activity.title}」{note}",
             fields={"thing1": activity.title, "time2": activity.starts_at, "thing3": note},
             page=f"pages/activity/index?id={activity.id}",

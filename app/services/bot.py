@@ -11,9 +11,10 @@ from app import pii
 from app.errors import DomainError
 from app.extensions import db
 from app.services import signups
-from app.timeutil import format_local, to_local
+from app.texts import clock_text, hours_text, moment_text
+from app.timeutil import to_local
 from app.wechat.callbacks import InboundMessage
-from models import (Account, Activity, ActivityStatus, ServiceRecord, Signup, SignupStatus, Volunteer,
+from models import (Account, Activity, ActivityStatus, Checkin, ServiceRecord, Signup, SignupStatus, Volunteer,
                     VolunteerStatus)
 from models.signups import ACTIVE_SIGNUP_STATUSES
 
@@ -45,6 +46,8 @@ NOT_LINKED_TEXT = (
     "暂未找到您的志愿者信息。\n"
     "请先在志愿服务小程序中登录并注册；如已注册，请在小程序「我的」页面绑定公众号后再试。"
 )
+# The user message types WeChat documents besides text (普通消息); each may be answered with the help.
+USER_MESSAGE_TYPES = frozenset({"image", "voice", "video", "shortvideo", "location", "link"})
 STATUS_LABELS = {
     VolunteerStatus.PENDING: "审核中",
     VolunteerStatus.APPROVED: "已通过",
@@ -64,8 +67,11 @@ def reply_to(message: InboundMessage, *, now: datetime) -> str | None:
         if message.event == "subscribe":
             return WELCOME_WITH_SCENE_TEXT if message.scene else WELCOME_TEXT
         return None
-    if message.msg_type != "text":
+    if message.msg_type in USER_MESSAGE_TYPES:
         return HELP_TEXT
+    if message.msg_type != "text":
+        # A type WeChat does not document (device_text, a future type): say nothing, answer `success`.
+        return None
     command = (message.content or "").strip()
     if command == "我的信息":
         return _my_info(message.from_user)
@@ -91,8 +97,11 @@ def _my_activities(oa_openid: str, now: datetime) -> str:
     volunteer = _volunteer(oa_openid)
     if volunteer is None:
         return NOT_LINKED_TEXT
+    # The check-in, if any, tells the real state: signed up, checked in, or already checked out.
     rows = db.session.execute(
-        select(Activity, Signup.status).join(Signup, Signup.activity_id == Activity.id)
+        select(Activity, Signup.status, Checkin.checked_in_at, Checkin.checked_out_at)
+        .join(Signup, Signup.activity_id == Activity.id)
+        .outerjoin(Checkin, (Checkin.activity_id == Activity.id) & (Checkin.volunteer_id == volunteer.id))
         .where(Signup.volunteer_id == volunteer.id, Signup.status.in_(ACTIVE_SIGNUP_STATUSES),
                Activity.ends_at > now, Activity.status == ActivityStatus.PUBLISHED)
         .order_by(Activity.starts_at).limit(10)
@@ -100,9 +109,17 @@ def _my_activities(oa_openid: str, now: datetime) -> str:
     if not rows:
         return "您目前没有待参加的活动。发送“报名 活动编号”即可报名。"
     lines = ["您报名的活动："]
-    lines += [f"【{a.id}】{a.title} {format_local(a.starts_at, '%m-%d %H:%M')} {SIGNUP_LABELS[status]}"
-              for a, status in rows]
+    lines += [f"【{a.id}】{a.title} {moment_text(a.starts_at)} {_state(status, checked_in_at, checked_out_at)}"
+              for a, status, checked_in_at, checked_out_at in rows]
     return "\n".join(lines)
+
+
+def _state(status: SignupStatus, checked_in_at: datetime | None, checked_out_at: datetime | None) -> str:
+    if checked_out_at is not None:
+        return f"已签退（{clock_text(checked_out_at)}）"
+    if checked_in_at is not None:
+        return f"已签到（{clock_text(checked_in_at)}）"
+    return SIGNUP_LABELS[status]
 
 
 def _my_hours(oa_openid: str, now: datetime) -> str:
@@ -115,8 +132,8 @@ def _my_hours(oa_openid: str, now: datetime) -> str:
             select(ServiceRecord.minutes, Activity.starts_at).join(Activity, Activity.id == ServiceRecord.activity_id)
             .where(ServiceRecord.volunteer_id == volunteer.id))
         if to_local(starts_at).year == this_year)
-    return (f"累计服务时长：{volunteer.total_service_minutes / 60:.1f} 小时（{volunteer.service_record_count} 次）\n"
-            f"{this_year} 年：{minutes_this_year / 60:.1f} 小时")
+    return (f"累计服务时长：{hours_text(volunteer.total_service_minutes)}（{volunteer.service_record_count} 次）\n"
+            f"{this_year} 年：{hours_text(minutes_this_year)}")
 
 
 def _sign_up(oa_openid: str, command: str, now: datetime) -> str:
@@ -133,7 +150,7 @@ def _sign_up(oa_openid: str, command: str, now: datetime) -> str:
     except DomainError as exc:
         return f"报名未成功：{exc.message}"
     activity = db.session.get(Activity, signup.activity_id)
-    when = format_local(activity.starts_at, "%m-%d %H:%M")
+    when = moment_text(activity.starts_at)
     if not created:
         return f"您已报名【{activity.id}】{activity.title}（{SIGNUP_LABELS[signup.status]}），{when} 开始。"
     if signup.status is SignupStatus.PENDING:

@@ -50,29 +50,37 @@ class _Definition:
 
 
 _LEAD_DEFAULT = "区文明办"
+# Lead departments by today's names: the 2018 reform of government bodies renamed or merged several
+# of those the task table names (环保局 → 生态环境局; 文体广新局 → 文化和旅游局; 老龄办 → within the
+# 卫生健康委; fire services from the police to 消防救援; veterans' care to the new 退役军人事务局).
+_ECOLOGY = "区生态环境局"
+_CULTURE = "区文化和旅游局"
+_HEALTH = "区卫生健康委"
+_FIRE = "区消防救援支队"
+_VETERANS = "区退役军人事务局"
 # The built-in festival days (PRODUCT.md; seeds/004 附件3 and seeds/001).
 BUILT_IN: tuple[_Definition, ...] = (
     _Definition("new_year", "元旦", "solar", 1, 1, "新年志愿服务，邻里守望迎新春", _LEAD_DEFAULT),
     _Definition("spring_festival", "春节", "lunar", 1, 1, "关爱空巢老人、留守儿童和困难群众，共度新春", _LEAD_DEFAULT),
     _Definition("lei_feng_day", "学雷锋纪念日·中国青年志愿者服务日", "solar", 3, 5, "学雷锋志愿服务集中行动", "团区委"),
-    _Definition("tree_planting_day", "植树节", "solar", 3, 12, "植绿护绿环保志愿服务", "区环保局"),
+    _Definition("tree_planting_day", "植树节", "solar", 3, 12, "植绿护绿环保志愿服务", _ECOLOGY),
     _Definition("qingming", "清明节", "solar_term", 4, 0, "缅怀英烈，文明祭扫，网上祭英烈", _LEAD_DEFAULT),
-    _Definition("earth_day", "世界地球日", "solar", 4, 22, "关爱自然，保护山川河流", "区环保局"),
-    _Definition("world_book_day", "世界读书日", "solar", 4, 23, "全民阅读志愿服务", "区文体广新局"),
+    _Definition("earth_day", "世界地球日", "solar", 4, 22, "关爱自然，保护山川河流", _ECOLOGY),
+    _Definition("world_book_day", "世界读书日", "solar", 4, 23, "全民阅读志愿服务", _CULTURE),
     _Definition("labour_day", "国际劳动节", "solar", 5, 1, "关爱困难职工，文明交通、文明旅游", "区总工会"),
     _Definition("youth_day", "青年节", "solar", 5, 4, "青年志愿者进社区，邻里守望", "团区委"),
     _Definition("disability_day", "全国助残日", "nth_weekday", 5, 3, "助残志愿服务", "区残联"),
     _Definition("childrens_day", "国际儿童节", "solar", 6, 1, "关爱留守儿童、困境儿童", "团区委"),
-    _Definition("dragon_boat", "端午节", "lunar", 5, 5, "邻里守望，为困难群众包粽子、送温暖", "区文体广新局"),
+    _Definition("dragon_boat", "端午节", "lunar", 5, 5, "邻里守望，为困难群众包粽子、送温暖", _CULTURE),
     _Definition("party_day", "建党纪念日", "solar", 7, 1, "党员进社区志愿服务", "区委组织部"),
-    _Definition("victory_day", "抗战胜利纪念日", "solar", 9, 3, "慰问抗战老战士、老同志及其家属", _LEAD_DEFAULT),
+    _Definition("victory_day", "抗战胜利纪念日", "solar", 9, 3, "慰问抗战老战士、老同志及其家属", _VETERANS),
     _Definition("teachers_day", "教师节", "solar", 9, 10, "感谢师恩主题志愿服务", "区教育局"),
-    _Definition("mid_autumn", "中秋节", "lunar", 8, 15, "关爱空巢老人、农民工，欢度佳节", "区文体广新局"),
+    _Definition("mid_autumn", "中秋节", "lunar", 8, 15, "关爱空巢老人、农民工，欢度佳节", _CULTURE),
     _Definition("civic_morality_day", "公民道德宣传日", "solar", 9, 20, "践行文明公约，学习道德模范", _LEAD_DEFAULT),
     _Definition("national_day", "国庆节", "solar", 10, 1, "公共场所文明引导志愿服务", _LEAD_DEFAULT),
-    _Definition("double_ninth", "重阳节·老人节", "lunar", 9, 9, "关爱老人，低龄老人关爱高龄老人", "区老龄办"),
+    _Definition("double_ninth", "重阳节·老人节", "lunar", 9, 9, "关爱老人，低龄老人关爱高龄老人", _HEALTH),
     _Definition("poverty_day", "扶贫日", "solar", 10, 17, "扶贫募捐，走访慰问困难群众", "区民政局"),
-    _Definition("fire_safety_day", "全国消防宣传日", "solar", 11, 9, "消防安全宣传教育", "区公安分局"),
+    _Definition("fire_safety_day", "全国消防宣传日", "solar", 11, 9, "消防安全宣传教育", _FIRE),
     _Definition("disabled_persons_day", "世界残疾人日", "solar", 12, 3, "助残志愿服务", "区残联"),
     _Definition("constitution_day", "国家宪法日", "solar", 12, 4, "知法学法、遵法守法主题宣传", "区司法局"),
     _Definition("volunteer_day", "国际志愿者日", "solar", 12, 5, "志愿者进社区，表彰优秀志愿者和项目", _LEAD_DEFAULT),

@@ -5,11 +5,19 @@ festival day of one year for one organisation (or region-wide, made by an admin)
 `campaigns.draft_days_ahead` days before the day and the organisation's organisers are asked to plan
 an activity for it; a campaign counts toward the year once an activity that is not withdrawn or
 cancelled serves it.
+
+The calendar holds: an activity serves a campaign only if it starts (Shanghai day) within
+`campaigns.window_days_before` days before to `campaigns.window_days_after` days after the festival
+day. A link outside the window is refused (`outside_campaign_window`), and so is moving a linked
+activity's time out of it: the organiser unlinks it first, so a statistic never changes silently.
+A campaign is `planned` exactly while a published (not draft, withdrawn or cancelled) activity serves
+it: linking, moving to another campaign, unlinking, publishing and cancelling recompute the state of
+every campaign they touch (`refresh_status`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,6 +27,7 @@ from app.db import insert_unless_present
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db, settings
 from app.services import activities, audit, calendar, notifications, regions, roles
+from app.texts import day_text
 from app.timeutil import to_local
 from models import (Activity, ActivityStatus, Campaign, CampaignStatus, Organization,
                     OrganizationStatus, Region, Role, RoleGrant)
@@ -96,12 +105,72 @@ def link_activity(account_id: int, campaign_id: int, activity_id: int, *, now: d
         raise Forbidden("campaign_not_yours", "该节庆日活动不属于本组织或本地区")
     if activity.status in (ActivityStatus.WITHDRAWN, ActivityStatus.CANCELLED):
         raise Conflict("activity_closed", "活动已取消，不能计入节庆日活动")
+    _require_window(campaign, activity, field="activity_id")
+    previous = activity.campaign_id
     activity.campaign_id = campaign.id
     activity.updated_at = now
-    campaign.status = CampaignStatus.PLANNED
     db.session.flush()
-    audit.record(account_id, "campaign.activity_linked", "campaign", campaign.id, now=now, activity_id=activity.id)
+    # Moving an activity to another campaign may leave the old one without any.
+    refresh_status(previous, campaign.id)
+    audit.record(account_id, "campaign.activity_linked", "campaign", campaign.id, now=now, activity_id=activity.id,
+                 previous_campaign_id=previous)
     return campaign
+
+
+def unlink_activity(account_id: int, campaign_id: int, activity_id: int, *, now: datetime) -> Campaign:
+    """An organiser says an activity no longer serves the campaign (e.g. before moving it in time)."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound("campaign_not_found", "找不到该节庆日活动")
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        raise NotFound("activity_not_found", "找不到该活动")
+    activities.require_organizer(account_id, activity.organization_id)
+    if activity.campaign_id != campaign.id:
+        raise NotFound("activity_not_linked", "该活动没有计入这个节庆日活动")
+    activity.campaign_id = None
+    activity.updated_at = now
+    db.session.flush()
+    refresh_status(campaign.id)
+    audit.record(account_id, "campaign.activity_unlinked", "campaign", campaign.id, now=now, activity_id=activity.id)
+    return campaign
+
+
+def window(campaign: Campaign) -> tuple[date, date]:
+    """The first and last Shanghai day on which an activity may start to serve the campaign."""
+    conf = settings()["campaigns"]
+    return (campaign.day - timedelta(days=conf["window_days_before"]),
+            campaign.day + timedelta(days=conf["window_days_after"]))
+
+
+def require_within_window(activity: Activity) -> None:
+    """Refuse a new time that takes a linked activity out of its campaign's window."""
+    if activity.campaign_id is None:
+        return
+    campaign = db.session.get(Campaign, activity.campaign_id)
+    if campaign is not None:
+        _require_window(campaign, activity, field="starts_at")
+
+
+def refresh_status(*campaign_ids: int | None) -> None:
+    """Set each campaign `planned` if a published activity serves it, else back to `draft`."""
+    ids = [campaign_id for campaign_id in campaign_ids if campaign_id is not None]
+    if not ids:
+        return
+    for campaign in db.session.scalars(select(Campaign).where(Campaign.id.in_(ids))):
+        served = db.session.scalar(select(Activity.id).where(
+            Activity.campaign_id == campaign.id, Activity.status.not_in(_NOT_COUNTING)).limit(1)) is not None
+        campaign.status = CampaignStatus.PLANNED if served else CampaignStatus.DRAFT
+    db.session.flush()
+
+
+def _require_window(campaign: Campaign, activity: Activity, *, field: str) -> None:
+    first, last = window(campaign)
+    if not first <= to_local(activity.starts_at).date() <= last:
+        raise DomainError("outside_campaign_window",
+                          f"「{campaign.name}」是{day_text(campaign.day)}，计入的活动需在"
+                          f"{day_text(first)}至{day_text(last)}之间开始", 422,
+                          fields={field: f"需在{day_text(first)}至{day_text(last)}之间"})
 
 
 def yearly_progress(account_id: int, organization_id: int, year: int) -> dict[str, Any]:
@@ -116,7 +185,7 @@ def yearly_progress(account_id: int, organization_id: int, year: int) -> dict[st
     region = regions.get_region(organization.region_id)
     if not (roles.is_organizer(account_id, organization_id)
             or roles.administers(account_id, region)):
-        raise Forbidden("not_organizer", "只有本组织的管理员或上级管理员可以查看")
+        raise Forbidden("not_organizer", "只有本组织的组织者或上级地区的管理员可以查看")
     # Its own campaigns and the region-wide ones of the regions above it.
     ancestors = regions.lineage_ids(region)
     campaigns = db.session.scalars(select(Campaign).where(
@@ -150,7 +219,7 @@ def _ask_organizers_to_plan(campaign_id: int, organization_id: int, festival: ca
     for account_id in organizers:
         notifications.notify(account_id, f"c{campaign_id}:a{account_id}", notifications.Message(
             kind="campaign_planning", template="campaign_planning", title=f"请策划{festival.name}活动",
-            text=f"{festival.day:%m月%d日}是{festival.name}，请策划一次节庆日志愿服务活动（主题：{festival.theme}）。",
+            text=f"{day_text(festival.day)}是{festival.name}，请策划一次节庆日志愿服务活动（主题：{festival.theme}）。",
             fields={"thing1": festival.name, "date2": festival.day, "thing3": festival.theme},
             page=f"pages/campaign/index?id={campaign_id}",
         ), now=now)

@@ -10,7 +10,8 @@ the answer: a repeat that raced the first one cannot commit, and answers with th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -24,7 +25,8 @@ from app.db import insert_unless_present
 from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.services import service_records, signups
-from app.timeutil import format_local, local_day_bounds, to_local
+from app.texts import clock_text, hours_text, moment_text
+from app.timeutil import local_day_bounds, to_local
 from models import (Account, Activity, ActivityQrCode, ActivityStatus, Checkin, CheckinMethod, CheckinScan, Signup,
                     SignupStatus, Volunteer)
 
@@ -37,6 +39,31 @@ class CheckinError(DomainError):
 
     def __init__(self, code: str, message: str, status: int = 409, context: dict[str, Any] | None = None):
         super().__init__(code, message, status, context=context)
+
+
+# The same refusals as a volunteer who scanned by themselves reads them (the captain reads "该志愿者…").
+_TO_THE_VOLUNTEER = {
+    "not_signed_up": "您未报名本活动",
+    "signup_not_approved": "您的报名尚未通过审核",
+    "already_checked_in": "您已签到",
+    "already_checked_out": "您已签退",
+}
+
+
+def _to_the_volunteer(error: CheckinError) -> CheckinError:
+    return CheckinError(error.code, _TO_THE_VOLUNTEER.get(error.code, error.message), error.status,
+                        context=error.context)
+
+
+def _addressed_to_the_volunteer(scan: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """A scan the volunteer made themselves: its refusals say 您, not 该志愿者."""
+    @functools.wraps(scan)
+    def addressed(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return scan(*args, **kwargs)
+        except CheckinError as refusal:
+            raise _to_the_volunteer(refusal) from None
+    return addressed
 
 
 class AnsweredMeanwhile(Exception):
@@ -91,6 +118,7 @@ def captain_scan(account_id: int, activity_id: int, *, code: str, nonce: str, ru
     return answer
 
 
+@_addressed_to_the_volunteer
 def self_scan(account_id: int, activity_id: int, *, code: str, nonce: str, rules: Rules, now: datetime,
               secret_key: str, latitude: float | None = None, longitude: float | None = None) -> dict[str, Any]:
     """A volunteer scanned the activity's rotating display code: check in, or later check out.
@@ -369,7 +397,7 @@ def _checkout(activity: Row, door: Row, *, step: int | None, method: CheckinMeth
         raise CheckinError("already_checked_in", "该志愿者已签到", context=_context(activity, door, at))
     if at < door.checked_in_at:
         raise CheckinError("checkout_before_checkin",
-                           f"签退时间不能早于签到时间（{format_local(door.checked_in_at, '%m-%d %H:%M')}）", 422,
+                           f"签退时间不能早于签到时间（{moment_text(door.checked_in_at)}）", 422,
                            context=_context(activity, door, door.checked_in_at))
     if at < door.checked_in_at + timedelta(minutes=rules.min_minutes_before_checkout):
         raise CheckinError("too_soon_to_check_out", f"签到后 {rules.min_minutes_before_checkout} 分钟内不能签退",
@@ -392,7 +420,7 @@ def _checkout(activity: Row, door: Row, *, step: int | None, method: CheckinMeth
 def _require_window(opens: datetime, closes: datetime, at: datetime, door: Row) -> None:
     if not opens <= at <= closes:
         raise CheckinError("outside_checkin_window",
-                           f"不在签到时间内（{format_local(opens, '%m-%d %H:%M')} 至 {format_local(closes, '%m-%d %H:%M')}）",
+                           f"不在签到时间内（{moment_text(opens)} 至 {moment_text(closes)}）",
                            context=_who(door))
 
 
@@ -542,8 +570,8 @@ def official_scan(oa_openid: str, scene: str, *, rules: Rules, now: datetime) ->
                                      method=CheckinMethod.OFFICIAL_QR, account_id=volunteer.account_id, at=now, rules=rules,
                                      now=now)
     except CheckinError as exc:
-        return f"签到未成功：{exc.message}"
-    when = format_local(now, "%H:%M")
+        return f"签到未成功：{_to_the_volunteer(exc).message}"
+    when = clock_text(now)
     if answer["result"] == "checked_in":
         return f"签到成功：{activity.title}，{when} 已签到。活动结束时请再扫一次签退。"
-    return f"签退成功：{activity.title}，{when} 已签退，本次计入 {answer['minutes']} 分钟。感谢您的服务！"
+    return f"签退成功：{activity.title}，{when} 已签退，本次计入服务时长 {hours_text(answer['minutes'])}。感谢您的服务！"

@@ -18,7 +18,7 @@ def list_visible(account: Account, *, status: OrganizationStatus | None, page: i
     paths = roles.admin_region_paths(account.id)
     own_ids = roles.organized_organization_ids(account.id)
     if not paths and not own_ids:
-        raise Forbidden("not_admin_or_organizer", "只有地区管理员或组织管理员可以查看组织")
+        raise Forbidden("not_admin_or_organizer", "只有地区管理员或组织者可以查看组织")
     visible = or_(false(), *(Region.path.startswith(path) for path in paths),
                   Organization.id.in_(own_ids) if own_ids else false())
     base = select(Organization).join(Region, Region.id == Organization.region_id).where(visible)

@@ -28,7 +28,8 @@ from sqlalchemy import String, cast, exists, func, literal, or_, select
 from app.extensions import db, get_redis, settings
 from app.resident_id import age_on
 from app.services import notifications
-from app.timeutil import SHANGHAI, format_local, local_day_bounds, to_local
+from app.texts import clock_text, hours_text, moment_text
+from app.timeutil import SHANGHAI, local_day_bounds, to_local
 from models import (Activity, ActivityStatus, Campaign, Notification, RecordKind, Region, ServiceRecord, Signup,
                     SignupStatus, Volunteer, VolunteerStatus)
 
@@ -139,7 +140,7 @@ def _local_start_ranges(now: datetime, window: timedelta, hour: int, *, days_ahe
 def _day_before_message(activity: Activity) -> notifications.Message:
     return notifications.Message(
         kind=DAY_BEFORE, template="activity_reminder", title="明天有您报名的志愿服务活动",
-        text=(f"您报名的活动「{activity.title}」将于{format_local(activity.starts_at, '%m月%d日 %H:%M')}开始，"
+        text=(f"您报名的活动「{activity.title}」将于{moment_text(activity.starts_at)}开始，"
               f"地点：{activity.address}。请确认能否参加；如不能参加，请在活动开始前取消报名，把名额留给其他志愿者。"),
         fields={"thing1": activity.title, "time2": activity.starts_at, "thing3": activity.address,
                 "thing4": "请确认参加，不能来请取消报名"},
@@ -149,7 +150,7 @@ def _day_before_message(activity: Activity) -> notifications.Message:
 def _hours_before_message(activity: Activity, hours: int) -> notifications.Message:
     return notifications.Message(
         kind=HOURS_BEFORE, template="activity_reminder", title=f"活动将于{hours}小时后开始",
-        text=(f"您报名的活动「{activity.title}」将于{format_local(activity.starts_at, '%H:%M')}开始（约 {hours} 小时后），"
+        text=(f"您报名的活动「{activity.title}」将于{clock_text(activity.starts_at)}开始（约 {hours} 小时后），"
               f"地点：{activity.address}。请准时到场签到。"),
         fields={"thing1": activity.title, "time2": activity.starts_at, "thing3": activity.address,
                 "thing4": f"{hours}小时后开始，请准时签到"},
@@ -179,22 +180,18 @@ def _thank(now: datetime, window: timedelta) -> int:
     for record_id, volunteer_id, account_id, total_minutes, activity in rows:
         minutes = db.session.scalar(select(func.coalesce(func.sum(ServiceRecord.minutes), 0)).where(
             ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.activity_id == activity.id))
-        written += notifications.notify(account_id, f"r{record_id}", notifications.Message(
-            kind=THANKS, template="service_thanks", title="感谢您的志愿服务",
-            text=(f"感谢您参加「{activity.title}」！本次记录服务时长 {hours_text(minutes)}，"
-                  f"累计服务时长 {hours_text(total_minutes)}。"),
-            fields={"thing1": activity.title, "thing2": hours_text(minutes), "thing3": "感谢您的志愿服务"},
-            page="pages/me/records",
-        ), now=now, activity_id=activity.id) is not None
+        written += notifications.notify(account_id, f"r{record_id}", _thanks_message(activity, minutes, total_minutes),
+                                        now=now, activity_id=activity.id) is not None
     return written
 
 
-def hours_text(minutes: int) -> str:
-    """Minutes for people: 2小时, 1小时40分钟, 40分钟."""
-    hours, rest = divmod(max(minutes, 0), 60)
-    if not hours:
-        return f"{rest}分钟"
-    return f"{hours}小时{rest}分钟" if rest else f"{hours}小时"
+def _thanks_message(activity: Activity, minutes: int, total_minutes: int) -> notifications.Message:
+    return notifications.Message(
+        kind=THANKS, template="service_thanks", title="感谢您的志愿服务",
+        text=(f"感谢您参加「{activity.title}」！本次记录服务时长 {hours_text(minutes)}，"
+              f"累计服务时长 {hours_text(total_minutes)}。"),
+        fields={"thing1": activity.title, "thing2": hours_text(minutes), "thing3": "感谢您的志愿服务"},
+        page="pages/me/records")
 
 
 # --- campaign invitations -----------------------------------------------------------------------
@@ -280,7 +277,7 @@ def _invitation_message(activity: Activity, campaign: Campaign | None) -> notifi
     festival = campaign.name if campaign else ""
     return notifications.Message(
         kind=INVITATION, template="campaign_invitation", title=f"{festival}志愿服务活动邀请",
-        text=(f"{festival}主题志愿服务活动「{activity.title}」将于{format_local(activity.starts_at, '%m月%d日 %H:%M')}"
+        text=(f"{festival}主题志愿服务活动「{activity.title}」将于{moment_text(activity.starts_at)}"
               f"在{activity.address}开展（主题：{theme}），还有名额，欢迎报名参加。"),
         fields={"thing1": activity.title, "time2": activity.starts_at, "thing3": theme},
         page=f"pages/activity/index?id={activity.id}")

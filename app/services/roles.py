@@ -52,7 +52,7 @@ def require_reviewer(account_id: int) -> list[str]:
     """Return the account's review scopes; refuse accounts that have none."""
     paths = review_scope_paths(account_id)
     if not paths:
-        raise Forbidden("not_a_reviewer", "只有组织管理员或地区管理员可以审核志愿者注册")
+        raise Forbidden("not_a_reviewer", "只有组织者或地区管理员可以审核志愿者注册")
     return paths
 
 

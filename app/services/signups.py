@@ -262,7 +262,7 @@ def _free_seat_and_promote(activity: Activity, now: datetime) -> None:
 def _notify(signup: Signup, activity: Activity, result: str, note: str, now: datetime) -> None:
     account_id = db.session.scalar(select(Volunteer.account_id).where(Volunteer.id == signup.volunteer_id))
     notifications.notify(account_id, f"s{signup.id}:{signup.status.value}:{int(now.timestamp())}", notifications.Message(
-        kind="signup_result", template="signup_result", title=f"报名{result}",
+        kind="signup_result", template="signup_result", title=result if result.startswith("报名") else f"报名{result}",
         text=f"您报名的活动「{activity.title}」：{result}。{note}",
         fields={"thing1": activity.title, "phrase2": result, "time3": activity.starts_at, "thing4": note},
         page=f"pages/activity/index?id={activity.id}",

@@ -289,7 +289,7 @@ def _require_organizer(account_id: int, organization_id: int) -> Organization:
     if organization is None:
         raise NotFound("organization_not_found", "找不到该组织")
     if not roles.is_organizer(account_id, organization_id):
-        raise Forbidden("not_organizer", "只有本组织的管理员可以管理队伍")
+        raise Forbidden("not_organizer", "只有本组织的组织者可以管理队伍")
     if organization.status is not OrganizationStatus.APPROVED:
         raise Forbidden("organization_not_approved", "组织通过审核后才能管理队伍")
     return organization
@@ -313,7 +313,7 @@ def _team_for_manager(account: Account, team_id: int) -> Team:
     if roles.is_organizer(account.id, team.organization_id):
         _require_organizer(account.id, team.organization_id)
         return team
-    raise Forbidden("not_team_manager", "只有本队所属组织的管理员或本队队长可以执行此操作")
+    raise Forbidden("not_team_manager", "只有本队所属组织的组织者或本队队长可以执行此操作")
 
 
 def _may_see(account_id: int, organization: Organization) -> bool:

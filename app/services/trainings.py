@@ -21,6 +21,7 @@ from sqlalchemy import func, or_, select
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.services import notifications, regions, roles
+from app.texts import day_text
 from app.timeutil import SHANGHAI, to_local
 from models import (Activity, ActivityKind, ActivityStatus, Checkin, Organization, OrganizationStatus, Region,
                     RegionLevel, Role, RoleGrant, Team, TeamKind)
@@ -125,7 +126,7 @@ def _remind_one(account_id: int, key: str, quarter: Quarter, stage: str, who: st
                 page: str) -> int:
     when = "本季度" if stage == QUARTER_START else "距本季度结束只剩四周，"
     text = (f"{when}{who}尚未安排培训。按要求每支专业志愿服务队伍和每个街道每季度至少开展一次培训，"
-            f"请在{quarter.last_day:%m月%d日}前发布培训活动。")
+            f"请在{day_text(quarter.last_day)}前发布培训活动。")
     return notifications.notify(account_id, key, notifications.Message(
         kind="training_reminder", template="training_reminder", title=f"{quarter.label}培训提醒", text=text,
         fields={"thing1": who, "thing2": quarter.label, "date3": quarter.last_day}, page=page,
@@ -225,7 +226,7 @@ def compliance(account_id: int, *, year: int, quarter: int, region_id: int | Non
         raise NotFound("organization_not_found", "找不到该组织")
     if not (roles.is_organizer(account_id, organization.id)
             or roles.administers(account_id, regions.get_region(organization.region_id))):
-        raise Forbidden("not_organizer", "只有本组织的管理员或上级地区管理员可以查看培训情况")
+        raise Forbidden("not_organizer", "只有本组织的组织者或上级地区的管理员可以查看培训情况")
     return report(Quarter(year, quarter), organization_id=organization.id)
 
 

@@ -31,7 +31,7 @@ def test_the_calendar_of_a_year_in_date_order(client, world):
     assert (days["spring_festival"]["date"], days["qingming"]["date"], days["dragon_boat"]["date"],
             days["mid_autumn"]["date"], days["double_ninth"]["date"]) == (
         "2026-02-17", "2026-04-05", "2026-06-19", "2026-09-25", "2026-10-18")
-    assert days["qingming"]["rule"] == "solar_term" and days["double_ninth"]["lead"] == "区老龄办"
+    assert days["qingming"]["rule"] == "solar_term" and days["double_ninth"]["lead"] == "区卫生健康委"
     assert [day["date"] for day in answer.json["days"]] == sorted(day["date"] for day in answer.json["days"])
 
 
@@ -53,7 +53,7 @@ def test_an_unknown_region_is_404(client, world):
 
 def test_local_days_added_and_removed_by_the_regions_admin_only(client, world):
     body = {"region_id": world["district"], "name": "桂花节", "month": 9, "day": 28, "theme": "社区文化志愿服务",
-            "lead": "区文体广新局"}
+            "lead": "区文化和旅游局"}
     assert client.post("/api/v1/calendar/local-days", json=body).status_code == 401
     for who in ("other_admin", "volunteer"):
         refused = client.post("/api/v1/calendar/local-days", json=body, headers=world["headers"][who])

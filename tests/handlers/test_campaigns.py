@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from app.extensions import db
@@ -14,7 +16,7 @@ def world(app, now):
         tree = f.region_tree()
         org = f.organization("甲区志愿者协会", tree["district"], now)
         other_org = f.organization("乙区志愿者协会", tree["other_district"], now)
-        activity = f.activity(org, tree["community"], now)
+        activity = f.activity(org, tree["community"], now, starts_in=timedelta(days=10))  # 12-3, near 12-5
         people = {"organizer": f.organizer("sim_org", org, now),
                   "other_organizer": f.organizer("sim_other_org", other_org, now),
                   "admin": f.admin("sim_admin", tree["city"], now),
@@ -26,13 +28,13 @@ def world(app, now):
 
 
 def test_an_organiser_opens_a_campaign_links_an_activity_and_sees_the_count(client, world):
-    body = {"festival_key": "mid_autumn", "year": 2026, "organization_id": world["org"]}
+    body = {"festival_key": "volunteer_day", "year": 2026, "organization_id": world["org"]}
     assert client.post("/api/v1/campaigns", json=body).status_code == 401
     for who in ("other_organizer", "volunteer"):
         refused = client.post("/api/v1/campaigns", json=body, headers=world["headers"][who])
         assert refused.status_code == 403 and refused.json["error"]["code"] == "not_organizer"
     opened = client.post("/api/v1/campaigns", json=body, headers=world["headers"]["organizer"])
-    assert opened.status_code == 201 and opened.json["day"] == "2026-09-25" and opened.json["status"] == "draft"
+    assert opened.status_code == 201 and opened.json["day"] == "2026-12-05" and opened.json["status"] == "draft"
     again = client.post("/api/v1/campaigns", json=body, headers=world["headers"]["organizer"])
     assert again.status_code == 409 and again.json["error"]["code"] == "campaign_exists"
 
@@ -64,3 +66,16 @@ def test_an_admin_opens_a_region_wide_campaign(client, world):
     neither = client.post("/api/v1/campaigns", json={"festival_key": "double_ninth", "year": 2026},
                           headers=world["headers"]["admin"])
     assert neither.status_code == 422 and neither.json["error"]["code"] == "organization_or_region_required"
+
+
+def test_an_organiser_unlinks_an_activity_and_the_campaign_goes_back_to_draft(client, world):
+    body = {"festival_key": "volunteer_day", "year": 2026, "organization_id": world["org"]}
+    opened = client.post("/api/v1/campaigns", json=body, headers=world["headers"]["organizer"]).json
+    link = f"/api/v1/campaigns/{opened['id']}/activities"
+    client.post(link, json={"activity_id": world["activity"]}, headers=world["headers"]["organizer"])
+    denied = client.delete(f"{link}/{world['activity']}", headers=world["headers"]["other_organizer"])
+    assert denied.status_code == 403
+    unlinked = client.delete(f"{link}/{world['activity']}", headers=world["headers"]["organizer"])
+    assert unlinked.status_code == 200 and unlinked.json["status"] == "draft"
+    again = client.delete(f"{link}/{world['activity']}", headers=world["headers"]["organizer"])
+    assert again.status_code == 404 and again.json["error"]["code"] == "activity_not_linked"

@@ -50,7 +50,7 @@ def test_days_come_in_date_order_with_theme_and_lead():
     days = calendar.built_in_days(2026)
     assert [day.day for day in days] == sorted(day.day for day in days)
     double_ninth = next(day for day in days if day.key == "double_ninth")
-    assert "老人" in double_ninth.theme and double_ninth.lead == "区老龄办"
+    assert "老人" in double_ninth.theme and double_ninth.lead == "区卫生健康委"
 
 
 @pytest.mark.parametrize("year", [1949, 2101, -1])
@@ -68,7 +68,7 @@ def tree(app_context):
 def test_an_admin_adds_a_local_day_seen_below_their_region_only(tree, now):
     admin = f.admin("sim_admin", tree["district"], now)
     row = calendar.add_local_day(admin.id, region_id=tree["district"].id, name="桂花节", month=9, day=28, year=None,
-                                 theme="社区文化志愿服务", lead="区文体广新局", now=now)
+                                 theme="社区文化志愿服务", lead="区文化和旅游局", now=now)
     in_community = {day.key: day for day in calendar.festival_days(2026, region_id=tree["community"].id)}
     assert in_community[f"local_{row.id}"].day == date(2026, 9, 28)
     assert f"local_{row.id}" not in {day.key for day in calendar.festival_days(2026, region_id=tree["other_community"].id)}
@@ -110,3 +110,14 @@ def test_others_cannot_add_or_remove_local_days_and_bad_dates_are_refused(tree, 
     assert caught.value.code == "not_admin_of_region"
     calendar.remove_local_day(admin.id, row.id, now=now)
     assert db.session.scalar(select(func.count()).select_from(LocalFestivalDay)) == 0
+
+
+def test_lead_departments_carry_the_names_after_the_2018_reform():
+    from app.services.calendar import BUILT_IN
+
+    leads = {definition.key: definition.lead for definition in BUILT_IN}
+    for old in ("环保局", "文体广新局", "老龄办", "公安分局"):
+        assert not [key for key, lead in leads.items() if old in lead], old
+    assert (leads["tree_planting_day"], leads["world_book_day"], leads["double_ninth"], leads["fire_safety_day"],
+            leads["victory_day"]) == ("区生态环境局", "区文化和旅游局", "区卫生健康委", "区消防救援支队",
+                                      "区退役军人事务局")

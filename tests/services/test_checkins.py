@@ -323,6 +323,6 @@ def test_official_qr_scans_are_answered_in_chat_with_the_reason(world, now):
     assert "不在签到时间内" in checkins.official_scan("oa_alice", today, rules=RULES, now=start - timedelta(hours=2))
     assert checkins.official_scan("oa_alice", today, rules=RULES, now=start).startswith("签到成功")
     out = checkins.official_scan("oa_alice", today, rules=RULES, now=start + timedelta(minutes=90))
-    assert out.startswith("签退成功") and "90 分钟" in out
+    assert out.startswith("签退成功") and "1小时30分钟" in out
     world["activity"].status = ActivityStatus.CANCELLED
     assert checkins.official_scan("oa_alice", today, rules=RULES, now=start) == "签到未成功：活动已取消"

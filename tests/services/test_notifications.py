@@ -108,8 +108,10 @@ def test_fit_truncates_with_an_ellipsis():
 
 def test_values_are_made_valid_for_their_type():
     moment = datetime(2026, 2, 16, 16, 30, tzinfo=timezone.utc)  # 00:30 on the 17th in Shanghai
-    assert fit_value("time3", moment) == "2026年02月17日 00:30"
-    assert fit_value("date2", moment) == "2026年02月17日"
+    assert fit_value("time3", moment) == "2026年2月17日 00:30"
+    assert fit_value("date2", moment) == "2026年2月17日"
+    assert wechat_rules.check_data({"time3": {"value": fit_value("time3", moment)},
+                                    "date2": {"value": fit_value("date2", moment)}}) is None
     assert fit_value("phrase2", "OK 报名成功啦!") == "报名成功啦"
     assert fit_value("phrase2", "OK") == "通知"
     assert fit_value("thing1", "") == "无"

@@ -75,7 +75,7 @@ def test_my_hours_totals_overall_and_this_year(app, client, world, now):
         volunteer = db.session.get(Volunteer, world["volunteer_id"])
         volunteer.total_service_minutes, volunteer.service_record_count = 150, 1
         db.session.commit()
-    assert say(client, "我的时长") == "累计服务时长：2.5 小时（1 次）\n2026 年：2.5 小时"
+    assert say(client, "我的时长") == "累计服务时长：2小时30分钟（1 次）\n2026 年：2小时30分钟"
     assert say(client, "我的时长", sender="oa_stranger") == bot.NOT_LINKED_TEXT
 
 

@@ -36,6 +36,8 @@ def expected_reply(sample: dict) -> str | None:
             fields = xmltodict.parse(sample["xml"])["xml"]
             return bot.WELCOME_WITH_SCENE_TEXT if (fields.get("EventKey") or "").startswith("qrscene_") else bot.WELCOME_TEXT
         return None
+    if sample["msg_type"] not in ("text", "image", "voice", "video", "shortvideo", "location", "link"):
+        return None  # notsure, device_text, device_event: types WeChat does not document for users
     return bot.HELP_TEXT
 
 
