@@ -14,7 +14,7 @@ from app.extensions import api_spec, db
 from app.services import signups
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
-from handlers._schemas import StrictBody, answers, id_path
+from handlers._schemas import QueryArgs, StrictBody, answers, id_path
 from models import Activity, Signup, SignupStatus
 
 blueprint = Blueprint("signups", __name__, url_prefix="/api/v1")
@@ -29,7 +29,7 @@ class DecisionBody(StrictBody):
     reason: str | None = Field(default=None, max_length=200, description="拒绝原因（拒绝时必填）")
 
 
-class ListQuery(BaseModel):
+class ListQuery(QueryArgs):
     status: SignupStatus | None = None
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=100)
