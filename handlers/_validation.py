@@ -59,7 +59,9 @@ def fields_of(errors: list[dict[str, Any]]) -> dict[str, str]:
             # A rule over two fields (lat and lng): name the one that is missing, not the whole object.
             location = ".".join(filter(None, (location, context["field"])))
             message = f"需与 {context['other']} 同时提供"
-        elif kind in ("greater_than_equal", "less_than_equal") and isinstance(context.get("ge", context.get("le")), date):
+        elif kind in ("greater_than_equal", "less_than_equal") and isinstance(context.get("ge", context.get("le")),
+                                                                               (str, date)):
+            # A bound on a date (JSON validation reports it as text): earlier/later, not smaller/larger.
             message = f"不能早于 {context['ge']}" if kind == "greater_than_equal" else f"不能晚于 {context['le']}"
         else:
             message = _MESSAGES.get(kind, "格式不正确")
