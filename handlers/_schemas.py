@@ -41,7 +41,8 @@ class MultiLineText:
 
 
 # `text: MultiLine` may hold "\n" and "\t"; every other text of a request is one line.
-MultiLine = Annotated[str, MultiLineText()]
+# The OpenAPI document says so too ("x-multiline"), for clients and for the hostile-input test.
+MultiLine = Annotated[str, MultiLineText(), Field(json_schema_extra={"x-multiline": True})]
 
 # What no text of a request may hold: C0 control characters (PostgreSQL refuses NUL in text, the
 # others are invisible or break WeChat's templates), DEL, and lone surrogates (no UTF-8 text holds one).
