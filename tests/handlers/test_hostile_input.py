@@ -12,9 +12,9 @@ Nothing may answer 500, every refusal names the field, and nothing in the databa
 from __future__ import annotations
 
 import hashlib
-import re
 import inspect
 import json
+import re
 import typing
 from typing import Any
 from urllib.parse import quote
