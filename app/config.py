@@ -185,6 +185,11 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
             raise ConfigError(f"delivery.{key} must be positive")
     if delivery["lease_seconds"] <= settings["wechat"]["timeout_seconds"]:
         raise ConfigError("delivery.lease_seconds must be longer than wechat.timeout_seconds")
+    activities = settings["activities"]
+    if not 1 <= activities["max_duration_days"] <= 366:
+        raise ConfigError("activities.max_duration_days must be between 1 and 366")
+    if not 1 <= activities["max_days_ahead"] <= 3660:
+        raise ConfigError("activities.max_days_ahead must be between 1 and 3660")
     if settings["broadcasts"]["max_body_chars"] <= 0:
         raise ConfigError("broadcasts.max_body_chars must be positive")
     scheduler = settings["scheduler"]

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
+import typing
+from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
+from werkzeug.exceptions import BadRequest
 
-from app.errors import DomainError
+from app.errors import DomainError, ValidationFailed
+from app.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 
 API_PREFIX = "/api/v1/"
+# A JSON escape of a UTF-16 surrogate; only then can a parsed body hold a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def register(app: Flask) -> None:
@@ -25,21 +33,48 @@ def register(app: Flask) -> None:
     for module in (health, auth, volunteers, regions, organizations, region_permits, teams, activities, signups, checkins,
                    service_records, calendar, campaigns, announcements, messages, trainings, wechat_callback, docs):
         app.register_blueprint(module.blueprint)
+    app.extensions["json_body_models"] = {endpoint: json_body_model(view) for endpoint, view in app.view_functions.items()}
+
+
+def json_body_model(view: Any) -> type | None:
+    """The schema of a view's JSON body (the `json` parameter spectree fills), or None if it takes none."""
+    original = inspect.unwrap(view)
+    if "json" not in getattr(original, "__annotations__", {}):
+        return None
+    return typing.get_type_hints(original).get("json")
 
 
 def _require_json_bodies() -> None:
-    """The API speaks JSON: a body in another format, or broken JSON, is refused before any handler runs."""
-    if request.method in ("POST", "PUT", "PATCH") and request.path.startswith(API_PREFIX):
-        if not request.content_length:
-            return
-        if not request.is_json:
-            raise DomainError("unsupported_media_type", "请以 application/json 格式提交请求内容", 415)
-        body = request.get_json(silent=True)
-        if body is None:
-            raise DomainError("malformed_json", "请求内容不是有效的 JSON", 400)
+    """The API speaks JSON objects: anything else is refused before any handler runs.
+
+    Another media type is 415; broken JSON, or JSON nested deeper than MAX_JSON_DEPTH (measured
+    before parsing, which would otherwise recurse into a 500), is 400 `malformed_json`; valid JSON
+    that is not an object (`[]`, `null`, `"x"`, `1`) is 422 `validation_failed` with the field
+    `body`, and so is any body but `{}` on a route that takes none.
+    """
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE") or not request.path.startswith(API_PREFIX):
+        return
+    # Read whatever arrived, with or without a Content-Length (chunked): spectree parses it later.
+    data = request.get_data(cache=True)
+    if not data:
+        return
+    if not request.is_json:
+        raise DomainError("unsupported_media_type", "请以 application/json 格式提交请求内容", 415)
+    if nests_deeper_than(data, MAX_JSON_DEPTH):
+        raise DomainError("malformed_json", f"请求内容嵌套过深（最多 {MAX_JSON_DEPTH} 层）", 400)
+    try:
+        body = request.get_json()  # not silent: JSON's own `null` is a value, not a parse failure
+    except BadRequest:
+        raise DomainError("malformed_json", "请求内容不是有效的 JSON", 400) from None
+    if _SURROGATE_ESCAPE.search(data):
         try:
             # JSON may escape a lone surrogate ("\ud800"), which no UTF-8 text can hold: refuse it here
             # rather than fail while storing or answering.
             json.dumps(body, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise DomainError("malformed_json", "请求内容含有无效的字符", 400) from None
+    if not isinstance(body, dict):
+        raise ValidationFailed({"body": "请求体应为 JSON 对象"})
+    models = current_app.extensions["json_body_models"]
+    if body and request.endpoint in models and models[request.endpoint] is None:
+        raise ValidationFailed({"body": "此接口不接受请求内容"})

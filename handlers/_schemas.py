@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from functools import cache
+from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from spectree import Response
 from werkzeug.routing import IntegerConverter
 
@@ -33,10 +36,75 @@ class IdConverter(IntegerConverter):
              r"|214748[0-2]\d{3}|2147483[0-5]\d{2}|21474836[0-3]\d|214748364[0-7])")
 
 
-class StrictBody(BaseModel):
-    """A request body that refuses fields it does not know (no mass assignment)."""
+class MultiLineText:
+    """Marks a text field that may hold line breaks and tabs (a description, an announcement's body)."""
+
+
+# `text: MultiLine` may hold "\n" and "\t"; every other text of a request is one line.
+# The OpenAPI document says so too ("x-multiline"), for clients and for the hostile-input test.
+MultiLine = Annotated[str, MultiLineText(), Field(json_schema_extra={"x-multiline": True})]
+
+# What no text of a request may hold: C0 control characters (PostgreSQL refuses NUL in text, the
+# others are invisible or break WeChat's templates), DEL, and lone surrogates (no UTF-8 text holds one).
+_FORBIDDEN_IN_LINE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_FORBIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def _marks_multi_line(annotation: Any) -> bool:
+    metadata = getattr(annotation, "__metadata__", ())
+    return any(isinstance(item, MultiLineText) for item in metadata) or any(
+        _marks_multi_line(arg) for arg in get_args(annotation))
+
+
+@cache
+def _allows_line_breaks(model: type[BaseModel], field_name: str) -> bool:
+    field = model.model_fields[field_name]
+    return any(isinstance(item, MultiLineText) for item in field.metadata) or _marks_multi_line(field.annotation)
+
+
+class RequestSchema(BaseModel):
+    """What every request schema (body, query, nested object) derives from: its text is checked once, here.
+
+    Every string a request carries, in any field, list or mapping (keys too), is refused with 422
+    `validation_failed` naming the field if it holds a control character; only fields typed
+    `MultiLine` may hold line breaks and tabs. A new field cannot escape: the check runs on all of
+    them (tests/handlers/test_hostile_input.py walks every schema to make sure each derives from here).
+    """
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        forbidden = _FORBIDDEN_IN_TEXT if _allows_line_breaks(cls, info.field_name) else _FORBIDDEN_IN_LINE
+        pending = [value]
+        while pending:  # iterative: nesting is bounded by the JSON depth limit, but recursion is not needed
+            item = pending.pop()
+            if isinstance(item, str):
+                if forbidden.search(item):
+                    raise PydanticCustomError("control_character", "text holds a control character")
+            elif isinstance(item, (list, tuple, set, frozenset)):
+                pending.extend(item)
+            elif isinstance(item, dict):
+                pending.extend(item.keys())
+                pending.extend(item.values())
+        return value
+
+
+class StrictBody(RequestSchema):
+    """A request body that refuses fields it does not know (no mass assignment).
+
+    Bodies are validated as strict JSON (handlers/_validation.py): no type coercion, so `true` is
+    not an integer, `"5"` is not a number and `1` is not a boolean.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class QueryArgs(RequestSchema):
+    """A query string's schema; query values are text, so "1" still parses as an integer."""
+
+
+# A skill, as volunteers list theirs and activities require them: short, one line.
+Skill = Annotated[str, Field(min_length=1, max_length=20)]
 
 
 # What any endpoint with a JSON body may answer before its view runs: broken JSON, a body over
@@ -52,7 +120,7 @@ def answers(status: int | tuple[int, ...], model: type[BaseModel], *errors: int,
                     **{f"HTTP_{code}": ErrorBody for code in error_statuses})
 
 
-class Page(BaseModel):
+class Page(QueryArgs):
     model_config = ConfigDict(extra="forbid")
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=100)

@@ -7,27 +7,27 @@ from typing import Literal
 
 from flask import Blueprint
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from app.db import unit_of_work
 from app.extensions import api_spec, db
 from app.services import activities
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
-from handlers._schemas import Id, StrictBody, answers, id_path
+from handlers._schemas import Id, MultiLine, QueryArgs, Skill, StrictBody, answers, id_path
 from models import Activity, ActivityKind, Evaluation, RiskLevel, SignupMode
 from models.activities import CARE_THEMES
 
 blueprint = Blueprint("activities", __name__, url_prefix="/api/v1")
 
 Theme = Literal[CARE_THEMES]  # type: ignore[valid-type]
-SkillName = str
 
 
 class ActivityFields(StrictBody):
     """Fields an organiser sets; on PATCH every one is optional and an explicit null is refused."""
 
     title: str = Field(min_length=2, max_length=60, description="活动名称")
-    description: str = Field(default="", max_length=2000)
+    description: MultiLine = Field(default="", max_length=2000)
     kind: ActivityKind = Field(default=ActivityKind.SERVICE, description="service 服务 / training 培训")
     themes: list[Theme] = Field(default_factory=list, max_length=8, description="关爱主题")
     team_id: Id | None = Field(default=None, description="承办队伍（本组织）")
@@ -39,7 +39,7 @@ class ActivityFields(StrictBody):
     ends_at: AwareDatetime
     capacity: int = Field(ge=1, le=10000, description="招募人数")
     signup_mode: SignupMode = Field(default=SignupMode.OPEN, description="open 直接报名 / approval 需审核")
-    required_skills: list[SkillName] = Field(default_factory=list, max_length=10)
+    required_skills: list[Skill] = Field(default_factory=list, max_length=10)
     min_age: int | None = Field(default=None, ge=0, le=100)
     risk_level: RiskLevel = RiskLevel.LOW
     requires_insurance: bool = False
@@ -54,7 +54,7 @@ class CreateBody(ActivityFields):
 
 class PatchBody(StrictBody):
     title: str = Field(default=None, min_length=2, max_length=60)  # type: ignore[assignment]
-    description: str = Field(default=None, max_length=2000)  # type: ignore[assignment]
+    description: MultiLine = Field(default=None, max_length=2000)  # type: ignore[assignment]
     kind: ActivityKind = None  # type: ignore[assignment]
     themes: list[Theme] = Field(default=None, max_length=8)  # type: ignore[assignment]
     team_id: Id | None = None
@@ -66,7 +66,7 @@ class PatchBody(StrictBody):
     ends_at: AwareDatetime = None  # type: ignore[assignment]
     capacity: int = Field(default=None, ge=1, le=10000)  # type: ignore[assignment]
     signup_mode: SignupMode = None  # type: ignore[assignment]
-    required_skills: list[SkillName] = Field(default=None, max_length=10)  # type: ignore[assignment]
+    required_skills: list[Skill] = Field(default=None, max_length=10)  # type: ignore[assignment]
     min_age: int | None = Field(default=None, ge=0, le=100)
     risk_level: RiskLevel = None  # type: ignore[assignment]
     requires_insurance: bool = None  # type: ignore[assignment]
@@ -81,7 +81,7 @@ class EvaluationBody(StrictBody):
     evaluation: Evaluation = Field(description="excellent 优秀 / qualified 合格 / unqualified 不合格")
 
 
-class SearchQuery(BaseModel):
+class SearchQuery(QueryArgs):
     region_id: Id | None = Field(default=None, description="地区（含下级）")
     theme: Theme | None = None
     kind: ActivityKind | None = None
@@ -98,7 +98,8 @@ class SearchQuery(BaseModel):
     @model_validator(mode="after")
     def _point_complete(self) -> SearchQuery:
         if (self.lat is None) != (self.lng is None):
-            raise ValueError("lat 和 lng 需同时提供")
+            missing, given = ("lng", "lat") if self.lng is None else ("lat", "lng")
+            raise PydanticCustomError("missing_pair", "{field} must come with {other}", {"field": missing, "other": given})
         return self
 
 

@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 from app.db import unit_of_work
 from app.extensions import api_spec, get_gateway
 from app.services import broadcasts
+from app.services.volunteers import Category
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account_id, login_required
-from handlers._schemas import Id, StrictBody, answers, id_path
+from handlers._schemas import Id, MultiLine, Skill, StrictBody, answers, id_path
 
 blueprint = Blueprint("announcements", __name__, url_prefix="/api/v1")
 
@@ -23,11 +24,12 @@ class AudienceBody(StrictBody):
     kind: Literal["organization", "team", "activity", "region"] = Field(
         description="organization 本组织志愿者 / team 某队伍 / activity 某活动报名者 / region 某地区（含下级）")
     id: Id = Field(description="组织、队伍、活动或地区的 id")
-    categories: list[str] = Field(default_factory=list, max_length=20, description="只发给这些类别的志愿者（任一）")
-    skills: list[str] = Field(default_factory=list, max_length=20, description="只发给有这些技能的志愿者（任一）")
+    categories: list[Category] = Field(default_factory=list, max_length=len(Category),
+                                       description="只发给这些类别的志愿者（任一）")
+    skills: list[Skill] = Field(default_factory=list, max_length=20, description="只发给有这些技能的志愿者（任一）")
 
     def audience(self) -> broadcasts.Audience:
-        return broadcasts.Audience(self.kind, self.id, tuple(self.categories), tuple(self.skills))
+        return broadcasts.Audience(self.kind, self.id, tuple(c.value for c in self.categories), tuple(self.skills))
 
 
 class PreviewBody(StrictBody):
@@ -37,7 +39,7 @@ class PreviewBody(StrictBody):
 
 class AnnouncementBody(PreviewBody):
     title: str = Field(min_length=1, max_length=broadcasts.TITLE_MAX, description="标题，最多 20 字")
-    body: str = Field(min_length=1, max_length=5000, description="正文，长度上限见配置 broadcasts.max_body_chars")
+    body: MultiLine = Field(min_length=1, max_length=5000, description="正文，长度上限见配置 broadcasts.max_body_chars")
     activity_id: Id | None = Field(default=None, description="附带的活动链接")
 
 

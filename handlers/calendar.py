@@ -12,12 +12,12 @@ from app.extensions import api_spec
 from app.services import calendar
 from app.timeutil import current_time, to_local
 from handlers._auth import BEARER_SECURITY, current_account_id, login_required
-from handlers._schemas import Id, StrictBody, answers, id_path
+from handlers._schemas import Id, QueryArgs, StrictBody, answers, id_path
 
 blueprint = Blueprint("calendar", __name__, url_prefix="/api/v1")
 
 
-class CalendarQuery(BaseModel):
+class CalendarQuery(QueryArgs):
     model_config = ConfigDict(extra="forbid")
     year: int | None = Field(default=None, ge=calendar.FIRST_YEAR, le=calendar.LAST_YEAR,
                              description="公历年份（1950–2100），默认今年")

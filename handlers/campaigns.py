@@ -12,7 +12,7 @@ from app.extensions import api_spec
 from app.services import calendar, campaigns
 from app.timeutil import current_time, to_local
 from handlers._auth import BEARER_SECURITY, current_account_id, login_required
-from handlers._schemas import Id, StrictBody, answers, id_path
+from handlers._schemas import Id, QueryArgs, StrictBody, answers, id_path
 
 blueprint = Blueprint("campaigns", __name__, url_prefix="/api/v1")
 
@@ -50,7 +50,7 @@ class ProgressItem(CampaignView):
     activities: int = Field(description="本组织为它开展的有效活动数")
 
 
-class ProgressQuery(BaseModel):
+class ProgressQuery(QueryArgs):
     model_config = ConfigDict(extra="forbid")
     year: int | None = Field(default=None, ge=calendar.FIRST_YEAR, le=calendar.LAST_YEAR, description="默认今年")
 

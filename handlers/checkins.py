@@ -18,7 +18,7 @@ from app.services import checkins, service_records
 from app.wechat.errors import WeChatError
 from app.timeutil import current_time, to_local
 from handlers._auth import BEARER_SECURITY, current_account, current_account_id, login_required
-from handlers._schemas import Id, StrictBody, answers, id_path
+from handlers._schemas import Id, QueryArgs, StrictBody, answers, id_path
 
 blueprint = Blueprint("checkins", __name__, url_prefix="/api/v1")
 
@@ -223,7 +223,7 @@ class RecordPage(BaseModel):
     by_year: list[YearTotal]
 
 
-class RecordQuery(BaseModel):
+class RecordQuery(QueryArgs):
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=100)
 

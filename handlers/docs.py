@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from flask import Blueprint, current_app, jsonify
 
 from app.extensions import api_spec
@@ -14,7 +16,14 @@ API_PREFIX = "/api/v1"
 def openapi_document():
     document = current_app.extensions.get("openapi_document")
     if document is None:
-        document = dict(api_spec._generate_spec())
+        # spectree lifts nested models' $defs out of its shared model table while generating, deleting
+        # them there: a second app in the same process (every test) would get dangling $refs. Generate
+        # from a copy so each app's document is whole.
+        models = copy.deepcopy(api_spec.models)
+        try:
+            document = dict(api_spec._generate_spec())
+        finally:
+            api_spec.models = models
         document["paths"] = {path: ops for path, ops in document["paths"].items()
                              if path.startswith(API_PREFIX) and path != f"{API_PREFIX}/openapi.json"}
         document.setdefault("components", {})["securitySchemes"] = {

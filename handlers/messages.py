@@ -14,12 +14,12 @@ from app.extensions import api_spec, settings
 from app.services import notifications, subscriptions
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account_id, login_required
-from handlers._schemas import Id, MAX_ID, StrictBody, answers
+from handlers._schemas import Id, MAX_ID, QueryArgs, StrictBody, answers
 
 blueprint = Blueprint("messages", __name__, url_prefix="/api/v1/me")
 
 
-class InboxQuery(BaseModel):
+class InboxQuery(QueryArgs):
     model_config = ConfigDict(extra="forbid")
     before_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="翻页：只看 id 小于它的消息")
     limit: int = Field(default=20, ge=1, le=100)

@@ -13,16 +13,12 @@ from app.extensions import api_spec
 from app.services import organizations
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
-from handlers._schemas import StrictBody, answers, id_path
+from handlers._schemas import QueryArgs, StrictBody, answers, id_path
 from models import Organization, OrganizationStatus
 
 blueprint = Blueprint("organizations", __name__, url_prefix="/api/v1")
 
-# Text that reaches a database column: no control characters (PostgreSQL refuses NUL in text).
-PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
-
-
-class ListQuery(BaseModel):
+class ListQuery(QueryArgs):
     status: OrganizationStatus | None = Field(default=None, description="pending 待审核 / approved 已通过 / rejected 未通过")
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=100)
@@ -30,7 +26,7 @@ class ListQuery(BaseModel):
 
 class ReviewBody(StrictBody):
     decision: Literal["approve", "reject"]
-    reason: str | None = Field(default=None, max_length=200, pattern=PLAIN_TEXT, description="驳回原因（驳回时必填）")
+    reason: str | None = Field(default=None, max_length=200, description="驳回原因（驳回时必填）")
 
 
 class RegionRef(BaseModel):

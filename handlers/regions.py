@@ -7,12 +7,12 @@ from pydantic import BaseModel, Field
 
 from app.extensions import api_spec
 from app.services import regions
-from handlers._schemas import Id, answers
+from handlers._schemas import Id, QueryArgs, answers
 
 blueprint = Blueprint("regions", __name__, url_prefix="/api/v1")
 
 
-class RegionQuery(BaseModel):
+class RegionQuery(QueryArgs):
     parent_id: Id | None = Field(default=None, description="上级地区 id；不填则列出城市")
 
 

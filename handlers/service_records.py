@@ -15,7 +15,7 @@ from app.services import service_records
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
 from handlers._idempotency import Nonce, idempotent
-from handlers._schemas import Id, StrictBody, answers, id_path
+from handlers._schemas import Id, QueryArgs, StrictBody, answers, id_path
 from models import CorrectionRequest, CorrectionStatus, ServiceRecord
 
 blueprint = Blueprint("service_records", __name__, url_prefix="/api/v1")
@@ -67,7 +67,7 @@ class CorrectionRequestView(BaseModel):
     created_at: datetime
 
 
-class RequestQuery(BaseModel):
+class RequestQuery(QueryArgs):
     model_config = ConfigDict(extra="forbid")
     status: CorrectionStatus | None = Field(default=None, description="pending / approved / rejected；不填为全部")
     activity_id: Id | None = Field(default=None, description="只看某个活动的申请")
@@ -75,7 +75,7 @@ class RequestQuery(BaseModel):
     per_page: int = Field(default=20, ge=1, le=100)
 
 
-class MyRequestQuery(BaseModel):
+class MyRequestQuery(QueryArgs):
     model_config = ConfigDict(extra="forbid")
     status: CorrectionStatus | None = None
     page: int = Field(default=1, ge=1, le=100000)

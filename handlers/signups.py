@@ -15,7 +15,7 @@ from app.services import signups
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
 from handlers._idempotency import Nonce, idempotent
-from handlers._schemas import StrictBody, answers, id_path
+from handlers._schemas import QueryArgs, StrictBody, answers, id_path
 from models import Activity, Signup, SignupStatus
 
 blueprint = Blueprint("signups", __name__, url_prefix="/api/v1")
@@ -31,7 +31,7 @@ class DecisionBody(StrictBody):
     nonce: Nonce
 
 
-class ListQuery(BaseModel):
+class ListQuery(QueryArgs):
     status: SignupStatus | None = None
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=100)

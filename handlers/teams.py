@@ -14,14 +14,13 @@ from app.extensions import api_spec, settings
 from app.services import teams
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
-from handlers._schemas import Id, StrictBody, answers, id_path
+from handlers._schemas import Id, QueryArgs, StrictBody, answers, id_path
 from models import JoinMode, MembershipStatus, TeamKind
 from models.teams import TEAM_KIND_LABELS
 
 blueprint = Blueprint("teams", __name__, url_prefix="/api/v1")
 
-# Names and reasons reach text columns: no control characters (PostgreSQL refuses NUL in text).
-NAME_FIELD = dict(min_length=2, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$", description="队伍名称，组织内唯一")
+NAME_FIELD = dict(min_length=2, max_length=50, description="队伍名称，组织内唯一")
 KIND_DESCRIPTION = "队伍类型：" + "、".join(f"{kind.value}={label}" for kind, label in TEAM_KIND_LABELS.items())
 JOIN_MODE_DESCRIPTION = "加入方式：open 直接加入 / approval 需审核 / invitation 仅限邀请"
 MEMBERSHIP_DESCRIPTION = ("requested 申请中 / invited 已邀请 / active 在队 / rejected 申请未通过 / "
@@ -47,11 +46,10 @@ class VolunteerBody(StrictBody):
 
 class DecisionBody(StrictBody):
     decision: Literal["approve", "reject"]
-    reason: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$",
-                               description="拒绝原因（拒绝时必填）")
+    reason: str | None = Field(default=None, max_length=200, description="拒绝原因（拒绝时必填）")
 
 
-class MembershipQuery(BaseModel):
+class MembershipQuery(QueryArgs):
     status: MembershipStatus | None = Field(default=None, description=MEMBERSHIP_DESCRIPTION)
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=100)

@@ -12,12 +12,12 @@ from app.extensions import api_spec
 from app.services import trainings
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account_id, login_required
-from handlers._schemas import Id, answers
+from handlers._schemas import Id, QueryArgs, answers
 
 blueprint = Blueprint("trainings", __name__, url_prefix="/api/v1")
 
 
-class ComplianceQuery(BaseModel):
+class ComplianceQuery(QueryArgs):
     model_config = ConfigDict(extra="forbid")
     year: int | None = Field(default=None, ge=2000, le=2100, description="公历年份，默认本季度所在年份")
     quarter: int | None = Field(default=None, ge=1, le=4, description="季度 1-4，默认本季度（与 year 同时给出或同时省略）")

@@ -16,7 +16,7 @@ from app.services import accounts, roles, volunteers
 from app.services.volunteers import Category
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
-from handlers._schemas import Id, StrictBody, answers, id_path
+from handlers._schemas import Id, QueryArgs, Skill, StrictBody, answers, id_path
 from handlers._validation import fields_of
 from models import Volunteer
 
@@ -24,7 +24,8 @@ blueprint = Blueprint("volunteers", __name__, url_prefix="/api/v1")
 
 MOBILE_PATTERN = r"^1[3-9]\d{9}$"
 NAME_PATTERN = r"^[\u4e00-\u9fa5A-Za-z·• ]{2,30}$"
-Skill = str
+# Nobody registering was born before this (resident ID numbers refuse earlier years too).
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 SKILL_FIELD = Field(default=(), max_length=20, description="特长技能，每项不超过20字")
 CATEGORY_FIELD = Field(default=(), max_length=len(Category), description="志愿者类别：" + "、".join(
     f"{c.value}={label}" for c, label in volunteers.CATEGORY_LABELS.items()))
@@ -34,7 +35,7 @@ class RegisterBody(StrictBody):
     real_name: str = Field(pattern=NAME_PATTERN, description="真实姓名")
     mobile: str = Field(pattern=MOBILE_PATTERN, description="中国大陆手机号")
     id_number: str | None = Field(default=None, pattern=r"^\d{17}[\dXx]$", description="18位居民身份证号（可选；校验位会被检查）")
-    birth_date: date | None = Field(default=None, description="出生日期；未填身份证号时必填")
+    birth_date: date | None = Field(default=None, ge=EARLIEST_BIRTH_DATE, description="出生日期；未填身份证号时必填，不早于 1900-01-01")
     categories: list[Category] = CATEGORY_FIELD
     skills: list[Skill] = SKILL_FIELD
     region_id: Id = Field(description="所在社区（村）的地区 id")
@@ -57,7 +58,7 @@ class ReviewBody(StrictBody):
     reason: str | None = Field(default=None, max_length=200, description="驳回原因（驳回时必填）")
 
 
-class PendingQuery(BaseModel):
+class PendingQuery(QueryArgs):
     status: Literal["pending"] = "pending"
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=100)

@@ -102,6 +102,8 @@ def test_overrides_are_deep_merged_and_checked():
     ({"delivery": {"subscribe_per_second": -5}}, "delivery.subscribe_per_second must be positive"),
     ({"delivery": {"lease_seconds": 3}}, "longer than wechat.timeout_seconds"),
     ({"broadcasts": {"max_body_chars": 0}}, "positive"),
+    ({"activities": {"max_duration_days": 0}}, "activities.max_duration_days must be between 1 and 366"),
+    ({"activities": {"max_days_ahead": 0}}, "activities.max_days_ahead must be between 1 and 3660"),
     ({"scheduler": {"renew_seconds": 20}}, "shorter than scheduler.lease_seconds"),
     ({"reminders": {"day_before_hour": 24}}, "0-23"),
     ({"reminders": {"hours_before": 0}}, "between 1 and 23"),

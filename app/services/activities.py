@@ -6,13 +6,13 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, cast, func, select
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
-from app.extensions import db
+from app.extensions import db, settings
 from app.services import audit, campaigns, notifications, region_permits, reminders
 from app.texts import moment_text
 from models import (Account, Activity, ActivityStatus, Evaluation, Organization,
@@ -73,7 +73,7 @@ def create(account: Account, values: Mapping[str, Any], *, now: datetime) -> Act
     for name in EDITABLE | {"region_id"}:
         if name in values:
             setattr(activity, name, values[name])
-    _check(activity, now)
+    _check(activity, now, schedule_changed=True)
     _require_inside_organization_region(activity, organization)
     db.session.add(activity)
     db.session.flush()
@@ -98,7 +98,7 @@ def update(account: Account, activity_id: int, changes: Mapping[str, Any], *, no
     old_times = (activity.starts_at, activity.ends_at)
     for name, value in changes.items():
         setattr(activity, name, value)
-    _check(activity, now)
+    _check(activity, now, schedule_changed=bool(TIME_FIELDS & set(changes)))
     if "region_id" in changes:
         _require_inside_organization_region(activity, db.session.get(Organization, activity.organization_id))
     if TIME_FIELDS & set(changes):
@@ -244,18 +244,31 @@ def _publish(activity: Activity, now: datetime) -> None:
     activity.updated_at = now
 
 
-def _check(activity: Activity, now: datetime) -> None:
-    """The rules that no combination of fields may break."""
+def _check(activity: Activity, now: datetime, *, schedule_changed: bool) -> None:
+    """The rules that no combination of fields may break.
+
+    Runs on the changed object before anything is written: its lookups must not autoflush, or an
+    edit that breaks a CHECK constraint (an end before the start) would reach the database first
+    and fail there instead of being refused here.
+    """
     problems: dict[str, str] = {}
     if activity.ends_at <= activity.starts_at:
         problems["ends_at"] = "需晚于开始时间"
     if activity.ends_at <= now:
         problems["ends_at"] = "需晚于现在"
-    region = db.session.get(Region, activity.region_id)
+    if schedule_changed:
+        # Only a new time is held to today's limits: an older activity keeps the time it was given.
+        limits = settings()["activities"]
+        if activity.ends_at - activity.starts_at > timedelta(days=limits["max_duration_days"]):
+            problems.setdefault("ends_at", f"活动时长不能超过 {limits['max_duration_days']} 天")
+        if activity.starts_at > now + timedelta(days=limits["max_days_ahead"]):
+            problems["starts_at"] = f"开始时间不能晚于 {limits['max_days_ahead']} 天后"
+    with db.session.no_autoflush:
+        region = db.session.get(Region, activity.region_id)
+        team = db.session.get(Team, activity.team_id) if activity.team_id is not None else None
     if region is None or region.level is not RegionLevel.COMMUNITY:
         problems["region_id"] = "需为社区（村）"
     if activity.team_id is not None:
-        team = db.session.get(Team, activity.team_id)
         if team is None or team.organization_id != activity.organization_id:
             problems["team_id"] = "需为本组织的队伍"
     if (activity.checkin_radius_m is not None) and (activity.latitude is None or activity.longitude is None):

@@ -22,6 +22,8 @@ from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
 from wechatpy.replies import TextReply
 
+from app.json_depth import MAX_JSON_DEPTH, nests_deeper_than
+
 MAX_BODY_BYTES = 64 * 1024
 
 SUBSCRIBE_MSG_EVENTS = {
@@ -165,6 +167,9 @@ class _ExpatWithoutDTD:
 
 
 def _parse_body(body: bytes, is_json: bool) -> Mapping[str, Any]:
+    if is_json and nests_deeper_than(body, MAX_JSON_DEPTH):
+        # json.loads recurses per level: a deep enough push would end in RecursionError, a 500.
+        raise CallbackRejected(400, "malformed_body", "JSON nests too deeply")
     try:
         if is_json:
             document = json.loads(body)
