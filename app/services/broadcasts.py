@@ -2,7 +2,8 @@
 
 The organiser first sees how many people the audience holds and how many no push channel reaches
 (`preview`); sending writes the announcement only, after WeChat's content check, so the request
-stays fast whatever the audience. Workers then fan it out (`fan_out_next`): volunteers in id
+stays fast whatever the audience. The check is a WeChat call, so it runs between two units of
+work, never inside one: `prepare` (reads), `check_security` (no transaction), `create` (writes). Workers then fan it out (`fan_out_next`): volunteers in id
 order, `fanout_batch_size` per transaction, each batch spending subscribe credits, writing its
 rows and moving the announcement's cursor in the same transaction. Memory stays constant, a crash
 loses nothing (the next worker resumes at the cursor) and nobody gets two rows (the cursor moves
@@ -156,39 +157,75 @@ def check_content(title: str, body: str) -> tuple[str, str]:
     return title, body
 
 
-def check_security(gateway: WeChatGateway, author_openid: str, title: str, body: str) -> None:
-    """WeChat's content-security check; nothing is sent unchecked."""
+@dataclass(frozen=True)
+class Draft:
+    """An announcement that passed our own checks: the content trimmed, the sender allowed, the audience not empty."""
+
+    organization_id: int
+    title: str
+    body: str
+    audience: Audience
+    activity_id: int | None
+    author_openid: str
+    reach: Reach
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A draft WeChat's content check passed; only `check_security` makes one, and only these are queued."""
+
+    draft: Draft
+
+
+def prepare(account_id: int, organization_id: int, *, title: str, body: str, audience: Audience,
+            activity_id: int | None) -> Draft:
+    """Check an announcement before WeChat's content check (reads only; the caller then ends the transaction)."""
+    _require_sender_and_activity(account_id, organization_id, audience, activity_id)
+    title, body = check_content(title, body)
+    reach = preview(audience)
+    if reach.recipients == 0:
+        raise DomainError("empty_audience", "发送对象中没有可接收公告的志愿者，请调整发送范围或筛选条件", 422)
+    author_openid = db.session.scalar(select(Account.mp_openid).where(Account.id == account_id))
+    return Draft(organization_id, title, body, audience, activity_id, author_openid or "", reach)
+
+
+def check_security(gateway: WeChatGateway, draft: Draft) -> Checked:
+    """WeChat's content-security check, outside any transaction; nothing is sent unchecked."""
     try:
-        suggestion = gateway.check_text_security(author_openid, f"{title}\n{body}", scene=1)
+        suggestion = gateway.check_text_security(draft.author_openid, f"{draft.title}\n{draft.body}", scene=1)
     except WeChatError:
         raise DomainError("content_check_unavailable", "暂时无法完成内容安全检测，请稍后再发送", 503) from None
     if suggestion == "risky":
         raise DomainError("content_rejected", "公告内容未通过微信内容安全检测，请修改后再发送", 422)
     if suggestion != "pass":
         raise DomainError("content_needs_review", "公告内容可能含有敏感信息，请修改措辞后再发送", 422)
+    return Checked(draft)
 
 
-def create(account_id: int, organization_id: int, *, title: str, body: str, audience: Audience,
-           activity_id: int | None, gateway: WeChatGateway, now: datetime) -> tuple[Announcement, Reach]:
-    """Check and queue an announcement; the workers fan it out."""
+def create(account_id: int, checked: Checked, *, now: datetime) -> tuple[Announcement, Reach]:
+    """Queue a checked announcement; the workers fan it out.
+
+    The sender's right is checked again: it may have been withdrawn while WeChat checked the text.
+    """
+    draft = checked.draft
+    _require_sender_and_activity(account_id, draft.organization_id, draft.audience, draft.activity_id)
+    announcement = Announcement(organization_id=draft.organization_id, author_account_id=account_id, title=draft.title,
+                                body=draft.body, activity_id=draft.activity_id, audience=draft.audience.as_dict(),
+                                status=AnnouncementStatus.QUEUED, recipient_count=0, unreachable_count=0,
+                                fanout_cursor=0, created_at=now)
+    db.session.add(announcement)
+    db.session.flush()
+    _queue_team_posts(announcement, draft.audience, now)
+    return announcement, draft.reach
+
+
+def _require_sender_and_activity(account_id: int, organization_id: int, audience: Audience,
+                                 activity_id: int | None) -> None:
     require_sender(account_id, organization_id, audience)
-    title, body = check_content(title, body)
     if activity_id is not None:
         activity = db.session.get(Activity, activity_id)
         if activity is None or activity.organization_id != organization_id:
             raise NotFound("activity_not_found", "找不到本组织的该活动")
-    author_openid = db.session.scalar(select(Account.mp_openid).where(Account.id == account_id))
-    check_security(gateway, author_openid or "", title, body)
-    reach = preview(audience)
-    if reach.recipients == 0:
-        raise DomainError("empty_audience", "发送对象中没有可接收公告的志愿者，请调整发送范围或筛选条件", 422)
-    announcement = Announcement(organization_id=organization_id, author_account_id=account_id, title=title, body=body,
-                                activity_id=activity_id, audience=audience.as_dict(), status=AnnouncementStatus.QUEUED,
-                                recipient_count=0, unreachable_count=0, fanout_cursor=0, created_at=now)
-    db.session.add(announcement)
-    db.session.flush()
-    _queue_team_posts(announcement, audience, now)
-    return announcement, reach
 
 
 def _queue_team_posts(announcement: Announcement, audience: Audience, now: datetime) -> None:

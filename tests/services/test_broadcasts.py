@@ -158,9 +158,11 @@ def test_teams_with_a_robot_get_the_announcement_in_their_group_chat(app, world,
         def check_text_security(self, openid, content, scene=3):
             return "pass"
 
-    announcement, reach = broadcasts.create(world["organizer"].id, world["org"].id, title="集合", body="周六集合",
-                                            audience=broadcasts.Audience("organization", world["org"].id),
-                                            activity_id=None, gateway=PassingGateway(), now=now)
+    draft = broadcasts.prepare(world["organizer"].id, world["org"].id, title="集合", body="周六集合",
+                               audience=broadcasts.Audience("organization", world["org"].id), activity_id=None)
+    db.session.commit()
+    announcement, reach = broadcasts.create(world["organizer"].id, broadcasts.check_security(PassingGateway(), draft),
+                                            now=now)
     db.session.commit()
     [post] = db.session.scalars(select(Notification).where(Notification.channel == NotificationChannel.WECOM_ROBOT))
     assert post.team_id == world["team"].id and post.announcement_id == announcement.id
