@@ -19,20 +19,19 @@ from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, select
 
-from app.db import JsonArrayOverlaps, upsert_insert
+from app.db import JsonArrayOverlaps
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db, settings
-from app.services import group_robots, regions, roles, subscriptions
-from app.services.message_fields import fit_fields
+from app.services import group_robots, notifications, regions, roles
 from app.wechat.errors import WeChatError
 from app.wechat.gateway import WeChatGateway
 from models import (Account, Activity, Announcement, AnnouncementStatus, MembershipStatus, Notification,
-                    NotificationChannel, NotificationStatus, OfficialFollower, Organization, Region, Signup, SignupStatus,
+                    NotificationStatus, OfficialFollower, Organization, Region, Signup, SignupStatus,
                     SubscriptionCredit, Team, TeamMembership, Volunteer, VolunteerStatus)
 
 AUDIENCE_KINDS = ("organization", "team", "activity", "region")
 TITLE_MAX = 20  # the title is a subscribe message's `thing`
-KIND = "announcement"
+KIND = notifications.NotificationKind.ANNOUNCEMENT
 _SIGNED_UP = (SignupStatus.PENDING, SignupStatus.APPROVED, SignupStatus.WAITLISTED)
 
 
@@ -242,12 +241,9 @@ def _queue_team_posts(announcement: Announcement, audience: Audience, now: datet
     for team in teams:
         if not group_robots.has_webhook(team):
             continue
-        db.session.add(Notification(
-            idempotency_key=f"{KIND}:{announcement.id}:team{team.id}", team_id=team.id, kind=KIND,
-            channel=NotificationChannel.WECOM_ROBOT, announcement_id=announcement.id,
-            payload={"text": f"【{announcement.title}】\n{announcement.body}"}, status=NotificationStatus.PENDING,
-            attempts=0, next_attempt_at=now, created_at=now,
-        ))
+        notifications.notify_team(team.id, (announcement.id, ("team", team.id)), KIND,
+                                  f"【{announcement.title}】\n{announcement.body}", now=now,
+                                  announcement_id=announcement.id)
 
 
 # --- fan-out ----------------------------------------------------------------------------------------
@@ -283,50 +279,15 @@ def fan_out_next(*, now: datetime, batch_size: int) -> int:
 
 
 def _write_batch(announcement: Announcement, account_ids: list[int], now: datetime) -> tuple[int, int]:
-    wechat = settings()["wechat"]
-    subscribe_template = wechat["templates"]["announcement"]
-    organization = _organization_name(announcement.organization_id)
     page = f"pages/announcement/index?id={announcement.id}"
-    text = f"【{announcement.title}】{announcement.body}"
-    base = {"title": announcement.title, "text": text, "page": page}
-    by_channel = {
-        NotificationChannel.MINIPROGRAM_SUBSCRIBE: {**base, "template_id": subscribe_template, "data": fit_fields(
-            {"thing1": announcement.title, "thing2": organization, "time3": announcement.created_at})},
-        NotificationChannel.OFFICIAL_TEMPLATE: {**base, "template_id": wechat["official_templates"]["notice"],
-                                                "data": fit_fields({"thing1": announcement.title, "thing2": announcement.body,
-                                                                    "time3": announcement.created_at}),
-                                                "miniprogram": {"appid": wechat["miniprogram"]["app_id"], "pagepath": page}},
-        NotificationChannel.INBOX: base,
-    }
-    # Normally none exist; after a re-run of a batch, those people keep their row and their credit.
-    keys = {f"{KIND}:{announcement.id}:a{account_id}": account_id for account_id in account_ids}
-    have_row = set(db.session.scalars(select(Notification.idempotency_key)
-                                      .where(Notification.idempotency_key.in_(list(keys)))))
-    account_ids = [account_id for key, account_id in keys.items() if key not in have_row]
-    paid = subscriptions.spend_many(account_ids, subscribe_template, now=now)
-    followers = _followers(set(account_ids) - paid)
-    rows = []
-    for account_id in account_ids:
-        channel = (NotificationChannel.MINIPROGRAM_SUBSCRIBE if account_id in paid
-                   else NotificationChannel.OFFICIAL_TEMPLATE if account_id in followers else NotificationChannel.INBOX)
-        rows.append({
-            "idempotency_key": f"{KIND}:{announcement.id}:a{account_id}", "account_id": account_id, "kind": KIND,
-            "channel": channel, "payload": by_channel[channel], "announcement_id": announcement.id,
-            "status": NotificationStatus.SKIPPED if channel is NotificationChannel.INBOX else NotificationStatus.PENDING,
-            "attempts": 0, "next_attempt_at": now, "created_at": now,
-        })
-    if rows:
-        db.session.execute(upsert_insert(Notification).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows)
-    return len(rows), sum(1 for row in rows if row["channel"] is NotificationChannel.INBOX)
-
-
-def _followers(account_ids: set[int]) -> set[int]:
-    if not account_ids:
-        return set()
-    return set(db.session.scalars(
-        select(Account.id).join(OfficialFollower, OfficialFollower.openid == Account.oa_openid)
-        .where(Account.id.in_(account_ids), OfficialFollower.is_subscribed.is_(True))
-    ))
+    message = notifications.Message(
+        kind=KIND, template="announcement", title=announcement.title,
+        text=f"【{announcement.title}】{announcement.body}", summary=announcement.body, page=page,
+        fields={"thing1": announcement.title, "thing2": _organization_name(announcement.organization_id),
+                "time3": announcement.created_at})
+    # After a re-run of a batch, people who already have their row keep it and their credit.
+    return notifications.notify_many([(account_id, (announcement.id, ("a", account_id))) for account_id in account_ids],
+                                     message, now=now, announcement_id=announcement.id)
 
 
 def _organization_name(organization_id: int) -> str:
