@@ -251,15 +251,15 @@ def _queue_team_posts(announcement: Announcement, audience: Audience, now: datet
 def fan_out_next(*, now: datetime, batch_size: int) -> int:
     """Write the outbox rows of the next batch of one queued announcement; return how many people it covered.
 
-    Commits. Two workers never fan out the same announcement at once: its row is locked for the
-    batch (skipped by the other worker on PostgreSQL; on SQLite transactions run one at a time).
+    The caller commits the batch (one unit of work per call: the rows, the credits and the cursor
+    land together). Two workers never fan out the same announcement at once: its row is locked for
+    the batch (skipped by the other worker on PostgreSQL; on SQLite transactions run one at a time).
     """
     announcement = db.session.scalar(
         select(Announcement).where(Announcement.status == AnnouncementStatus.QUEUED)
         .order_by(Announcement.id).limit(1).with_for_update(skip_locked=True)
     )
     if announcement is None:
-        db.session.commit()
         return 0
     audience = Audience.from_dict(announcement.audience)
     batch = db.session.execute(
@@ -268,13 +268,13 @@ def fan_out_next(*, now: datetime, batch_size: int) -> int:
     if not batch:
         announcement.status = AnnouncementStatus.FANNED_OUT
         announcement.fanned_out_at = now
-        db.session.commit()
+        db.session.flush()
         return 0
     written, unreachable = _write_batch(announcement, [row.account_id for row in batch], now)
     announcement.fanout_cursor = batch[-1].id
     announcement.recipient_count += written
     announcement.unreachable_count += unreachable
-    db.session.commit()
+    db.session.flush()
     return len(batch)
 
 
