@@ -1,0 +1,131 @@
+"""The catalogue of error codes: every `error.code` a client can receive, its HTTP status and meaning.
+
+Clients branch on these codes, so they are stable. Adding a code is one line here, in
+alphabetical order: `"code": (status, "含义"),` (a tuple of statuses when several apply). The
+OpenAPI document lists this table in its description, and `tests/test_error_codes.py` fails, naming
+the code and where it is raised, when a raised code is missing here or a code here is raised nowhere.
+"""
+
+from __future__ import annotations
+
+CATALOGUE: dict[str, tuple[int | tuple[int, ...], str]] = {
+    "activity_cancelled": (409, "活动已取消"),
+    "activity_closed": (409, "活动已结束或已取消，不能再修改"),
+    "activity_full": (409, "名额已满，无法再通过报名"),
+    "activity_not_found": (404, "找不到该活动"),
+    "activity_not_started": (409, "活动开始后才能申请更正时长"),
+    "activity_started": (409, "活动已开始，不能再取消报名；如有变化请联系队长"),
+    "already_checked_in": (409, "该志愿者已签到"),
+    "already_checked_out": (409, "该志愿者已签退"),
+    "already_decided": (409, "该组织已审核，无需重复操作"),
+    "already_member": (409, "该志愿者已是本队成员"),
+    "already_registered": (409, "您已提交过注册，请勿重复提交"),
+    "already_requested": (409, "该志愿者已申请加入本队，请直接审批"),
+    "announcement_not_found": (404, "找不到该公告"),
+    "audience_outside_organization": (403, "只能向本组织的志愿者发送公告"),
+    "bad_request": (400, "请求格式有误"),
+    "birth_date_mismatch": (422, "出生日期与身份证号不一致"),
+    "birth_date_required": (422, "请填写身份证号或出生日期"),
+    "campaign_exists": (409, "该节庆日活动今年已经发起过了"),
+    "campaign_not_found": (404, "找不到该节庆日活动"),
+    "campaign_not_yours": (403, "该节庆日活动不属于本组织或本地区"),
+    "capacity_below_signups": (422, "名额不能少于已报名人数"),
+    "content_check_unavailable": (503, "暂时无法完成内容安全检测，请稍后再发送"),
+    "content_needs_review": (422, "公告内容可能含有敏感信息，请修改措辞后再发送"),
+    "content_rejected": (422, "公告内容未通过微信内容安全检测，请修改后再发送"),
+    "correction_not_found": (404, "找不到该更正申请"),
+    "correction_pending": (409, "您已提交过更正申请，请等待组织者处理"),
+    "empty_audience": (422, "发送对象中没有可接收公告的志愿者，请调整发送范围或筛选条件"),
+    "expired_code": (422, "签到码已过期，请刷新后重试"),
+    "festival_not_found": (404, "找不到该节庆日"),
+    "field_not_editable": (422, "这些信息不能自行修改，如需更正请联系审核人员"),
+    "forbidden": (403, "没有权限执行此操作"),
+    "guardian_required": (422, "未满18周岁的志愿者需填写监护人姓名和手机号"),
+    "http_error": ((400, 500), "其他 HTTP 错误（Werkzeug 未单列的状态）"),
+    "id_number_taken": (409, "该身份证号已被注册，如有疑问请联系所在社区"),
+    "internal_error": (500, "服务器内部错误"),
+    "invalid_activity": (422, "活动信息有误，请检查标出的字段"),
+    "invalid_announcement": (422, "公告内容有误，请检查标出的字段"),
+    "invalid_audience": (422, "发送对象类型无效"),
+    "invalid_birth_date": (422, "出生日期不能晚于今天"),
+    "invalid_code": (422, "无法识别的签到码"),
+    "invalid_date": (422, "不是有效日期"),
+    "invalid_id_number": (422, "str(exc)"),
+    "invalid_login_code": (401, "登录凭证无效或已过期，请重新进入小程序"),
+    "invalid_quarter": (422, "季度应为 1 至 4"),
+    "invalid_token": (401, "登录凭证无效，请重新登录"),
+    "invalid_webhook_key": (422, "群机器人 Webhook 地址无效，请从企业微信群机器人设置中复制完整地址"),
+    "invitation_only": (403, "该队伍仅限受邀加入，请联系队伍所属组织"),
+    "invitee_not_approved": (422, "只能邀请已通过审核的志愿者"),
+    "location_required": (422, "本活动需在现场签到，请允许小程序获取位置后重试"),
+    "login_too_frequent": (429, "登录过于频繁，请稍后再试"),
+    "malformed_json": (400, "请求内容不是有效的 JSON"),
+    "membership_not_found": (404, "找不到该志愿者的入队申请"),
+    "method_not_allowed": (405, "不支持此请求方法"),
+    "missing_skill": (422, "缺少该活动要求的技能"),
+    "missing_token": (401, "请先登录：缺少 Authorization: Bearer 凭证"),
+    "negative_minutes": (422, "更正后时长不能为负"),
+    "not_a_captain": (404, "该志愿者不是本队队长"),
+    "not_a_draft": (409, "只有草稿可以发布"),
+    "not_a_member": (422, "只能任命本队已通过审核的在队成员为队长"),
+    "not_a_reviewer": (403, "只有组织管理员或地区管理员可以审核志愿者注册"),
+    "not_admin": (403, "只有地区管理员可以审核组织"),
+    "not_admin_of_region": (403, "只有该地区（或上级地区）的管理员可以管理地方节庆日"),
+    "not_admin_or_organizer": (403, "只有地区管理员或组织管理员可以查看组织"),
+    "not_approved_volunteer": (403, "请先注册成为志愿者"),
+    "not_editable": (422, "这些字段不能修改"),
+    "not_finished": (409, "活动结束后才能评价"),
+    "not_found": (404, "找不到请求的地址或对象"),
+    "not_open": (409, "该活动当前不接受报名"),
+    "not_organizer": (403, "只有本组织的管理员可以执行此操作"),
+    "not_pending": (409, "该注册已审核，无需重复操作"),
+    "not_registered": (404, "您还没有注册为志愿者"),
+    "not_signed_up": ((403, 409), "请先注册成为志愿者并报名本活动"),
+    "not_team_manager": (403, "只有本队所属组织的管理员或本队队长可以执行此操作"),
+    "not_your_activity": (403, "只有本活动的组织者或队长可以查看报名"),
+    "not_your_team": (403, "只有本活动的组织者或所属队伍的队长可以展示签到码"),
+    "organization_not_approved": (403, "组织尚未通过审核，暂不能发布活动"),
+    "organization_not_found": (404, "找不到该组织"),
+    "organization_or_region_required": (422, "请指定组织（组织发起）或地区（管理员发起全区域活动）"),
+    "out_of_scope": (403, "该组织不在您管理的地区范围内"),
+    "outside_checkin_window": (409, "不在签到时间内"),
+    "outside_geofence": (409, "超出活动的签到范围"),
+    "payload_too_large": (413, "请求内容过大"),
+    "reason_required": (422, "驳回组织申请时请填写原因"),
+    "record_not_found": (404, "找不到该服务记录"),
+    "region_level_mismatch": (422, "地区层级不正确：市 → 区县 → 镇街 → 社区（村）"),
+    "region_not_community": (422, "请选择到社区（村）一级"),
+    "region_not_found": ((404, 422), "找不到该地区"),
+    "region_or_organization_required": (422, "请指定地区或组织（二选一）"),
+    "signup_not_approved": (409, "该志愿者的报名尚未通过"),
+    "signup_not_found": (404, "您没有报名该活动"),
+    "signup_rejected": (409, "您的报名未通过，如有疑问请联系活动组织者"),
+    "starts_in_the_past": (422, "活动开始时间已过，请先修改时间"),
+    "team_name_taken": (409, "本组织已有同名队伍，请换一个名称"),
+    "team_not_found": (404, "找不到该队伍"),
+    "time_conflict": (409, "与已报名的活动时间冲突"),
+    "token_expired": (401, "登录已过期，请重新登录"),
+    "too_many_requests": (429, "请求过于频繁"),
+    "too_soon_to_check_out": (409, "签到后过早签退"),
+    "too_young": (422, "未达到该活动的最低年龄"),
+    "unknown_template": (422, "包含本服务未使用的订阅消息模板"),
+    "unsupported_media_type": (415, "请以 application/json 格式提交请求内容"),
+    "validation_failed": (422, "请求内容有误（字段校验未通过，见 fields）"),
+    "volunteer_not_found": ((404, 422), "请先注册成为志愿者"),
+    "wechat_unavailable": (503, "微信服务暂时不可用，请稍后再试"),
+    "year_and_quarter_together": (422, "年份和季度需同时提供（或都不提供，表示本季度）"),
+    "year_out_of_range": (422, "超出可查询的年份范围"),
+}
+
+
+def statuses(code: str) -> tuple[int, ...]:
+    status = CATALOGUE[code][0]
+    return status if isinstance(status, tuple) else (status,)
+
+
+def as_markdown() -> str:
+    """The catalogue as a Markdown table, for the OpenAPI description."""
+    lines = ["| code | HTTP | 含义 |", "|---|---|---|"]
+    lines += [f"| `{code}` | {', '.join(map(str, statuses(code)))} | {meaning} |"
+              for code, (_, meaning) in sorted(CATALOGUE.items())]
+    return "\n".join(lines)
