@@ -151,6 +151,7 @@ def fanout_child() -> int:
         return float("nan")
 
     from app import create_app
+    from app.db import unit_of_work
     from app.extensions import db, settings
     from app.services import broadcasts
     from app.timeutil import now_utc
@@ -165,7 +166,8 @@ def fanout_child() -> int:
         t0 = time.perf_counter()
         rows = batches = 0
         while True:
-            written = broadcasts.fan_out_next(now=now_utc(), batch_size=batch_size)
+            with unit_of_work():
+                written = broadcasts.fan_out_next(now=now_utc(), batch_size=batch_size)
             if written == 0:
                 break
             rows += written

@@ -12,10 +12,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from app import checkin_codes
 from app.db import unit_of_work
-from app.extensions import api_spec, db, get_gateway, settings
-from app.errors import DomainError
+from app.extensions import api_spec, get_gateway, settings
 from app.services import checkins, service_records
-from app.wechat.errors import WeChatError
 from app.timeutil import current_time, to_local
 from handlers._auth import BEARER_SECURITY, current_account, current_account_id, login_required
 from handlers._schemas import Id, QueryArgs, StrictBody, answers, id_path
@@ -265,22 +263,17 @@ def get_official_qr(activity_id: int):
     later out) and is answered in the chat.
     """
     now = current_time()
-    activity, row = checkins.todays_official_qr(current_account(), activity_id, now=now)
-    # The read ends before WeChat is called: no transaction stays open across a network call.
-    db.session.commit()
-    if row is None:
-        lifetime = checkins.qr_lifetime_seconds(now)
-        scene = checkins.official_qr_scene(activity.id, to_local(now).date())
-        try:
-            made = get_gateway().create_temporary_qrcode(scene, lifetime)
-        except WeChatError:
-            raise DomainError("wechat_unavailable", "微信服务暂时不可用，请稍后再试", 503) from None
-        with unit_of_work():
-            row = checkins.save_official_qr(db.session.merge(activity), ticket=made.ticket, url=made.url,
-                                            expire_seconds=made.expire_seconds or lifetime, now=now)
-            db.session.flush()
-            shown = OfficialQr(scene=row.scene, url=row.url, expires_at=row.expires_at,
-                               qr_png_base64=base64.b64encode(checkin_codes.qr_png(row.url)).decode())
+    with unit_of_work():
+        _, row = checkins.todays_official_qr(current_account(), activity_id, now=now)
+        shown = _official_qr_view(row) if row is not None else None
+    if shown is not None:
         return shown
+    # WeChat is called between two units of work: no transaction stays open across a network call.
+    made = checkins.make_official_qr(get_gateway(), activity_id, now=now)
+    with unit_of_work():
+        return _official_qr_view(checkins.save_official_qr(activity_id, made, now=now))
+
+
+def _official_qr_view(row) -> OfficialQr:
     return OfficialQr(scene=row.scene, url=row.url, expires_at=row.expires_at,
                       qr_png_base64=base64.b64encode(checkin_codes.qr_png(row.url)).decode())

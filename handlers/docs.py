@@ -6,6 +6,7 @@ import copy
 
 from flask import Blueprint, current_app, jsonify
 
+from app import error_codes
 from app.extensions import api_spec
 
 blueprint = Blueprint("docs", __name__)
@@ -26,6 +27,10 @@ def openapi_document():
             api_spec.models = models
         document["paths"] = {path: ops for path, ops in document["paths"].items()
                              if path.startswith(API_PREFIX) and path != f"{API_PREFIX}/openapi.json"}
+        document.setdefault("info", {})["description"] = (
+            "出错时的回答都是 `{\"error\": {\"code\", \"message\", \"fields\"?, \"context\"?}}`；"
+            "客户端按 `code` 分支处理，`message` 是给用户看的中文说明。\n\n## 错误代码\n\n"
+            + error_codes.as_markdown())
         document.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "POST /api/v1/auth/login 返回的 token"},
         }

@@ -53,3 +53,28 @@ def test_wechatpy_is_used_only_inside_the_gateway():
         and any(name.split(".")[0] == "wechatpy" for name in imported_modules(path))
     ]
     assert offenders == []
+
+
+# Services flush; the boundary (a request's or a job step's unit of work) commits. Sending is the
+# documented exception (docs/ARCHITECTURE.md): a claim must be committed before WeChat is called,
+# mid-pass, and the outcomes after.
+SERVICES_THAT_COMMIT = {"app/services/delivery.py", "app/services/group_robots.py"}
+
+
+def test_services_do_not_commit_except_the_sending_machinery():
+    found = []
+    for path in python_files("app"):
+        relative = path.relative_to(ROOT).as_posix()
+        if not relative.startswith("app/services/") or relative in SERVICES_THAT_COMMIT:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
+                found.append(f"{relative}:{node.lineno}")
+    assert not found, f"commit() in services (move it to the handler or job step): {found}"
+
+
+def test_handlers_do_not_commit_by_hand():
+    found = [f"{path.relative_to(ROOT).as_posix()}:{node.lineno}" for path in python_files("handlers")
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit"]
+    assert not found, f"commit() in handlers (use unit_of_work): {found}"

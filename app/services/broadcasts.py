@@ -2,7 +2,8 @@
 
 The organiser first sees how many people the audience holds and how many no push channel reaches
 (`preview`); sending writes the announcement only, after WeChat's content check, so the request
-stays fast whatever the audience. Workers then fan it out (`fan_out_next`): volunteers in id
+stays fast whatever the audience. The check is a WeChat call, so it runs between two units of
+work, never inside one: `prepare` (reads), `check_security` (no transaction), `create` (writes). Workers then fan it out (`fan_out_next`): volunteers in id
 order, `fanout_batch_size` per transaction, each batch spending subscribe credits, writing its
 rows and moving the announcement's cursor in the same transaction. Memory stays constant, a crash
 loses nothing (the next worker resumes at the cursor) and nobody gets two rows (the cursor moves
@@ -18,20 +19,19 @@ from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, select
 
-from app.db import JsonArrayOverlaps, upsert_insert
+from app.db import JsonArrayOverlaps
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db, settings
-from app.services import group_robots, regions, roles, subscriptions
-from app.services.message_fields import fit_fields
+from app.services import group_robots, notifications, regions, roles
 from app.wechat.errors import WeChatError
 from app.wechat.gateway import WeChatGateway
 from models import (Account, Activity, Announcement, AnnouncementStatus, MembershipStatus, Notification,
-                    NotificationChannel, NotificationStatus, OfficialFollower, Organization, Region, Signup, SignupStatus,
+                    NotificationStatus, OfficialFollower, Organization, Region, Signup, SignupStatus,
                     SubscriptionCredit, Team, TeamMembership, Volunteer, VolunteerStatus)
 
 AUDIENCE_KINDS = ("organization", "team", "activity", "region")
 TITLE_MAX = 20  # the title is a subscribe message's `thing`
-KIND = "announcement"
+KIND = notifications.NotificationKind.ANNOUNCEMENT
 _SIGNED_UP = (SignupStatus.PENDING, SignupStatus.APPROVED, SignupStatus.WAITLISTED)
 
 
@@ -156,39 +156,75 @@ def check_content(title: str, body: str) -> tuple[str, str]:
     return title, body
 
 
-def check_security(gateway: WeChatGateway, author_openid: str, title: str, body: str) -> None:
-    """WeChat's content-security check; nothing is sent unchecked."""
+@dataclass(frozen=True)
+class Draft:
+    """An announcement that passed our own checks: the content trimmed, the sender allowed, the audience not empty."""
+
+    organization_id: int
+    title: str
+    body: str
+    audience: Audience
+    activity_id: int | None
+    author_openid: str
+    reach: Reach
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A draft WeChat's content check passed; only `check_security` makes one, and only these are queued."""
+
+    draft: Draft
+
+
+def prepare(account_id: int, organization_id: int, *, title: str, body: str, audience: Audience,
+            activity_id: int | None) -> Draft:
+    """Check an announcement before WeChat's content check (reads only; the caller then ends the transaction)."""
+    _require_sender_and_activity(account_id, organization_id, audience, activity_id)
+    title, body = check_content(title, body)
+    reach = preview(audience)
+    if reach.recipients == 0:
+        raise DomainError("empty_audience", "发送对象中没有可接收公告的志愿者，请调整发送范围或筛选条件", 422)
+    author_openid = db.session.scalar(select(Account.mp_openid).where(Account.id == account_id))
+    return Draft(organization_id, title, body, audience, activity_id, author_openid or "", reach)
+
+
+def check_security(gateway: WeChatGateway, draft: Draft) -> Checked:
+    """WeChat's content-security check, outside any transaction; nothing is sent unchecked."""
     try:
-        suggestion = gateway.check_text_security(author_openid, f"{title}\n{body}", scene=1)
+        suggestion = gateway.check_text_security(draft.author_openid, f"{draft.title}\n{draft.body}", scene=1)
     except WeChatError:
         raise DomainError("content_check_unavailable", "暂时无法完成内容安全检测，请稍后再发送", 503) from None
     if suggestion == "risky":
         raise DomainError("content_rejected", "公告内容未通过微信内容安全检测，请修改后再发送", 422)
     if suggestion != "pass":
         raise DomainError("content_needs_review", "公告内容可能含有敏感信息，请修改措辞后再发送", 422)
+    return Checked(draft)
 
 
-def create(account_id: int, organization_id: int, *, title: str, body: str, audience: Audience,
-           activity_id: int | None, gateway: WeChatGateway, now: datetime) -> tuple[Announcement, Reach]:
-    """Check and queue an announcement; the workers fan it out."""
+def create(account_id: int, checked: Checked, *, now: datetime) -> tuple[Announcement, Reach]:
+    """Queue a checked announcement; the workers fan it out.
+
+    The sender's right is checked again: it may have been withdrawn while WeChat checked the text.
+    """
+    draft = checked.draft
+    _require_sender_and_activity(account_id, draft.organization_id, draft.audience, draft.activity_id)
+    announcement = Announcement(organization_id=draft.organization_id, author_account_id=account_id, title=draft.title,
+                                body=draft.body, activity_id=draft.activity_id, audience=draft.audience.as_dict(),
+                                status=AnnouncementStatus.QUEUED, recipient_count=0, unreachable_count=0,
+                                fanout_cursor=0, created_at=now)
+    db.session.add(announcement)
+    db.session.flush()
+    _queue_team_posts(announcement, draft.audience, now)
+    return announcement, draft.reach
+
+
+def _require_sender_and_activity(account_id: int, organization_id: int, audience: Audience,
+                                 activity_id: int | None) -> None:
     require_sender(account_id, organization_id, audience)
-    title, body = check_content(title, body)
     if activity_id is not None:
         activity = db.session.get(Activity, activity_id)
         if activity is None or activity.organization_id != organization_id:
             raise NotFound("activity_not_found", "找不到本组织的该活动")
-    author_openid = db.session.scalar(select(Account.mp_openid).where(Account.id == account_id))
-    check_security(gateway, author_openid or "", title, body)
-    reach = preview(audience)
-    if reach.recipients == 0:
-        raise DomainError("empty_audience", "发送对象中没有可接收公告的志愿者，请调整发送范围或筛选条件", 422)
-    announcement = Announcement(organization_id=organization_id, author_account_id=account_id, title=title, body=body,
-                                activity_id=activity_id, audience=audience.as_dict(), status=AnnouncementStatus.QUEUED,
-                                recipient_count=0, unreachable_count=0, fanout_cursor=0, created_at=now)
-    db.session.add(announcement)
-    db.session.flush()
-    _queue_team_posts(announcement, audience, now)
-    return announcement, reach
 
 
 def _queue_team_posts(announcement: Announcement, audience: Audience, now: datetime) -> None:
@@ -205,12 +241,9 @@ def _queue_team_posts(announcement: Announcement, audience: Audience, now: datet
     for team in teams:
         if not group_robots.has_webhook(team):
             continue
-        db.session.add(Notification(
-            idempotency_key=f"{KIND}:{announcement.id}:team{team.id}", team_id=team.id, kind=KIND,
-            channel=NotificationChannel.WECOM_ROBOT, announcement_id=announcement.id,
-            payload={"text": f"【{announcement.title}】\n{announcement.body}"}, status=NotificationStatus.PENDING,
-            attempts=0, next_attempt_at=now, created_at=now,
-        ))
+        notifications.notify_team(team.id, (announcement.id, ("team", team.id)), KIND,
+                                  f"【{announcement.title}】\n{announcement.body}", now=now,
+                                  announcement_id=announcement.id)
 
 
 # --- fan-out ----------------------------------------------------------------------------------------
@@ -218,15 +251,15 @@ def _queue_team_posts(announcement: Announcement, audience: Audience, now: datet
 def fan_out_next(*, now: datetime, batch_size: int) -> int:
     """Write the outbox rows of the next batch of one queued announcement; return how many people it covered.
 
-    Commits. Two workers never fan out the same announcement at once: its row is locked for the
-    batch (skipped by the other worker on PostgreSQL; on SQLite transactions run one at a time).
+    The caller commits the batch (one unit of work per call: the rows, the credits and the cursor
+    land together). Two workers never fan out the same announcement at once: its row is locked for
+    the batch (skipped by the other worker on PostgreSQL; on SQLite transactions run one at a time).
     """
     announcement = db.session.scalar(
         select(Announcement).where(Announcement.status == AnnouncementStatus.QUEUED)
         .order_by(Announcement.id).limit(1).with_for_update(skip_locked=True)
     )
     if announcement is None:
-        db.session.commit()
         return 0
     audience = Audience.from_dict(announcement.audience)
     batch = db.session.execute(
@@ -235,61 +268,26 @@ def fan_out_next(*, now: datetime, batch_size: int) -> int:
     if not batch:
         announcement.status = AnnouncementStatus.FANNED_OUT
         announcement.fanned_out_at = now
-        db.session.commit()
+        db.session.flush()
         return 0
     written, unreachable = _write_batch(announcement, [row.account_id for row in batch], now)
     announcement.fanout_cursor = batch[-1].id
     announcement.recipient_count += written
     announcement.unreachable_count += unreachable
-    db.session.commit()
+    db.session.flush()
     return len(batch)
 
 
 def _write_batch(announcement: Announcement, account_ids: list[int], now: datetime) -> tuple[int, int]:
-    wechat = settings()["wechat"]
-    subscribe_template = wechat["templates"]["announcement"]
-    organization = _organization_name(announcement.organization_id)
     page = f"pages/announcement/index?id={announcement.id}"
-    text = f"【{announcement.title}】{announcement.body}"
-    base = {"title": announcement.title, "text": text, "page": page}
-    by_channel = {
-        NotificationChannel.MINIPROGRAM_SUBSCRIBE: {**base, "template_id": subscribe_template, "data": fit_fields(
-            {"thing1": announcement.title, "thing2": organization, "time3": announcement.created_at})},
-        NotificationChannel.OFFICIAL_TEMPLATE: {**base, "template_id": wechat["official_templates"]["notice"],
-                                                "data": fit_fields({"thing1": announcement.title, "thing2": announcement.body,
-                                                                    "time3": announcement.created_at}),
-                                                "miniprogram": {"appid": wechat["miniprogram"]["app_id"], "pagepath": page}},
-        NotificationChannel.INBOX: base,
-    }
-    # Normally none exist; after a re-run of a batch, those people keep their row and their credit.
-    keys = {f"{KIND}:{announcement.id}:a{account_id}": account_id for account_id in account_ids}
-    have_row = set(db.session.scalars(select(Notification.idempotency_key)
-                                      .where(Notification.idempotency_key.in_(list(keys)))))
-    account_ids = [account_id for key, account_id in keys.items() if key not in have_row]
-    paid = subscriptions.spend_many(account_ids, subscribe_template, now=now)
-    followers = _followers(set(account_ids) - paid)
-    rows = []
-    for account_id in account_ids:
-        channel = (NotificationChannel.MINIPROGRAM_SUBSCRIBE if account_id in paid
-                   else NotificationChannel.OFFICIAL_TEMPLATE if account_id in followers else NotificationChannel.INBOX)
-        rows.append({
-            "idempotency_key": f"{KIND}:{announcement.id}:a{account_id}", "account_id": account_id, "kind": KIND,
-            "channel": channel, "payload": by_channel[channel], "announcement_id": announcement.id,
-            "status": NotificationStatus.SKIPPED if channel is NotificationChannel.INBOX else NotificationStatus.PENDING,
-            "attempts": 0, "next_attempt_at": now, "created_at": now,
-        })
-    if rows:
-        db.session.execute(upsert_insert(Notification).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows)
-    return len(rows), sum(1 for row in rows if row["channel"] is NotificationChannel.INBOX)
-
-
-def _followers(account_ids: set[int]) -> set[int]:
-    if not account_ids:
-        return set()
-    return set(db.session.scalars(
-        select(Account.id).join(OfficialFollower, OfficialFollower.openid == Account.oa_openid)
-        .where(Account.id.in_(account_ids), OfficialFollower.is_subscribed.is_(True))
-    ))
+    message = notifications.Message(
+        kind=KIND, template="announcement", title=announcement.title,
+        text=f"【{announcement.title}】{announcement.body}", summary=announcement.body, page=page,
+        fields={"thing1": announcement.title, "thing2": _organization_name(announcement.organization_id),
+                "time3": announcement.created_at})
+    # After a re-run of a batch, people who already have their row keep it and their credit.
+    return notifications.notify_many([(account_id, (announcement.id, ("a", account_id))) for account_id in account_ids],
+                                     message, now=now, announcement_id=announcement.id)
 
 
 def _organization_name(organization_id: int) -> str:

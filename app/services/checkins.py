@@ -27,6 +27,8 @@ from app.extensions import db
 from app.services import service_records, signups
 from app.texts import clock_text, hours_text, moment_text
 from app.timeutil import local_day_bounds, to_local
+from app.wechat.errors import WeChatError
+from app.wechat.gateway import QRTicket, WeChatGateway
 from models import (Account, Activity, ActivityQrCode, ActivityStatus, Checkin, CheckinMethod, CheckinScan, Signup,
                     SignupStatus, Volunteer)
 
@@ -530,18 +532,29 @@ def qr_lifetime_seconds(now: datetime) -> int:
     return max(int((day_end - now).total_seconds()), 60)
 
 
-def save_official_qr(activity: Activity, *, ticket: str, url: str, expire_seconds: int, now: datetime) -> ActivityQrCode:
+def make_official_qr(gateway: WeChatGateway, activity_id: int, *, now: datetime) -> QRTicket:
+    """Ask WeChat for today's QR of the activity; call with no transaction open (it is a network call)."""
+    lifetime = qr_lifetime_seconds(now)
+    try:
+        made = gateway.create_temporary_qrcode(official_qr_scene(activity_id, to_local(now).date()), lifetime)
+    except WeChatError:
+        raise DomainError("wechat_unavailable", "微信服务暂时不可用，请稍后再试", 503) from None
+    return QRTicket(made.ticket, made.url, made.expire_seconds or lifetime)
+
+
+def save_official_qr(activity_id: int, made: QRTicket, *, now: datetime) -> ActivityQrCode:
     """Keep the QR WeChat made for today; if another request saved one meanwhile, that one stands."""
     day = to_local(now).date()
     try:
         with db.session.begin_nested():
-            row = ActivityQrCode(activity_id=activity.id, day=day, scene=official_qr_scene(activity.id, day),
-                                 ticket=ticket, url=url, expires_at=now + timedelta(seconds=expire_seconds),
+            row = ActivityQrCode(activity_id=activity_id, day=day, scene=official_qr_scene(activity_id, day),
+                                 ticket=made.ticket, url=made.url,
+                                 expires_at=now + timedelta(seconds=made.expire_seconds or qr_lifetime_seconds(now)),
                                  created_at=now)
             db.session.add(row)
         return row
     except IntegrityError:
-        return db.session.scalar(select(ActivityQrCode).where(ActivityQrCode.activity_id == activity.id,
+        return db.session.scalar(select(ActivityQrCode).where(ActivityQrCode.activity_id == activity_id,
                                                               ActivityQrCode.day == day))
 
 

@@ -234,7 +234,7 @@ def backoff(attempts: int, conf: Mapping[str, Any]) -> timedelta:
 
 
 def recover_lost(*, now: datetime, lease_seconds: float) -> int:
-    """Rows left `sending` past the lease were in flight in a worker that died: ambiguous, counted."""
+    """Rows left `sending` past the lease were in flight in a worker that died: ambiguous, counted (the caller commits)."""
     lost = db.session.execute(
         update(Notification)
         .where(Notification.status == NotificationStatus.SENDING,
@@ -242,7 +242,6 @@ def recover_lost(*, now: datetime, lease_seconds: float) -> int:
         .values(status=NotificationStatus.AMBIGUOUS, last_error="the sending worker stopped before recording an outcome")
         .execution_options(synchronize_session=False)
     ).rowcount
-    db.session.commit()
     if lost:
         logger.warning("%d notification(s) were in flight in a worker that stopped: marked ambiguous", lost)
     return lost

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -15,33 +16,39 @@ from models import Account, OfficialFollower
 logger = logging.getLogger(__name__)
 
 
-def link_new_followers(gateway: WeChatGateway, *, now: datetime, limit: int = 50) -> int:
-    """Ask WeChat for the unionid of followers not yet checked; return how many accounts were linked.
-
-    The callback cannot do this itself (it must answer within a second), so a worker does it.
-    """
-    pending = db.session.execute(
+def pending(*, limit: int = 50) -> list[tuple[int, str]]:
+    """(id, openid) of followers whose unionid was not asked for yet, oldest first."""
+    return [tuple(row) for row in db.session.execute(
         select(OfficialFollower.id, OfficialFollower.openid)
         .where(OfficialFollower.is_subscribed.is_(True), OfficialFollower.link_checked_at.is_(None))
         .order_by(OfficialFollower.id).limit(limit)
-    ).all()
-    # No transaction stays open while WeChat answers: it would hold locks (on SQLite, the database).
-    db.session.commit()
-    linked = 0
-    for follower_id, openid in pending:
-        try:
-            info = gateway.get_follower(openid)
-        except WeChatError as exc:
-            if exc.retryable:
-                logger.info("follower lookup postponed: %s", exc)
-                break
-            info = {}
-        follower = db.session.get(OfficialFollower, follower_id)
-        follower.link_checked_at = now
-        follower.unionid = info.get("unionid") or None
-        if follower.unionid:
-            linked += _link(follower)
-        db.session.commit()
+    )]
+
+
+def lookup(gateway: WeChatGateway, openid: str) -> dict[str, Any] | None:
+    """Ask WeChat about a follower (no transaction may be open); None: WeChat is unavailable, ask later.
+
+    The callback cannot do this itself (it must answer within a second), so a worker does it. A
+    permanent error (the openid is no longer valid) is an answer: nothing to link.
+    """
+    try:
+        return gateway.get_follower(openid)
+    except WeChatError as exc:
+        if exc.retryable:
+            logger.info("follower lookup postponed: %s", exc)
+            return None
+        return {}
+
+
+def record(follower_id: int, info: dict[str, Any], *, now: datetime) -> int:
+    """Note that the follower was checked and link their account by unionid; return how many accounts were linked."""
+    follower = db.session.get(OfficialFollower, follower_id)
+    if follower is None:
+        return 0
+    follower.link_checked_at = now
+    follower.unionid = info.get("unionid") or None
+    linked = _link(follower) if follower.unionid else 0
+    db.session.flush()
     return linked
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 import redis
-from sqlalchemy import String, cast, exists, func, literal, or_, select
+from sqlalchemy import exists, func, or_, select
 
 from app.extensions import db, get_redis, settings
 from app.resident_id import age_on
@@ -35,10 +35,10 @@ from models import (Activity, ActivityStatus, Campaign, Notification, RecordKind
 
 logger = logging.getLogger(__name__)
 
-DAY_BEFORE = "reminder_day_before"
-HOURS_BEFORE = "reminder_hours_before"
-INVITATION = "campaign_invitation"
-THANKS = "service_thanks"
+DAY_BEFORE = notifications.NotificationKind.REMINDER_DAY_BEFORE
+HOURS_BEFORE = notifications.NotificationKind.REMINDER_HOURS_BEFORE
+INVITATION = notifications.NotificationKind.CAMPAIGN_INVITATION
+THANKS = notifications.NotificationKind.SERVICE_THANKS
 # What no longer applies when an activity moves or is called off (thanks come after the end only).
 WITHDRAWN_ON_CHANGE = (DAY_BEFORE, HOURS_BEFORE, INVITATION)
 # How far back a run still sends what fell due: covers a scheduler outage or take-over.
@@ -110,7 +110,7 @@ def _remind(now: datetime, window: timedelta, kind: str, send_at: Callable[[date
         if not now - window < due <= now:
             continue
         stamp = int(activity.starts_at.timestamp())
-        key = literal(f"{kind}:s") + cast(Signup.id, String) + literal(f":{stamp}")
+        key = notifications.idempotency_key(kind, ("s", Signup.id), stamp)
         people = db.session.execute(
             select(Signup.id, Volunteer.account_id).join(Volunteer, Volunteer.id == Signup.volunteer_id).where(
                 Signup.activity_id == activity.id, Signup.status == SignupStatus.APPROVED, Signup.updated_at <= due,
@@ -121,7 +121,7 @@ def _remind(now: datetime, window: timedelta, kind: str, send_at: Callable[[date
             continue
         text = message(activity)
         for signup_id, account_id in people:
-            written += notifications.notify(account_id, f"s{signup_id}:{stamp}", text, now=now,
+            written += notifications.notify(account_id, (("s", signup_id), stamp), text, now=now,
                                             activity_id=activity.id) is not None
     return written
 
@@ -163,7 +163,7 @@ def _thank(now: datetime, window: timedelta) -> int:
     Due at the later of the end and the record (an early check-out is thanked at the end; a
     forgotten check-out when the job closes it or, held for review, when its records are confirmed).
     """
-    key = literal(f"{THANKS}:r") + cast(ServiceRecord.id, String)
+    key = notifications.idempotency_key(THANKS, ("r", ServiceRecord.id))
     rows = db.session.execute(
         select(ServiceRecord.id, ServiceRecord.volunteer_id, Volunteer.account_id, Volunteer.total_service_minutes,
                Activity)
@@ -180,7 +180,7 @@ def _thank(now: datetime, window: timedelta) -> int:
     for record_id, volunteer_id, account_id, total_minutes, activity in rows:
         minutes = db.session.scalar(select(func.coalesce(func.sum(ServiceRecord.minutes), 0)).where(
             ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.activity_id == activity.id))
-        written += notifications.notify(account_id, f"r{record_id}", _thanks_message(activity, minutes, total_minutes),
+        written += notifications.notify(account_id, [("r", record_id)], _thanks_message(activity, minutes, total_minutes),
                                         now=now, activity_id=activity.id) is not None
     return written
 
@@ -244,7 +244,7 @@ def invite_batch(invitation: Invitation, *, now: datetime, after_volunteer_id: i
     campaign = db.session.get(Campaign, activity.campaign_id)
     subtree = select(Region.id).where(Region.path.startswith(
         select(Region.path).where(Region.id == activity.region_id).scalar_subquery(), autoescape=False))
-    key = literal(f"{INVITATION}:a{activity.id}:{invitation.stamp}:v") + cast(Volunteer.id, String)
+    key = notifications.idempotency_key(INVITATION, ("a", activity.id), invitation.stamp, ("v", Volunteer.id))
     rows = db.session.execute(
         select(Volunteer.id, Volunteer.account_id, Volunteer.skills, Volunteer.birth_date).where(
             Volunteer.id > after_volunteer_id, Volunteer.status == VolunteerStatus.APPROVED,
@@ -258,7 +258,7 @@ def invite_batch(invitation: Invitation, *, now: datetime, after_volunteer_id: i
     for volunteer_id, account_id, skills, birth_date in rows:
         if not can_sign_up(activity, skills, birth_date):
             continue
-        written += notifications.notify(account_id, f"a{activity.id}:{invitation.stamp}:v{volunteer_id}", message,
+        written += notifications.notify(account_id, (("a", activity.id), invitation.stamp, ("v", volunteer_id)), message,
                                         now=now, activity_id=activity.id) is not None
     return written, rows[-1][0] if len(rows) == limit else None
 

@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, exists, func, insert, select, update
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.services import activities, audit, notifications
+from app.texts import hours_text
 from models import (Account, Activity, Checkin, CorrectionRequest, CorrectionStatus, RecordKind, Role, RoleGrant,
                     ServiceRecord, Signup, SignupStatus, Volunteer)
 
@@ -190,9 +191,11 @@ def _tell_organizers(row: CorrectionRequest, activity: Activity, volunteer: Volu
         RoleGrant.role == Role.ORGANIZER, RoleGrant.organization_id == activity.organization_id)).all()
     name = pii.mask_name(volunteer.real_name) or "志愿者"
     for account_id in organizers:
-        notifications.notify(account_id, f"cr{row.id}:a{account_id}", notifications.Message(
-            kind="correction_request", template="correction_request", title="新的时长更正申请",
-            text=f"{name} 申请将「{activity.title}」的服务时长更正为 {row.requested_minutes} 分钟，原因：{row.reason}。请及时处理。",
+        notifications.notify(account_id, [("cr", row.id), ("a", account_id)], notifications.Message(
+            kind=notifications.NotificationKind.CORRECTION_REQUEST, template="correction_request",
+            title="新的时长更正申请",
+            text=f"{name}申请将「{activity.title}」的服务时长更正为{hours_text(row.requested_minutes)}，"
+                 f"原因：{row.reason}。请及时处理。",
             fields={"thing1": activity.title, "thing2": name, "number3": row.requested_minutes, "thing4": row.reason},
             page=f"pages/corrections/index?organization_id={activity.organization_id}",
         ), now=now, activity_id=activity.id)
@@ -201,10 +204,10 @@ def _tell_organizers(row: CorrectionRequest, activity: Activity, volunteer: Volu
 def _tell_volunteer(row: CorrectionRequest, activity: Activity, now: datetime) -> None:
     approved = row.status is CorrectionStatus.APPROVED
     result = "已通过" if approved else "未通过"
-    note = f"已按 {row.requested_minutes} 分钟计入" if approved else (row.decision_reason or "")
+    note = f"已按{hours_text(row.requested_minutes)}计入" if approved else (row.decision_reason or "")
     account_id = db.session.scalar(select(Volunteer.account_id).where(Volunteer.id == row.volunteer_id))
-    notifications.notify(account_id, f"cr{row.id}", notifications.Message(
-        kind="correction_result", template="correction_result", title=f"时长更正申请{result}",
+    notifications.notify(account_id, [("cr", row.id)], notifications.Message(
+        kind=notifications.NotificationKind.CORRECTION_RESULT, template="correction_result", title=f"时长更正申请{result}",
         text=f"您对「{activity.title}」的时长更正申请{result}。{note}",
         fields={"thing1": activity.title, "phrase2": result, "thing3": note or result},
         page="pages/me/records",

@@ -1,4 +1,10 @@
-"""WeChatGateway: every WeChat API call the service makes, with our errors and one bounded retry."""
+"""WeChatGateway: every WeChat API call the service makes, with our errors and one bounded retry.
+
+No call may run while the caller's database session holds a transaction open: a WeChat call can
+take up to `wechat.timeout_seconds`, and an open transaction holds its locks (on SQLite, the whole
+database) meanwhile. Under test (`app.testing`) or with `wechat.refuse_inside_transaction`, the
+gateway raises `CallInsideTransaction` instead of calling, so the rule is enforced, not hoped for.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from urllib.parse import quote
 
 import redis
 import requests
+from flask import current_app, has_app_context
 from wechatpy.exceptions import WeChatClientException
 
 from app.wechat.clients import StableTokenClient, is_connection_not_established
@@ -21,6 +28,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 API = "https://api.weixin.qq.com"
+
+
+class CallInsideTransaction(RuntimeError):
+    """A WeChat call was attempted while the database session had a transaction open (a bug, not WeChat's error)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class WeChatGateway:
         self.wecom_api_base = wechat_settings["wecom_api_base"].rstrip("/")
         self.robot_http = make_http_session(self.wecom_api_base, timeout)
         self.timeout = timeout
+        self.refuse_inside_transaction = bool(wechat_settings.get("refuse_inside_transaction", False))
 
     # --- mini-program -------------------------------------------------------------------------
 
@@ -155,6 +167,7 @@ class WeChatGateway:
 
     def send_group_robot_text(self, webhook_key: str, content: str) -> None:
         """Post a text to a team's group chat through its robot (≤ 2048 bytes, ≤ 20 posts a minute)."""
+        self._refuse_inside_transaction()
         try:
             response = self.robot_http.post(f"{self.wecom_api_base}/cgi-bin/webhook/send", params={"key": webhook_key},
                                             json={"msgtype": "text", "text": {"content": content}})
@@ -170,8 +183,21 @@ class WeChatGateway:
 
     # --- shared -------------------------------------------------------------------------------
 
+    def _refuse_inside_transaction(self) -> None:
+        """Raise if this thread's database session has a transaction open (under test, or when configured)."""
+        if not has_app_context() or not (self.refuse_inside_transaction or current_app.testing):
+            return
+        from app.extensions import db  # late: app.extensions builds this gateway
+
+        # registry.has(): asking must not create a session for a thread that has none.
+        if db.session.registry.has() and db.session().in_transaction():
+            raise CallInsideTransaction(
+                "a WeChat call was made while a database transaction was open; end it first "
+                "(check before the unit of work, or commit before sending)")
+
     def _call(self, client: StableTokenClient, operation: Callable[[], T], *, uses_token: bool = True) -> T:
         """Run one API call; on a rejected token refresh it and retry once, never more."""
+        self._refuse_inside_transaction()
         for attempt in (1, 2):
             token = None
             try:

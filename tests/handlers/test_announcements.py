@@ -50,11 +50,14 @@ def test_send_then_deliver_then_progress_and_inbox(app, client, simulator, world
     created = client.post("/api/v1/announcements", headers=f.bearer(world["organizer"]), json=body(world))
     assert created.status_code == 201, created.json
     assert created.json["status"] == "queued" and created.json["estimate"] == {"recipients": 4, "unreachable": 3}
+    from app.db import unit_of_work
     from app.services import broadcasts
 
     with app.app_context():
-        while broadcasts.fan_out_next(now=now, batch_size=2):
-            pass
+        while True:
+            with unit_of_work():  # each batch commits, as in the worker
+                if not broadcasts.fan_out_next(now=now, batch_size=2):
+                    break
     assert deliver_all(app, now) == {"sent": 1}
     progress = client.get(f"/api/v1/announcements/{created.json['id']}", headers=f.bearer(world["organizer"])).json
     assert progress["status"] == "fanned_out" and progress["recipients"] == 4 and progress["unreachable"] == 3

@@ -177,7 +177,7 @@ def test_organisers_see_a_queue_and_volunteers_their_requests_and_both_are_told(
         told = db.session.execute(select(Notification.account_id, Notification.payload)
                                   .where(Notification.kind == "correction_request")).all()
     assert [account_id for account_id, _ in told] == [world["organizer_id"]]  # only the activity's organisation
-    assert "90 分钟" in told[0][1]["text"]
+    assert "1小时30分钟" in told[0][1]["text"]
 
     queue = f"/api/v1/organizations/{world['organization_id']}/correction-requests"
     page = client.get(f"{queue}?status=pending&activity_id={world['activity_id']}",

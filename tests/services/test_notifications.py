@@ -87,12 +87,12 @@ def test_inbox_pages_newest_first_and_marks_only_own_messages_read(person, now):
 def test_withdrawn_reminders_leave_the_inbox(person, now):
     tree = f.region_tree()
     activity = f.activity(f.organization("甲区协会", tree["district"], now), tree["community"], now)
-    reminder = notifications.Message(kind="activity_reminder", template="activity_reminder", title="活动提醒",
+    reminder = notifications.Message(kind="reminder_day_before", template="activity_reminder", title="活动提醒",
                                      text="明天有活动")
     f.subscribe_credit(person, "activity_reminder", now)
     pending = notifications.notify(person.id, "r1", reminder, now=now, activity_id=activity.id)
     other_kind = notifications.notify(person.id, "s1", MESSAGE, now=now, activity_id=activity.id)
-    assert notifications.withdraw_pending(activity.id, ("activity_reminder",)) == 1
+    assert notifications.withdraw_pending(activity.id, ("reminder_day_before",)) == 1
     db.session.expire_all()
     assert pending.status is NotificationStatus.WITHDRAWN
     assert [m.id for m in notifications.inbox(person.id)] == [other_kind.id]
@@ -124,3 +124,66 @@ def test_values_are_made_valid_for_their_type():
 def test_fitted_values_always_pass_wechat_rules(value):
     data = fit_fields({"thing1": value, "phrase2": value, "name3": value, "character_string4": value})
     assert wechat_rules.check_data({key: {"value": v} for key, v in data.items()}) is None
+
+
+# --- the one writer --------------------------------------------------------------------------------
+
+def test_a_message_kind_must_be_a_known_kind():
+    assert MESSAGE.kind is notifications.NotificationKind.SIGNUP_RESULT
+    with pytest.raises(ValueError):
+        notifications.Message(kind="made_up", template="signup_result", title="x", text="x")
+
+
+def test_the_key_builder_gives_the_same_key_in_python_and_in_sql(app_context):
+    from sqlalchemy import Integer, literal
+
+    kind = notifications.NotificationKind.CAMPAIGN_INVITATION
+    assert notifications.idempotency_key(kind, ("a", 7), 1700000000, ("v", 12)) == "campaign_invitation:a7:1700000000:v12"
+    sql = notifications.idempotency_key(kind, ("a", literal(7, Integer)), 1700000000, ("v", literal(12, Integer)))
+    assert db.session.scalar(select(sql)) == "campaign_invitation:a7:1700000000:v12"
+    assert notifications.idempotency_key("signup_result", "s1") == "signup_result:s1"
+
+
+def test_notify_many_chooses_channels_like_notify_and_a_repeat_writes_and_spends_nothing(app_context, now):
+    credit, follower, neither = (f.account(name, now) for name in ("sim_m1", "sim_m2", "sim_m3"))
+    f.subscribe_credit(credit, "signup_result", now, count=2)
+    follow_official_account(follower, now)
+    people = [(owner.id, [("a", owner.id)]) for owner in (credit, follower, neither)]
+    assert notifications.notify_many(people, MESSAGE, now=now) == (3, 1)
+    assert notifications.notify_many(people, MESSAGE, now=now) == (0, 0)
+    rows = {row.account_id: row for row in db.session.scalars(select(Notification))}
+    assert rows[credit.id].channel is NotificationChannel.MINIPROGRAM_SUBSCRIBE
+    assert rows[follower.id].channel is NotificationChannel.OFFICIAL_TEMPLATE
+    assert rows[neither.id].status is NotificationStatus.SKIPPED
+    assert rows[credit.id].idempotency_key == f"signup_result:a{credit.id}"
+    assert credits_left(credit) == 1
+    # A single notify with the same key is the same message: nothing more.
+    assert notifications.notify(credit.id, [("a", credit.id)], MESSAGE, now=now) is None
+    assert credits_left(credit) == 1
+
+
+def test_only_the_writer_writes_outbox_rows_or_spells_keys():
+    """No module but app/services/notifications.py builds a Notification, inserts into its table or spells a key."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    writer = root / "app" / "services" / "notifications.py"
+    found = []
+    for path in sorted([*root.joinpath("app").rglob("*.py"), *root.joinpath("jobs").rglob("*.py")]):
+        if path == writer:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            where = f"{path.relative_to(root)}:{getattr(node, 'lineno', '?')}"
+            if isinstance(node, ast.Call):
+                name = ast.unparse(node.func)
+                args = [ast.unparse(arg) for arg in node.args]
+                if name == "Notification" or (args[:1] == ["Notification"] and name.split(".")[-1] in (
+                        "insert", "upsert_insert", "insert_unless_present")):
+                    found.append(f"{where}: {ast.unparse(node)[:80]}")
+                if any(keyword.arg == "idempotency_key" for keyword in node.keywords):
+                    found.append(f"{where}: idempotency_key= …")
+            if isinstance(node, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "idempotency_key"
+                                                  for k in node.keys):
+                found.append(f"{where}: {{'idempotency_key': …}}")
+    assert not found, "outbox rows written outside app/services/notifications.py:\n" + "\n".join(found)

@@ -145,3 +145,68 @@ def test_template_custom_and_security_calls_reach_the_simulator(app, simulator):
     assert simulator.messages(api="custom")[0]["content"] == "你好"
     assert gateway.check_text_security("sim_a", "周末一起去社区服务") == "pass"
     assert gateway.check_text_security("sim_a", "这里有赌博内容") == "risky"
+
+
+# --- no WeChat call inside a transaction ----------------------------------------------------------
+
+def _open_a_transaction():
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from models import Account
+
+    db.session.execute(select(Account.id).limit(1))  # any statement begins one
+    assert db.session().in_transaction()
+
+
+@pytest.mark.parametrize("call", [
+    lambda g: g.code_to_session("alice"),
+    lambda g: g.send_subscribe_message("sim_a", "tmpl", {"thing1": "x"}),
+    lambda g: g.check_text_security("sim_a", "你好"),
+    lambda g: g.create_temporary_qrcode("checkin:1", 60),
+    lambda g: g.send_group_robot_text("693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa", "x"),
+])
+def test_under_test_the_gateway_refuses_to_call_inside_a_transaction(app, simulator, call):
+    from app.extensions import db
+    from app.wechat.gateway import CallInsideTransaction
+
+    gateway = app.extensions["wechat_gateway"]
+    with app.app_context():
+        _open_a_transaction()
+        with pytest.raises(CallInsideTransaction):
+            call(gateway)
+        db.session.commit()
+        call(gateway)  # with the transaction ended, the same call goes out
+
+
+def test_the_refusal_sends_nothing(app, simulator):
+    from app.wechat.gateway import CallInsideTransaction
+
+    with app.app_context():
+        _open_a_transaction()
+        with pytest.raises(CallInsideTransaction):
+            app.extensions["wechat_gateway"].send_subscribe_message("sim_a", "tmpl", {"thing1": "x"})
+    assert simulator.messages(api="subscribe") == []
+
+
+@pytest.mark.parametrize("refuse, refused", [(True, True), (False, False)])
+def test_outside_tests_the_setting_decides(make_app, refuse, refused):
+    from app.extensions import db
+    from app.wechat.gateway import CallInsideTransaction
+    from tests.fakes import running_simulator
+
+    app = make_app(wechat={"refuse_inside_transaction": refuse})
+    app.config["TESTING"] = False
+    with running_simulator(app), app.app_context():
+        _open_a_transaction()
+        if refused:
+            with pytest.raises(CallInsideTransaction):
+                app.extensions["wechat_gateway"].code_to_session("alice")
+        else:
+            assert app.extensions["wechat_gateway"].code_to_session("alice").openid == "sim_alice"
+        db.session.rollback()
+
+
+def test_calls_without_an_app_context_are_not_checked(app, simulator):
+    # The delivery worker's send threads have no app context (and no session) at all.
+    assert app.extensions["wechat_gateway"].code_to_session("alice").openid == "sim_alice"

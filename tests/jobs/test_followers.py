@@ -1,11 +1,11 @@
-"""Followers of the official account are linked to mini-program accounts by a worker."""
+"""Followers of the official account are linked to mini-program accounts by a worker step, with no transaction open during the lookups."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from app.extensions import db
-from app.services import followers
+from jobs import followers
 from models import Account, OfficialFollower
 from tests import factories as f
 
