@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from flask import Blueprint
 from pydantic import AwareDatetime, BaseModel, Field
@@ -13,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from app import checkin_codes
 from app.db import unit_of_work
 from app.extensions import api_spec, get_gateway, settings
-from app.services import checkins, service_records
+from app.services import checkin_displays, checkins, official_qr, service_records
 from app.timeutil import current_time, to_local
 from handlers._auth import BEARER_SECURITY, current_account, current_account_id, login_required
 from handlers._schemas import Id, QueryArgs, StrictBody, answers, id_path
@@ -101,13 +100,14 @@ def _rules() -> checkins.Rules:
     return checkins.Rules.from_settings(settings()["checkin"])
 
 
-def _scan_once(scan: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _scan_once(scan: Callable[[], checkins.ScanAnswer]) -> ScanAnswer:
     """Run a scan in its own transaction; if its nonce was answered meanwhile, roll back, give that answer."""
     try:
         with unit_of_work():
-            return scan()
+            answer = scan()
     except checkins.AnsweredMeanwhile as first:
-        return first.answer
+        answer = first.answer
+    return ScanAnswer(**answer.as_dict())
 
 
 @blueprint.get("/me/checkin-code")
@@ -116,7 +116,7 @@ def _scan_once(scan: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 def get_personal_code():
     """The volunteer's rotating check-in code (new every 30 s) and the secret to show it offline."""
     with unit_of_work():
-        code = checkins.personal_code(current_account(), now=current_time())
+        code = checkin_displays.personal_code(current_account(), now=current_time())
     return PersonalCode(**code)
 
 
@@ -126,7 +126,7 @@ def get_personal_code():
 def rotate_personal_code():
     """Replace the secret: codes from the old one stop working at once."""
     with unit_of_work():
-        code = checkins.personal_code(current_account(), now=current_time(), rotate=True)
+        code = checkin_displays.personal_code(current_account(), now=current_time(), rotate=True)
     return PersonalCode(**code)
 
 
@@ -139,7 +139,7 @@ def scan(activity_id: int, json: ScanBody):
     answer = _scan_once(lambda: checkins.captain_scan(
         current_account_id(), activity_id, code=json.code, nonce=json.nonce, scanned_at=json.scanned_at,
         rules=_rules(), now=current_time()))
-    return ScanAnswer(**answer)
+    return answer
 
 
 @blueprint.post(f"/activities/{id_path('activity_id')}/scans:batch")
@@ -161,8 +161,8 @@ def scan_batch(activity_id: int, json: BatchBody):
 def get_display_code(activity_id: int):
     """The rotating activity code for the captain's screen (new every 30 s), as a link and a QR image."""
     conf = settings()
-    shown = checkins.display_code(current_account(), activity_id, secret_key=conf["app"]["secret_key"],
-                                  link_base_url=conf["checkin"]["link_base_url"], now=current_time())
+    shown = checkin_displays.display_code(current_account(), activity_id, secret_key=conf["app"]["secret_key"],
+                                          link_base_url=conf["checkin"]["link_base_url"], now=current_time())
     return DisplayCode(token=shown["token"], link=shown["link"], seconds_left=shown["seconds_left"],
                        qr_png_base64=base64.b64encode(shown["qr_png"]).decode())
 
@@ -176,7 +176,7 @@ def self_checkin(activity_id: int, json: SelfScanBody):
     answer = _scan_once(lambda: checkins.self_scan(
         current_account_id(), activity_id, code=json.code, nonce=json.nonce, rules=_rules(), now=current_time(),
         secret_key=settings()["app"]["secret_key"], latitude=json.lat, longitude=json.lng))
-    return ScanAnswer(**answer)
+    return answer
 
 
 @blueprint.post(f"/activities/{id_path('activity_id')}/manual-checkins")
@@ -188,7 +188,7 @@ def manual_checkin(activity_id: int, json: ManualBody):
     answer = _scan_once(lambda: checkins.manual_entry(
         current_account_id(), activity_id, volunteer_id=json.volunteer_id, reason=json.reason, nonce=json.nonce,
         rules=_rules(), now=current_time(), at=json.at))
-    return ScanAnswer(**answer)
+    return answer
 
 
 class RecordView(BaseModel):
@@ -264,14 +264,14 @@ def get_official_qr(activity_id: int):
     """
     now = current_time()
     with unit_of_work():
-        _, row = checkins.todays_official_qr(current_account(), activity_id, now=now)
+        _, row = official_qr.todays(current_account(), activity_id, now=now)
         shown = _official_qr_view(row) if row is not None else None
     if shown is not None:
         return shown
     # WeChat is called between two units of work: no transaction stays open across a network call.
-    made = checkins.make_official_qr(get_gateway(), activity_id, now=now)
+    made = official_qr.make(get_gateway(), activity_id, now=now)
     with unit_of_work():
-        return _official_qr_view(checkins.save_official_qr(activity_id, made, now=now))
+        return _official_qr_view(official_qr.save(activity_id, made, now=now))
 
 
 def _official_qr_view(row) -> OfficialQr:

@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy import String, cast, func, select
 
-from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db, settings
-from app.services import audit, campaigns, notifications, region_permits, reminders
+from app.services import access, audit, campaigns, notifications, region_permits, reminders
 from app.texts import moment_text
-from models import (Account, Activity, ActivityStatus, Evaluation, Organization,
-                    OrganizationStatus, Region, RegionLevel, Role, RoleGrant, Signup, SignupStatus, Team, Volunteer)
+from models import (Account, Activity, ActivityStatus, Evaluation, Organization, Region, RegionLevel, Signup,
+                    SignupStatus, Team, Volunteer)
 
 # Fields an organiser may change after creation, and which of them move the activity in time.
 EDITABLE = frozenset({"title", "description", "kind", "themes", "team_id", "address", "latitude", "longitude",
@@ -50,24 +50,9 @@ def effective_status(activity: Activity, now: datetime) -> ActivityStatus:
     return activity.status
 
 
-def require_organizer(account_id: int, organization_id: int) -> Organization:
-    """Return the organisation if the account organises it and it is approved; refuse otherwise."""
-    organization = db.session.get(Organization, organization_id)
-    if organization is None:
-        raise NotFound("organization_not_found", "找不到该组织")
-    grant = db.session.scalar(select(RoleGrant.id).where(
-        RoleGrant.account_id == account_id, RoleGrant.role == Role.ORGANIZER,
-        RoleGrant.organization_id == organization_id))
-    if grant is None:
-        raise Forbidden("not_organizer", "只有本组织的组织者可以执行此操作")
-    if organization.status is not OrganizationStatus.APPROVED:
-        raise Forbidden("organization_not_approved", "组织尚未通过审核，暂不能发布活动")
-    return organization
-
-
 def create(account: Account, values: Mapping[str, Any], *, now: datetime) -> Activity:
     """Create an activity as a draft (or published at once with `publish`)."""
-    organization = require_organizer(account.id, values["organization_id"])
+    organization = access.require_organizer(account.id, values["organization_id"], doing="发布活动")
     activity = Activity(organization_id=values["organization_id"], status=ActivityStatus.DRAFT, seats_taken=0,
                         created_by_account_id=account.id, created_at=now, updated_at=now)
     for name in EDITABLE | {"region_id"}:
@@ -85,7 +70,7 @@ def create(account: Account, values: Mapping[str, Any], *, now: datetime) -> Act
 
 def update(account: Account, activity_id: int, changes: Mapping[str, Any], *, now: datetime) -> Activity:
     """Change an activity that has not run yet; people signed up hear about a new time at once."""
-    activity = _organized(account, activity_id, lock=True)
+    activity = _organized(account, activity_id, doing="修改活动")
     status = effective_status(activity, now)
     if status in CLOSED or status is ActivityStatus.FINISHED:
         raise Conflict("activity_closed", "活动已结束或已取消，不能再修改")
@@ -115,7 +100,7 @@ def update(account: Account, activity_id: int, changes: Mapping[str, Any], *, no
 
 def publish(account: Account, activity_id: int, *, now: datetime) -> Activity:
     """Make a draft visible to volunteers."""
-    activity = _organized(account, activity_id, lock=True)
+    activity = _organized(account, activity_id, doing="发布活动")
     if activity.status is not ActivityStatus.DRAFT:
         raise Conflict("not_a_draft", "只有草稿可以发布")
     if activity.starts_at <= now:
@@ -128,7 +113,7 @@ def publish(account: Account, activity_id: int, *, now: datetime) -> Activity:
 
 def cancel(account: Account, activity_id: int, *, reason: str, now: datetime) -> Activity:
     """Withdraw an activity nobody joined, or cancel one with sign-ups and tell everyone signed up."""
-    activity = _organized(account, activity_id, lock=True)
+    activity = _organized(account, activity_id, doing="取消活动")
     status = effective_status(activity, now)
     if status in CLOSED or status is ActivityStatus.FINISHED:
         raise Conflict("activity_closed", "活动已结束或已取消")
@@ -150,7 +135,7 @@ def cancel(account: Account, activity_id: int, *, reason: str, now: datetime) ->
 
 def evaluate(account: Account, activity_id: int, evaluation: Evaluation, *, now: datetime) -> Activity:
     """Rate a finished activity: 优秀, 合格 or 不合格."""
-    activity = _organized(account, activity_id, lock=True)
+    activity = _organized(account, activity_id, doing="评价活动")
     if effective_status(activity, now) not in (ActivityStatus.FINISHED, ActivityStatus.EVALUATED):
         raise Conflict("not_finished", "活动结束后才能评价")
     activity.status = ActivityStatus.EVALUATED
@@ -162,12 +147,7 @@ def evaluate(account: Account, activity_id: int, evaluation: Evaluation, *, now:
 
 def visible(account: Account, activity_id: int) -> Activity:
     """Return an activity the account may see: anything published, and drafts of its own organisation."""
-    activity = db.session.get(Activity, activity_id)
-    if activity is None:
-        raise NotFound("activity_not_found", "找不到该活动")
-    if activity.status is ActivityStatus.DRAFT and not _is_organizer(account.id, activity.organization_id):
-        raise NotFound("activity_not_found", "找不到该活动")
-    return activity
+    return access.activity(activity_id, drafts_seen_by=account.id)
 
 
 def search(filters: Filters, *, page: int, per_page: int) -> tuple[list[Activity], int]:
@@ -222,20 +202,10 @@ def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 _WAITING_OR_IN = (SignupStatus.PENDING, SignupStatus.APPROVED, SignupStatus.WAITLISTED)
 
 
-def _organized(account: Account, activity_id: int, *, lock: bool = False) -> Activity:
-    # populate_existing: seat counts change through UPDATE statements, so never trust a cached copy.
-    query = select(Activity).where(Activity.id == activity_id).execution_options(populate_existing=True)
-    activity = db.session.scalar(query.with_for_update() if lock else query)
-    if activity is None:
-        raise NotFound("activity_not_found", "找不到该活动")
-    require_organizer(account.id, activity.organization_id)
+def _organized(account: Account, activity_id: int, *, doing: str) -> Activity:
+    activity = access.activity(activity_id, lock=True)
+    access.require_organizer(account.id, activity.organization_id, doing=doing)
     return activity
-
-
-def _is_organizer(account_id: int, organization_id: int) -> bool:
-    return db.session.scalar(select(RoleGrant.id).where(
-        RoleGrant.account_id == account_id, RoleGrant.role == Role.ORGANIZER,
-        RoleGrant.organization_id == organization_id)) is not None
 
 
 def _publish(activity: Activity, now: datetime) -> None:

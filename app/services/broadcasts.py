@@ -22,7 +22,7 @@ from sqlalchemy import Select, and_, exists, func, select
 from app.db import JsonArrayOverlaps
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db, settings
-from app.services import group_robots, notifications, regions, roles
+from app.services import access, group_robots, notifications, regions
 from app.wechat.errors import WeChatError
 from app.wechat.gateway import WeChatGateway
 from models import (Account, Activity, Announcement, AnnouncementStatus, MembershipStatus, Notification,
@@ -61,38 +61,26 @@ class Reach:
 
 def require_sender(account_id: int, organization_id: int, audience: Audience) -> None:
     """Organisers send for their organisation, to audiences inside it (or inside its region)."""
-    if not roles.is_organizer(account_id, organization_id):
-        raise Forbidden("not_organizer", "只有本组织的组织者可以发布公告")
+    organization = access.require_organizer(account_id, organization_id, doing="发布公告", approved=False)
     if audience.kind not in AUDIENCE_KINDS:
         raise DomainError("invalid_audience", "发送对象类型无效", 422, fields={"audience.kind": "未知类型"})
     if audience.kind == "organization" and audience.id != organization_id:
         raise Forbidden("audience_outside_organization", "只能向本组织的志愿者发送公告")
     if audience.kind == "team":
-        team = db.session.get(Team, audience.id)
-        if team is None:
-            raise NotFound("team_not_found", "找不到该队伍")
+        team = access.team(audience.id)
         if team.organization_id != organization_id:
             raise Forbidden("audience_outside_organization", "只能向本组织的队伍发送公告")
     if audience.kind == "activity":
-        activity = db.session.get(Activity, audience.id)
-        if activity is None:
-            raise NotFound("activity_not_found", "找不到该活动")
+        activity = access.activity(audience.id)
         if activity.organization_id != organization_id:
             raise Forbidden("audience_outside_organization", "只能向本组织活动的报名者发送公告")
     if audience.kind == "region":
         region = db.session.get(Region, audience.id)
         if region is None:
             raise NotFound("region_not_found", "找不到该地区")
-        home = regions.get_region(_organization_region_id(organization_id))
+        home = regions.get_region(organization.region_id)
         if not regions.is_within(region, home.path):
             raise Forbidden("audience_outside_organization", "只能向本组织所在地区内的志愿者发送公告")
-
-
-def _organization_region_id(organization_id: int) -> int:
-    region_id = db.session.scalar(select(Organization.region_id).where(Organization.id == organization_id))
-    if region_id is None:
-        raise NotFound("organization_not_found", "找不到该组织")
-    return region_id
 
 
 # --- the audience ---------------------------------------------------------------------------------
@@ -222,9 +210,8 @@ def _require_sender_and_activity(account_id: int, organization_id: int, audience
                                  activity_id: int | None) -> None:
     require_sender(account_id, organization_id, audience)
     if activity_id is not None:
-        activity = db.session.get(Activity, activity_id)
-        if activity is None or activity.organization_id != organization_id:
-            raise NotFound("activity_not_found", "找不到本组织的该活动")
+        if access.activity(activity_id).organization_id != organization_id:
+            raise access.activity_not_found()
 
 
 def _queue_team_posts(announcement: Announcement, audience: Audience, now: datetime) -> None:
@@ -300,8 +287,7 @@ def get_for(account_id: int, announcement_id: int) -> Announcement:
     announcement = db.session.get(Announcement, announcement_id)
     if announcement is None:
         raise NotFound("announcement_not_found", "找不到该公告")
-    if not roles.is_organizer(account_id, announcement.organization_id):
-        raise Forbidden("not_organizer", "只有本组织的组织者可以查看公告发送进度")
+    access.require_organizer(account_id, announcement.organization_id, doing="查看公告发送进度", approved=False)
     return announcement
 
 

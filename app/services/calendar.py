@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from app.errors import DomainError, NotFound
 from app.extensions import db
-from app.services import audit, regions, roles
+from app.services import access, audit, regions
 from models import LocalFestivalDay
 
 FIRST_YEAR, LAST_YEAR = 1950, 2100
@@ -162,8 +162,7 @@ def remove_local_day(account_id: int, local_day_id: int, *, now: datetime) -> Lo
 
 
 def _require_admin_over(account_id: int, region_id: int, doing: str) -> None:
-    if not roles.administers(account_id, regions.get_region(region_id)):
-        raise DomainError("not_admin_of_region", f"只有该地区（或上级地区）的管理员可以{doing}地方节庆日", 403)
+    access.require_admin_over(account_id, regions.get_region(region_id), doing=f"{doing}地方节庆日")
 
 
 def _date_of(definition: _Definition, year: int) -> date:

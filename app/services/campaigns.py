@@ -26,11 +26,10 @@ from sqlalchemy.exc import IntegrityError
 from app.db import insert_unless_present
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db, settings
-from app.services import activities, audit, calendar, notifications, regions, roles
+from app.services import access, audit, calendar, notifications, regions
 from app.texts import day_text
 from app.timeutil import to_local
-from models import (Activity, ActivityStatus, Campaign, CampaignStatus, Organization,
-                    OrganizationStatus, Region, Role, RoleGrant)
+from models import Activity, ActivityStatus, Campaign, CampaignStatus, Organization, OrganizationStatus, Region
 
 # Activities in these states do not make a campaign count.
 _NOT_COUNTING = (ActivityStatus.DRAFT, ActivityStatus.WITHDRAWN, ActivityStatus.CANCELLED)
@@ -40,11 +39,10 @@ def create(account_id: int, *, festival_key: str, year: int, organization_id: in
            theme: str | None, lead: str | None, now: datetime) -> Campaign:
     """An organiser opens a campaign for their organisation, or an admin a region-wide one."""
     if organization_id is not None:
-        organization = activities.require_organizer(account_id, organization_id)
+        organization = access.require_organizer(account_id, organization_id, doing="发起节庆日活动")
         region_id = organization.region_id
     elif region_id is not None:
-        if not roles.administers(account_id, regions.get_region(region_id)):
-            raise Forbidden("not_admin_of_region", "只有该地区（或上级地区）的管理员可以发起全区域的节庆日活动")
+        access.require_admin_over(account_id, regions.get_region(region_id), doing="发起全区域的节庆日活动")
     else:
         raise DomainError("organization_or_region_required", "请指定组织（组织发起）或地区（管理员发起全区域活动）", 422,
                           fields={"organization_id": "组织或地区必填其一"})
@@ -97,10 +95,8 @@ def link_activity(account_id: int, campaign_id: int, activity_id: int, *, now: d
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound("campaign_not_found", "找不到该节庆日活动")
-    activity = db.session.get(Activity, activity_id)
-    if activity is None:
-        raise NotFound("activity_not_found", "找不到该活动")
-    activities.require_organizer(account_id, activity.organization_id)
+    activity = access.activity(activity_id)
+    access.require_organizer(account_id, activity.organization_id, doing="把活动计入节庆日活动")
     if not _serves(campaign, activity):
         raise Forbidden("campaign_not_yours", "该节庆日活动不属于本组织或本地区")
     if activity.status in (ActivityStatus.WITHDRAWN, ActivityStatus.CANCELLED):
@@ -122,10 +118,8 @@ def unlink_activity(account_id: int, campaign_id: int, activity_id: int, *, now:
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound("campaign_not_found", "找不到该节庆日活动")
-    activity = db.session.get(Activity, activity_id)
-    if activity is None:
-        raise NotFound("activity_not_found", "找不到该活动")
-    activities.require_organizer(account_id, activity.organization_id)
+    activity = access.activity(activity_id)
+    access.require_organizer(account_id, activity.organization_id, doing="把活动移出节庆日活动")
     if activity.campaign_id != campaign.id:
         raise NotFound("activity_not_linked", "该活动没有计入这个节庆日活动")
     activity.campaign_id = None
@@ -179,13 +173,9 @@ def yearly_progress(account_id: int, organization_id: int, year: int) -> dict[st
     Seen by the organisation's organisers and by admins of a region above it.
     """
     calendar.require_year(year)
-    organization = db.session.get(Organization, organization_id)
-    if organization is None:
-        raise NotFound("organization_not_found", "找不到该组织")
+    organization = access.require_overseer(account_id, access.organization(organization_id),
+                                           doing="查看本组织的节庆日活动")
     region = regions.get_region(organization.region_id)
-    if not (roles.is_organizer(account_id, organization_id)
-            or roles.administers(account_id, region)):
-        raise Forbidden("not_organizer", "只有本组织的组织者或上级地区的管理员可以查看")
     # Its own campaigns and the region-wide ones of the regions above it.
     ancestors = regions.lineage_ids(region)
     campaigns = db.session.scalars(select(Campaign).where(
@@ -214,8 +204,7 @@ def _serves(campaign: Campaign, activity: Activity) -> bool:
 
 def _ask_organizers_to_plan(campaign_id: int, organization_id: int, festival: calendar.FestivalDay,
                             now: datetime) -> None:
-    organizers = db.session.scalars(select(RoleGrant.account_id).where(
-        RoleGrant.role == Role.ORGANIZER, RoleGrant.organization_id == organization_id)).all()
+    organizers = access.organizer_account_ids(organization_id)
     for account_id in organizers:
         notifications.notify(account_id, f"c{campaign_id}:a{account_id}", notifications.Message(
             kind="campaign_planning", template="campaign_planning", title=f"请策划{festival.name}活动",

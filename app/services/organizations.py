@@ -6,17 +6,17 @@ from datetime import datetime
 
 from sqlalchemy import false, func, or_, select, update
 
-from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.errors import Conflict, DomainError, Forbidden
 from app.extensions import db
-from app.services import audit, regions, roles
+from app.services import access, audit
 from models import Account, Organization, OrganizationStatus, Region
 
 
 def list_visible(account: Account, *, status: OrganizationStatus | None, page: int,
                  per_page: int) -> tuple[list[Organization], int]:
     """One page of the organisations in the caller's admin subtrees or organised by the caller, oldest first."""
-    paths = roles.admin_region_paths(account.id)
-    own_ids = roles.organized_organization_ids(account.id)
+    paths = access.admin_region_paths(account.id)
+    own_ids = access.organized_organization_ids(account.id)
     if not paths and not own_ids:
         raise Forbidden("not_admin_or_organizer", "只有地区管理员或组织者可以查看组织")
     visible = or_(false(), *(Region.path.startswith(path) for path in paths),
@@ -32,14 +32,8 @@ def list_visible(account: Account, *, status: OrganizationStatus | None, page: i
 
 def review(admin: Account, organization_id: int, *, approve: bool, reason: str | None, now: datetime) -> Organization:
     """Approve or reject a pending organisation in the admin's region subtree."""
-    paths = roles.admin_region_paths(admin.id)
-    if not paths:
-        raise Forbidden("not_admin", "只有地区管理员可以审核组织")
-    organization = db.session.get(Organization, organization_id)
-    if organization is None:
-        raise NotFound("organization_not_found", "找不到该组织")
-    if not any(regions.is_within(organization.region, path) for path in paths):
-        raise Forbidden("out_of_scope", "该组织不在您管理的地区范围内")
+    organization = access.organization(organization_id)
+    access.require_admin_over(admin.id, organization.region, doing="审核该组织")
     if not approve and not (reason and reason.strip()):
         raise DomainError("reason_required", "驳回组织申请时请填写原因", 422, fields={"reason": "必填"})
     values: dict = {"status": OrganizationStatus.APPROVED if approve else OrganizationStatus.REJECTED}

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db
-from app.services import audit, regions, roles
+from app.services import access, audit, regions
 from models import Organization, Region, RegionPermit
 
 
@@ -77,29 +77,19 @@ def revoke(account_id: int, organization_id: int, *, region_id: int, now: dateti
 
 def permits_of(account_id: int, organization_id: int) -> list[RegionPermit]:
     """An organisation's permits, for its organisers and the admins above it."""
-    organization = _organization(organization_id)
-    if not (roles.is_organizer(account_id, organization.id)
-            or roles.administers(account_id, regions.get_region(organization.region_id))):
-        raise Forbidden("not_organizer", "只有本组织的组织者或上级地区的管理员可以查看")
+    organization = access.require_overseer(account_id, access.organization(organization_id), doing="查看跨区许可")
     return list(db.session.scalars(select(RegionPermit).where(RegionPermit.organization_id == organization.id)
                                    .order_by(RegionPermit.id)))
 
 
 def _covered(account_id: int, organization_id: int, region_id: int) -> tuple[Organization, Region]:
-    organization = _organization(organization_id)
+    organization = access.organization(organization_id)
     region = regions.get_region(region_id)
     home = regions.get_region(organization.region_id)
     if not any(regions.is_within(home, path) and regions.is_within(region, path)
-               for path in roles.admin_region_paths(account_id)):
+               for path in access.admin_region_paths(account_id)):
         raise Forbidden("not_admin_of_both_regions", "只有同时管辖本组织所在地区和该地区的管理员可以开通或取消跨区许可")
     return organization, region
-
-
-def _organization(organization_id: int) -> Organization:
-    organization = db.session.get(Organization, organization_id)
-    if organization is None:
-        raise NotFound("organization_not_found", "找不到该组织")
-    return organization
 
 
 def _find(organization_id: int, region_id: int) -> RegionPermit | None:

@@ -18,12 +18,12 @@ from typing import Protocol
 
 from sqlalchemy import bindparam, exists, func, insert, select, update
 
-from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
-from app.services import activities, audit, notifications
+from app.services import access, audit, notifications
 from app.texts import hours_text
-from models import (Account, Activity, Checkin, CorrectionRequest, CorrectionStatus, RecordKind, Role, RoleGrant,
-                    ServiceRecord, Signup, SignupStatus, Volunteer)
+from models import (Account, Activity, Checkin, CorrectionRequest, CorrectionStatus, RecordKind, ServiceRecord, Signup,
+                    SignupStatus, Volunteer)
 
 
 class CreditWindow(Protocol):
@@ -77,7 +77,7 @@ def record_attendance(activity: CreditWindow, *, checkin_id: int, volunteer_id: 
 
 def confirm_activity(account: Account, activity_id: int, *, now: datetime) -> dict[str, int]:
     """A captain or organiser confirms an activity's records; check-ins held for review get theirs now."""
-    activity = _managed(account, activity_id)
+    activity = access.require_activity_manager(account.id, access.activity(activity_id), doing="确认时长")
     held = db.session.scalars(select(Checkin).where(
         Checkin.activity_id == activity.id, Checkin.checked_out_at.is_not(None), Checkin.needs_review.is_(True),
         ~exists().where(ServiceRecord.checkin_id == Checkin.id))).all()
@@ -101,7 +101,7 @@ def correct(account: Account, record_id: int, *, minutes_delta: int, reason: str
     if original is None:
         raise NotFound("record_not_found", "找不到该服务记录")
     activity = db.session.get(Activity, original.activity_id)
-    activities.require_organizer(account.id, activity.organization_id)
+    access.require_organizer(account.id, activity.organization_id, doing="更正服务时长")
     record = _append_correction(original.volunteer_id, activity.id, minutes_delta, reason, account.id, now,
                                 corrects=original.id)
     audit.record(account.id, "service_record.corrected", "service_record", record.id, now=now, delta=minutes_delta)
@@ -114,9 +114,7 @@ def request_correction(account: Account, activity_id: int, *, requested_minutes:
     volunteer = db.session.scalar(select(Volunteer).where(Volunteer.account_id == account.id))
     if volunteer is None:
         raise NotFound("volunteer_not_found", "请先注册成为志愿者")
-    activity = db.session.get(Activity, activity_id)
-    if activity is None:
-        raise NotFound("activity_not_found", "找不到该活动")
+    activity = access.activity(activity_id)
     took_part = db.session.scalar(select(Signup.id).where(
         Signup.activity_id == activity.id, Signup.volunteer_id == volunteer.id, Signup.status == SignupStatus.APPROVED))
     if took_part is None:
@@ -155,7 +153,7 @@ def decide_correction(account: Account, request_id: int, *, approve: bool, reaso
     if row is None:
         raise NotFound("correction_not_found", "找不到该更正申请")
     activity = db.session.get(Activity, row.activity_id)
-    activities.require_organizer(account.id, activity.organization_id)
+    access.require_organizer(account.id, activity.organization_id, doing="审核更正申请")
     if not approve and not (reason and reason.strip()):
         raise DomainError("reason_required", "驳回更正申请时请填写原因", 422, fields={"reason": "必填"})
     target = CorrectionStatus.APPROVED if approve else CorrectionStatus.REJECTED
@@ -187,8 +185,7 @@ def decide_correction(account: Account, request_id: int, *, approve: bool, reaso
 def _tell_organizers(row: CorrectionRequest, activity: Activity, volunteer: Volunteer, now: datetime) -> None:
     from app import pii
 
-    organizers = db.session.scalars(select(RoleGrant.account_id).where(
-        RoleGrant.role == Role.ORGANIZER, RoleGrant.organization_id == activity.organization_id)).all()
+    organizers = access.organizer_account_ids(activity.organization_id)
     name = pii.mask_name(volunteer.real_name) or "志愿者"
     for account_id in organizers:
         notifications.notify(account_id, [("cr", row.id), ("a", account_id)], notifications.Message(
@@ -218,7 +215,7 @@ def organization_requests(account: Account, organization_id: int, *, status: Cor
                           activity_id: int | None, page: int,
                           per_page: int) -> tuple[list[tuple[CorrectionRequest, Activity, Volunteer, int]], int]:
     """An organisation's correction requests for its organisers, oldest first (a queue), with each balance."""
-    activities.require_organizer(account.id, organization_id)
+    access.require_organizer(account.id, organization_id, doing="查看更正申请")
     query = (select(CorrectionRequest, Activity, Volunteer, func.coalesce(Signup.service_minutes, 0))
              .join(Activity, Activity.id == CorrectionRequest.activity_id)
              .join(Volunteer, Volunteer.id == CorrectionRequest.volunteer_id)
@@ -253,17 +250,6 @@ def _page(query, page: int, per_page: int) -> tuple[list, int]:
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = db.session.execute(query.offset((page - 1) * per_page).limit(per_page)).all()
     return [tuple(row) for row in rows], total
-
-
-def _managed(account: Account, activity_id: int) -> Activity:
-    from app.services import signups
-
-    activity = db.session.get(Activity, activity_id)
-    if activity is None:
-        raise NotFound("activity_not_found", "找不到该活动")
-    if not signups.can_manage_attendance(account.id, activity):
-        raise Forbidden("not_your_team", "只有本活动的组织者或所属队伍的队长可以确认时长")
-    return activity
 
 
 def _minutes_at(volunteer_id: int, activity_id: int, *, lock: bool = False) -> int:

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Exists, exists, func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.resident_id import age_on
-from app.services import activities, audit, notifications, volunteers
+from app.services import access, audit, notifications, volunteers
 from app.timeutil import to_local
-from models import (Account, Activity, ActivityStatus, Checkin, Role, RoleGrant, Signup, SignupMode,
-                    SignupStatus, Volunteer)
+from models import Account, Activity, ActivityStatus, Checkin, Signup, SignupMode, SignupStatus, Volunteer
 from models.signups import ACTIVE_SIGNUP_STATUSES
 
 
@@ -31,9 +30,7 @@ class SignupError(DomainError):
 def apply(account: Account, activity_id: int, *, join_waitlist: bool, now: datetime) -> tuple[Signup, bool]:
     """Apply for an activity; return the sign-up and whether this call created or renewed it."""
     volunteer = volunteers.own_archive(account, lock=True, approved_for="报名")
-    activity = db.session.get(Activity, activity_id)
-    if activity is None or activity.status is ActivityStatus.DRAFT:
-        raise NotFound("activity_not_found", "找不到该活动")
+    activity = access.activity(activity_id, hide_drafts=True)
     existing = db.session.scalar(select(Signup).where(Signup.activity_id == activity.id,
                                                       Signup.volunteer_id == volunteer.id))
     if existing is not None and existing.status in ACTIVE_SIGNUP_STATUSES:
@@ -103,7 +100,7 @@ def decide(account: Account, signup_id: int, *, approve: bool, reason: str | Non
     if signup is None:
         raise NotFound("signup_not_found", "找不到该报名")
     activity = db.session.get(Activity, signup.activity_id)
-    activities.require_organizer(account.id, activity.organization_id)
+    access.require_organizer(account.id, activity.organization_id, doing="审核报名")
     if signup.status is not SignupStatus.PENDING:
         raise Conflict("already_decided", "该报名已处理")
     if not approve and not (reason and reason.strip()):
@@ -127,11 +124,7 @@ def decide(account: Account, signup_id: int, *, approve: bool, reason: str | Non
 def list_for_activity(account: Account, activity_id: int, *, status: SignupStatus | None, page: int,
                       per_page: int) -> tuple[list[Signup], int]:
     """The sign-ups of an activity, for its organiser and its team's captains; waitlist in order."""
-    activity = db.session.get(Activity, activity_id)
-    if activity is None:
-        raise NotFound("activity_not_found", "找不到该活动")
-    if not can_manage_attendance(account.id, activity):
-        raise Forbidden("not_your_activity", "只有本活动的组织者或队长可以查看报名")
+    access.require_activity_manager(account.id, access.activity(activity_id), doing="查看报名")
     query = select(Signup).where(Signup.activity_id == activity_id)
     if status is not None:
         query = query.where(Signup.status == status)
@@ -162,23 +155,6 @@ def waitlist_position(signup: Signup) -> int | None:
         (Signup.waitlisted_at < signup.waitlisted_at)
         | ((Signup.waitlisted_at == signup.waitlisted_at) & (Signup.id < signup.id))))
     return ahead + 1
-
-
-def can_manage_attendance(account_id: int, activity: Activity) -> bool:
-    """True for the organisers of the activity's organisation and the captains of its team."""
-    scope = (RoleGrant.role == Role.ORGANIZER) & (RoleGrant.organization_id == activity.organization_id)
-    if activity.team_id is not None:
-        scope = scope | ((RoleGrant.role == Role.CAPTAIN) & (RoleGrant.team_id == activity.team_id))
-    return db.session.scalar(select(RoleGrant.id).where(RoleGrant.account_id == account_id, scope).limit(1)) is not None
-
-
-def manages_attendance(account_id: int) -> Exists:
-    """The same rule as `can_manage_attendance`, as a SQL condition on `Activity` for one-query checks."""
-    return exists().where(
-        RoleGrant.account_id == account_id,
-        ((RoleGrant.role == Role.ORGANIZER) & (RoleGrant.organization_id == Activity.organization_id))
-        | ((RoleGrant.role == Role.CAPTAIN) & (RoleGrant.team_id == Activity.team_id)),
-    )
 
 
 def _check_gates(volunteer: Volunteer, activity: Activity, now: datetime) -> None:

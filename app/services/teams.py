@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
-from app.services import audit, group_robots, roles, volunteers
-from models import (Account, JoinMode, MembershipStatus, Organization, OrganizationStatus, Role, RoleGrant, Team,
+from app.services import access, audit, group_robots, roles, volunteers
+from models import (Account, JoinMode, MembershipStatus, OrganizationStatus, Role, RoleGrant, Team,
                     TeamKind, TeamMembership, Volunteer, VolunteerStatus)
 
 # Statuses in which a person counts as being in the team or on the way in.
@@ -51,7 +51,7 @@ class Member:
 def create(account: Account, organization_id: int, *, name: str, kind: TeamKind, join_mode: JoinMode,
            now: datetime) -> Team:
     """Create a team in an approved organisation the caller organises."""
-    _require_organizer(account.id, organization_id)
+    access.require_organizer(account.id, organization_id, doing="管理队伍")
     _require_free_name(organization_id, name, team_id=None)
     team = Team(organization_id=organization_id, name=name, kind=kind, join_mode=join_mode, created_at=now)
     db.session.add(team)
@@ -79,7 +79,7 @@ def update(account: Account, team_id: int, changes: Mapping[str, Any], *, now: d
 
 def set_group_robot(account: Account, team_id: int, webhook_key: str | None, *, pii_key: str, now: datetime) -> Team:
     """Connect the team's WeCom group chat (its robot's webhook), or disconnect it with None (captains, organisers)."""
-    team = _team_for_manager(account, team_id)
+    team = access.require_team_manager(account.id, access.team(team_id), doing="设置本队的群机器人")
     group_robots.set_webhook(team, webhook_key, pii_key=pii_key)
     audit.record(account.id, "team.group_robot_set" if webhook_key else "team.group_robot_removed", "team", team.id,
                  now=now)
@@ -88,9 +88,9 @@ def set_group_robot(account: Account, team_id: int, webhook_key: str | None, *, 
 
 def visible_teams(account: Account, organization_id: int) -> list[TeamSummary]:
     """The teams of an organisation: anyone sees an approved one's, its organisers and admins any."""
-    organization = db.session.get(Organization, organization_id)
-    if organization is None or not _may_see(account.id, organization):
-        raise NotFound("organization_not_found", "找不到该组织")
+    organization = access.organization(organization_id)
+    if organization.status is not OrganizationStatus.APPROVED and not access.oversees(account.id, organization):
+        raise access.organization_not_found()
     teams = db.session.scalars(select(Team).where(Team.organization_id == organization_id).order_by(Team.id)).all()
     return summarize(list(teams))
 
@@ -129,7 +129,7 @@ def appoint_captain(account: Account, team_id: int, volunteer_id: int, *, now: d
             or membership.status is not MembershipStatus.ACTIVE):
         raise DomainError("not_a_member", "只能任命本队已通过审核的在队成员为队长", 422,
                           fields={"volunteer_id": "不是本队在队成员"})
-    if roles.is_captain(volunteer.account_id, team.id):
+    if access.is_captain(volunteer.account_id, team.id):
         return team, False
     roles.grant(volunteer.account_id, Role.CAPTAIN, team_id=team.id, granted_by_account_id=account.id, now=now)
     audit.record(account.id, "team.captain_appointed", "team", team.id, now=now, volunteer_id=volunteer.id)
@@ -149,9 +149,9 @@ def dismiss_captain(account: Account, team_id: int, volunteer_id: int, *, now: d
 def join(account: Account, team_id: int, *, now: datetime) -> tuple[Member, bool]:
     """Join (open), ask to join (approval) or accept an invitation; return the membership and whether it moved."""
     volunteer = volunteers.own_archive(account, lock=True, approved_for="加入队伍")
-    team = db.session.get(Team, team_id)
-    if team is None or team.organization.status is not OrganizationStatus.APPROVED:
-        raise NotFound("team_not_found", "找不到该队伍")
+    team = access.team(team_id)
+    if team.organization.status is not OrganizationStatus.APPROVED:
+        raise access.team_not_found()
     existing = _membership(team.id, volunteer.id)
     if existing is not None and existing.status in _IN_OR_WAITING:
         return _member(existing, team, volunteer), False
@@ -216,7 +216,7 @@ def invite(account: Account, team_id: int, volunteer_id: int, *, now: datetime) 
 def decide(account: Account, team_id: int, volunteer_id: int, *, approve: bool, reason: str | None,
            now: datetime) -> Member:
     """Approve or reject a request to join, as an organiser of the organisation or a captain of the team."""
-    team = _team_for_manager(account, team_id)
+    team = access.require_team_manager(account.id, access.team(team_id), doing="审批入队申请")
     membership = _membership(team.id, volunteer_id)
     if membership is None:
         raise NotFound("membership_not_found", "找不到该志愿者的入队申请")
@@ -253,7 +253,7 @@ def remove_member(account: Account, team_id: int, volunteer_id: int, *, now: dat
 def list_members(account: Account, team_id: int, *, status: MembershipStatus | None, page: int,
                  per_page: int) -> tuple[list[Member], int]:
     """A team's memberships, for the organisers of its organisation and its captains; oldest first."""
-    team = _team_for_manager(account, team_id)
+    team = access.require_team_manager(account.id, access.team(team_id), doing="查看本队成员")
     query = select(TeamMembership, Volunteer).join(Volunteer, Volunteer.id == TeamMembership.volunteer_id).where(
         TeamMembership.team_id == team.id)
     if status is not None:
@@ -284,42 +284,10 @@ def my_teams(account: Account, *, status: MembershipStatus | None, page: int,
             for m, t in rows], total or 0
 
 
-def _require_organizer(account_id: int, organization_id: int) -> Organization:
-    organization = db.session.get(Organization, organization_id)
-    if organization is None:
-        raise NotFound("organization_not_found", "找不到该组织")
-    if not roles.is_organizer(account_id, organization_id):
-        raise Forbidden("not_organizer", "只有本组织的组织者可以管理队伍")
-    if organization.status is not OrganizationStatus.APPROVED:
-        raise Forbidden("organization_not_approved", "组织通过审核后才能管理队伍")
-    return organization
-
-
 def _managed_team(account: Account, team_id: int, *, lock: bool = False) -> Team:
-    query = select(Team).where(Team.id == team_id)
-    team = db.session.scalar(query.with_for_update() if lock else query)
-    if team is None:
-        raise NotFound("team_not_found", "找不到该队伍")
-    _require_organizer(account.id, team.organization_id)
+    team = access.team(team_id, lock=lock)
+    access.require_organizer(account.id, team.organization_id, doing="管理队伍")
     return team
-
-
-def _team_for_manager(account: Account, team_id: int) -> Team:
-    team = db.session.get(Team, team_id)
-    if team is None:
-        raise NotFound("team_not_found", "找不到该队伍")
-    if roles.is_captain(account.id, team.id):
-        return team
-    if roles.is_organizer(account.id, team.organization_id):
-        _require_organizer(account.id, team.organization_id)
-        return team
-    raise Forbidden("not_team_manager", "只有本队所属组织的组织者或本队队长可以执行此操作")
-
-
-def _may_see(account_id: int, organization: Organization) -> bool:
-    if organization.status is OrganizationStatus.APPROVED or roles.is_organizer(account_id, organization.id):
-        return True
-    return roles.administers(account_id, organization.region)
 
 
 def _require_free_name(organization_id: int, name: str, *, team_id: int | None) -> None:
@@ -373,7 +341,7 @@ def _move(membership: TeamMembership, was: MembershipStatus, **values: Any) -> b
 
 def _member(membership: TeamMembership, team: Team, volunteer: Volunteer) -> Member:
     return Member(membership=membership, team=team, volunteer=volunteer,
-                  is_captain=roles.is_captain(volunteer.account_id, team.id))
+                  is_captain=access.is_captain(volunteer.account_id, team.id))
 
 
 def end_memberships(volunteer_id: int, *, now: datetime) -> int:

@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from app.errors import DomainError, Forbidden, NotFound
+from app.errors import DomainError
 from app.extensions import db
-from app.services import notifications, regions, roles
+from app.services import access, notifications, regions
 from app.texts import day_text
 from app.timeutil import SHANGHAI, to_local
 from models import (Activity, ActivityKind, ActivityStatus, Checkin, Organization, OrganizationStatus, Region,
@@ -217,16 +217,9 @@ def compliance(account_id: int, *, year: int, quarter: int, region_id: int | Non
     if not 1 <= quarter <= 4:
         raise DomainError("invalid_quarter", "季度应为 1 至 4", 422, fields={"quarter": "应为 1 至 4"})
     if region_id is not None:
-        region = regions.get_region(region_id)
-        if not roles.administers(account_id, region):
-            raise Forbidden("not_admin_of_region", "只有该地区（或上级地区）的管理员可以查看培训情况")
+        region = access.require_admin_over(account_id, regions.get_region(region_id), doing="查看培训情况")
         return report(Quarter(year, quarter), region=region)
-    organization = db.session.get(Organization, organization_id)
-    if organization is None:
-        raise NotFound("organization_not_found", "找不到该组织")
-    if not (roles.is_organizer(account_id, organization.id)
-            or roles.administers(account_id, regions.get_region(organization.region_id))):
-        raise Forbidden("not_organizer", "只有本组织的组织者或上级地区的管理员可以查看培训情况")
+    organization = access.require_overseer(account_id, access.organization(organization_id), doing="查看培训情况")
     return report(Quarter(year, quarter), organization_id=organization.id)
 
 

@@ -15,7 +15,7 @@ from app import pii
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.resident_id import age_on, parse_resident_id
-from app.services import audit, notifications, regions, roles
+from app.services import access, audit, notifications, regions
 from app.timeutil import to_local
 from models import Account, Gender, Region, Volunteer, VolunteerStatus
 
@@ -144,7 +144,7 @@ def update_own(account: Account, changes: Mapping[str, Any], *, now: datetime) -
 
 def list_pending(reviewer: Account, *, page: int, per_page: int) -> tuple[list[Volunteer], int]:
     """Return one page of pending registrations in the reviewer's regions, oldest first, and the total."""
-    paths = roles.require_reviewer(reviewer.id)
+    paths = access.require_reviewer(reviewer.id)
     in_scope = or_(*(Region.path.startswith(path) for path in paths))
     base = select(Volunteer).join(Region, Region.id == Volunteer.region_id).where(
         Volunteer.status == VolunteerStatus.PENDING, in_scope)
@@ -155,7 +155,7 @@ def list_pending(reviewer: Account, *, page: int, per_page: int) -> tuple[list[V
 
 def review(reviewer: Account, volunteer_id: int, *, approve: bool, reason: str | None, now: datetime) -> Volunteer:
     """Approve or reject a pending registration in the reviewer's scope and notify the volunteer."""
-    paths = roles.require_reviewer(reviewer.id)
+    paths = access.require_reviewer(reviewer.id)
     volunteer = db.session.get(Volunteer, volunteer_id)
     if volunteer is None:
         raise NotFound("volunteer_not_found", "找不到该志愿者")

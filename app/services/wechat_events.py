@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.db import unit_of_work
 from app.extensions import db, settings
-from app.services import bot, checkins, subscriptions
+from app.services import bot, checkins, official_qr, subscriptions
 from app.wechat.callbacks import InboundMessage
 from models import Account, CallbackReceipt, OfficialFollower
 
@@ -52,7 +52,7 @@ def handle(app_name: str, message: InboundMessage, *, redis_client: redis.Redis,
 
 def _dispatch(app_name: str, message: InboundMessage, *, now: datetime) -> str | None:
     is_checkin_scan = (app_name == "official" and message.event in ("scan", "subscribe")
-                       and (message.scene or "").startswith(checkins.QR_SCENE_PREFIX))
+                       and (message.scene or "").startswith(official_qr.SCENE_PREFIX))
     if app_name == "official" and message.event in ("subscribe", "unsubscribe"):
         # Only pushes with effects open a unit of work: most pushes are answered without a session.
         with unit_of_work():
@@ -106,7 +106,7 @@ def _apply_subscription_event(message: InboundMessage, now: datetime) -> None:
 
 def _official_scan(message: InboundMessage, now: datetime) -> str:
     rules = checkins.Rules.from_settings(settings()["checkin"])
-    return checkins.official_scan(message.from_user, message.scene or "", rules=rules, now=now)
+    return official_qr.scan(message.from_user, message.scene or "", rules=rules, now=now)
 
 
 def _claim_receipt(app_name: str, message: InboundMessage, now: datetime) -> bool:

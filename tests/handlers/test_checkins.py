@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from app import checkin_codes
 from app.extensions import db
-from app.services import checkins, signups
+from app.services import checkin_displays, checkins, signups
 from models import Checkin, CheckinScan, ServiceRecord, Volunteer
 from tests import factories as f
 from tests.fakes import serve
@@ -39,7 +39,7 @@ def world(app, now):
         activity = f.activity(org, tree["community"], now, team_row=team, starts_in=timedelta(hours=1))
         volunteer = f.approved_volunteer("sim_alice", tree["community"], now)
         signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
-        checkins.personal_code(volunteer.account, now=now)
+        checkin_displays.personal_code(volunteer.account, now=now)
         people = {"captain": f.captain("sim_captain", team, now),
                   "second_captain": f.captain("sim_captain_2", team, now),
                   "organizer": f.organizer("sim_org", org, now),
@@ -191,7 +191,7 @@ def test_control_the_harness_sees_the_race_of_a_naive_select_then_insert(app, wo
         table.drop(engine)
 
 
-@pytest.mark.parametrize("who, status, code_", [("other_captain", 403, "not_your_team"), ("alice", 403, "not_your_team")])
+@pytest.mark.parametrize("who, status, code_", [("other_captain", 403, "not_activity_manager"), ("alice", 403, "not_activity_manager")])
 def test_scans_by_others_are_refused_and_change_nothing(app, client, world, who, status, code_):
     response = client.post(f"/api/v1/activities/{world['activity_id']}/scans",
                            json={"code": code(world, world["starts_at"]), "nonce": "someone-else-1"},
@@ -247,7 +247,7 @@ def test_display_code_is_a_png_of_a_link_and_volunteers_check_in_with_it(client,
 @pytest.mark.parametrize("who", ["other_captain", "alice"])
 def test_display_code_is_only_for_the_activitys_managers(client, world, who):
     response = client.get(f"/api/v1/activities/{world['activity_id']}/display-code", headers=world["headers"][who])
-    assert response.status_code == 403 and response.json["error"]["code"] == "not_your_team"
+    assert response.status_code == 403 and response.json["error"]["code"] == "not_activity_manager"
 
 
 def test_offline_batch_over_http_and_its_authorisation(app, client, world):

@@ -120,11 +120,11 @@ def test_bad_review_bodies_are_refused(app, client, world, body):
 
 
 @pytest.mark.parametrize("who, status, code", [
-    ("other_captain", 403, "not_admin"),
-    ("other_organizer", 403, "not_admin"),
-    ("own_organizer", 403, "not_admin"),
-    ("other_admin", 403, "out_of_scope"),
-    ("volunteer", 403, "not_admin"),
+    ("other_captain", 403, "not_admin_of_region"),
+    ("other_organizer", 403, "not_admin_of_region"),
+    ("own_organizer", 403, "not_admin_of_region"),
+    ("other_admin", 403, "not_admin_of_region"),
+    ("volunteer", 403, "not_admin_of_region"),
     ("anonymous", 401, "missing_token"),
 ])
 def test_who_may_not_review_and_nothing_changes(app, client, world, who, status, code):

@@ -75,7 +75,7 @@ def test_who_sees_an_activitys_sign_ups(client, world, who, status):
         [item] = response.json["items"]
         assert item["volunteer"]["mobile"] == "139****5678" and "*" in item["volunteer"]["name"]
     else:
-        assert response.json["error"]["code"] == "not_your_activity"
+        assert response.json["error"]["code"] == "not_activity_manager"
 
 
 @pytest.mark.parametrize("who", ["captain", "other_organizer", "other_captain", "bob"])

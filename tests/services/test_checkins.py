@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,8 @@ from sqlalchemy import func, select
 from app import checkin_codes
 from app.errors import DomainError
 from app.extensions import db
-from app.services import checkins, signups
+from app.services import checkin_displays, checkins, official_qr, signups
+from app.timeutil import to_local
 from models import ActivityStatus, Checkin, CheckinScan, ServiceRecord, SignupMode, Volunteer
 from tests import factories as f
 
@@ -26,7 +28,7 @@ def world(app_context, now):
                           duration=timedelta(hours=3), credit_margin_minutes=30)
     volunteer = f.approved_volunteer("sim_alice", tree["community"], now, real_name="李爱丽")
     signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
-    checkins.personal_code(volunteer.account, now=now)
+    checkin_displays.personal_code(volunteer.account, now=now)
     other_org = f.organization("乙区协会", tree["other_district"], now)
     return {"tree": tree, "org": org, "team": team, "activity": activity, "volunteer": volunteer,
             "captain": f.captain("sim_captain", team, now), "organizer": f.organizer("sim_org", org, now),
@@ -52,11 +54,11 @@ def refused(call) -> str:
 def test_first_scan_checks_in_a_later_one_checks_out_and_writes_one_record(world, now):
     start = world["activity"].starts_at
     checked_in = scan(world, start - timedelta(minutes=45))
-    assert checked_in["result"] == "checked_in" and checked_in["volunteer"]["name"] == "李*丽"
-    assert checked_in["minutes"] == 0  # 45 minutes early: only the last 30 before the start count
+    assert checked_in.result == "checked_in" and checked_in.volunteer["name"] == "李*丽"
+    assert checked_in.minutes == 0  # 45 minutes early: only the last 30 before the start count
     checked_out = scan(world, start + timedelta(hours=3, minutes=40))
-    assert checked_out["result"] == "checked_out"
-    assert checked_out["minutes"] == 30 + 180 + 30  # margins on both sides, nothing beyond them
+    assert checked_out.result == "checked_out"
+    assert checked_out.minutes == 30 + 180 + 30  # margins on both sides, nothing beyond them
     [record] = db.session.scalars(select(ServiceRecord)).all()
     assert record.minutes == 240 and record.volunteer_id == world["volunteer"].id
     db.session.refresh(world["volunteer"])
@@ -67,7 +69,7 @@ def test_minutes_are_whole_minutes_of_the_overlap(world, now):
     start = world["activity"].starts_at
     scan(world, start + timedelta(minutes=10, seconds=20))
     answer = scan(world, start + timedelta(minutes=70, seconds=10))
-    assert answer["minutes"] == 59
+    assert answer.minutes == 59
 
 
 def test_a_repeated_nonce_gets_the_first_answer_and_changes_nothing(world, now):
@@ -75,7 +77,7 @@ def test_a_repeated_nonce_gets_the_first_answer_and_changes_nothing(world, now):
     first = scan(world, at, nonce="same-nonce-1")
     again = checkins.captain_scan(world["captain"].id, world["activity"].id, code="anything at all",
                                   nonce="same-nonce-1", rules=RULES, now=at + timedelta(minutes=30))
-    assert again == {**first, "replayed": True}
+    assert again == dataclasses.replace(first, replayed=True)
     assert db.session.scalar(select(func.count()).select_from(Checkin)) == 1
     assert db.session.scalar(select(func.count()).select_from(CheckinScan)) == 1
 
@@ -110,7 +112,7 @@ def test_codes_older_than_the_previous_step_are_expired(world, now):
     assert refused(lambda: scan(world, at, code=old_code)) == "expired_code"
     previous_step_code = code_at(world["volunteer"], at - timedelta(seconds=30))
     # A refused scan is rolled back by the request's unit of work; here a new nonce stands for that.
-    assert scan(world, at, code=previous_step_code, nonce="after-refusal")["result"] == "checked_in"
+    assert scan(world, at, code=previous_step_code, nonce="after-refusal").result == "checked_in"
 
 
 @pytest.mark.parametrize("code", ["", "V1-123", "hello", "V999999-12345678"])
@@ -120,31 +122,31 @@ def test_unreadable_or_unknown_codes_are_invalid(world, now, code):
 
 @pytest.mark.parametrize("code", ["hello", "V999999-12345678"])
 def test_a_stranger_learns_nothing_about_a_code_only_that_the_activity_is_not_theirs(world, now, code):
-    assert refused(lambda: scan(world, world["activity"].starts_at, who="other_captain", code=code)) == "not_your_team"
+    assert refused(lambda: scan(world, world["activity"].starts_at, who="other_captain", code=code)) == "not_activity_manager"
 
 
 def test_a_replayed_nonce_answers_first_even_for_an_unreadable_code(world, now):
     first = scan(world, world["activity"].starts_at, nonce="replay-unreadable")
     again = scan(world, world["activity"].starts_at, nonce="replay-unreadable", code="unreadable")
-    assert again == {**first, "replayed": True}
+    assert again == dataclasses.replace(first, replayed=True)
 
 
 def test_a_code_made_with_an_old_secret_is_invalid_after_rotation(world, now):
     at = world["activity"].starts_at
     old = code_at(world["volunteer"], at)
-    checkins.personal_code(world["volunteer"].account, now=at, rotate=True)
+    checkin_displays.personal_code(world["volunteer"].account, now=at, rotate=True)
     assert refused(lambda: scan(world, at, code=old)) == "invalid_code"
 
 
 def test_not_signed_up_and_signup_not_approved(world, now):
     stranger = f.approved_volunteer("sim_bob", world["tree"]["community"], now)
-    checkins.personal_code(stranger.account, now=now)
+    checkin_displays.personal_code(stranger.account, now=now)
     at = world["activity"].starts_at
     assert refused(lambda: scan(world, at, volunteer=stranger)) == "not_signed_up"
     world["activity"].signup_mode = SignupMode.APPROVAL
     pending = f.approved_volunteer("sim_carol", world["tree"]["community"], now)
     signups.apply(pending.account, world["activity"].id, join_waitlist=False, now=now)
-    checkins.personal_code(pending.account, now=now)
+    checkin_displays.personal_code(pending.account, now=now)
     assert refused(lambda: scan(world, at, volunteer=pending)) == "signup_not_approved"
 
 
@@ -170,9 +172,9 @@ def test_a_cancelled_activity_refuses_scans(world, now):
 def test_only_the_team_captain_or_the_organiser_scans(world, now, who, allowed):
     at = world["activity"].starts_at
     if allowed:
-        assert scan(world, at, who=who)["result"] == "checked_in"
+        assert scan(world, at, who=who).result == "checked_in"
     else:
-        assert refused(lambda: scan(world, at, who=who)) == "not_your_team"
+        assert refused(lambda: scan(world, at, who=who)) == "not_activity_manager"
         assert db.session.scalar(select(func.count()).select_from(CheckinScan)) == 0
 
 
@@ -180,7 +182,7 @@ def test_offline_scan_time_counts_but_never_from_the_future(world, now):
     start = world["activity"].starts_at
     answer = checkins.captain_scan(world["captain"].id, world["activity"].id, code=code_at(world["volunteer"], start),
                                    nonce="offline-1", scanned_at=start, rules=RULES, now=start + timedelta(seconds=20))
-    assert answer["checked_in_at"] == start.isoformat()
+    assert answer.checked_in_at == start.isoformat()
     later = start + timedelta(hours=1)
     ahead = later + timedelta(minutes=5)
     assert refused(lambda: checkins.captain_scan(
@@ -191,7 +193,7 @@ def test_offline_scan_time_counts_but_never_from_the_future(world, now):
     within = later + timedelta(seconds=50)  # up to a minute ahead is a phone's ordinary drift
     answer = checkins.captain_scan(world["captain"].id, world["activity"].id, code=code_at(world["volunteer"], within),
                                    nonce="offline-3", scanned_at=within, rules=RULES, now=later)
-    assert answer["checked_out_at"] == within.isoformat()
+    assert answer.checked_out_at == within.isoformat()
 
 
 def test_a_manual_check_out_before_the_check_in_has_its_own_code(world, now):
@@ -222,9 +224,9 @@ def test_an_offline_batch_tells_the_captain_why_a_scan_from_the_future_is_refuse
 
 def test_personal_code_is_made_once_and_rotates_on_request(world, now):
     account = world["volunteer"].account
-    first = checkins.personal_code(account, now=now)
-    again = checkins.personal_code(account, now=now)
-    rotated = checkins.personal_code(account, now=now, rotate=True)
+    first = checkin_displays.personal_code(account, now=now)
+    again = checkin_displays.personal_code(account, now=now)
+    rotated = checkin_displays.personal_code(account, now=now, rotate=True)
     assert first["secret"] == again["secret"] != rotated["secret"]
     assert first["code"].startswith(f"V{world['volunteer'].id}-") and 1 <= first["seconds_left"] <= 30
 
@@ -244,9 +246,9 @@ def self_scan(world, at, *, code=None, nonce=None, lat=None, lng=None, activity=
 
 def test_self_scan_checks_in_and_a_later_display_code_checks_out(world, now):
     start = world["activity"].starts_at
-    assert self_scan(world, start)["result"] == "checked_in"
+    assert self_scan(world, start).result == "checked_in"
     assert refused(lambda: self_scan(world, start + timedelta(seconds=5), nonce="again")) == "already_checked_in"
-    assert self_scan(world, start + timedelta(hours=1))["result"] == "checked_out"
+    assert self_scan(world, start + timedelta(hours=1)).result == "checked_out"
     assert db.session.scalar(select(Checkin.checkin_method)).value == "self_scan"
 
 
@@ -266,7 +268,7 @@ def test_geofence_needs_a_position_inside_the_radius(world, now):
     start = world["activity"].starts_at
     assert refused(lambda: self_scan(world, start, nonce="no-position")) == "location_required"
     assert refused(lambda: self_scan(world, start, lat=29.5730, lng=106.5516, nonce="far")) == "outside_geofence"
-    assert self_scan(world, start, lat=29.5640, lng=106.5520, nonce="near")["result"] == "checked_in"
+    assert self_scan(world, start, lat=29.5640, lng=106.5520, nonce="near").result == "checked_in"
 
 
 # --- by hand, and offline batches ----------------------------------------------------------------
@@ -279,20 +281,20 @@ def test_manual_entry_checks_in_and_out_and_is_audited(world, now):
                                   reason="老人无智能手机", nonce="manual-1", rules=RULES, now=start)
     second = checkins.manual_entry(world["captain"].id, world["activity"].id, volunteer_id=world["volunteer"].id,
                                    reason="老人无智能手机", nonce="manual-2", rules=RULES, now=start + timedelta(hours=2))
-    assert (first["result"], second["result"], second["minutes"]) == ("checked_in", "checked_out", 120)
+    assert (first.result, second.result, second.minutes) == ("checked_in", "checked_out", 120)
     checkin = db.session.scalar(select(Checkin))
     assert checkin.manual_reason == "老人无智能手机" and checkin.checkin_method.value == "manual"
     actions = db.session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
     assert actions[-2:] == ["checkin.manual_checked_in", "checkin.manual_checked_out"]
     assert refused(lambda: checkins.manual_entry(world["other_captain"].id, world["activity"].id,
                                                  volunteer_id=world["volunteer"].id, reason="越权", nonce="manual-3",
-                                                 rules=RULES, now=start)) == "not_your_team"
+                                                 rules=RULES, now=start)) == "not_activity_manager"
 
 
 def test_an_offline_batch_is_replayed_in_scan_order_with_one_result_each(world, now):
     start = world["activity"].starts_at
     bob = f.approved_volunteer("sim_bob", world["tree"]["community"], now)
-    checkins.personal_code(bob.account, now=now)
+    checkin_displays.personal_code(bob.account, now=now)
     checkout_at, checkin_at = start + timedelta(hours=1), start
     batch = [  # sent out of order, as a phone's queue may be
         {"code": code_at(world["volunteer"], checkout_at), "nonce": "b-out", "scanned_at": checkout_at},
@@ -315,14 +317,14 @@ def test_official_qr_scans_are_answered_in_chat_with_the_reason(world, now):
 
     world["volunteer"].account.oa_openid = "oa_alice"
     start = world["activity"].starts_at
-    today = checkins.official_qr_scene(world["activity"].id, checkins.to_local(start).date())
-    yesterday = checkins.official_qr_scene(world["activity"].id, date(2000, 1, 1))
-    assert "其他日期" in checkins.official_scan("oa_alice", yesterday, rules=RULES, now=start)
-    assert "暂未找到您的志愿者信息" in checkins.official_scan("oa_nobody", today, rules=RULES, now=start)
-    assert checkins.official_scan("oa_alice", "checkin:oops", rules=RULES, now=start) == "无法识别的签到二维码"
-    assert "不在签到时间内" in checkins.official_scan("oa_alice", today, rules=RULES, now=start - timedelta(hours=2))
-    assert checkins.official_scan("oa_alice", today, rules=RULES, now=start).startswith("签到成功")
-    out = checkins.official_scan("oa_alice", today, rules=RULES, now=start + timedelta(minutes=90))
+    today = official_qr.scene(world["activity"].id, to_local(start).date())
+    yesterday = official_qr.scene(world["activity"].id, date(2000, 1, 1))
+    assert "其他日期" in official_qr.scan("oa_alice", yesterday, rules=RULES, now=start)
+    assert "暂未找到您的志愿者信息" in official_qr.scan("oa_nobody", today, rules=RULES, now=start)
+    assert official_qr.scan("oa_alice", "checkin:oops", rules=RULES, now=start) == "无法识别的签到二维码"
+    assert "不在签到时间内" in official_qr.scan("oa_alice", today, rules=RULES, now=start - timedelta(hours=2))
+    assert official_qr.scan("oa_alice", today, rules=RULES, now=start).startswith("签到成功")
+    out = official_qr.scan("oa_alice", today, rules=RULES, now=start + timedelta(minutes=90))
     assert out.startswith("签退成功") and "1小时30分钟" in out
     world["activity"].status = ActivityStatus.CANCELLED
-    assert checkins.official_scan("oa_alice", today, rules=RULES, now=start) == "签到未成功：活动已取消"
+    assert official_qr.scan("oa_alice", today, rules=RULES, now=start) == "签到未成功：活动已取消"

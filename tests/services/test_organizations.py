@@ -90,8 +90,8 @@ def test_only_a_pending_organisation_can_be_decided(world, now):
                                                 now=now)) == "already_decided"
 
 
-@pytest.mark.parametrize("who, code", [("other_admin", "out_of_scope"), ("organizer", "not_admin"),
-                                       ("stranger", "not_admin")])
+@pytest.mark.parametrize("who, code", [("other_admin", "not_admin_of_region"), ("organizer", "not_admin_of_region"),
+                                       ("stranger", "not_admin_of_region")])
 def test_reviews_outside_an_admins_subtree_are_refused(world, now, who, code):
     assert code_of(lambda: organizations.review(world[who], world["pending"].id, approve=True, reason=None,
                                                 now=now)) == code

@@ -79,7 +79,7 @@ def test_held_check_outs_credit_nothing_until_confirmed(world):
     checkins.close_forgotten_checkouts(rules=RULES, policy="hold_for_review", now=end + timedelta(hours=3))
     assert db.session.scalar(select(func.count()).select_from(ServiceRecord)) == 0 and totals(world) == (0, 0)
     assert code_of(lambda: service_records.confirm_activity(world["other_organizer"], world["activity"].id,
-                                                            now=end)) == "not_your_team"
+                                                            now=end)) == "not_activity_manager"
     counts = service_records.confirm_activity(world["captain"], world["activity"].id, now=end + timedelta(hours=4))
     assert counts == {"confirmed": 1, "credited_after_review": 1}
     assert totals(world) == (120, 1)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.errors import DomainError
 from app.extensions import db
-from app.services import roles, teams
+from app.services import access, teams
 from models import (AuditLog, JoinMode, MembershipStatus, OrganizationStatus, Role, RoleGrant, TeamKind,
                     TeamMembership, VolunteerStatus)
 from tests import factories as f
@@ -197,13 +197,13 @@ def test_captains_are_approved_active_members_and_lose_the_role_when_removed(wor
                                                  now=now)) == "not_organizer"
     assert teams.appoint_captain(world["organizer"], team.id, alice.id, now=now) == (team, True)
     assert teams.appoint_captain(world["organizer"], team.id, alice.id, now=now) == (team, False)
-    assert roles.is_captain(alice.account_id, team.id)
+    assert access.is_captain(alice.account_id, team.id)
     [summary] = teams.summarize([team])
     assert summary.member_count == 1
     assert [(c.account_id, c.volunteer_id, c.real_name) for c in summary.captains] == [
         (alice.account_id, alice.id, alice.real_name)]
     teams.remove_member(world["organizer"], team.id, alice.id, now=now)
-    assert not roles.is_captain(alice.account_id, team.id)
+    assert not access.is_captain(alice.account_id, team.id)
     assert teams.summary(team).member_count == 0
     assert db.session.scalar(select(AuditLog.detail).where(AuditLog.action == "team.member_removed")) == {
         "team_id": team.id, "captain_dismissed": True}

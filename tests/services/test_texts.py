@@ -15,10 +15,11 @@ import pytest
 from app import checkin_codes
 from app.errors import DomainError
 from app.extensions import db
-from app.services import (activities, bot, calendar, campaigns, checkins, notifications, reminders, signups,
-                          trainings, volunteers)
+from app.services import (activities, bot, calendar, campaigns, checkins, notifications, official_qr, reminders,
+                          signups, trainings, volunteers)
 from app.services.message_fields import THING_MAX, fit, fit_fields
 from app.texts import clock_text, day_text, hours_text, moment_text
+from app.timeutil import to_local
 from app.wechat.callbacks import InboundMessage
 from app.wechat.simulator import fields as wechat_rules
 from models import Campaign, SignupMode, TeamKind, VolunteerStatus
@@ -199,15 +200,15 @@ def test_every_bot_reply_reads_well(world, now):
                 say(None, now, msg_type="event", event="subscribe", scene="org_1")]
     # Checked in and out through the official-account QR: the chat answers, then 我的活动 tells the state.
     rules = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120, min_minutes_before_checkout=5)
-    scene = checkins.official_qr_scene(soon.id, checkins.to_local(soon.starts_at).date())
-    replies.append(checkins.official_scan("oa_alice", scene, rules=rules, now=soon.starts_at))
+    scene = official_qr.scene(soon.id, to_local(soon.starts_at).date())
+    replies.append(official_qr.scan("oa_alice", scene, rules=rules, now=soon.starts_at))
     checked_in = say("我的活动", soon.starts_at + timedelta(minutes=1))
-    replies += [checked_in, checkins.official_scan("oa_alice", scene, rules=rules, now=soon.starts_at + timedelta(minutes=2))]
-    replies.append(checkins.official_scan("oa_alice", scene, rules=rules, now=soon.starts_at + timedelta(minutes=95)))
+    replies += [checked_in, official_qr.scan("oa_alice", scene, rules=rules, now=soon.starts_at + timedelta(minutes=2))]
+    replies.append(official_qr.scan("oa_alice", scene, rules=rules, now=soon.starts_at + timedelta(minutes=95)))
     checked_out = say("我的活动", soon.starts_at + timedelta(minutes=96))
-    replies += [checked_out, checkins.official_scan("oa_alice", scene, rules=rules,
-                                                    now=soon.starts_at + timedelta(minutes=97)),
-                checkins.official_scan("oa_bob", scene, rules=rules, now=soon.starts_at + timedelta(minutes=3))]
+    replies += [checked_out, official_qr.scan("oa_alice", scene, rules=rules,
+                                                now=soon.starts_at + timedelta(minutes=97)),
+                official_qr.scan("oa_bob", scene, rules=rules, now=soon.starts_at + timedelta(minutes=3))]
     db.session.expire_all()  # the totals moved by relative UPDATEs, as in a new request
     replies.append(say("我的时长", soon.starts_at + timedelta(minutes=98)))
     for reply in replies:
