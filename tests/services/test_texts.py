@@ -91,13 +91,13 @@ def captured(monkeypatch):
 
 
 @pytest.fixture
-def world(app_context, now):
-    tree = f.region_tree()
-    org = f.organization("甲区志愿者协会", tree["district"], now)
-    team = f.team(org, "甲区卫生健康志愿服务医疗专业队伍", now, kind=TeamKind.EDUCATION)
-    return {"tree": tree, "org": org, "team": team, "organizer": f.organizer("sim_org", org, now),
-            "street_admin": f.admin("sim_street_admin", tree["street"], now),
-            "district_admin": f.admin("sim_district_admin", tree["district"], now)}
+def world(world):
+    world.build("tree", "org")
+    world["team"] = f.team(world.org, "甲区卫生健康志愿服务医疗专业队伍", world.now, kind=TeamKind.EDUCATION)
+    world.build("organizer")
+    world["street_admin"] = f.admin("sim_street_admin", world.tree["street"], world.now)
+    world["district_admin"] = f.admin("sim_district_admin", world.tree["district"], world.now)
+    return world
 
 
 def volunteer(world, name, now, **fields):
