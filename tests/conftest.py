@@ -157,6 +157,17 @@ def now() -> datetime:
 
 
 @pytest.fixture
+def world(app_context, now):
+    """The common cast (tests/factories.py World), built lazily in the test's app context.
+
+    A module that needs more overrides this fixture with one that takes it (`def world(world): ...`).
+    """
+    from tests import factories
+
+    return factories.World(now)
+
+
+@pytest.fixture
 def simulator(app):
     """A WeChat simulator on its own port; the app's gateway is pointed at it."""
     from tests.fakes import running_simulator

@@ -1,8 +1,13 @@
-"""Builders for test data; each returns flushed model objects inside the current app context."""
+"""Builders for test data; each returns flushed model objects inside the current app context.
+
+`World` is the common cast (region tree, organisations, organisers, teams, captains, admins, volunteers,
+an activity) that most test modules start from; the `world` fixture of conftest.py hands one out.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from app.extensions import db, settings
@@ -112,3 +117,124 @@ def subscribe_credit(owner: Account, purpose: str, now: datetime, count: int = 1
     db.session.add(SubscriptionCredit(account_id=owner.id, template_id=settings()["wechat"]["templates"][purpose],
                                       remaining=count, updated_at=now))
     db.session.flush()
+
+
+# The common cast, by member: the name of an organisation or team, the openid of a person.
+CAST = {
+    "org": "甲区志愿者协会", "other_org": "乙区志愿者协会", "team": "医疗队", "other_team": "乙队",
+    "organizer": "sim_org", "other_organizer": "sim_other_org", "captain": "sim_captain",
+    "other_captain": "sim_other_captain", "admin": "sim_admin", "other_admin": "sim_other_admin",
+    "city_admin": "sim_city_admin", "alice": "sim_alice", "bob": "sim_bob",
+}
+
+
+class World:
+    """The cast most tests need, each member built (and flushed) the first time it is read.
+
+    `org` (in 甲区) has `organizer`, `team` (with `captain`) and `activity` (in 一社区, of the team, tomorrow);
+    `other_org` (in 乙区) has `other_organizer`, `other_team` and `other_captain`; `admin` and
+    `other_admin` administer the two districts, `city_admin` the city; `alice` and `bob` are approved
+    volunteers of 一社区 (`volunteer` is `alice`). Keyword arguments rename members (`other_org="乙区协会"`,
+    `other_organizer="sim_other"`). Members are built in the order they are read, so a fixture that
+    lists them with `build(...)` fixes the order of their ids. Items work like attributes
+    (`world["org"]`), and a test module may add its own (`world["pending"] = ...`).
+    """
+
+    def __init__(self, now: datetime, prefix: str = "T", **cast: str) -> None:
+        unknown = set(cast) - set(CAST)
+        if unknown:
+            raise TypeError(f"no such member of the cast: {sorted(unknown)}")
+        self.now = now
+        self.prefix = prefix
+        self.cast = {**CAST, **cast}
+
+    def build(self, *members: str) -> World:
+        """Build these members now, in this order."""
+        for member in members:
+            getattr(self, member)
+        return self
+
+    def __getitem__(self, member: str) -> Any:
+        try:
+            return getattr(self, member)
+        except AttributeError:
+            raise KeyError(member) from None
+
+    def __setitem__(self, member: str, value: Any) -> None:
+        setattr(self, member, value)
+
+    def bearers(self, *members: str) -> dict[str, dict[str, str]]:
+        """Authorization headers by member name (a volunteer's are its account's)."""
+        return {member: bearer(_account_of(self[member])) for member in members}
+
+    @cached_property
+    def tree(self) -> dict[str, Region]:
+        return region_tree(self.prefix)
+
+    @cached_property
+    def org(self) -> Organization:
+        return organization(self.cast["org"], self.tree["district"], self.now)
+
+    @cached_property
+    def other_org(self) -> Organization:
+        return organization(self.cast["other_org"], self.tree["other_district"], self.now)
+
+    @cached_property
+    def team(self) -> Team:
+        return team(self.org, self.cast["team"], self.now)
+
+    @cached_property
+    def other_team(self) -> Team:
+        return team(self.other_org, self.cast["other_team"], self.now)
+
+    @cached_property
+    def organizer(self) -> Account:
+        return organizer(self.cast["organizer"], self.org, self.now)
+
+    @cached_property
+    def other_organizer(self) -> Account:
+        return organizer(self.cast["other_organizer"], self.other_org, self.now)
+
+    @cached_property
+    def captain(self) -> Account:
+        return captain(self.cast["captain"], self.team, self.now)
+
+    @cached_property
+    def other_captain(self) -> Account:
+        return captain(self.cast["other_captain"], self.other_team, self.now)
+
+    @cached_property
+    def admin(self) -> Account:
+        return admin(self.cast["admin"], self.tree["district"], self.now)
+
+    @cached_property
+    def other_admin(self) -> Account:
+        return admin(self.cast["other_admin"], self.tree["other_district"], self.now)
+
+    @cached_property
+    def city_admin(self) -> Account:
+        return admin(self.cast["city_admin"], self.tree["city"], self.now)
+
+    @cached_property
+    def alice(self) -> Volunteer:
+        return approved_volunteer(self.cast["alice"], self.tree["community"], self.now)
+
+    @cached_property
+    def bob(self) -> Volunteer:
+        return approved_volunteer(self.cast["bob"], self.tree["community"], self.now)
+
+    @property
+    def volunteer(self) -> Volunteer:
+        return self.alice
+
+    @cached_property
+    def activity(self) -> Activity:
+        return self.add_activity()
+
+    def add_activity(self, *, of_team: bool = True, **fields: Any) -> Activity:
+        """An activity of `org` in 一社区 (of `team` unless `of_team=False`); fields as for `activity()`."""
+        return activity(self.org, self.tree["community"], self.now, team_row=self.team if of_team else None, **fields)
+
+
+def _account_of(member: Account | Volunteer) -> Account:
+    return member.account if isinstance(member, Volunteer) else member

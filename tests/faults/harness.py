@@ -294,9 +294,10 @@ def seed_broadcast(app, simulator: SimulatorProcess, recipients: int, *, chunk: 
         draft = broadcasts.prepare(
             organizer.id, org.id, title="防汛志愿者集合通知", body="请于明早八点到社区服务站集合。",
             audience=broadcasts.Audience("region", tree["city"].id), activity_id=None)
+        organizer_id = organizer.id  # read now: after the commit it would load again, inside a transaction
         db.session.commit()
-        announcement, reach = broadcasts.create(
-            organizer.id, broadcasts.check_security(simulator.gateway(app), draft), now=now)
+        checked = broadcasts.check_security(simulator.gateway(app), draft)
+        announcement, reach = broadcasts.create(organizer_id, checked, now=now)
         db.session.commit()
         assert reach.recipients == recipients and reach.unreachable == 0, reach
         account_ids = list(db.session.scalars(

@@ -13,20 +13,11 @@ from tests import factories as f
 def world(app, now):
     app.extensions["clock"] = lambda: now
     with app.app_context():
-        tree = f.region_tree()
-        org = f.organization("甲区志愿者协会", tree["district"], now)
-        team = f.team(org, "医疗队", now)
-        other_org = f.organization("乙区协会", tree["other_district"], now)
-        activity = f.activity(org, tree["community"], now, team_row=team, latitude=29.56, longitude=106.57)
-        people = {
-            "organizer": f.organizer("sim_org", org, now),
-            "captain": f.captain("sim_captain", team, now),
-            "other_organizer": f.organizer("sim_other_org", other_org, now),
-            "alice": f.approved_volunteer("sim_alice", tree["community"], now).account,
-        }
-        world = {"org_id": org.id, "team_id": team.id, "community_id": tree["community"].id,
-                 "street_id": tree["street"].id, "activity_id": activity.id,
-                 "headers": {name: f.bearer(account) for name, account in people.items()}}
+        w = f.World(now, other_org="乙区协会").build("tree", "org", "team", "other_org")
+        w["activity"] = w.add_activity(latitude=29.56, longitude=106.57)
+        world = {"org_id": w.org.id, "team_id": w.team.id, "community_id": w.tree["community"].id,
+                 "street_id": w.tree["street"].id, "activity_id": w.activity.id,
+                 "headers": w.bearers("organizer", "captain", "other_organizer", "alice")}
         db.session.commit()
     return world
 

@@ -14,18 +14,16 @@ from tests.fakes import deliver_all
 @pytest.fixture
 def world(app, app_context, now):
     app.extensions["clock"] = lambda: now
-    tree = f.region_tree()
-    org = f.organization("甲区志愿者协会", tree["district"], now)
-    team = f.team(org, "应急救援队", now)
+    world = f.World(now, team="应急救援队", other_org="乙区协会", other_organizer="sim_other")
+    tree, team = world.tree, world.build("org").team
     volunteers = [f.approved_volunteer(f"sim_v{i}", tree["community"], now, categories=["youth"] if i % 2 else [])
                   for i in range(4)]
     for volunteer in volunteers:
         db.session.add(TeamMembership(team_id=team.id, volunteer_id=volunteer.id, status=MembershipStatus.ACTIVE,
                                       created_at=now))
     f.subscribe_credit(volunteers[0].account, "announcement", now)
-    world = dict(tree=tree, org=org, team=team, volunteers=volunteers, organizer=f.organizer("sim_org", org, now),
-                 captain=f.captain("sim_captain", team, now),
-                 stranger=f.organizer("sim_other", f.organization("乙区协会", tree["other_district"], now), now))
+    world["volunteers"] = volunteers
+    world["stranger"] = world.build("organizer", "captain").other_organizer
     db.session.commit()
     return world
 

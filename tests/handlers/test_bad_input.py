@@ -19,14 +19,13 @@ from tests import factories as f
 def world(app, now):
     app.extensions["clock"] = lambda: now
     with app.app_context():
-        tree = f.region_tree()
-        org = f.organization("甲区志愿者协会", tree["district"], now)
-        activity = f.activity(org, tree["community"], now)
-        draft = f.activity(org, tree["community"], now, status=ActivityStatus.DRAFT)
-        organizer = f.organizer("sim_org", org, now)
+        w = f.World(now).build("tree", "org")
+        w["activity"] = w.add_activity(of_team=False)
+        draft = w.add_activity(of_team=False, status=ActivityStatus.DRAFT)
+        w.build("organizer")
         newcomer = f.account("sim_new", now)
-        world = {"org_id": org.id, "community_id": tree["community"].id, "activity_id": activity.id,
-                 "draft_id": draft.id, "organizer": f.bearer(organizer), "newcomer": f.bearer(newcomer)}
+        world = {"org_id": w.org.id, "community_id": w.tree["community"].id, "activity_id": w.activity.id,
+                 "draft_id": draft.id, "organizer": f.bearer(w.organizer), "newcomer": f.bearer(newcomer)}
         db.session.commit()
     return world
 

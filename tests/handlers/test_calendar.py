@@ -13,13 +13,10 @@ from tests import factories as f
 @pytest.fixture
 def world(app, now):
     with app.app_context():
-        tree = f.region_tree()
-        people = {"admin": f.admin("sim_admin", tree["district"], now),
-                  "other_admin": f.admin("sim_other_admin", tree["other_district"], now),
-                  "volunteer": f.approved_volunteer("sim_alice", tree["community"], now).account}
-        world = {"district": tree["district"].id, "community": tree["community"].id,
-                 "other_community": tree["other_community"].id,
-                 "headers": {name: f.bearer(account) for name, account in people.items()}}
+        w = f.World(now)
+        world = {"district": w.tree["district"].id, "community": w.tree["community"].id,
+                 "other_community": w.tree["other_community"].id,
+                 "headers": w.bearers("admin", "other_admin", "volunteer")}
         db.session.commit()
     return world
 

@@ -13,16 +13,12 @@ from tests import factories as f
 @pytest.fixture
 def world(app, now):
     with app.app_context():
-        tree = f.region_tree()
-        org = f.organization("甲区志愿者协会", tree["district"], now)
-        other_org = f.organization("乙区志愿者协会", tree["other_district"], now)
-        activity = f.activity(org, tree["community"], now, starts_in=timedelta(days=10))  # 12-3, near 12-5
-        people = {"organizer": f.organizer("sim_org", org, now),
-                  "other_organizer": f.organizer("sim_other_org", other_org, now),
-                  "admin": f.admin("sim_admin", tree["city"], now),
-                  "volunteer": f.approved_volunteer("sim_alice", tree["community"], now).account}
-        world = {"org": org.id, "district": tree["district"].id, "activity": activity.id,
-                 "headers": {name: f.bearer(account) for name, account in people.items()}}
+        w = f.World(now).build("tree", "org", "other_org")
+        w["activity"] = w.add_activity(of_team=False, starts_in=timedelta(days=10))  # 12-3, near 12-5
+        w.build("organizer", "other_organizer")
+        w["admin"] = f.admin("sim_admin", w.tree["city"], now)
+        world = {"org": w.org.id, "district": w.tree["district"].id, "activity": w.activity.id,
+                 "headers": w.bearers("organizer", "other_organizer", "admin", "volunteer")}
         db.session.commit()
     return world
 

@@ -32,22 +32,17 @@ CONCURRENCY = 50
 @pytest.fixture
 def world(app, now):
     with app.app_context():
-        tree = f.region_tree()
-        org = f.organization("甲区志愿者协会", tree["district"], now)
-        team = f.team(org, "医疗队", now)
-        other_team = f.team(org, "另一队", now)
-        activity = f.activity(org, tree["community"], now, team_row=team, starts_in=timedelta(hours=1))
-        volunteer = f.approved_volunteer("sim_alice", tree["community"], now)
+        w = f.World(now, other_captain="sim_other").build("tree", "org", "team")
+        w["other_team"] = f.team(w.org, "另一队", now)
+        w["activity"] = w.add_activity(starts_in=timedelta(hours=1))
+        activity, volunteer = w.activity, w.volunteer
         signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
         checkin_displays.personal_code(volunteer.account, now=now)
-        people = {"captain": f.captain("sim_captain", team, now),
-                  "second_captain": f.captain("sim_captain_2", team, now),
-                  "organizer": f.organizer("sim_org", org, now),
-                  "other_captain": f.captain("sim_other", other_team, now),
-                  "alice": volunteer.account}
+        w.build("captain")
+        w["second_captain"] = f.captain("sim_captain_2", w.team, now)
         world = {"activity_id": activity.id, "starts_at": activity.starts_at, "volunteer_id": volunteer.id,
                  "secret": volunteer.checkin_secret,
-                 "headers": {name: f.bearer(account) for name, account in people.items()}}
+                 "headers": w.bearers("captain", "second_captain", "organizer", "other_captain", "alice")}
         db.session.commit()
     app.extensions["clock"] = lambda: world["starts_at"]
     return world

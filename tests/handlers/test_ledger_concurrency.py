@@ -32,20 +32,17 @@ RULES = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120
 @pytest.fixture
 def world(app, now):
     with app.app_context():
-        tree = f.region_tree()
-        org = f.organization("甲区志愿者协会", tree["district"], now)
-        team = f.team(org, "医疗队", now)
-        activity = f.activity(org, tree["community"], now, team_row=team, starts_in=timedelta(hours=1))
-        volunteer = f.approved_volunteer("sim_alice", tree["community"], now)
+        w = f.World(now).build("tree", "org", "team")
+        w["activity"] = activity = w.add_activity(starts_in=timedelta(hours=1))
+        volunteer = w.volunteer
         signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
-        captain = f.captain("sim_captain", team, now)
+        captain = w.captain
         for nonce, at in (("in-1", activity.starts_at), ("out-1", activity.starts_at + timedelta(hours=1))):
             checkins.manual_entry(captain.id, activity.id, volunteer_id=volunteer.id, reason="测试", nonce=nonce,
                                   rules=RULES, now=at)
-        organizer = f.organizer("sim_org", org, now)
         world = {"activity_id": activity.id, "volunteer_id": volunteer.id,
                  "record_id": db.session.scalar(select(ServiceRecord.id)),
-                 "organizer": f.bearer(organizer), "alice": f.bearer(volunteer.account)}
+                 "organizer": f.bearer(w.organizer), "alice": f.bearer(volunteer.account)}
         db.session.commit()
     app.extensions["clock"] = lambda: now + timedelta(hours=5)
     return world

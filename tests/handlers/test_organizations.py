@@ -16,23 +16,17 @@ from tests import factories as f
 def world(app, now):
     app.extensions["clock"] = lambda: now
     with app.app_context():
-        tree = f.region_tree()
+        w = f.World(now, other_org="乙区协会")
+        tree = w.tree
         pending = f.organization("甲区新协会", tree["street"], now, status=OrganizationStatus.PENDING)
         approved = f.organization("甲区老协会", tree["district"], now)
-        other_org = f.organization("乙区协会", tree["other_district"], now)
+        w.build("other_org")
         other_pending = f.organization("乙区新协会", tree["other_district"], now, status=OrganizationStatus.PENDING)
-        other_team = f.team(other_org, "乙队", now)
-        people = {
-            "admin": f.admin("sim_admin", tree["district"], now),
-            "city_admin": f.admin("sim_city_admin", tree["city"], now),
-            "own_organizer": f.organizer("sim_own_org", pending, now),
-            "other_admin": f.admin("sim_other_admin", tree["other_district"], now),
-            "other_organizer": f.organizer("sim_other_org", other_org, now),
-            "other_captain": f.captain("sim_other_captain", other_team, now),
-            "volunteer": f.approved_volunteer("sim_alice", tree["community"], now).account,
-        }
+        w.build("other_team", "admin", "city_admin")
+        w["own_organizer"] = f.organizer("sim_own_org", pending, now)
         world = {"pending_id": pending.id, "approved_id": approved.id, "other_pending_id": other_pending.id,
-                 "headers": {name: f.bearer(account) for name, account in people.items()}}
+                 "headers": w.bearers("admin", "city_admin", "own_organizer", "other_admin", "other_organizer",
+                                      "other_captain", "volunteer")}
         world["headers"]["anonymous"] = {}
         db.session.commit()
     return world

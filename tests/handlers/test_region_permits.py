@@ -14,12 +14,13 @@ from tests import factories as f
 def world(app, now):
     app.extensions["clock"] = lambda: now
     with app.app_context():
-        tree = f.region_tree()
-        org = f.organization("一街道志愿者协会", tree["street"], now)
-        people = {"organizer": f.organizer("sim_org", org, now), "city_admin": f.admin("sim_city", tree["city"], now),
-                  "district_admin": f.admin("sim_district", tree["district"], now)}
-        world = {"org": org.id, "other_street": tree["other_street"].id, "other_community": tree["other_community"].id,
-                 "headers": {name: f.bearer(account) for name, account in people.items()}}
+        w = f.World(now, city_admin="sim_city")
+        w["org"] = f.organization("一街道志愿者协会", w.tree["street"], now)
+        w.build("organizer", "city_admin")
+        w["district_admin"] = f.admin("sim_district", w.tree["district"], now)
+        world = {"org": w.org.id, "other_street": w.tree["other_street"].id,
+                 "other_community": w.tree["other_community"].id,
+                 "headers": w.bearers("organizer", "city_admin", "district_admin")}
         db.session.commit()
     return world
 

@@ -18,24 +18,18 @@ RULES = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120
 @pytest.fixture
 def world(app, now):
     with app.app_context():
-        tree = f.region_tree()
-        org = f.organization("甲区志愿者协会", tree["district"], now)
-        team = f.team(org, "医疗队", now)
-        activity = f.activity(org, tree["community"], now, team_row=team, starts_in=timedelta(hours=1))
-        volunteer = f.approved_volunteer("sim_alice", tree["community"], now)
+        w = f.World(now, other_org="乙区协会", other_organizer="sim_other").build("tree", "org", "team")
+        w["activity"] = activity = w.add_activity(starts_in=timedelta(hours=1))
+        volunteer = w.volunteer
         signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
-        captain = f.captain("sim_captain", team, now)
+        captain = w.captain
         for nonce, at in (("in-1", activity.starts_at), ("out-1", activity.starts_at + timedelta(hours=1))):
             checkins.manual_entry(captain.id, activity.id, volunteer_id=volunteer.id, reason="测试", nonce=nonce,
                                   rules=RULES, now=at)
-        other_org = f.organization("乙区协会", tree["other_district"], now)
-        people = {"captain": captain, "organizer": f.organizer("sim_org", org, now),
-                  "other_organizer": f.organizer("sim_other", other_org, now),
-                  "other_captain": f.captain("sim_other_captain", f.team(other_org, "乙队", now), now),
-                  "alice": volunteer.account}
+        w.build("other_org", "organizer", "other_organizer", "other_captain")
         world = {"activity_id": activity.id, "record_id": db.session.scalar(select(ServiceRecord.id)),
-                 "organization_id": org.id, "organizer_id": people["organizer"].id,
-                 "headers": {name: f.bearer(account) for name, account in people.items()}}
+                 "organization_id": w.org.id, "organizer_id": w.organizer.id,
+                 "headers": w.bearers("captain", "organizer", "other_organizer", "other_captain", "alice")}
         db.session.commit()
     app.extensions["clock"] = lambda: now + timedelta(hours=5)
     return world

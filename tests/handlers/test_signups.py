@@ -19,22 +19,10 @@ from tests.fakes import serve
 def world(app, now):
     app.extensions["clock"] = lambda: now
     with app.app_context():
-        tree = f.region_tree()
-        org = f.organization("甲区志愿者协会", tree["district"], now)
-        team = f.team(org, "医疗队", now)
-        other_org = f.organization("乙区协会", tree["other_district"], now)
-        other_team = f.team(other_org, "乙队", now)
-        activity = f.activity(org, tree["community"], now, team_row=team, capacity=2)
-        people = {
-            "organizer": f.organizer("sim_org", org, now),
-            "captain": f.captain("sim_captain", team, now),
-            "other_organizer": f.organizer("sim_other_org", other_org, now),
-            "other_captain": f.captain("sim_other_captain", other_team, now),
-            "alice": f.approved_volunteer("sim_alice", tree["community"], now).account,
-            "bob": f.approved_volunteer("sim_bob", tree["community"], now).account,
-        }
-        headers = {name: f.bearer(account) for name, account in people.items()}
-        world = {"activity_id": activity.id, "tree_community_id": tree["community"].id, "org_id": org.id,
+        w = f.World(now, other_org="乙区协会").build("tree", "org", "team", "other_org", "other_team")
+        w["activity"] = w.add_activity(capacity=2)
+        headers = w.bearers("organizer", "captain", "other_organizer", "other_captain", "alice", "bob")
+        world = {"activity_id": w.activity.id, "tree_community_id": w.tree["community"].id, "org_id": w.org.id,
                  "headers": headers}
         db.session.commit()
     return world

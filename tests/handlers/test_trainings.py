@@ -16,20 +16,16 @@ URL = "/api/v1/trainings/compliance"
 @pytest.fixture
 def world(app, now):
     with app.app_context():
-        tree = f.region_tree()
-        org = f.organization("甲区志愿者协会", tree["district"], now)
-        other_org = f.organization("乙区志愿者协会", tree["other_district"], now)
+        w = f.World(now).build("tree", "org", "other_org")
+        org, tree = w.org, w.tree
         medical = f.team(org, "医疗队", now, TeamKind.MEDICAL)
         f.team(org, "消防队", now, TeamKind.FIRE)
         f.activity(org, tree["community"], datetime(2026, 11, 10, 1, 0, tzinfo=timezone.utc), starts_in=timedelta(0),
                    team_row=medical, kind=ActivityKind.TRAINING, title="急救培训")
-        people = {"district_admin": f.admin("sim_district", tree["district"], now),
-                  "other_admin": f.admin("sim_other", tree["other_district"], now),
-                  "organizer": f.organizer("sim_org", org, now),
-                  "other_organizer": f.organizer("sim_other_org", other_org, now),
-                  "volunteer": f.approved_volunteer("sim_alice", tree["community"], now).account}
+        w["district_admin"] = f.admin("sim_district", tree["district"], now)
+        w["other_admin"] = f.admin("sim_other", tree["other_district"], now)
         world = {"district": tree["district"].id, "org": org.id, "medical": medical.id,
-                 "headers": {name: f.bearer(account) for name, account in people.items()}}
+                 "headers": w.bearers("district_admin", "other_admin", "organizer", "other_organizer", "volunteer")}
         db.session.commit()
     return world
 

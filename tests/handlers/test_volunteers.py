@@ -16,20 +16,12 @@ ID_NUMBER = ID_FIRST17 + check_character(ID_FIRST17)
 
 
 @pytest.fixture
-def world(app_context, now):
+def world(world):
     """Regions, an organisation in district 甲区, its organiser, an admin of 乙区, and a fresh account."""
-    tree = f.region_tree()
-    org = f.organization("甲区志愿者协会", tree["district"], now)
-    other_org = f.organization("乙区志愿者协会", tree["other_district"], now)
-    world = dict(
-        tree=tree, org=org,
-        organizer=f.organizer("sim_org", org, now),
-        other_organizer=f.organizer("sim_other_org", other_org, now),
-        admin=f.admin("sim_admin_other", tree["other_district"], now),
-        newcomer=f.account("sim_new", now),
-    )
-    # The newcomer accepted the registration-result subscription when registering.
-    f.subscribe_credit(world["newcomer"], "registration_result", now)
+    world.build("tree", "org", "other_org", "organizer", "other_organizer")
+    world["admin"] = f.admin("sim_admin_other", world.tree["other_district"], world.now)
+    world["newcomer"] = f.account("sim_new", world.now)
+    f.subscribe_credit(world["newcomer"], "registration_result", world.now)
     db.session.commit()
     return world
 

@@ -13,13 +13,12 @@ from tests import factories as f
 
 
 @pytest.fixture
-def world(app_context, now):
-    tree = f.region_tree()
-    org = f.organization("甲区志愿者协会", tree["district"], now)
-    leaving = f.approved_volunteer("sim_leaving", tree["community"], now)
-    staying = f.approved_volunteer("sim_staying", tree["community"], now)
+def world(world):
+    world.build("tree", "org")
+    world["leaving"] = f.approved_volunteer("sim_leaving", world.tree["community"], world.now)
+    world["staying"] = f.approved_volunteer("sim_staying", world.tree["community"], world.now)
     db.session.commit()
-    return dict(tree=tree, org=org, leaving=leaving, staying=staying)
+    return world
 
 
 @pytest.mark.parametrize("confirmation", [None, "", "yes", "注 销"])

@@ -15,11 +15,8 @@ from tests import factories as f
 
 
 @pytest.fixture
-def world(app_context, now):
-    tree = f.region_tree()
-    org = f.organization("甲区志愿者协会", tree["district"], now)
-    return {"tree": tree, "org": org, "organizer": f.organizer("sim_org", org, now),
-            "team": f.team(org, "医疗队", now)}
+def world(world):
+    return world.build("tree", "org", "organizer", "team")
 
 
 def form(world, now, **extra):

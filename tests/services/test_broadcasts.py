@@ -22,10 +22,8 @@ def member(team, volunteer, now, status=MembershipStatus.ACTIVE):
 
 @pytest.fixture
 def world(app, app_context, now):
-    tree = f.region_tree()
-    org = f.organization("甲区志愿者协会", tree["district"], now)
-    team = f.team(org, "应急救援队", now)
-    other_team = f.team(f.organization("乙区志愿者协会", tree["other_district"], now), "乙队", now)
+    world = f.World(now, team="应急救援队").build("tree", "org", "team", "other_team")
+    tree, team, other_team = world.tree, world.team, world.other_team
     people = {
         # in the team, credit → subscribe message
         "credit": f.approved_volunteer("sim_credit", tree["community"], now, categories=["youth"], skills=["急救"]),
@@ -48,9 +46,10 @@ def world(app, app_context, now):
     follower_account = people["follower"].account
     follower_account.oa_openid = "oa_sim_follower"
     db.session.add(OfficialFollower(openid="oa_sim_follower", is_subscribed=True, subscribed_at=now))
-    organizer = f.organizer("sim_org", org, now)
+    world["people"] = people
+    world.build("organizer")
     db.session.commit()
-    return dict(tree=tree, org=org, team=team, other_team=other_team, people=people, organizer=organizer)
+    return world
 
 
 def names(world, audience: broadcasts.Audience) -> set[str]:

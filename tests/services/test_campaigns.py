@@ -19,16 +19,12 @@ DEC_2 = timedelta(days=9)
 
 
 @pytest.fixture
-def world(app_context, now):
-    tree = f.region_tree()
-    org = f.organization("甲区志愿者协会", tree["district"], now)
-    other_org = f.organization("乙区志愿者协会", tree["other_district"], now)
-    pending = f.organization("待审协会", tree["district"], now, status=OrganizationStatus.PENDING)
-    return {"tree": tree, "org": org, "other_org": other_org, "pending": pending,
-            "organizer": f.organizer("sim_org", org, now), "second_organizer": f.organizer("sim_org_2", org, now),
-            "other_organizer": f.organizer("sim_other_org", other_org, now),
-            "admin": f.admin("sim_admin", tree["district"], now),
-            "other_admin": f.admin("sim_other_admin", tree["other_district"], now)}
+def world(world):
+    world.build("tree", "org", "other_org")
+    world["pending"] = f.organization("待审协会", world.tree["district"], world.now, status=OrganizationStatus.PENDING)
+    world.build("organizer")
+    world["second_organizer"] = f.organizer("sim_org_2", world.org, world.now)
+    return world.build("other_organizer", "admin", "other_admin")
 
 
 def count(model, *where) -> int:

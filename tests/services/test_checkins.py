@@ -21,18 +21,13 @@ RULES = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120
 
 @pytest.fixture
 def world(app_context, now):
-    tree = f.region_tree()
-    org = f.organization("甲区志愿者协会", tree["district"], now)
-    team = f.team(org, "医疗队", now)
-    activity = f.activity(org, tree["community"], now, team_row=team, starts_in=timedelta(hours=1),
-                          duration=timedelta(hours=3), credit_margin_minutes=30)
-    volunteer = f.approved_volunteer("sim_alice", tree["community"], now, real_name="李爱丽")
-    signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
-    checkin_displays.personal_code(volunteer.account, now=now)
-    other_org = f.organization("乙区协会", tree["other_district"], now)
-    return {"tree": tree, "org": org, "team": team, "activity": activity, "volunteer": volunteer,
-            "captain": f.captain("sim_captain", team, now), "organizer": f.organizer("sim_org", org, now),
-            "other_captain": f.captain("sim_other_captain", f.team(other_org, "乙队", now), now)}
+    world = f.World(now, other_org="乙区协会").build("tree", "org", "team")
+    world["activity"] = world.add_activity(starts_in=timedelta(hours=1), duration=timedelta(hours=3),
+                                           credit_margin_minutes=30)
+    world["alice"] = f.approved_volunteer("sim_alice", world.tree["community"], now, real_name="李爱丽")
+    signups.apply(world.volunteer.account, world.activity.id, join_waitlist=False, now=now)
+    checkin_displays.personal_code(world.volunteer.account, now=now)
+    return world.build("other_org", "captain", "organizer", "other_team", "other_captain")
 
 
 def code_at(volunteer: Volunteer, at) -> str:

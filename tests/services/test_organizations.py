@@ -13,19 +13,15 @@ from tests import factories as f
 
 
 @pytest.fixture
-def world(app_context, now):
-    tree = f.region_tree()
-    pending = f.organization("甲区新协会", tree["street"], now, status=OrganizationStatus.PENDING)
-    approved = f.organization("甲区老协会", tree["district"], now)
-    other_pending = f.organization("乙区新协会", tree["other_district"], now, status=OrganizationStatus.PENDING)
-    return {
-        "tree": tree, "pending": pending, "approved": approved, "other_pending": other_pending,
-        "admin": f.admin("sim_admin", tree["district"], now),
-        "city_admin": f.admin("sim_city_admin", tree["city"], now),
-        "other_admin": f.admin("sim_other_admin", tree["other_district"], now),
-        "organizer": f.organizer("sim_org", pending, now),
-        "stranger": f.account("sim_stranger", now),
-    }
+def world(world):
+    tree, now = world.tree, world.now
+    world["pending"] = f.organization("甲区新协会", tree["street"], now, status=OrganizationStatus.PENDING)
+    world["approved"] = f.organization("甲区老协会", tree["district"], now)
+    world["other_pending"] = f.organization("乙区新协会", tree["other_district"], now, status=OrganizationStatus.PENDING)
+    world.build("admin", "city_admin", "other_admin")
+    world["organizer"] = f.organizer("sim_org", world.pending, now)
+    world["stranger"] = f.account("sim_stranger", now)
+    return world
 
 
 def code_of(call) -> str:

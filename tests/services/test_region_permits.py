@@ -15,14 +15,12 @@ from tests import factories as f
 
 
 @pytest.fixture
-def world(app_context, now):
-    tree = f.region_tree()
+def world(world):
     # An organisation of 一街道 (like 磁器口街道) and admins at several levels.
-    org = f.organization("一街道志愿者协会", tree["street"], now)
-    return {"tree": tree, "org": org, "organizer": f.organizer("sim_org", org, now),
-            "city_admin": f.admin("sim_city_admin", tree["city"], now),
-            "district_admin": f.admin("sim_district_admin", tree["district"], now),
-            "other_admin": f.admin("sim_other_admin", tree["other_district"], now)}
+    world["org"] = f.organization("一街道志愿者协会", world.tree["street"], world.now)
+    world.build("organizer", "city_admin")
+    world["district_admin"] = f.admin("sim_district_admin", world.tree["district"], world.now)
+    return world.build("other_admin")
 
 
 def form(world, now, region, **extra):

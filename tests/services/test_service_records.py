@@ -18,17 +18,11 @@ RULES = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120
 
 @pytest.fixture
 def world(app_context, now):
-    tree = f.region_tree()
-    org = f.organization("甲区志愿者协会", tree["district"], now)
-    team = f.team(org, "医疗队", now)
-    activity = f.activity(org, tree["community"], now, team_row=team, starts_in=timedelta(hours=1),
-                          duration=timedelta(hours=2), credit_margin_minutes=30)
-    volunteer = f.approved_volunteer("sim_alice", tree["community"], now)
-    signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
-    other_org = f.organization("乙区协会", tree["other_district"], now)
-    return {"activity": activity, "volunteer": volunteer, "org": org,
-            "captain": f.captain("sim_captain", team, now), "organizer": f.organizer("sim_org", org, now),
-            "other_organizer": f.organizer("sim_other", other_org, now)}
+    world = f.World(now, other_org="乙区协会", other_organizer="sim_other").build("tree", "org", "team")
+    world["activity"] = world.add_activity(starts_in=timedelta(hours=1), duration=timedelta(hours=2),
+                                           credit_margin_minutes=30)
+    signups.apply(world.volunteer.account, world.activity.id, join_waitlist=False, now=now)
+    return world.build("other_org", "captain", "organizer", "other_organizer")
 
 
 def check_in(world, at):

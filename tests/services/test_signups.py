@@ -15,12 +15,10 @@ from tests import factories as f
 
 
 @pytest.fixture
-def world(app_context, now):
-    tree = f.region_tree()
-    org = f.organization("甲区志愿者协会", tree["district"], now)
-    organizer = f.organizer("sim_org", org, now)
-    activity = f.activity(org, tree["community"], now, capacity=2)
-    return {"tree": tree, "org": org, "organizer": organizer, "activity": activity}
+def world(world):
+    world.build("tree", "org", "organizer")
+    world["activity"] = world.add_activity(of_team=False, capacity=2)
+    return world
 
 
 def volunteer(world, now, openid, **fields):

@@ -16,20 +16,12 @@ from tests import factories as f
 
 
 @pytest.fixture
-def world(app_context, now):
-    tree = f.region_tree()
-    org = f.organization("甲区志愿者协会", tree["district"], now)
-    other_org = f.organization("乙区志愿者协会", tree["other_district"], now)
-    team = f.team(org, "医疗队", now)
-    other_team = f.team(other_org, "乙队", now)
-    return {
-        "tree": tree, "org": org, "other_org": other_org, "team": team, "other_team": other_team,
-        "organizer": f.organizer("sim_org", org, now),
-        "other_organizer": f.organizer("sim_other_org", other_org, now),
-        "other_captain": f.captain("sim_other_captain", other_team, now),
-        "alice": f.approved_volunteer("sim_alice", tree["community"], now),
-        "bob": f.approved_volunteer("sim_bob", tree["community"], now, real_name="李四", mobile="13700001111"),
-    }
+def world(world):
+    world.build("tree", "org", "other_org", "team", "other_team", "organizer", "other_organizer", "other_captain",
+                "alice")
+    world["bob"] = f.approved_volunteer("sim_bob", world.tree["community"], world.now, real_name="李四",
+                                        mobile="13700001111")
+    return world
 
 
 def code_of(call) -> str:
