@@ -37,22 +37,14 @@ def test_every_access_code_is_raised_in_access_py_only():
 
 @pytest.fixture
 def world(app_context, now):
-    tree = f.region_tree()
-    org = f.organization("甲区志愿者协会", tree["district"], now)
-    team = f.team(org, "医疗队", now)
-    other_org = f.organization("乙区协会", tree["other_district"], now)
-    activity = f.activity(org, tree["community"], now, team_row=team, starts_in=timedelta(hours=1))
-    volunteer = f.approved_volunteer("sim_alice", tree["community"], now, real_name="李爱丽")
-    signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
-    checkin_displays.personal_code(volunteer.account, now=now)
-    return {"tree": tree, "org": org, "team": team, "activity": activity, "volunteer": volunteer,
-            "draft": f.activity(org, tree["community"], now, status=ActivityStatus.DRAFT),
-            "organizer": f.organizer("sim_org", org, now), "captain": f.captain("sim_captain", team, now),
-            "other_captain": f.captain("sim_other_captain", f.team(other_org, "乙队", now), now),
-            "other_organizer": f.organizer("sim_other_org", other_org, now),
-            "admin": f.admin("sim_admin", tree["district"], now),
-            "other_admin": f.admin("sim_other_admin", tree["other_district"], now),
-            "stranger": f.account("sim_stranger", now)}
+    world = f.World(now).build("tree", "org", "team")
+    world["activity"] = world.add_activity(starts_in=timedelta(hours=1))
+    world["alice"] = f.approved_volunteer("sim_alice", world.tree["community"], now, real_name="李爱丽")
+    signups.apply(world.volunteer.account, world.activity.id, join_waitlist=False, now=now)
+    checkin_displays.personal_code(world.volunteer.account, now=now)
+    world["draft"] = world.add_activity(status=ActivityStatus.DRAFT)
+    world["stranger"] = f.account("sim_stranger", now)
+    return world.build("organizer", "captain", "other_captain", "other_organizer", "admin", "other_admin")
 
 
 def refused(call) -> tuple[str, int]:
