@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -82,3 +83,17 @@ def deliver_all(app: Any, now: Any, *, max_passes: int = 50) -> dict[str, int]:
             deliverer.close()
             db.session.remove()
     return dict(totals)
+
+
+def fire(base_url: str, path: str, bodies_and_headers: list[tuple[dict, dict]]) -> list[tuple[int, dict]]:
+    """Send every request at once (released together by a barrier) and return (status, body) in order."""
+    barrier = threading.Barrier(len(bodies_and_headers))
+
+    def send(item: tuple[dict, dict]) -> tuple[int, dict]:
+        body, headers = item
+        barrier.wait(timeout=30)
+        response = requests.post(f"{base_url}{path}", json=body, headers=headers, timeout=60)
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(max_workers=len(bodies_and_headers)) as pool:
+        return list(pool.map(send, bodies_and_headers))

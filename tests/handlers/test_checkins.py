@@ -7,7 +7,6 @@ tests above it mean something.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from app.extensions import db
 from app.services import checkin_displays, checkins, signups
 from models import Checkin, CheckinScan, ServiceRecord, Volunteer
 from tests import factories as f
-from tests.fakes import serve
+from tests.fakes import fire, serve
 
 CONCURRENCY = 50
 
@@ -50,20 +49,6 @@ def world(app, now):
 
 def code(world, at):
     return checkin_codes.personal_code(world["volunteer_id"], world["secret"], at)
-
-
-def fire(base_url: str, path: str, bodies_and_headers: list[tuple[dict, dict]]) -> list[tuple[int, dict]]:
-    """Send every request at once (released together by a barrier) and return (status, body) in order."""
-    barrier = threading.Barrier(len(bodies_and_headers))
-
-    def send(item: tuple[dict, dict]) -> tuple[int, dict]:
-        body, headers = item
-        barrier.wait(timeout=30)
-        response = requests.post(f"{base_url}{path}", json=body, headers=headers, timeout=60)
-        return response.status_code, response.json()
-
-    with ThreadPoolExecutor(max_workers=len(bodies_and_headers)) as pool:
-        return list(pool.map(send, bodies_and_headers))
 
 
 def count(app, model, **where) -> int:

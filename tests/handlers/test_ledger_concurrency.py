@@ -23,7 +23,7 @@ from app.extensions import db
 from app.services import checkins, service_records, signups
 from models import CorrectionRequest, IdempotentRequest, ServiceRecord, Signup, Volunteer
 from tests import factories as f
-from tests.fakes import serve
+from tests.fakes import fire, serve
 
 CONCURRENCY = 10
 RULES = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120, min_minutes_before_checkout=5)
@@ -46,20 +46,6 @@ def world(app, now):
         db.session.commit()
     app.extensions["clock"] = lambda: now + timedelta(hours=5)
     return world
-
-
-def fire(base_url: str, path: str, bodies_and_headers: list[tuple[dict, dict]]) -> list[tuple[int, dict]]:
-    """Send every request at once (released together by a barrier) and return (status, body) in order."""
-    barrier = threading.Barrier(len(bodies_and_headers))
-
-    def send(item: tuple[dict, dict]) -> tuple[int, dict]:
-        body, headers = item
-        barrier.wait(timeout=30)
-        response = requests.post(f"{base_url}{path}", json=body, headers=headers, timeout=60)
-        return response.status_code, response.json()
-
-    with ThreadPoolExecutor(max_workers=len(bodies_and_headers)) as pool:
-        return list(pool.map(send, bodies_and_headers))
 
 
 def ledger(app, world) -> dict[str, int]:
