@@ -6,7 +6,7 @@ import re
 from functools import cache
 from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from spectree import Response
 from werkzeug.routing import IntegerConverter
@@ -124,3 +124,18 @@ class Page(QueryArgs):
     model_config = ConfigDict(extra="forbid")
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=100)
+
+
+def paired(first: str, second: str) -> Any:
+    """A model check: `first` and `second` (a latitude and a longitude) come together or not at all.
+
+    The error names the one that is missing, so the client knows which to add.
+    """
+
+    def check(model: BaseModel) -> BaseModel:
+        if (getattr(model, first) is None) != (getattr(model, second) is None):
+            missing, given = (second, first) if getattr(model, second) is None else (first, second)
+            raise PydanticCustomError("missing_pair", "{field} must come with {other}", {"field": missing, "other": given})
+        return model
+
+    return model_validator(mode="after")(check)

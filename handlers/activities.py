@@ -6,15 +6,14 @@ from datetime import datetime
 from typing import Literal
 
 from flask import Blueprint
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import AwareDatetime, BaseModel, Field
 
 from app.db import unit_of_work
 from app.extensions import api_spec, db
 from app.services import activities
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
-from handlers._schemas import Id, MultiLine, QueryArgs, Skill, StrictBody, answers, id_path
+from handlers._schemas import Id, MultiLine, QueryArgs, Skill, StrictBody, answers, id_path, paired
 from models import Activity, ActivityKind, Evaluation, RiskLevel, SignupMode
 from models.activities import CARE_THEMES
 
@@ -95,12 +94,7 @@ class SearchQuery(QueryArgs):
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=100)
 
-    @model_validator(mode="after")
-    def _point_complete(self) -> SearchQuery:
-        if (self.lat is None) != (self.lng is None):
-            missing, given = ("lng", "lat") if self.lng is None else ("lat", "lng")
-            raise PydanticCustomError("missing_pair", "{field} must come with {other}", {"field": missing, "other": given})
-        return self
+    _point_complete = paired("lat", "lng")
 
 
 class NamedRef(BaseModel):

@@ -15,7 +15,7 @@ from app.extensions import api_spec, get_gateway, settings
 from app.services import checkin_displays, checkins, official_qr, service_records
 from app.timeutil import current_time, to_local
 from handlers._auth import BEARER_SECURITY, current_account, current_account_id, login_required
-from handlers._schemas import Id, QueryArgs, StrictBody, answers, id_path
+from handlers._schemas import Id, QueryArgs, StrictBody, answers, id_path, paired
 
 blueprint = Blueprint("checkins", __name__, url_prefix="/api/v1")
 
@@ -59,6 +59,8 @@ class SelfScanBody(StrictBody):
     nonce: str = NONCE_FIELD
     lat: float | None = Field(default=None, ge=-90, le=90, description="当前纬度，仅用于判断是否在签到范围内，不保存")
     lng: float | None = Field(default=None, ge=-180, le=180)
+
+    _point_complete = paired("lat", "lng")
 
 
 class ManualBody(StrictBody):

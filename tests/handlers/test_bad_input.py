@@ -228,6 +228,14 @@ def test_a_point_without_one_coordinate_names_the_missing_one(client, world, que
         missing: f"需与 {'lat' if missing == 'lng' else 'lng'} 同时提供"}
 
 
+@pytest.mark.parametrize("point, missing", [({"lat": 29.5}, "lng"), ({"lng": 106.5}, "lat")])
+def test_a_self_check_in_position_without_one_coordinate_names_the_missing_one(client, world, point, missing):
+    response = client.post(f"/api/v1/activities/{world['activity_id']}/self-checkin",
+                           json={"code": "anything", "nonce": "self-point-1", **point}, headers=world["organizer"])
+    assert response.status_code == 422 and response.json["error"]["fields"] == {
+        missing: f"需与 {'lat' if missing == 'lng' else 'lng'} 同时提供"}
+
+
 def registration(world, **changes):
     body = dict(real_name="王小明", mobile="13912345678", birth_date="1990-03-07", region_id=world["community_id"])
     body.update(changes)
