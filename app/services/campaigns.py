@@ -90,11 +90,16 @@ def make_drafts(*, now: datetime, days_ahead: int | None = None) -> int:
     return made
 
 
-def link_activity(account_id: int, campaign_id: int, activity_id: int, *, now: datetime) -> Campaign:
-    """An organiser says which campaign an activity of theirs serves."""
+def _campaign(campaign_id: int) -> Campaign:
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound("campaign_not_found", "找不到该节庆日活动")
+    return campaign
+
+
+def link_activity(account_id: int, campaign_id: int, activity_id: int, *, now: datetime) -> Campaign:
+    """An organiser says which campaign an activity of theirs serves."""
+    campaign = _campaign(campaign_id)
     activity = access.activity(activity_id)
     access.require_organizer(account_id, activity.organization_id, doing="把活动计入节庆日活动")
     if not _serves(campaign, activity):
@@ -115,9 +120,7 @@ def link_activity(account_id: int, campaign_id: int, activity_id: int, *, now: d
 
 def unlink_activity(account_id: int, campaign_id: int, activity_id: int, *, now: datetime) -> Campaign:
     """An organiser says an activity no longer serves the campaign (e.g. before moving it in time)."""
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound("campaign_not_found", "找不到该节庆日活动")
+    campaign = _campaign(campaign_id)
     activity = access.activity(activity_id)
     access.require_organizer(account_id, activity.organization_id, doing="把活动移出节庆日活动")
     if activity.campaign_id != campaign.id:
