@@ -235,6 +235,21 @@ class World:
         """An activity of `org` in 一社区 (of `team` unless `of_team=False`); fields as for `activity()`."""
         return activity(self.org, self.tree["community"], self.now, team_row=self.team if of_team else None, **fields)
 
+    def add_attended_activity(self) -> Activity:
+        """An activity starting in an hour where `volunteer` signed up and served its first hour (one record, 60 min).
+
+        The captain checked them in and out by hand, so the ledger holds one attendance record.
+        """
+        from app.services import checkins, signups
+
+        rules = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120, min_minutes_before_checkout=5)
+        held = self.add_activity(starts_in=timedelta(hours=1))
+        signups.apply(self.volunteer.account, held.id, join_waitlist=False, now=self.now)
+        for nonce, at in (("in-1", held.starts_at), ("out-1", held.starts_at + timedelta(hours=1))):
+            checkins.manual_entry(self.captain.id, held.id, volunteer_id=self.volunteer.id, reason="测试",
+                                  nonce=nonce, rules=rules, now=at)
+        return held
+
 
 def _account_of(member: Account | Volunteer) -> Account:
     return member.account if isinstance(member, Volunteer) else member

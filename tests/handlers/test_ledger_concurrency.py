@@ -20,26 +20,20 @@ from flask import Flask, jsonify, request
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.services import checkins, service_records, signups
+from app.services import service_records
 from models import CorrectionRequest, IdempotentRequest, ServiceRecord, Signup, Volunteer
 from tests import factories as f
 from tests.fakes import fire, serve
 
 CONCURRENCY = 10
-RULES = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120, min_minutes_before_checkout=5)
 
 
 @pytest.fixture
 def world(app, now):
     with app.app_context():
         w = f.World(now).build("tree", "org", "team")
-        w["activity"] = activity = w.add_activity(starts_in=timedelta(hours=1))
+        w["activity"] = activity = w.add_attended_activity()
         volunteer = w.volunteer
-        signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
-        captain = w.captain
-        for nonce, at in (("in-1", activity.starts_at), ("out-1", activity.starts_at + timedelta(hours=1))):
-            checkins.manual_entry(captain.id, activity.id, volunteer_id=volunteer.id, reason="测试", nonce=nonce,
-                                  rules=RULES, now=at)
         world = {"activity_id": activity.id, "volunteer_id": volunteer.id,
                  "record_id": db.session.scalar(select(ServiceRecord.id)),
                  "organizer": f.bearer(w.organizer), "alice": f.bearer(volunteer.account)}

@@ -8,24 +8,16 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.services import checkins, signups
 from models import CorrectionRequest, ServiceRecord
 from tests import factories as f
 
-RULES = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120, min_minutes_before_checkout=5)
 
 
 @pytest.fixture
 def world(app, now):
     with app.app_context():
         w = f.World(now, other_org="乙区协会", other_organizer="sim_other").build("tree", "org", "team")
-        w["activity"] = activity = w.add_activity(starts_in=timedelta(hours=1))
-        volunteer = w.volunteer
-        signups.apply(volunteer.account, activity.id, join_waitlist=False, now=now)
-        captain = w.captain
-        for nonce, at in (("in-1", activity.starts_at), ("out-1", activity.starts_at + timedelta(hours=1))):
-            checkins.manual_entry(captain.id, activity.id, volunteer_id=volunteer.id, reason="测试", nonce=nonce,
-                                  rules=RULES, now=at)
+        w["activity"] = activity = w.add_attended_activity()
         w.build("other_org", "organizer", "other_organizer", "other_captain")
         world = {"activity_id": activity.id, "record_id": db.session.scalar(select(ServiceRecord.id)),
                  "organization_id": w.org.id, "organizer_id": w.organizer.id,
