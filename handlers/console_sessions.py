@@ -14,12 +14,12 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, after_this_request, request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_serializer
 from spectree import Response as Answers
 
 from app.db import unit_of_work
 from app.errors import ErrorBody
-from app.extensions import api_spec, get_gateway, settings
+from app.extensions import api_spec, get_gateway, get_redis, settings
 from app.services import console_sessions
 from app.timeutil import current_time
 from handlers._auth import (BEARER_SECURITY, CONSOLE_SECURITY, SESSION_COOKIE, console_session_required,
@@ -78,6 +78,14 @@ class PollView(BaseModel):
     status: Literal["pending", "confirmed"]
     me: ConsoleMe | None = Field(default=None, description="确认后给出，同时设置会话 Cookie")
 
+    @model_serializer(mode="wrap")
+    def _without_me_while_pending(self, handler):
+        """`{"status": "pending"}` while pending: `me` appears only once there is someone logged in."""
+        dumped = handler(self)
+        if dumped.get("me") is None:
+            dumped.pop("me", None)
+        return dumped
+
 
 class ConfirmedView(BaseModel):
     confirmed: Literal[True]
@@ -130,7 +138,7 @@ def _set_session_cookie(opened: console_sessions.OpenedSession) -> None:
 
 
 @blueprint.post("/sessions")
-@api_spec.validate(resp=answers(201, TicketView, 503), tags=["console"])
+@api_spec.validate(resp=answers(201, TicketView, 429, 503), tags=["console"])
 def create_ticket():
     """Start a scan-to-login: a ticket and its mini-program code, bound to this browser by a cookie.
 
@@ -138,6 +146,7 @@ def create_ticket():
     `GET /api/v1/console/sessions/{ticket}` until it answers `confirmed` (or 410 when it expired).
     """
     lifetimes = _lifetimes()
+    console_sessions.require_ticket_budget(get_redis())
     ticket, browser_secret = console_sessions.new_ticket()
     # WeChat first, with no transaction open; the ticket is stored only once its code exists.
     png = console_sessions.ticket_code(get_gateway(), ticket)

@@ -5,6 +5,8 @@ transaction open, then `open_ticket`) and keeps a random secret in a cookie; the
 confirms the ticket with its bearer token (`confirm`, organisers, captains and admins only); the
 browser polls with its secret (`poll`) and, once, receives a new session. Every step that changes
 a ticket is a conditional UPDATE on its status, so two polls or two confirms cannot both win.
+Anyone may ask for a ticket, and each costs a WeChat call, so the cluster rations them
+(`require_ticket_budget`, a token bucket in Redis).
 
 A session id lives only in the browser's cookie; the row holds its SHA-256 digest, so a database
 reader cannot log in. `authenticate` is one lookup by digest joined with the account: a disabled or
@@ -24,11 +26,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import redis
 from sqlalchemy import bindparam, delete, or_, select, update
 
 from app.errors import DomainError, Forbidden, NotFound, Unauthorized
 from app.extensions import db
 from app.services import access, audit, roles
+from app.services.rate_limits import TokenBucket
 from app.wechat.errors import WeChatError
 from app.wechat.gateway import WeChatGateway
 from models import (Account, ConsoleLoginLink, ConsoleLoginTicket, ConsoleSession, Organization, Region, Role,
@@ -44,6 +48,9 @@ _TICKET = re.compile(r"[A-Za-z0-9_-]{24}")
 POLL_AFTER_MS = 1500
 # last_seen_at (and the idle expiry with it) moves at most this often: not a write per request.
 SEEN_RESOLUTION = timedelta(minutes=1)
+# Tickets the whole cluster hands out per second, and the burst it allows.
+TICKETS_PER_SECOND = 5
+TICKET_BURST = 20
 # Expired tickets are kept this long, so a late poll still hears "expired" rather than "unknown".
 _TICKET_KEPT = timedelta(hours=1)
 ROLE_NAMES = {Role.ORGANIZER: "组织者", Role.CAPTAIN: "队长", Role.ADMIN: "管理员"}
@@ -91,6 +98,21 @@ def digest(secret: str) -> str:
 
 
 # --- scan to log in -----------------------------------------------------------------------------
+
+def require_ticket_budget(redis_client: redis.Redis, *, rate: float = TICKETS_PER_SECOND,
+                          capacity: float = TICKET_BURST) -> None:
+    """Anyone may ask for a ticket and each costs a WeChat call: the cluster hands out `rate` a second (429 beyond).
+
+    The limit guards WeChat's quota, not correctness: with Redis unreachable, tickets are not held back.
+    """
+    try:
+        granted = TokenBucket(redis_client, "console-tickets", rate=rate, capacity=capacity).take(1).granted
+    except redis.RedisError as exc:
+        logger.warning("ticket rate limit unavailable: %s", exc)
+        return
+    if not granted:
+        raise DomainError("too_many_requests", "请求过于频繁，请稍后再试", 429)
+
 
 def new_ticket() -> tuple[str, str]:
     """A fresh ticket and the browser secret that goes with it."""

@@ -90,7 +90,7 @@ def test_scan_to_log_in_end_to_end(app, client, world, simulator, clock):
     assert client.get_cookie("vs_console_ticket", path=SESSIONS).value not in row.browser_secret_hash
 
     ticket = body["ticket"]
-    assert client.get(f"{SESSIONS}/{ticket}").json == {"status": "pending", "me": None}
+    assert client.get(f"{SESSIONS}/{ticket}").json == {"status": "pending"}
     assert client.get(ME).json["error"]["code"] == "missing_token"
 
     clock.advance(seconds=30)

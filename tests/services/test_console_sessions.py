@@ -202,3 +202,19 @@ def test_scopes_label_every_grant(world, now):
     assert [(s.key, s.role.value, s.label, s.region.id) for s in user.scopes] == [
         (f"admin:{district.id}", "admin", f"{district.name} · 管理员", district.id)]
     assert cs.console_user(world.alice.account_id).scopes == []
+
+
+def test_tickets_are_rationed_cluster_wide(app_context):
+    from app.extensions import get_redis
+
+    for _ in range(3):
+        cs.require_ticket_budget(get_redis(), rate=0.001, capacity=3)
+    assert code_of(lambda: cs.require_ticket_budget(get_redis(), rate=0.001, capacity=3)) == "too_many_requests"
+
+
+def test_without_redis_tickets_are_not_held_back(make_app):
+    import redis
+
+    app = make_app(redis={"url": "redis://127.0.0.1:9/0"})
+    with app.app_context():
+        cs.require_ticket_budget(redis.Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5))
