@@ -44,6 +44,7 @@ CATALOGUE: dict[str, tuple[int | tuple[int, ...], str]] = {
     "content_rejected": (422, "公告内容未通过微信内容安全检测，请修改后再发送"),
     "correction_not_found": (404, "找不到该更正申请"),
     "correction_pending": (409, "您已提交过更正申请，请等待组织者处理"),
+    "cross_site_login": (403, "登录请求来自其他网站（Sec-Fetch-Site: cross-site），请在管理后台页面内登录"),
     "csrf_failed": (403, "凭会话 Cookie 的写操作缺少或带错了 X-CSRF-Token 请求头，请刷新页面后重试"),
     "empty_audience": (422, "发送对象中没有可接收公告的志愿者，请调整发送范围或筛选条件"),
     "expired_code": (422, "签到码已过期，请刷新后重试"),

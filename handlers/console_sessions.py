@@ -23,7 +23,7 @@ from app.extensions import api_spec, get_gateway, get_redis, settings
 from app.services import console_sessions
 from app.timeutil import current_time
 from handlers._auth import (BEARER_SECURITY, CONSOLE_SECURITY, SESSION_COOKIE, console_session_required,
-                            current_account_id, current_console_session, login_required)
+                            current_account_id, current_console_session, login_required, refuse_cross_site_login)
 from handlers._schemas import answers
 
 blueprint = Blueprint("console_sessions", __name__, url_prefix="/api/v1/console")
@@ -138,13 +138,14 @@ def _set_session_cookie(opened: console_sessions.OpenedSession) -> None:
 
 
 @blueprint.post("/sessions")
-@api_spec.validate(resp=answers(201, TicketView, 429, 503), tags=["console"])
+@api_spec.validate(resp=answers(201, TicketView, 403, 429, 503), tags=["console"])
 def create_ticket():
     """Start a scan-to-login: a ticket and its mini-program code, bound to this browser by a cookie.
 
     Show the code; the organiser scans it with the mini-program, which confirms the ticket; poll
     `GET /api/v1/console/sessions/{ticket}` until it answers `confirmed` (or 410 when it expired).
     """
+    refuse_cross_site_login()
     lifetimes = _lifetimes()
     console_sessions.require_ticket_budget(get_redis())
     ticket, browser_secret = console_sessions.new_ticket()
@@ -160,7 +161,7 @@ def create_ticket():
 
 
 @blueprint.get("/sessions/<ticket>")
-@api_spec.validate(resp=answers(200, PollView, 404, 410), tags=["console"])
+@api_spec.validate(resp=answers(200, PollView, 401, 404, 410), tags=["console"])
 def poll_ticket(ticket: str):
     """The browser that created the ticket asks whether it was confirmed; once it was, it is logged in (once)."""
     with unit_of_work():
@@ -188,6 +189,7 @@ def confirm_ticket(ticket: str):
 @api_spec.validate(resp=answers(200, ConsoleMe, 401, 403, 404), tags=["console"])
 def redeem_login_link(token: str):
     """Log this browser in with a one-time link from `flask console login-link` (valid 10 minutes)."""
+    refuse_cross_site_login()
     with unit_of_work():
         opened = console_sessions.redeem_login_link(token, lifetimes=_lifetimes(), now=current_time())
         view = _me(opened.state)

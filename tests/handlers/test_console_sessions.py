@@ -404,3 +404,22 @@ def test_a_login_link_of_an_account_that_lost_its_roles_logs_nobody_in(client, w
     refused = client.post(f"/api/v1/console/login-links/{token}")
     assert (refused.status_code, refused.json["error"]["code"]) == (403, "no_console_role")
     assert "vs_console" not in set_cookies(refused)
+
+
+def test_another_site_cannot_start_a_login(app, world, clock):
+    """Login CSRF: a page elsewhere must not log this browser in as the page owner's account."""
+    token = _login_link("sim_org")
+    client = app.test_client()
+    for url in (f"/api/v1/console/login-links/{token}", SESSIONS):
+        refused = client.post(url, headers={"Sec-Fetch-Site": "cross-site"})
+        assert (refused.status_code, refused.json["error"]["code"]) == (403, "cross_site_login")
+        assert not set_cookies(refused)
+    answer = client.post(f"/api/v1/console/login-links/{token}", headers={"Sec-Fetch-Site": "same-origin"})
+    assert answer.status_code == 200  # the link was not spent by the refused attempt
+
+
+def test_an_empty_session_cookie_is_no_session(client, world):
+    client.set_cookie("vs_console", "")
+    assert client.get(ME).json["error"]["code"] == "missing_token"
+    client.set_cookie("vs_console", "forged")
+    assert client.get(ME).json["error"]["code"] == "session_expired"
