@@ -222,14 +222,46 @@ def test_writes_by_cookie_need_the_csrf_header(browser, world):
     assert browser.get("/api/v1/me/messages").status_code == 200
 
 
-def test_the_session_acts_only_as_its_account(browser, world):
-    """The other organisation's team: the session is the organiser's, with the organiser's rights only."""
+def _session_of(app, openid: str):
+    client = app.test_client()
+    me = client.post(f"/api/v1/console/login-links/{_login_link(openid)}").json
+    return client, {"X-CSRF-Token": me["csrf_token"]}
+
+
+def test_an_organiser_session_cannot_touch_the_other_organisations_team(app, world, clock):
+    """A session has its account's rights and no more."""
     other = world.other_team
     db.session.commit()
-    refused = browser.patch(f"/api/v1/teams/{other.id}", json={"name": "改名队"},
-                            headers={"X-CSRF-Token": browser.me["csrf_token"]})
+    client, csrf = _session_of(app, "sim_org")
+    refused = client.patch(f"/api/v1/teams/{other.id}", json={"name": "改名队"}, headers=csrf)
     assert refused.status_code == 403
     assert _team_name(other.id) == "乙队"
+    assert client.patch(f"/api/v1/teams/{world.team.id}", json={"name": "改名队"}, headers=csrf).status_code == 200
+
+
+def test_a_captain_session_sees_only_its_teams_activities(app, world, clock):
+    own = world.activity
+    other = f.activity(world.other_org, world.tree["other_community"], clock.now, team_row=world.other_team)
+    world.other_captain
+    db.session.commit()
+    client, _ = _session_of(app, "sim_captain")
+    assert client.get(f"/api/v1/activities/{own.id}/signups").status_code == 200
+    assert client.get(f"/api/v1/activities/{other.id}/signups").status_code in (403, 404)
+
+
+def test_an_admin_session_stays_in_its_region(app, world, clock):
+    from models import Organization, OrganizationStatus
+
+    pending = f.organization("乙区新协会", world.tree["other_district"], clock.now, status=OrganizationStatus.PENDING)
+    world.admin
+    db.session.commit()
+    client = app.test_client()
+    me = client.post(f"/api/v1/console/login-links/{_login_link('sim_admin')}").json
+    refused = client.post(f"/api/v1/organizations/{pending.id}/review", json={"decision": "approve"},
+                          headers={"X-CSRF-Token": me["csrf_token"]})
+    assert refused.status_code == 403, refused.json
+    db.session.expire_all()
+    assert db.session.get(Organization, pending.id).status is OrganizationStatus.PENDING
 
 
 def test_bearer_requests_are_unaffected_and_never_look_at_sessions(app, browser, world):
