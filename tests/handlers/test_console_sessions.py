@@ -455,3 +455,22 @@ def test_an_empty_session_cookie_is_no_session(client, world):
     assert client.get(ME).json["error"]["code"] == "missing_token"
     client.set_cookie("vs_console", "forged")
     assert client.get(ME).json["error"]["code"] == "session_expired"
+
+
+# --- at once -----------------------------------------------------------------------------------------
+
+def test_a_ticket_and_a_link_are_spent_once_whatever_arrives_at_once(app, client, world, simulator, clock):
+    """The conditional UPDATEs on status and used_at, not an if, make them single-use (10 requests at once)."""
+    from tests.fakes import fire, serve
+
+    ticket = scan_ticket(client)["ticket"]
+    token = _login_link("sim_org")
+    headers = f.bearer(world.organizer)
+    db.session.commit()
+    with serve(app) as base_url:
+        confirms = fire(base_url, f"{SESSIONS}/{ticket}/confirm", [({}, headers)] * 10)
+        redeems = fire(base_url, f"/api/v1/console/login-links/{token}", [({}, {})] * 10)
+    assert sorted(status for status, _ in confirms) == [200] + [404] * 9
+    assert sorted(status for status, _ in redeems) == [200] + [404] * 9
+    assert client.get(f"{SESSIONS}/{ticket}").json["status"] == "confirmed"
+    assert db.session.scalar(select(func.count()).select_from(ConsoleSession)) == 2
