@@ -1,4 +1,5 @@
-"""Command-line entry points: flask db …, flask seed demo, flask wechat-sim, flask jobs …, flask roles …, flask accounts …"""
+"""Command-line entry points: flask db …, flask seed demo, flask wechat-sim, flask jobs …, flask roles …, flask accounts …,
+flask console …"""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(roles_cli)
     app.cli.add_command(accounts_cli)
+    app.cli.add_command(console_cli)
 
 
 seed_cli = AppGroup("seed", help="Load data.")
@@ -183,3 +185,25 @@ def _set_account_enabled(account_id: int, *, enabled: bool, reason: str | None) 
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"account {account_id} {'enabled' if enabled else 'disabled'}")
+
+
+console_cli = AppGroup("console", help="The web console.")
+
+
+@console_cli.command("login-link")
+@click.option("--openid", required=True, help="mini-program openid of an organiser, captain or admin")
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True, help="where the console is served")
+def console_login_link(openid: str, base_url: str) -> None:
+    """Print a one-time URL that logs a browser in to the console as this account (valid 10 minutes by default)."""
+    from app.db import unit_of_work
+    from app.errors import DomainError
+    from app.services import console_sessions
+    from app.timeutil import current_time
+
+    lifetimes = console_sessions.Lifetimes.from_settings(settings()["console"])
+    try:
+        with unit_of_work():
+            token = console_sessions.create_login_link(openid, lifetimes=lifetimes, now=current_time())
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message} ({exc.code}: {openid})") from None
+    click.echo(f"{base_url.rstrip('/')}/console/login?link={token}")

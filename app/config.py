@@ -204,6 +204,15 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         raise ConfigError("reminders.hours_before must be between 1 and 23")
     if not 1 <= reminders["campaign_invitation_days_before"] <= 30:
         raise ConfigError("reminders.campaign_invitation_days_before must be between 1 and 30")
+    console = settings["console"]
+    if not 1 <= console["session_idle_minutes"] <= 24 * 60:
+        raise ConfigError("console.session_idle_minutes must be between 1 and 1440")
+    if not 1 <= console["session_max_hours"] <= 24 * 30:
+        raise ConfigError("console.session_max_hours must be between 1 and 720")
+    if not 30 <= console["login_ticket_seconds"] <= 600:
+        raise ConfigError("console.login_ticket_seconds must be between 30 and 600")
+    if not 1 <= console["login_link_minutes"] <= 24 * 60:
+        raise ConfigError("console.login_link_minutes must be between 1 and 1440")
     checkin = settings["checkin"]
     if checkin["forgotten_checkout_policy"] not in FORGOTTEN_CHECKOUT_POLICIES:
         raise ConfigError("checkin.forgotten_checkout_policy must be one of " + ", ".join(FORGOTTEN_CHECKOUT_POLICIES))

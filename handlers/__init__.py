@@ -23,6 +23,7 @@ def register(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
     from handlers import (activities, announcements, auth, calendar, campaigns, checkins, docs, health, organizations, region_permits, regions, service_records,
                           messages, signups, teams, trainings, volunteers, wechat_callback)
+    from handlers import console_sessions
     from handlers._schemas import IdConverter
     from handlers._validation import install_validation_errors
 
@@ -33,6 +34,7 @@ def register(app: Flask) -> None:
     for module in (health, auth, volunteers, regions, organizations, region_permits, teams, activities, signups, checkins,
                    service_records, calendar, campaigns, announcements, messages, trainings, wechat_callback, docs):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(console_sessions.blueprint)
     app.extensions["json_body_models"] = {endpoint: json_body_model(view) for endpoint, view in app.view_functions.items()}
 
 

@@ -1,4 +1,4 @@
-"""Bearer-token authentication for the mini-program API."""
+"""Authentication: bearer tokens (the mini-program) or the console's session cookie (the browser)."""
 
 from __future__ import annotations
 
@@ -8,27 +8,41 @@ from typing import Any, TypeVar
 
 from flask import g, request
 
-from app.errors import Unauthorized
+from app.db import unit_of_work
+from app.errors import Forbidden, Unauthorized
 from app.extensions import settings
-from app.services import accounts
+from app.services import accounts, console_sessions
+from app.timeutil import current_time
 from models import Account
 
 F = TypeVar("F", bound=Callable[..., Any])
 BEARER_SECURITY = {"bearer": []}
+CONSOLE_SECURITY = {"console": []}
+# The console's session cookie and the header that must echo its CSRF token on every write.
+SESSION_COOKIE = "vs_console"
+CSRF_HEADER = "X-CSRF-Token"
+_WRITES = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 
 
 def login_required(view: F) -> F:
-    """Check `Authorization: Bearer …` and the account behind it before the view runs (401 otherwise).
+    """Check `Authorization: Bearer …` or the console's session cookie before the view runs (401 otherwise).
 
-    Once per request: the token's signature and age, then one primary-key lookup that the account
-    exists, is neither disabled nor deleted, and still has the token's generation
-    (`accounts.authenticate`). The full account loads only when a handler asks (`current_account()`).
+    A bearer token, once per request: its signature and age, then one primary-key lookup that the
+    account exists, is neither disabled nor deleted, and still has the token's generation
+    (`accounts.authenticate`). Without an Authorization header, the `vs_console` cookie: one lookup
+    of the session by its digest joined with the same account checks, and on a write the
+    `X-CSRF-Token` header must equal the session's token (403 `csrf_failed`). The full account
+    loads only when a handler asks (`current_account()`).
     """
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
+        g.pop("console_session", None)
+        header = request.headers.get("Authorization")
+        if header is None and request.cookies.get(SESSION_COOKIE):
+            _authenticate_console_session(request.cookies[SESSION_COOKIE])
+            return view(*args, **kwargs)
+        scheme, _, token = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("missing_token", "请先登录：缺少 Authorization: Bearer 凭证")
         conf = settings()["app"]
@@ -40,6 +54,48 @@ def login_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _authenticate_console_session(session_id: str) -> None:
+    conf = settings()["console"]
+    g.pop("account", None)
+    # Its own unit: the lookup, and the once-a-minute refresh of last_seen_at, are committed here.
+    with unit_of_work():
+        state = console_sessions.authenticate(
+            session_id, csrf_token=request.headers.get(CSRF_HEADER), is_write=request.method in _WRITES,
+            session_idle=console_sessions.Lifetimes.from_settings(conf).session_idle, now=current_time())
+    g.account_id = state.account_id
+    g.console_session = state
+
+
+def refuse_cross_site_login() -> None:
+    """Refuse a login another site started (login CSRF: it would log this browser in as the other site's account).
+
+    Browsers say where a request came from in `Sec-Fetch-Site`; clients that do not send it (curl,
+    the tests, old browsers) are let through, as they cannot be driven by another site's page.
+    """
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        raise Forbidden("cross_site_login", "请在管理后台页面内登录")
+
+
+def console_session_required(view: F) -> F:
+    """For the console's own routes: `login_required`, and the request must come with the session cookie.
+
+    A bearer token alone is refused with 401 `console_session_required` (it has no session to show or end).
+    """
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if g.get("console_session") is None:
+            raise Unauthorized("console_session_required", "请先登录管理后台")
+        return view(*args, **kwargs)
+
+    return login_required(wrapper)  # type: ignore[return-value]
+
+
+def current_console_session() -> console_sessions.SessionState:
+    """The session of a request that `console_session_required` let through."""
+    return g.console_session
 
 
 def current_account() -> Account:

@@ -33,6 +33,8 @@ def openapi_document():
             + error_codes.as_markdown())
         document.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "POST /api/v1/auth/login 返回的 token"},
+            "console": {"type": "apiKey", "in": "cookie", "name": "vs_console",
+                        "description": "管理后台的会话 Cookie（扫码或登录链接登录后设置）；写操作还需 X-CSRF-Token 请求头"},
         }
         current_app.extensions["openapi_document"] = document
     return jsonify(document)

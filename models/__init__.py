@@ -21,6 +21,7 @@ from models.subscriptions import SubscriptionCredit, SubscriptionGrant
 from models.jobs import JobRun
 from models.idempotency import IdempotentRequest
 from models.region_permits import RegionPermit
+from models.console_sessions import ConsoleLoginLink, ConsoleLoginTicket, ConsoleSession, TicketStatus
 
 __all__ = [
     "Base", "Region", "RegionLevel", "Organization", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -30,5 +31,6 @@ __all__ = [
     "SignupMode", "Signup", "SignupStatus", "Checkin", "CheckinMethod", "CheckinScan", "RecordKind", "ServiceRecord",
     "CorrectionRequest", "CorrectionStatus", "ActivityQrCode", "LocalFestivalDay",
     "Campaign", "CampaignStatus", "Announcement", "AnnouncementStatus", "SubscriptionCredit", "SubscriptionGrant",
-    "JobRun", "IdempotentRequest", "RegionPermit",
+    "JobRun", "IdempotentRequest", "RegionPermit", "ConsoleLoginLink", "ConsoleLoginTicket", "ConsoleSession",
+    "TicketStatus",
 ]

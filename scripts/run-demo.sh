@@ -9,6 +9,9 @@ WEB_PORT=${WEB_PORT:-5000}
 
 "$BIN/flask" db upgrade
 "$BIN/flask" seed demo
+# One-time console logins (valid console.login_link_minutes) for the demo organiser and admin.
+ORGANIZER_LINK=$("$BIN/flask" console login-link --openid sim_organizer --base-url "http://127.0.0.1:$WEB_PORT")
+ADMIN_LINK=$("$BIN/flask" console login-link --openid sim_admin --base-url "http://127.0.0.1:$WEB_PORT")
 
 pids=()
 cleanup() {
@@ -43,6 +46,12 @@ cat <<TXT
     curl -s -X POST http://127.0.0.1:$WEB_PORT/api/v1/auth/login -H 'Content-Type: application/json' -d '{"code":"organizer"}'
     .venv/bin/flask wechat-sim push text --content 帮助
   Press Ctrl-C to stop.
+
+TXT
+cat <<TXT
+  Console logins (each works once, within 10 minutes; more: .venv/bin/flask console login-link --openid OPENID):
+    demo organiser:     $ORGANIZER_LINK
+    demo admin:         $ADMIN_LINK
 
 TXT
 wait -n "${pids[@]}"

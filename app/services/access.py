@@ -11,6 +11,7 @@ refusal always carries the same code:
 | an organisation's organisers and the admins above it | `oversees` | `require_overseer` → 403 `not_organizer_or_admin` |
 | a team's captains and its organisation's organisers | `is_team_manager` | `require_team_manager` → 403 `not_team_manager` |
 | organisers and admins, within their regions | `review_scope_paths` | `require_reviewer` → 403 `not_a_reviewer` |
+| console users: any organiser, captain or admin grant | `is_console_user` | `require_console_user` → 403 `no_console_role` |
 
 The loaders `activity`, `organization` and `team` raise the noun's one not-found code; a caller
 that must hide a row it found (a draft, another organisation's activity) raises the same error
@@ -197,6 +198,21 @@ def require_team_manager(account_id: int, team_row: Team, *, doing: str) -> Team
         require_organizer(account_id, team_row.organization_id, doing=doing)
         return team_row
     raise Forbidden("not_team_manager", f"只有本队所属组织的组织者或本队队长可以{doing}")
+
+
+# --- who may log in to the web console ---------------------------------------------------------------
+
+def is_console_user(account_id: int) -> bool:
+    """Whether the account holds any role the console serves (organiser, captain or admin)."""
+    return db.session.scalar(select(RoleGrant.id).where(
+        RoleGrant.account_id == account_id, RoleGrant.role.in_((Role.ORGANIZER, Role.CAPTAIN, Role.ADMIN))
+    ).limit(1)) is not None
+
+
+def require_console_user(account_id: int) -> None:
+    """Refuse an account without an organiser, captain or admin role: the console has nothing for it."""
+    if not is_console_user(account_id):
+        raise Forbidden("no_console_role", "管理后台仅供组织者、队长和地区管理员使用")
 
 
 # --- reviewers of volunteer registrations ---------------------------------------------------------

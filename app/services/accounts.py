@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, DomainError, NotFound, Unauthorized
 from app.extensions import db
-from app.services import audit, notifications, roles, signups, subscriptions, teams, volunteers
+from app.services import audit, console_sessions, notifications, roles, signups, subscriptions, teams, volunteers
 from app.wechat.errors import WeChatAPIError, WeChatError
 from app.wechat.gateway import WeChatGateway
 from models import Account, Activity, Checkin, Volunteer
@@ -139,7 +139,10 @@ def account_by_id(account_id: int) -> Account:
 
 
 def revoke_tokens(account_id: int) -> None:
-    """Make every token issued to the account so far useless (the next login gets a new one)."""
+    """Make every token issued to the account so far useless (the next login gets a new one).
+
+    Console sessions remember the generation they were opened at, so this ends them too.
+    """
     db.session.execute(update(Account).where(Account.id == account_id)
                        .values(token_generation=Account.token_generation + 1)
                        .execution_options(synchronize_session="fetch"))
@@ -221,6 +224,7 @@ def delete(account: Account, *, confirmation: str | None, now: datetime) -> Dele
     account.deleted_at = now
     db.session.flush()
     revoke_tokens(account.id)
+    console_sessions.end_all(account.id)
     result = Deletion(cancelled, ended, revoked, withdrawn)
     # Who asked and when, and what it changed: ids and counts, nothing personal.
     audit.record(account.id, "account.deleted", "account", account.id, now=now,
