@@ -204,6 +204,8 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         raise ConfigError("reminders.hours_before must be between 1 and 23")
     if not 1 <= reminders["campaign_invitation_days_before"] <= 30:
         raise ConfigError("reminders.campaign_invitation_days_before must be between 1 and 30")
+    if not settings["console"]["dist_dir"]:
+        raise ConfigError("console.dist_dir must not be empty")
     checkin = settings["checkin"]
     if checkin["forgotten_checkout_policy"] not in FORGOTTEN_CHECKOUT_POLICIES:
         raise ConfigError("checkin.forgotten_checkout_policy must be one of " + ", ".join(FORGOTTEN_CHECKOUT_POLICIES))
