@@ -33,9 +33,21 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 
+# One-time console login links (valid 10 minutes) for the demo organiser and the demo admin.
+login_links=""
+if "$BIN/flask" console login-link --help >/dev/null 2>&1; then
+  for who in "organiser:sim_organizer" "admin:sim_admin"; do
+    link=$("$BIN/flask" console login-link --openid "${who#*:}" 2>/dev/null | tail -n 1) || link=""
+    if [ -n "$link" ]; then
+      login_links+=$(printf '\n    Log in as %-15s %s' "${who%%:*}:" "$link")
+    fi
+  done
+fi
+
 cat <<TXT
 
   Volunteer service is running.
+    Console:            http://127.0.0.1:$WEB_PORT/console/${login_links}
     Health:             http://127.0.0.1:$WEB_PORT/healthz
     API description:    http://127.0.0.1:$WEB_PORT/api/v1/openapi.json
     WeChat simulator:   http://127.0.0.1:5100/_sim/messages   (messages the service sent)
