@@ -77,7 +77,7 @@ ORGANIZATIONS = (
         ("青少年科普志愿服务队", TeamKind.SCIENCE, "sim_demo_v005"),
         ("绿色家园环保志愿服务队", TeamKind.ENVIRONMENT, None),
     )),
-    ("上清寺社区书香志愿者协会", "500103003", OrganizationStatus.PENDING, "sim_applicant", ()),
+    ("上清寺社区书香志愿者协会", "500103003", OrganizationStatus.PENDING, None, ()),
 )
 
 VOLUNTEERS = 200
@@ -126,6 +126,7 @@ def _seed_once(now: datetime) -> str:
     communities = [region for region in by_code.values() if region.level is RegionLevel.COMMUNITY]
     people = _volunteers(rng, communities, now)
     teams: list[Team] = []
+    captains: dict[int, str] = {}
     for name, code, status, organizer_openid, team_specs in ORGANIZATIONS:
         approved = status is OrganizationStatus.APPROVED
         organization = Organization(name=name, region_id=by_code[code].id, status=status,
@@ -143,7 +144,8 @@ def _seed_once(now: datetime) -> str:
             teams.append(team)
             if captain is not None:
                 roles.grant(_account(captain, now).id, Role.CAPTAIN, team_id=team.id, now=now)
-    members = _memberships(rng, teams, people, now)
+                captains[team.id] = captain
+    members = _memberships(rng, teams, people, captains, now)
     past = _history(rng, teams, members, now)
     _coming(rng, teams, members, now)
     campaign = _campaign(district, rng, teams, now)
@@ -200,9 +202,10 @@ def _name(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + given
 
 
-def _memberships(rng: random.Random, teams: list[Team], people: list[Volunteer],
+def _memberships(rng: random.Random, teams: list[Team], people: list[Volunteer], captains: dict[int, str],
                  now: datetime) -> dict[int, list[Volunteer]]:
-    """Each approved volunteer is an active member of one or two teams of an organisation near them."""
+    """Each approved volunteer is an active member of one or two teams of an organisation near them; a
+    captain who is a volunteer is a member of their team."""
     regions_by_id = {region.id: region for region in db.session.scalars(select(Region))}
     organizations = {org.id: org for org in db.session.scalars(select(Organization))}
     members: dict[int, list[Volunteer]] = {team.id: [] for team in teams}
@@ -215,6 +218,14 @@ def _memberships(rng: random.Random, teams: list[Team], people: list[Volunteer],
             db.session.add(TeamMembership(team_id=team.id, volunteer_id=person.id, status=MembershipStatus.ACTIVE,
                                           decided_at=person.created_at + timedelta(days=2),
                                           created_at=person.created_at + timedelta(days=1)))
+    by_openid = {person.account.mp_openid: person for person in people}
+    for team_id, openid in captains.items():
+        captain = by_openid.get(openid)
+        if captain is not None and captain not in members[team_id]:
+            members[team_id].append(captain)
+            db.session.add(TeamMembership(team_id=team_id, volunteer_id=captain.id, status=MembershipStatus.ACTIVE,
+                                          decided_at=captain.created_at + timedelta(days=2),
+                                          created_at=captain.created_at + timedelta(days=1)))
     db.session.flush()
     return members
 def _organizer_of(organization_id: int) -> Account:
