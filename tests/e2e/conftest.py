@@ -12,7 +12,7 @@
 
 Skips: without chromium (or Playwright) every test that needs the browser is skipped, without a
 console build every test that needs `stack`; the notice is printed at the end of the run. With
-CI=true either is a failure instead.
+CI=true either is a failure instead (a checkout without console/ at all has nothing to build: skipped).
 """
 
 from __future__ import annotations
@@ -42,13 +42,13 @@ def _unavailable(what: str) -> None:
     """Skip (fail under CI=true) because `what` is missing; the notice is repeated at the end of the run."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true: the end-to-end tests need {what}", pytrace=False)
-    _notices.add(what)
+    _notices.add(f"no {what} (CI would fail here)")
     pytest.skip(f"end-to-end test skipped: no {what}")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    for what in sorted(_notices):
-        terminalreporter.write_line(f"NOTICE: end-to-end tests skipped: no {what} (CI would fail here)", yellow=True)
+    for notice in sorted(_notices):
+        terminalreporter.write_line(f"NOTICE: end-to-end tests skipped: {notice}", yellow=True)
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +97,10 @@ def _file_name(nodeid: str) -> str:
 
 @pytest.fixture(scope="session")
 def console_dist() -> Path:
+    if not (CONSOLE_DIST.parent / "package.json").is_file():
+        # A checkout without the console's sources has nothing to build: a skip even under CI.
+        _notices.add("no console/ in this checkout")
+        pytest.skip("end-to-end test skipped: no console/ in this checkout")
     if not (CONSOLE_DIST / "index.html").is_file():
         _unavailable("console build at console/dist (make console)")
     return CONSOLE_DIST

@@ -55,3 +55,13 @@ def test_without_a_build_the_page_says_to_run_make_console(page, web_server, tmp
     assert answer.status == 503
     assert "make console" in page.inner_text("body")
     assert page.inner_text("h1") == "管理后台尚未构建"
+
+
+def test_the_built_console_loads_under_its_policy(stack, page):
+    """The real build: served at /console/ with the policy, and nothing in it needs an inline script."""
+    answer = page.goto(stack.console_url())
+    assert answer.status == 200
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
+    page.wait_for_load_state("networkidle")
+    assert page.errors == []
+    assert not [line for line in page.console_lines if "Content Security Policy" in line], page.console_lines
