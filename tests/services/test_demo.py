@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.services import demo
 from models import (Account, Activity, ActivityStatus, Announcement, AnnouncementStatus, Campaign, Notification,
-                    NotificationStatus, Organization, OrganizationStatus, Region, RegionLevel, Role, RoleGrant,
+                    NotificationStatus, Organization, Region, RegionLevel, Role, RoleGrant,
                     ServiceRecord, Signup, SignupStatus, Team, Volunteer, VolunteerStatus)
 
 
