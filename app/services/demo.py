@@ -20,10 +20,10 @@ from app.db import unit_of_work
 from app.extensions import db, settings
 from app.services import activities, broadcasts, calendar, campaigns, checkins, regions, roles, service_records, signups
 from app.timeutil import now_utc, to_local
-from models import (Account, Activity, ActivityStatus, Evaluation, MembershipStatus, Notification,
+from models import (Account, Activity, ActivityStatus, Campaign, Evaluation, MembershipStatus, Notification,
                     NotificationChannel, NotificationStatus, Organization, OrganizationStatus, Region, RegionLevel,
-                    Role, RoleGrant, Signup, SignupMode, SignupStatus, SubscriptionCredit, Team, TeamKind, TeamMembership, Volunteer,
-                    VolunteerStatus)
+                    Role, RoleGrant, Signup, SignupMode, SignupStatus, SubscriptionCredit, Team, TeamKind,
+                    TeamMembership, Volunteer, VolunteerStatus)
 
 # (code, name, population, children); the first child at each level stays the first (the README walks it).
 REGION_TREE = (
@@ -138,7 +138,8 @@ def _seed_once(now: datetime) -> str:
             continue  # an application waiting for the district admin
         roles.grant(_account(organizer_openid, now).id, Role.ORGANIZER, organization_id=organization.id, now=now)
         for team_name, kind, captain in team_specs:
-            team = Team(organization_id=organization.id, name=team_name, kind=kind, created_at=now - timedelta(days=110))
+            team = Team(organization_id=organization.id, name=team_name, kind=kind,
+                        created_at=now - timedelta(days=110))
             db.session.add(team)
             db.session.flush()
             teams.append(team)
@@ -228,6 +229,8 @@ def _memberships(rng: random.Random, teams: list[Team], people: list[Volunteer],
                                           created_at=captain.created_at + timedelta(days=1)))
     db.session.flush()
     return members
+
+
 def _organizer_of(organization_id: int) -> Account:
     return db.session.scalar(select(Account).join(RoleGrant, RoleGrant.account_id == Account.id).where(
         RoleGrant.role == Role.ORGANIZER, RoleGrant.organization_id == organization_id).order_by(Account.id).limit(1))
@@ -295,16 +298,18 @@ def _coming(rng: random.Random, teams: list[Team], members: dict[int, list[Volun
     """Activities of the next two weeks with sign-ups; one in approval mode with applications to decide."""
     today = to_local(now).date()
     coming = []
-    for offset, team, mode in ((3, teams[1], SignupMode.OPEN), (5, teams[2], SignupMode.APPROVAL), (9, teams[4], SignupMode.OPEN)):
+    for offset, team, mode in ((3, teams[1], SignupMode.OPEN), (5, teams[2], SignupMode.APPROVAL),
+                               (9, teams[4], SignupMode.OPEN)):
         activity = _plan(rng, team, _local(today + timedelta(days=offset), 9, now), 3, now=now - timedelta(days=2),
                          signup_mode=mode)
         for person in rng.sample(members[team.id], min(len(members[team.id]), 4)):
-            signups.apply(person.account, activity.id, join_waitlist=False, now=now - timedelta(hours=rng.randint(1, 40)))
+            signups.apply(person.account, activity.id, join_waitlist=False,
+                          now=now - timedelta(hours=rng.randint(1, 40)))
         coming.append(activity)
     return coming
 
 
-def _campaign(district: Region, rng: random.Random, teams: list[Team], now: datetime):
+def _campaign(district: Region, rng: random.Random, teams: list[Team], now: datetime) -> Campaign:
     """A district-wide campaign for the next festival day, with an activity of two organisations linked."""
     today = to_local(now).date()
     festival = next(day for year in (today.year, today.year + 1)
