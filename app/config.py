@@ -213,6 +213,8 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         raise ConfigError("console.login_ticket_seconds must be between 30 and 600")
     if not 1 <= console["login_link_minutes"] <= 24 * 60:
         raise ConfigError("console.login_link_minutes must be between 1 and 1440")
+    if not console["dist_dir"]:
+        raise ConfigError("console.dist_dir must not be empty")
     checkin = settings["checkin"]
     if checkin["forgotten_checkout_policy"] not in FORGOTTEN_CHECKOUT_POLICIES:
         raise ConfigError("checkin.forgotten_checkout_policy must be one of " + ", ".join(FORGOTTEN_CHECKOUT_POLICIES))

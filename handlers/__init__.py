@@ -21,7 +21,7 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def register(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
-    from handlers import (activities, announcements, auth, calendar, campaigns, checkins, docs, health, organizations, region_permits, regions, service_records,
+    from handlers import (activities, announcements, auth, calendar, campaigns, checkins, console_static, docs, health, organizations, region_permits, regions, service_records,
                           messages, signups, teams, trainings, volunteers, wechat_callback)
     from handlers import console_sessions
     from handlers._schemas import IdConverter
@@ -31,8 +31,10 @@ def register(app: Flask) -> None:
     # Every <int:…> segment of the API is an id (see IdConverter).
     app.url_map.converters["int"] = IdConverter
     app.before_request(_require_json_bodies)
+    app.after_request(console_static.add_security_headers)
     for module in (health, auth, volunteers, regions, organizations, region_permits, teams, activities, signups, checkins,
-                   service_records, calendar, campaigns, announcements, messages, trainings, wechat_callback, docs):
+                   service_records, calendar, campaigns, announcements, messages, trainings, wechat_callback, docs,
+                   console_static):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(console_sessions.blueprint)
     app.extensions["json_body_models"] = {endpoint: json_body_model(view) for endpoint, view in app.view_functions.items()}

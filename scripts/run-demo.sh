@@ -39,6 +39,7 @@ done
 cat <<TXT
 
   Volunteer service is running.
+    Console:            http://127.0.0.1:$WEB_PORT/console/
     Health:             http://127.0.0.1:$WEB_PORT/healthz
     API description:    http://127.0.0.1:$WEB_PORT/api/v1/openapi.json
     WeChat simulator:   http://127.0.0.1:5100/_sim/messages   (messages the service sent)

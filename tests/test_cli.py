@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.services import bot
 from models import Account, Organization, RoleGrant, Volunteer
 from tests.fakes import serve
+
+
+@pytest.fixture(autouse=True)
+def small_demo(monkeypatch):
+    """The commands' tests need the demo's shape, not its size (tests/services/test_demo.py checks that)."""
+    from app.services import demo
+
+    monkeypatch.setattr(demo, "VOLUNTEERS", 60)
+    monkeypatch.setattr(demo, "HISTORY_WEEKS", 2)
 
 
 def test_seed_demo_loads_data_once(app):
@@ -98,6 +108,7 @@ def test_jobs_campaign_drafts_makes_the_coming_campaigns_once(app):
 def test_demo_data_lets_the_captain_check_in_the_demo_volunteer(app):
     import uuid
 
+    from app.services import demo
     from tests import factories as f
 
     assert app.test_cli_runner().invoke(args=["seed", "demo"]).exit_code == 0
@@ -108,7 +119,7 @@ def test_demo_data_lets_the_captain_check_in_the_demo_volunteer(app):
             return f.bearer(db.session.scalar(select(Account).where(Account.mp_openid == openid)))
 
         volunteer, captain = bearer("sim_demo_zhao"), bearer("sim_captain")
-        activity_id = db.session.scalar(select(Activity.id))
+        activity_id = db.session.scalar(select(Activity.id).where(Activity.title == demo.DEMO_ACTIVITY_TITLE))
     client = app.test_client()
     code = client.get("/api/v1/me/checkin-code", headers=volunteer).json["code"]
     answer = client.post(f"/api/v1/activities/{activity_id}/scans", json={"code": code, "nonce": uuid.uuid4().hex},
@@ -124,9 +135,11 @@ def test_each_demo_start_leaves_an_activity_open_for_check_in_days_later(app):
     first_start = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
     app.extensions["clock"] = lambda: first_start
     assert app.test_cli_runner().invoke(args=["seed", "demo"]).exit_code == 0
+    with app.app_context():
+        seeded = db.session.scalar(select(func.count()).select_from(Activity))
     again = app.test_cli_runner().invoke(args=["seed", "demo"])
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Activity)) == 1  # still open: nothing new
+        assert db.session.scalar(select(func.count()).select_from(Activity)) == seeded  # still open: nothing new
     assert "already present" in again.output and "open for check-in" in again.output
 
     days_later = first_start + timedelta(days=3, hours=7)
