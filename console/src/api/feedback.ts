@@ -72,6 +72,11 @@ export function showError(error: unknown, form?: FieldBinder): void {
   if (!(error instanceof ApiError)) console.error(error)
 }
 
+/** A plain error text (e.g. the summary of a batch action). */
+export function showErrorText(message: string): void {
+  notifyError(message)
+}
+
 export function showSuccess(message: string): void {
   ElMessage({ type: 'success', message, grouping: true })
 }
