@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest'
+import { normalizeTrends, normalizeWorkbench } from '@/lib/workbench'
+
+describe('normalizeWorkbench', () => {
+  it('reads a list of attention items and links the known ones', () => {
+    const wb = normalizeWorkbench({
+      attention: [{ key: 'pending_volunteers', count: 4 }, { key: 'something_new', label: '新的待办', count: 2 }],
+      today: [{ id: 7, title: '清洁家园', starts_at: '2026-12-04T01:00:00Z', ends_at: '2026-12-04T03:00:00Z', status: 'ongoing', signup_count: 12, capacity: 20 }],
+      upcoming: [{ title: 'no id' }],
+    })
+    expect(wb.attention[0]).toMatchObject({ label: '待审核的志愿者注册', count: 4, to: { path: '/volunteers', query: { tab: 'review' } } })
+    expect(wb.attention[1]).toMatchObject({ label: '新的待办', count: 2, to: null })
+    expect(wb.today[0]).toMatchObject({ id: 7, title: '清洁家园', signed_up: 12, capacity: 20, status: 'ongoing' })
+    expect(wb.upcoming).toEqual([])
+  })
+
+  it('reads a map of counts too', () => {
+    const wb = normalizeWorkbench({ needs_attention: { correction_requests: 3, festival_days_without_activity: [{}, {}] } })
+    expect(wb.attention.map((a) => [a.label, a.count])).toEqual([['待处理的时长更正申请', 3], ['30 天内还没有活动的节庆日', 2]])
+    expect(normalizeWorkbench(null)).toEqual({ attention: [], today: [], upcoming: [] })
+  })
+})
+
+describe('normalizeTrends', () => {
+  it('sorts weeks and turns minutes into hours', () => {
+    expect(normalizeTrends({ weeks: [
+      { week_start: '2026-11-30', signups: 5, minutes: 150 },
+      { week_start: '2026-11-23', signups: 2, hours: 4 },
+    ] })).toEqual([{ week: '2026-11-23', signups: 2, hours: 4 }, { week: '2026-11-30', signups: 5, hours: 2.5 }])
+    expect(normalizeTrends(undefined)).toEqual([])
+  })
+})
