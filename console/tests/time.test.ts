@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
-  formatCountdown, formatDate, formatDateTime, formatMinutes, formatSpan, formatTime, secondsLeft, shanghaiToIso,
+  formatCountdown, formatDate, formatDateTime, formatMinutes, formatSpan, formatTime, secondsLeft, shanghaiToIso, ticketDeadline,
   todayInShanghai,
 } from '@/lib/time'
 
@@ -45,5 +45,17 @@ describe('Asia/Shanghai formatting', () => {
     expect(formatMinutes(120)).toBe('2 小时')
     expect(formatMinutes(150)).toBe('2 小时 30 分钟')
     expect(formatMinutes(null)).toBe('—')
+  })
+})
+
+describe('ticketDeadline', () => {
+  const now = Date.parse('2026-12-04T10:00:00Z')
+  it('trusts the server within the lifetime', () => {
+    expect(ticketDeadline('2026-12-04T10:01:30Z', now)).toBe(Date.parse('2026-12-04T10:01:30Z'))
+  })
+  it('falls back to the lifetime when the clocks disagree', () => {
+    expect(ticketDeadline('2026-12-04T09:50:00Z', now)).toBe(now + 120_000)
+    expect(ticketDeadline('2026-12-04T10:30:00Z', now)).toBe(now + 120_000)
+    expect(ticketDeadline('garbage', now)).toBe(now + 120_000)
   })
 })

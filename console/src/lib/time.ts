@@ -71,3 +71,15 @@ export function formatMinutes(minutes: number | null | undefined): string {
   if (h === 0) return `${m} 分钟`
   return m === 0 ? `${h} 小时` : `${h} 小时 ${m} 分钟`
 }
+
+/**
+ * When a login ticket runs out, on the browser's clock. The server's `expires_at` is trusted only when
+ * it lies within the ticket's lifetime from now: a browser clock that is off by minutes would otherwise
+ * show an expired (or endless) code. The poll's 410 ends the ticket in any case.
+ */
+export function ticketDeadline(expiresAt: string, nowMs: number = Date.now(), lifetimeMs = 120_000): number {
+  const parsed = Date.parse(expiresAt)
+  const left = parsed - nowMs
+  if (!Number.isFinite(parsed) || left <= 0 || left > lifetimeMs + 5_000) return nowMs + lifetimeMs
+  return parsed
+}
