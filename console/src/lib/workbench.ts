@@ -20,12 +20,20 @@ export interface ActivityLine {
   capacity: number | null
   place: string | null
   organization: string | null
+  team: string | null
+  checked_in: number | null
+  pending: number | null
+  waitlisted: number | null
 }
+
+export interface FestivalLine { day: string; name: string; theme: string | null }
 
 export interface Workbench {
   attention: AttentionItem[]
   today: ActivityLine[]
   upcoming: ActivityLine[]
+  festivals: FestivalLine[]
+  quarter: string | null
 }
 
 export interface TrendPoint {
@@ -42,6 +50,8 @@ const KNOWN: Record<string, { label: string; to: AttentionItem['to']; hint?: str
   signup_approvals: { label: '待审批的活动报名', to: { path: '/activities', query: { attention: 'signups' } } },
   pending_signups: { label: '待审批的活动报名', to: { path: '/activities', query: { attention: 'signups' } } },
   join_requests: { label: '待处理的入队申请', to: { path: '/organizations', query: { tab: 'teams' } } },
+  open_corrections: { label: '待处理的时长更正申请', to: { path: '/activities', query: { attention: 'corrections' } } },
+  checkouts_to_review: { label: '忘记签退待复核', to: { path: '/activities', query: { attention: 'checkouts' } } },
   correction_requests: { label: '待处理的时长更正申请', to: { path: '/activities', query: { attention: 'corrections' } } },
   forgotten_checkouts: { label: '忘记签退待复核', to: { path: '/activities', query: { attention: 'checkouts' } } },
   missing_checkouts: { label: '忘记签退待复核', to: { path: '/activities', query: { attention: 'checkouts' } } },
@@ -80,7 +90,8 @@ function attentionOf(raw: unknown): AttentionItem[] {
     })
   }
   if (raw && typeof raw === 'object') {
-    return Object.entries(raw as Record<string, unknown>).map(([key, value]) => {
+    // A null count means "not for this scope" (e.g. organisation applications for an organiser): left out.
+    return Object.entries(raw as Record<string, unknown>).filter(([, value]) => value !== null && value !== undefined).map(([key, value]) => {
       if (value && typeof value === 'object' && !Array.isArray(value)) {
         const row = value as Record<string, unknown>
         return attentionItem(key, row.count ?? row.total, row.label, row.hint)
@@ -106,6 +117,10 @@ function activityOf(x: unknown): ActivityLine | null {
     capacity: (a.capacity ?? null) as number | null,
     place: str(a.place) ?? str(a.address) ?? str(a.location),
     organization: typeof org === 'string' ? org : str(org?.name) ?? null,
+    team: str((a.team as Record<string, unknown> | null | undefined)?.name),
+    checked_in: typeof a.checked_in === 'number' ? a.checked_in : null,
+    pending: typeof a.pending === 'number' ? a.pending : null,
+    waitlisted: typeof a.waitlisted === 'number' ? a.waitlisted : null,
   }
 }
 
@@ -119,6 +134,11 @@ export function normalizeWorkbench(raw: unknown): Workbench {
     attention: attentionOf(body.attention ?? body.needs_attention ?? body.counts),
     today: activities(body.today ?? body.today_activities),
     upcoming: activities(body.upcoming ?? body.coming ?? body.coming_activities ?? body.upcoming_activities),
+    festivals: (Array.isArray(body.festival_days) ? body.festival_days : []).filter((f) => f && typeof f === 'object').map((f) => {
+      const row = f as Record<string, unknown>
+      return { day: str(row.day) ?? '', name: str(row.name) ?? '', theme: str(row.theme) }
+    }),
+    quarter: str((body.quarter as Record<string, unknown> | undefined)?.label),
   }
 }
 
@@ -133,7 +153,7 @@ export function normalizeTrends(raw: unknown): TrendPoint[] {
       : r.service_hours !== undefined ? num(r.service_hours)
         : num(r.minutes ?? r.service_minutes) / 60
     return {
-      week: str(r.week_start) ?? str(r.week) ?? str(r.start) ?? str(r.from) ?? '',
+      week: str(r.starts_on) ?? str(r.week_start) ?? str(r.week) ?? str(r.start) ?? str(r.from) ?? '',
       signups: num(r.signups ?? r.signup_count ?? r.sign_ups),
       hours: Math.round(hours * 10) / 10,
     }
