@@ -7,7 +7,10 @@ import { ElementPlusResolver } from 'unplugin-vue-components/resolvers'
 import { fileURLToPath, URL } from 'node:url'
 
 // The console is served by Flask at /console/ (history fallback to index.html); the API is /api/v1
-// on the same origin. `npm run dev` proxies /api to a local Flask on port 5000.
+// on the same origin. `npm run dev` proxies /api to a local Flask on port 5000 (CONSOLE_API_TARGET
+// names another, e.g. http://127.0.0.1:5050 for a demo started with WEB_PORT=5050).
+const apiTarget = process.env.CONSOLE_API_TARGET ?? 'http://127.0.0.1:5000'
+
 export default defineConfig({
   base: '/console/',
   plugins: [
@@ -21,7 +24,7 @@ export default defineConfig({
   },
   server: {
     port: 5173,
-    proxy: { '/api': { target: 'http://127.0.0.1:5000', changeOrigin: false } },
+    proxy: { '/api': { target: apiTarget, changeOrigin: false } },
   },
   build: {
     outDir: 'dist',
