@@ -7,7 +7,7 @@ function json(status: number, body: unknown) {
 }
 
 describe('api client', () => {
-  afterEach(() => configureAuth({ csrfToken: () => null, onUnauthorized: () => {} }))
+  afterEach(() => configureAuth({ csrfToken: () => null, onUnauthorized: () => {}, onCsrfFailed: () => {} }))
 
   it('sends the CSRF token on writes only', async () => {
     const seen: Request[] = []
@@ -36,6 +36,14 @@ describe('api client', () => {
     const api = createApi((async () => json(401, { error: { code: 'unauthorized', message: '请先登录' } })) as unknown as typeof fetch)
     await expect(call(api.GET('/api/v1/regions'))).rejects.toMatchObject({ status: 401 })
     expect(onUnauthorized).toHaveBeenCalledOnce()
+  })
+
+  it('asks for the current CSRF token when the API refuses it', async () => {
+    const onCsrfFailed = vi.fn()
+    configureAuth({ onCsrfFailed })
+    const api = createApi((async () => json(403, { error: { code: 'csrf_failed', message: '请刷新页面后重试' } })) as unknown as typeof fetch)
+    await expect(call(api.GET('/api/v1/regions'))).rejects.toMatchObject({ code: 'csrf_failed' })
+    expect(onCsrfFailed).toHaveBeenCalledOnce()
   })
 
   it('turns a network failure into a Chinese error', async () => {

@@ -9,9 +9,11 @@ export const API_BASE = '/api/v1'
 interface AuthHooks {
   csrfToken: () => string | null
   onUnauthorized: (error: ApiError) => void
+  /** The session's CSRF token was refused (e.g. a new login in another tab): fetch the current one. */
+  onCsrfFailed: (error: ApiError) => void
 }
 
-const hooks: AuthHooks = { csrfToken: () => null, onUnauthorized: () => {} }
+const hooks: AuthHooks = { csrfToken: () => null, onUnauthorized: () => {}, onCsrfFailed: () => {} }
 
 /** Wire the session in: where the CSRF token comes from, what to do on 401 (route to the login page). */
 export function configureAuth(next: Partial<AuthHooks>): void {
@@ -61,6 +63,7 @@ export async function call<T>(request: Promise<FetchResult<T>>): Promise<T> {
   if (response.ok) return data as T
   const apiError = toApiError(response.status, error)
   if (response.status === 401) hooks.onUnauthorized(apiError)
+  else if (apiError.code === 'csrf_failed') hooks.onCsrfFailed(apiError)
   throw apiError
 }
 

@@ -66,4 +66,10 @@ export async function logout(): Promise<void> {
   }
 }
 
-configureAuth({ csrfToken: () => session.me?.csrf_token ?? null })
+configureAuth({
+  csrfToken: () => session.me?.csrf_token ?? null,
+  // The API's message asks to retry; by then the token is the session's current one.
+  onCsrfFailed: () => {
+    if (session.me) void loadMe().catch(() => {})
+  },
+})
