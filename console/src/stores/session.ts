@@ -58,12 +58,9 @@ export async function loadMe(): Promise<ConsoleMe | null> {
   }
 }
 
-export async function logout(): Promise<void> {
-  try {
-    await call(api.DELETE('/api/v1/console/session'))
-  } finally {
-    clearSession()
-  }
+/** End the session on the server; the caller leaves the signed-in pages, then clears what is held here. */
+export async function endSession(): Promise<void> {
+  await call(api.DELETE('/api/v1/console/session'))
 }
 
 configureAuth({
