@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { cleanQuery, useKeysetList } from '@/lib/paging'
+import { cleanQuery, filtersToQuery, queryToFilters, useKeysetList } from '@/lib/paging'
 import type { Page } from '@/api/types'
 
 function deferred<T>() {
@@ -63,5 +63,18 @@ describe('useKeysetList', () => {
     expect(list.items).toEqual([1])
     expect(errors).toHaveLength(1)
     expect(list.loading).toBe(false)
+  })
+})
+
+describe('filters in the address bar', () => {
+  const defaults = { q: '', status: 'approved', team_id: null as number | null, sort: '-created_at' }
+  it('leaves out empty filters and defaults', () => {
+    expect(filtersToQuery({ q: '李', status: 'approved', team_id: 5, sort: '-created_at' }, defaults)).toEqual({ q: '李', team_id: '5' })
+  })
+  it('reads them back with ids as numbers and ignores junk', () => {
+    expect(queryToFilters({ q: '李', team_id: '5', status: 'suspended', other: 'x' }, defaults))
+      .toEqual({ q: '李', status: 'suspended', team_id: 5, sort: '-created_at' })
+    expect(queryToFilters({ team_id: 'abc' }, defaults).team_id).toBeNull()
+    expect(queryToFilters({}, defaults)).toEqual(defaults)
   })
 })

@@ -82,3 +82,34 @@ export function useKeysetList<T>(fetchPage: (cursor: string | null) => Promise<P
   })
   return state as unknown as KeysetList<T>
 }
+
+type FilterValue = string | number | null
+
+/**
+ * Filters into the address bar and back, so a filtered list can be bookmarked or shared (numbers stay
+ * numbers; empty filters and defaults are left out).
+ */
+export function filtersToQuery(filters: Record<string, FilterValue>, defaults: Record<string, FilterValue> = {}): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(filters)) {
+    if (value === null || value === '' || value === defaults[key]) continue
+    out[key] = String(value)
+  }
+  return out
+}
+
+export function queryToFilters<T extends Record<string, FilterValue>>(query: Record<string, unknown>, defaults: T): T {
+  const out = { ...defaults }
+  for (const key of Object.keys(defaults) as (keyof T & string)[]) {
+    const raw = Array.isArray(query[key]) ? (query[key] as unknown[])[0] : query[key]
+    if (typeof raw !== 'string' || raw === '') continue
+    const fallback = defaults[key]
+    if (typeof fallback === 'number' || (fallback === null && key.endsWith('_id'))) {
+      const n = Number(raw)
+      if (Number.isInteger(n) && n > 0) (out as Record<string, FilterValue>)[key] = n
+    } else {
+      (out as Record<string, FilterValue>)[key] = raw
+    }
+  }
+  return out
+}
