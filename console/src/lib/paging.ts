@@ -1,0 +1,115 @@
+import { reactive } from 'vue'
+import type { Page } from '@/api/types'
+
+/** Query parameters without the empty ones (an empty filter means "any"). */
+export function cleanQuery<T extends Record<string, unknown>>(query: T): Partial<T> {
+  const out: Partial<T> = {}
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined || value === null || value === '') continue
+    if (Array.isArray(value) && value.length === 0) continue
+    ;(out as Record<string, unknown>)[key] = value
+  }
+  return out
+}
+
+export interface KeysetList<T> {
+  items: T[]
+  total: number
+  nextCursor: string | null
+  loading: boolean
+  loaded: boolean
+  error: unknown
+  readonly hasMore: boolean
+  reload(): Promise<void>
+  loadMore(): Promise<void>
+}
+
+/**
+ * A list read page by page over the API's keyset convention: `reload()` starts from the first page
+ * (filters changed), `loadMore()` appends the page after `next_cursor` ("加载更多"). An answer that
+ * arrives after a newer reload is dropped, so quick filter changes never mix two lists.
+ */
+export function useKeysetList<T>(fetchPage: (cursor: string | null) => Promise<Page<T>>,
+  onError?: (error: unknown) => void): KeysetList<T> {
+  let generation = 0
+  const state = reactive({
+    items: [] as T[],
+    total: 0,
+    nextCursor: null as string | null,
+    loading: false,
+    loaded: false,
+    error: null as unknown,
+    get hasMore(): boolean {
+      return state.nextCursor !== null
+    },
+    async reload() {
+      const mine = ++generation
+      state.loading = true
+      state.error = null
+      try {
+        const page = await fetchPage(null)
+        if (mine !== generation) return
+        state.items = page.items as never
+        state.total = page.total
+        state.nextCursor = page.next_cursor
+        state.loaded = true
+      } catch (error) {
+        if (mine !== generation) return
+        state.error = error
+        onError?.(error)
+      } finally {
+        if (mine === generation) state.loading = false
+      }
+    },
+    async loadMore() {
+      if (state.loading || state.nextCursor === null) return
+      const mine = generation
+      state.loading = true
+      try {
+        const page = await fetchPage(state.nextCursor)
+        if (mine !== generation) return
+        state.items = [...(state.items as T[]), ...page.items] as never
+        state.total = page.total
+        state.nextCursor = page.next_cursor
+      } catch (error) {
+        if (mine !== generation) return
+        state.error = error
+        onError?.(error)
+      } finally {
+        if (mine === generation) state.loading = false
+      }
+    },
+  })
+  return state as unknown as KeysetList<T>
+}
+
+type FilterValue = string | number | null
+
+/**
+ * Filters into the address bar and back, so a filtered list can be bookmarked or shared (numbers stay
+ * numbers; empty filters and defaults are left out).
+ */
+export function filtersToQuery(filters: Record<string, FilterValue>, defaults: Record<string, FilterValue> = {}): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(filters)) {
+    if (value === null || value === '' || value === defaults[key]) continue
+    out[key] = String(value)
+  }
+  return out
+}
+
+export function queryToFilters<T extends Record<string, FilterValue>>(query: Record<string, unknown>, defaults: T): T {
+  const out = { ...defaults }
+  for (const key of Object.keys(defaults) as (keyof T & string)[]) {
+    const raw = Array.isArray(query[key]) ? (query[key] as unknown[])[0] : query[key]
+    if (typeof raw !== 'string' || raw === '') continue
+    const fallback = defaults[key]
+    if (typeof fallback === 'number' || (fallback === null && key.endsWith('_id'))) {
+      const n = Number(raw)
+      if (Number.isInteger(n) && n > 0) (out as Record<string, FilterValue>)[key] = n
+    } else {
+      (out as Record<string, FilterValue>)[key] = raw
+    }
+  }
+  return out
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import type { ConsoleScope } from '@/api/types'
+import { chooseScope, homePathFor, menusFor, routeAllowed, scopeOrganizationId, scopeQuery } from '@/lib/menu'
+
+const organizer: ConsoleScope = { key: 'organizer:org:3', role: 'organizer', label: '甲区志愿者协会 · 组织者', organization: { id: 3, name: '甲区志愿者协会' }, team: null, region: null }
+const captain: ConsoleScope = { key: 'captain:team:9', role: 'captain', label: '应急队 · 队长', organization: null, team: { id: 9, name: '应急队', organization_id: 3 }, region: null }
+const admin: ConsoleScope = { key: 'admin:region:2', role: 'admin', label: '甲街道 · 管理员', organization: null, team: null, region: { id: 2, name: '甲街道', level: 'street' } }
+
+const titles = (scope: ConsoleScope | null) => menusFor(scope).map((m) => m.title)
+
+describe('menus per scope', () => {
+  it('admins see review, regions and the audit log, not activities', () => {
+    const t = titles(admin)
+    expect(t).toEqual(expect.arrayContaining(['工作台', '志愿者', '组织审核', '地区与权限', '操作日志']))
+    expect(t).not.toContain('活动')
+    expect(t).not.toContain('组织与队伍')
+  })
+
+  it('organisers see their organisation pages but not the admin ones', () => {
+    const t = titles(organizer)
+    expect(t).toEqual(expect.arrayContaining(['工作台', '志愿者', '组织与队伍', '活动', '签到大屏', '通知公告', '节庆日与活动计划', '培训']))
+    expect(t).not.toContain('地区与权限')
+    expect(t).not.toContain('操作日志')
+  })
+
+  it('captains see only activities and the check-in screen', () => {
+    expect(titles(captain)).toEqual(['活动', '签到大屏'])
+    expect(homePathFor(captain)).toBe('/activities')
+    expect(homePathFor(organizer)).toBe('/workbench')
+    expect(titles(null)).toEqual([])
+  })
+
+  it('guards pages by role', () => {
+    expect(routeAllowed(['admin'], organizer)).toBe(false)
+    expect(routeAllowed(['admin'], admin)).toBe(true)
+    expect(routeAllowed(undefined, null)).toBe(true)
+    expect(routeAllowed(['organizer'], null)).toBe(false)
+  })
+
+  it('remembers a scope only while the account still holds it', () => {
+    expect(chooseScope([organizer, admin], 'admin:region:2')).toBe(admin)
+    expect(chooseScope([organizer, admin], 'admin:region:99')).toBe(organizer)
+    expect(chooseScope([], 'x')).toBeNull()
+  })
+
+  it('turns a scope into the API filter', () => {
+    expect(scopeQuery(admin)).toEqual({ region_id: 2 })
+    expect(scopeQuery(organizer)).toEqual({ organization_id: 3 })
+    expect(scopeQuery(captain)).toEqual({ team_id: 9 })
+    expect(scopeOrganizationId(captain)).toBe(3)
+    expect(scopeOrganizationId(admin)).toBeNull()
+  })
+})
