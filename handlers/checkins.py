@@ -98,6 +98,31 @@ class DisplayCode(BaseModel):
     qr_png_base64: str = Field(description="二维码 PNG 图片（base64）")
 
 
+class BoardActivity(BaseModel):
+    id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str = Field(description="published 未开始 / ongoing 进行中 / finished 已结束 / cancelled 已取消 …")
+
+
+class BoardEntry(BaseModel):
+    checkin_id: int
+    name: str = Field(description="脱敏姓名，如 李*丽")
+    checked_in_at: datetime
+    checked_out_at: datetime | None
+
+
+class CheckinBoard(BaseModel):
+    activity: BoardActivity
+    signed_up: int = Field(description="已报名（已通过）人数")
+    checked_in: int = Field(description="已签到人数（含已签退）")
+    present: int = Field(description="在场人数：已签到、未签退")
+    checked_out: int = Field(description="已签退人数")
+    latest: list[BoardEntry] = Field(description="最近的签到、签退，最新的在前")
+    as_of: datetime
+
+
 def _rules() -> checkins.Rules:
     return checkins.Rules.from_settings(settings()["checkin"])
 
@@ -167,6 +192,17 @@ def get_display_code(activity_id: int):
                                           link_base_url=conf["checkin"]["link_base_url"], now=current_time())
     return DisplayCode(token=shown["token"], link=shown["link"], seconds_left=shown["seconds_left"],
                        qr_png_base64=base64.b64encode(shown["qr_png"]).decode())
+
+
+@blueprint.get(f"/activities/{id_path('activity_id')}/checkin-board")
+@login_required
+@api_spec.validate(resp=answers(200, CheckinBoard, 401, 403, 404), tags=["checkins"], security=BEARER_SECURITY)
+def get_checkin_board(activity_id: int):
+    """The live check-in screen: present and signed-up counts and the latest check-ins (masked names).
+
+    Cheap enough to poll every second; the console's projected screen does.
+    """
+    return CheckinBoard(**checkin_displays.checkin_board(current_account(), activity_id, now=current_time()))
 
 
 @blueprint.post(f"/activities/{id_path('activity_id')}/self-checkin")

@@ -11,13 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from app import checkin_codes
+from app import checkin_codes, pii
 from app.errors import NotFound
 from app.extensions import db
-from app.services import access
-from models import Account, Volunteer
+from app.services import access, activities
+from models import Account, Checkin, Signup, SignupStatus, Volunteer
+
+# How many of the latest arrivals and departures the check-in board lists.
+BOARD_LATEST = 12
 
 
 def display_code(account: Account, activity_id: int, *, secret_key: str, link_base_url: str,
@@ -29,6 +32,37 @@ def display_code(account: Account, activity_id: int, *, secret_key: str, link_ba
     link = checkin_codes.activity_link(link_base_url, activity.id, token)
     return {"token": token, "link": link, "seconds_left": checkin_codes.seconds_left(now),
             "qr_png": checkin_codes.qr_png(link)}
+
+
+def checkin_board(account: Account, activity_id: int, *, now: datetime, latest: int = BOARD_LATEST) -> dict[str, Any]:
+    """What the projected check-in screen shows: who is present against who signed up, and the latest scans.
+
+    Read with three small queries (counts over the unique check-in rows, never the scan log) so the
+    screen can poll it every second during a festival event without loading the database.
+    """
+    activity = access.require_activity_manager(account.id, access.activity(activity_id, hide_drafts=True),
+                                               doing="查看签到大屏")
+    signed_up = db.session.scalar(select(func.count()).select_from(Signup).where(
+        Signup.activity_id == activity.id, Signup.status == SignupStatus.APPROVED)) or 0
+    checked_in, checked_out = db.session.execute(select(
+        func.count(Checkin.id), func.count(Checkin.checked_out_at)).where(Checkin.activity_id == activity.id)).one()
+    last_moved = func.coalesce(Checkin.checked_out_at, Checkin.checked_in_at)
+    rows = db.session.execute(
+        select(Checkin.id, Volunteer.real_name, Checkin.checked_in_at, Checkin.checked_out_at)
+        .join(Volunteer, Volunteer.id == Checkin.volunteer_id)
+        .where(Checkin.activity_id == activity.id)
+        .order_by(last_moved.desc(), Checkin.id.desc()).limit(latest)).all()
+    return {
+        "activity": {"id": activity.id, "title": activity.title, "starts_at": activity.starts_at,
+                     "ends_at": activity.ends_at, "status": activities.effective_status(activity, now).value},
+        "signed_up": signed_up,
+        "checked_in": checked_in,
+        "present": checked_in - checked_out,
+        "checked_out": checked_out,
+        "latest": [{"checkin_id": row.id, "name": pii.mask_name(row.real_name),
+                    "checked_in_at": row.checked_in_at, "checked_out_at": row.checked_out_at} for row in rows],
+        "as_of": now,
+    }
 
 
 def personal_code(account: Account, *, now: datetime, rotate: bool = False) -> dict[str, Any]:

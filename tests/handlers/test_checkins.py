@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -227,6 +227,35 @@ def test_display_code_is_a_png_of_a_link_and_volunteers_check_in_with_it(client,
 @pytest.mark.parametrize("who", ["other_captain", "alice"])
 def test_display_code_is_only_for_the_activitys_managers(client, world, who):
     response = client.get(f"/api/v1/activities/{world['activity_id']}/display-code", headers=world["headers"][who])
+    assert response.status_code == 403 and response.json["error"]["code"] == "not_activity_manager"
+
+
+def test_checkin_board_counts_present_and_lists_the_latest_masked(app, client, world):
+    url = f"/api/v1/activities/{world['activity_id']}/checkin-board"
+    before = client.get(url, headers=world["headers"]["organizer"])
+    assert before.status_code == 200
+    assert (before.json["signed_up"], before.json["present"], before.json["latest"]) == (1, 0, [])
+    start = world["starts_at"]
+    scanned = client.post(f"/api/v1/activities/{world['activity_id']}/scans",
+                          json={"code": code(world, start), "nonce": "board-scan-0001"}, headers=world["headers"]["captain"])
+    assert scanned.status_code == 200
+    board = client.get(url, headers=world["headers"]["captain"]).json
+    assert (board["signed_up"], board["checked_in"], board["present"], board["checked_out"]) == (1, 1, 1, 0)
+    assert [entry["name"] for entry in board["latest"]] == ["张*丰"]
+    assert datetime.fromisoformat(board["latest"][0]["checked_in_at"]) == start
+    assert board["latest"][0]["checked_out_at"] is None
+    later = start + timedelta(hours=1)
+    app.extensions["clock"] = lambda: later
+    client.post(f"/api/v1/activities/{world['activity_id']}/scans",
+                json={"code": code(world, later), "nonce": "board-scan-0002"}, headers=world["headers"]["captain"])
+    board = client.get(url, headers=world["headers"]["captain"]).json
+    assert (board["present"], board["checked_out"]) == (0, 1)
+    assert datetime.fromisoformat(board["latest"][0]["checked_out_at"]) == later
+
+
+@pytest.mark.parametrize("who", ["other_captain", "alice"])
+def test_checkin_board_is_only_for_the_activitys_managers(client, world, who):
+    response = client.get(f"/api/v1/activities/{world['activity_id']}/checkin-board", headers=world["headers"][who])
     assert response.status_code == 403 and response.json["error"]["code"] == "not_activity_manager"
 
 
