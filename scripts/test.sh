@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the suite twice: on the embedded defaults, then on real PostgreSQL and Redis.
+# The console's unit tests (Vitest; only when no pytest arguments are given), then the suite twice:
+# on the embedded defaults, then on real PostgreSQL and Redis.
 # With CI=true a missing PostgreSQL or Redis fails the run instead of skipping it.
 # The end-to-end tests (tests/e2e: real processes, a real browser, their own SQLite file) run in the
 # first pass only; without chromium or a console build they are skipped (CI=true: they fail).
@@ -8,6 +9,13 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 PG_URL=${TEST_PG_SERVER_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 REDIS_URL=${TEST_REDIS_SERVER_URL:-redis://127.0.0.1:6379/15}
+
+console_status=0
+if [ "$#" = 0 ] && [ -f console/package.json ]; then
+  echo "== console unit tests (Vitest) =="
+  scripts/console.sh npm test --silent
+  console_status=$?
+fi
 
 echo "== suite on SQLite + in-process Redis =="
 env -u TEST_DATABASE_URL -u TEST_REDIS_URL "$BIN/python" -m pytest -q -p no:cacheprovider "$@"
@@ -41,4 +49,4 @@ else
   services_status=0
 fi
 
-[ "$sqlite_status" = 0 ] && [ "$services_status" = 0 ]
+[ "$console_status" = 0 ] && [ "$sqlite_status" = 0 ] && [ "$services_status" = 0 ]
