@@ -158,10 +158,15 @@ def is_admin_over(account_id: int, region: Region) -> bool:
     return any(regions.is_within(region, path) for path in admin_region_paths(account_id))
 
 
+def not_admin_of_region(doing: str) -> Forbidden:
+    """The one refusal for a caller who administers neither the region nor one above it."""
+    return Forbidden("not_admin_of_region", f"只有该地区（或上级地区）的管理员可以{doing}")
+
+
 def require_admin_over(account_id: int, region: Region, *, doing: str) -> Region:
     """The region if the account is an admin of it or of a region above it."""
     if not is_admin_over(account_id, region):
-        raise Forbidden("not_admin_of_region", f"只有该地区（或上级地区）的管理员可以{doing}")
+        raise not_admin_of_region(doing)
     return region
 
 
