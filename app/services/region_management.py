@@ -43,13 +43,6 @@ def tree(account_id: int, region_id: int, *, year: int) -> Node:
     return nodes[root.id]
 
 
-def _below(account_id: int, region: Region, doing: str) -> Region:
-    """The region's parent if the account administers it (the region lies strictly below the admin's own)."""
-    if region.parent_id is None:
-        raise access.not_admin_of_region(doing)
-    return access.require_admin_over(account_id, regions.get_region(region.parent_id), doing=doing)
-
-
 def add_child(account_id: int, parent_id: int, *, name: str, code: str | None, now: datetime) -> Region:
     """A new region one level below `parent_id`, with `code` or one generated from the parent's."""
     parent = access.require_admin_over(account_id, regions.get_region(parent_id), doing="添加下级地区")
@@ -96,7 +89,7 @@ def _require_free_name(parent_id: int | None, name: str, *, other_than: int | No
 def rename(account_id: int, region_id: int, *, name: str, now: datetime) -> Region:
     """Give a region below the admin's own a new name."""
     region = regions.get_region(region_id)
-    _below(account_id, region, "修改地区名称")
+    access.require_admin_above(account_id, region, doing="修改地区名称")
     if name != region.name:
         _require_free_name(region.parent_id, name, other_than=region.id)
         old = region.name
@@ -109,7 +102,7 @@ def rename(account_id: int, region_id: int, *, name: str, now: datetime) -> Regi
 def retire(account_id: int, region_id: int, *, reason: str, now: datetime) -> Region:
     """Retire a region below the admin's own once nothing active hangs below it."""
     region = regions.get_region(region_id)
-    _below(account_id, region, "撤销地区")
+    access.require_admin_above(account_id, region, doing="撤销地区")
     if region.retired_at is not None:
         raise Conflict("region_retired_already", "该地区已撤销")
     in_use = {
