@@ -83,6 +83,7 @@ CATALOGUE: dict[str, tuple[int | tuple[int, ...], str]] = {
     "not_a_member": (422, "只能任命本队已通过审核的在队成员为队长"),
     "not_a_reviewer": (403, "只有组织者或地区管理员可以审核志愿者注册"),
     "not_activity_manager": (403, "只有本活动的组织者或所属队伍的队长可以执行此操作（查看报名、扫码签到、展示签到码、确认时长）"),
+    "not_admin": (403, "只有地区管理员可以查看操作日志"),
     "not_admin_of_both_regions": (403, "只有同时管辖两个地区的管理员可以批准跨地区开展活动"),
     "not_admin_of_region": (403, "只有该地区（或上级地区）的管理员可以执行此操作（审核组织、地方节庆日、全区域节庆日活动、培训情况）"),
     "not_admin_or_organizer": (403, "只有地区管理员或组织者可以查看组织"),

@@ -23,7 +23,7 @@ def register(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
     from handlers import (activities, announcements, auth, calendar, campaigns, checkins, docs, health, organizations, region_permits, regions, service_records,
                           messages, signups, teams, trainings, volunteers, wechat_callback)
-    from handlers import role_grants
+    from handlers import audit_log, role_grants
     from handlers._schemas import IdConverter
     from handlers._validation import install_validation_errors
 
@@ -34,7 +34,7 @@ def register(app: Flask) -> None:
     for module in (health, auth, volunteers, regions, organizations, region_permits, teams, activities, signups, checkins,
                    service_records, calendar, campaigns, announcements, messages, trainings, wechat_callback, docs):
         app.register_blueprint(module.blueprint)
-    for module in (role_grants,):  # the management API
+    for module in (role_grants, audit_log):  # the management API
         app.register_blueprint(module.blueprint)
     app.extensions["json_body_models"] = {endpoint: json_body_model(view) for endpoint, view in app.view_functions.items()}
 

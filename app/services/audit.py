@@ -6,16 +6,22 @@ otherwise it is looked up here from the target: an organisation's own region for
 organisation owns (its teams, memberships, activities, sign-ups, records, corrections, campaigns), a
 volunteer's community, a region's own path. Targets without a region (an account without an
 archive) get NULL, which only admins of a root region (the city) read.
+
+`entries` reads the log for admins, newest first, by that path (docs/ARCHITECTURE.md, "Audit log").
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, false, func, or_, select
 
+from app.errors import Forbidden
 from app.extensions import db
+from app.services import access, regions
+from app.services.paging import decode_cursor, encode_cursor, invalid_cursor
 from models import (Activity, AuditLog, Campaign, CorrectionRequest, LocalFestivalDay, Organization, Region,
                     ServiceRecord, Signup, Team, TeamMembership, Volunteer)
 
@@ -70,3 +76,85 @@ def record(actor_account_id: int | None, action: str, target_type: str, target_i
                      target_id=target_id, detail=detail, created_at=now, region_path=region_path)
     db.session.add(entry)
     return entry
+
+
+@dataclass(frozen=True)
+class Filters:
+    actor_account_id: int | None = None
+    action: str | None = None
+    target_type: str | None = None
+    region_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    entry: AuditLog
+    actor_name: str | None
+    region: Region | None
+
+
+def entries(account_id: int, filters: Filters, *, limit: int, cursor: str | None) -> tuple[list[Entry], int]:
+    """Admins read the audit log of their subtrees, newest first: `limit + 1` entries (for the caller to cut) and the total.
+
+    An admin sees the entries whose region path lies in a subtree they administer; entries without a
+    region only the admins of a root region (the city). `action` matches exactly, or every action
+    under a prefix ending in "." ("organization.").
+    """
+    paths = access.admin_region_paths(account_id)
+    if not paths:
+        raise Forbidden("not_admin", "只有地区管理员可以查看操作日志")
+    if filters.region_id is not None:
+        region = access.require_admin_over(account_id, regions.get_region(filters.region_id), doing="查看操作日志")
+        scope = AuditLog.region_path.startswith(region.path)
+    else:
+        roots = db.session.scalar(select(func.count()).select_from(Region).where(
+            Region.path.in_(paths), Region.parent_id.is_(None)))
+        scope = or_(*(AuditLog.region_path.startswith(path) for path in paths),
+                    AuditLog.region_path.is_(None) if roots else false())
+    query = select(AuditLog).where(scope)
+    if filters.actor_account_id is not None:
+        query = query.where(AuditLog.actor_account_id == filters.actor_account_id)
+    if filters.action:
+        query = query.where(AuditLog.action.startswith(filters.action) if filters.action.endswith(".")
+                            else AuditLog.action == filters.action)
+    if filters.target_type:
+        query = query.where(AuditLog.target_type == filters.target_type)
+    if filters.since is not None:
+        query = query.where(AuditLog.created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(AuditLog.created_at < filters.until)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if cursor is not None:
+        at, after_id = _cursor(cursor)
+        query = query.where(or_(AuditLog.created_at < at, and_(AuditLog.created_at == at, AuditLog.id < after_id)))
+    rows = db.session.scalars(query.order_by(AuditLog.created_at.desc(), AuditLog.id.desc()).limit(limit + 1)).all()
+    names = dict(db.session.execute(select(Volunteer.account_id, Volunteer.real_name).where(
+        Volunteer.account_id.in_({r.actor_account_id for r in rows if r.actor_account_id is not None}))).all())
+    region_ids = {_deepest(r.region_path) for r in rows if r.region_path}
+    places = {r.id: r for r in db.session.scalars(select(Region).where(Region.id.in_(region_ids)))}
+    return [Entry(entry=r, actor_name=names.get(r.actor_account_id),
+                  region=places.get(_deepest(r.region_path)) if r.region_path else None) for r in rows], total
+
+
+def cursor_after(entry: AuditLog) -> str:
+    """The cursor of the page after this entry."""
+    return encode_cursor((entry.created_at, entry.id))
+
+
+def _cursor(cursor: str) -> tuple[datetime, int]:
+    at, after_id = decode_cursor(cursor, 2)
+    if not isinstance(at, str) or not isinstance(after_id, int):
+        raise invalid_cursor()
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        raise invalid_cursor() from None
+    if moment.tzinfo is None:
+        raise invalid_cursor()
+    return moment, after_id
+
+
+def _deepest(path: str) -> int:
+    return int(path.strip("/").split("/")[-1])
