@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timezone
-
 import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from models import AuditLog, Organization, Region, Role, RoleGrant
+from models import AuditLog, Region, Role, RoleGrant
 from tests import factories as f
 from tests.handlers.test_organizations import snapshot
 
