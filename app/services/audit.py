@@ -104,7 +104,7 @@ def entries(account_id: int, filters: Filters, *, limit: int, cursor: str | None
     """
     paths = access.admin_region_paths(account_id)
     if not paths:
-        raise Forbidden("not_admin", "只有地区管理员可以查看操作日志")
+        raise Forbidden("not_an_admin", "只有地区管理员可以查看操作日志")
     if filters.region_id is not None:
         region = access.require_admin_over(account_id, regions.get_region(filters.region_id), doing="查看操作日志")
         scope = AuditLog.region_path.startswith(region.path)

@@ -54,8 +54,8 @@ def _lock_organization(organization_id: int) -> Organization:
 def appoint_organizer(account_id: int, organization_id: int, volunteer_id: int, *,
                       now: datetime) -> tuple[RoleGrant, bool]:
     """Make an approved volunteer an organiser of the caller's organisation; return the grant and whether it is new."""
-    access.require_organizer(account_id, organization_id, doing="任命组织者")
     organization = _lock_organization(organization_id)
+    access.require_organizer(account_id, organization.id, doing="任命组织者")
     volunteer = _eligible_volunteer(volunteer_id)
     existed = access.is_organizer(volunteer.account_id, organization.id)
     grant = roles.grant(volunteer.account_id, Role.ORGANIZER, organization_id=organization.id,
@@ -68,8 +68,9 @@ def appoint_organizer(account_id: int, organization_id: int, volunteer_id: int, 
 
 def remove_organizer(account_id: int, organization_id: int, organizer_account_id: int, *, now: datetime) -> None:
     """Take the organiser role from one of the organisation's organisers; never the last one."""
-    access.require_organizer(account_id, organization_id, doing="撤销组织者", approved=False)
     organization = _lock_organization(organization_id)
+    # Asked under the lock: an organiser removed a moment ago by another no longer removes anyone.
+    access.require_organizer(account_id, organization.id, doing="撤销组织者", approved=False)
     holders = access.organizer_account_ids(organization.id)
     if organizer_account_id not in holders:
         raise NotFound("organizer_not_found", "该账号不是本组织的组织者")

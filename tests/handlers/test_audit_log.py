@@ -123,8 +123,8 @@ def test_bad_queries_are_refused(client, world, query):
     assert (response.status_code, response.json["error"]["code"]) == (422, "validation_failed")
 
 
-@pytest.mark.parametrize("who, status, code", [("organizer", 403, "not_admin"), ("captain", 403, "not_admin"),
-                                               ("volunteer", 403, "not_admin"), ("anonymous", 401, "missing_token")])
+@pytest.mark.parametrize("who, status, code", [("organizer", 403, "not_an_admin"), ("captain", 403, "not_an_admin"),
+                                               ("volunteer", 403, "not_an_admin"), ("anonymous", 401, "missing_token")])
 def test_only_admins_read_the_log(client, world, who, status, code):
     response = log(client, world["headers"][who])
     assert (response.status_code, response.json["error"]["code"]) == (status, code)

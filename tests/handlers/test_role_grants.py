@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select
 
@@ -214,3 +216,28 @@ def test_no_admin_is_appointed_in_a_retired_region(app, client, world, now):
     with app.app_context():
         assert db.session.scalar(select(RoleGrant).where(RoleGrant.role == Role.ADMIN,
                                                          RoleGrant.region_id == world["tree"]["community2"])) is None
+
+
+def test_two_organisers_removing_each_other_at_once_leave_one(app, client, world):
+    url = f"/api/v1/organizations/{world['org_id']}/organizers"
+    client.post(url, json={"volunteer_id": world["alice_id"]}, headers=world["headers"]["organizer"])
+    pairs = [(world["headers"]["organizer"], world["alice_account"]),
+             (f_headers(app, world["alice_account"]), world["organizer_account"])]
+    start = threading.Barrier(len(pairs))
+    answers: list[tuple[int, str]] = []
+
+    def remove(headers, account_id):
+        own_client = app.test_client()
+        start.wait()
+        response = own_client.delete(f"{url}/{account_id}", headers=headers)
+        answers.append((response.status_code, response.json.get("role") or response.json["error"]["code"]))
+
+    threads = [threading.Thread(target=remove, args=pair) for pair in pairs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [(200, "organizer"), (403, "not_organizer")]
+    with app.app_context():
+        left = db.session.scalars(select(RoleGrant).where(RoleGrant.organization_id == world["org_id"])).all()
+        assert len(left) == 1
