@@ -24,6 +24,7 @@ def register(app: Flask) -> None:
     from handlers import (activities, announcements, auth, calendar, campaigns, checkins, console_static, docs, health, organizations, region_permits, regions, service_records,
                           messages, signups, teams, trainings, volunteers, wechat_callback)
     from handlers import console_sessions
+    from handlers import audit_log, role_grants
     from handlers._schemas import IdConverter
     from handlers._validation import install_validation_errors
 
@@ -37,6 +38,8 @@ def register(app: Flask) -> None:
                    console_static):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(console_sessions.blueprint)
+    for module in (role_grants, audit_log):  # the management API
+        app.register_blueprint(module.blueprint)
     app.extensions["json_body_models"] = {endpoint: json_body_model(view) for endpoint, view in app.view_functions.items()}
 
 

@@ -1,8 +1,8 @@
 """SQLAlchemy models, one module per noun; importing this package registers every table."""
 
 from models.base import Base
-from models.regions import Region, RegionLevel
-from models.organizations import Organization, OrganizationStatus
+from models.regions import Region, RegionLevel, RegionPopulation
+from models.organizations import Organization, OrganizationKind, OrganizationStatus
 from models.teams import JoinMode, MembershipStatus, Team, TeamKind, TeamMembership
 from models.accounts import Account
 from models.volunteers import Volunteer, VolunteerStatus, Gender
@@ -24,7 +24,7 @@ from models.region_permits import RegionPermit
 from models.console_sessions import ConsoleLoginLink, ConsoleLoginTicket, ConsoleSession, TicketStatus
 
 __all__ = [
-    "Base", "Region", "RegionLevel", "Organization", "OrganizationStatus", "Team", "TeamKind", "Account",
+    "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
     "Volunteer", "VolunteerStatus", "Gender", "RoleGrant", "Role", "AuditLog", "Notification",
     "NotificationStatus", "NotificationChannel", "CallbackReceipt", "OfficialFollower", "JoinMode",
     "MembershipStatus", "TeamMembership", "Activity", "ActivityKind", "ActivityStatus", "Evaluation", "RiskLevel",

@@ -21,3 +21,6 @@ class AuditLog(Base):
     # Never personal data in here: ids, states and reasons only.
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # The materialised path of the region the target belongs to ("/1/4/9/"), so an admin reads
+    # only the entries of their subtree; NULL when the action has no region (city admins see those).
+    region_path: Mapped[str | None] = mapped_column(String(255), index=True)

@@ -8,6 +8,7 @@ refusal always carries the same code:
 | an organisation's organisers (组织者) | `is_organizer` | `require_organizer` → 403 `not_organizer` |
 | an activity's organisers and its team's captains (队长) | `is_activity_manager`, `activity_manager_condition` (SQL) | `require_activity_manager` → 403 `not_activity_manager` |
 | admins (管理员) of a region or of one above it | `is_admin_over` | `require_admin_over` → 403 `not_admin_of_region` |
+| admins of a region strictly above (changing a node or its admins) | `is_admin_above` | `require_admin_above` → 403 `not_admin_of_region` |
 | an organisation's organisers and the admins above it | `oversees` | `require_overseer` → 403 `not_organizer_or_admin` |
 | a team's captains and its organisation's organisers | `is_team_manager` | `require_team_manager` → 403 `not_team_manager` |
 | organisers and admins, within their regions | `review_scope_paths` | `require_reviewer` → 403 `not_a_reviewer` |
@@ -159,10 +160,27 @@ def is_admin_over(account_id: int, region: Region) -> bool:
     return any(regions.is_within(region, path) for path in admin_region_paths(account_id))
 
 
+def not_admin_of_region(doing: str) -> Forbidden:
+    """The one refusal for a caller who administers neither the region nor one above it."""
+    return Forbidden("not_admin_of_region", f"只有该地区（或上级地区）的管理员可以{doing}")
+
+
 def require_admin_over(account_id: int, region: Region, *, doing: str) -> Region:
     """The region if the account is an admin of it or of a region above it."""
     if not is_admin_over(account_id, region):
-        raise Forbidden("not_admin_of_region", f"只有该地区（或上级地区）的管理员可以{doing}")
+        raise not_admin_of_region(doing)
+    return region
+
+
+def is_admin_above(account_id: int, region: Region) -> bool:
+    """Whether the account is an admin of a region strictly above this one (not of the region itself only)."""
+    return region.parent_id is not None and is_admin_over(account_id, regions.get_region(region.parent_id))
+
+
+def require_admin_above(account_id: int, region: Region, *, doing: str) -> Region:
+    """The region if the account administers one strictly above it: admins change the nodes below their own."""
+    if not is_admin_above(account_id, region):
+        raise not_admin_of_region(doing)
     return region
 
 

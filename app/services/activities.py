@@ -83,7 +83,7 @@ def update(account: Account, activity_id: int, changes: Mapping[str, Any], *, no
     old_times = (activity.starts_at, activity.ends_at)
     for name, value in changes.items():
         setattr(activity, name, value)
-    _check(activity, now, schedule_changed=bool(TIME_FIELDS & set(changes)))
+    _check(activity, now, schedule_changed=bool(TIME_FIELDS & set(changes)), region_changed="region_id" in changes)
     if "region_id" in changes:
         _require_inside_organization_region(activity, db.session.get(Organization, activity.organization_id))
     if TIME_FIELDS & set(changes):
@@ -214,7 +214,7 @@ def _publish(activity: Activity, now: datetime) -> None:
     activity.updated_at = now
 
 
-def _check(activity: Activity, now: datetime, *, schedule_changed: bool) -> None:
+def _check(activity: Activity, now: datetime, *, schedule_changed: bool, region_changed: bool = True) -> None:
     """The rules that no combination of fields may break.
 
     Runs on the changed object before anything is written: its lookups must not autoflush, or an
@@ -238,6 +238,8 @@ def _check(activity: Activity, now: datetime, *, schedule_changed: bool) -> None
         team = db.session.get(Team, activity.team_id) if activity.team_id is not None else None
     if region is None or region.level is not RegionLevel.COMMUNITY:
         problems["region_id"] = "需为社区（村）"
+    elif region.retired_at is not None and region_changed:
+        problems["region_id"] = "该地区已撤销"
     if activity.team_id is not None:
         if team is None or team.organization_id != activity.organization_id:
             problems["team_id"] = "需为本组织的队伍"

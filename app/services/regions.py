@@ -18,19 +18,37 @@ def get_region(region_id: int) -> Region:
     return region
 
 
+def region_retired() -> DomainError:
+    """The one refusal for a retired region given to a new volunteer, organisation or activity."""
+    return DomainError("region_retired", "所选地区已撤销，请重新选择", 422, fields={"region_id": "已撤销"})
+
+
+def require_open(region_id: int) -> Region:
+    """Return the region if it exists and is not retired: where new volunteers, organisations and activities go."""
+    region = db.session.get(Region, region_id)
+    if region is None:
+        raise DomainError("region_not_found", "找不到所选地区，请重新选择", 422, fields={"region_id": "不存在"})
+    if region.retired_at is not None:
+        raise region_retired()
+    return region
+
+
 def require_community(region_id: int) -> Region:
-    """Return the region if it is a community (社区/村), the level volunteers register in."""
+    """Return the region if it is a community (社区/村), the level volunteers register in, and not retired."""
     region = db.session.get(Region, region_id)
     if region is None:
         raise DomainError("region_not_found", "找不到所选社区，请重新选择", 422, fields={"region_id": "不存在"})
+    if region.retired_at is not None:
+        raise region_retired()
     if region.level is not RegionLevel.COMMUNITY:
         raise DomainError("region_not_community", "请选择到社区（村）一级", 422, fields={"region_id": "需为社区（村）"})
     return region
 
 
 def children_of(parent_id: int | None) -> list[Region]:
-    """Return the direct children of a region (the cities when parent_id is None), by code."""
-    query = select(Region).where(Region.parent_id.is_(None) if parent_id is None else Region.parent_id == parent_id)
+    """Return the direct children of a region (the cities when parent_id is None) that are not retired, by code."""
+    query = select(Region).where(Region.parent_id.is_(None) if parent_id is None else Region.parent_id == parent_id,
+                                 Region.retired_at.is_(None))
     return list(db.session.scalars(query.order_by(Region.code)))
 
 

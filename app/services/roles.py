@@ -48,3 +48,22 @@ def revoke_all(account_id: int) -> int:
     """Take every role from the account (account deletion); return how many grants went."""
     return db.session.execute(delete(RoleGrant).where(RoleGrant.account_id == account_id)
                               .execution_options(synchronize_session="fetch")).rowcount
+
+
+def revoke_organizer(account_id: int, organization_id: int) -> int:
+    """Take the organiser role on one organisation from the account; return how many grants went."""
+    return _revoke(RoleGrant.account_id == account_id, RoleGrant.role == Role.ORGANIZER,
+                   RoleGrant.organization_id == organization_id)
+
+
+def revoke_admin(account_id: int, region_id: int) -> int:
+    """Take the admin role on one region from the account; return how many grants went."""
+    return _revoke(RoleGrant.account_id == account_id, RoleGrant.role == Role.ADMIN, RoleGrant.region_id == region_id)
+
+
+def _revoke(*conditions) -> int:
+    grants = db.session.scalars(select(RoleGrant).where(*conditions)).all()
+    for row in grants:
+        db.session.delete(row)
+    db.session.flush()
+    return len(grants)

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from app.errors import DomainError
 from app.extensions import db
-from app.services import organizations
-from models import AuditLog, OrganizationStatus
+from app.services import access, organizations
+from models import AuditLog, OrganizationKind, OrganizationStatus, RoleGrant
 from tests import factories as f
 
 
@@ -98,3 +98,53 @@ def test_reviews_outside_an_admins_subtree_are_refused(world, now, who, code):
 def test_an_unknown_organisation_is_not_found(world, now):
     assert code_of(lambda: organizations.review(world["admin"], 424242, approve=True, reason=None,
                                                 now=now)) == "organization_not_found"
+
+
+def application(world, **changes) -> organizations.Application:
+    values = dict(name="一街道青年志愿者协会", credit_code="91350100M000100Y43", region_id=world.tree["street"].id,
+                  kind=OrganizationKind.SOCIAL, contact_name="李老师", contact_mobile="13800001111")
+    values.update(changes)
+    return organizations.Application(**values)
+
+
+def test_an_application_is_pending_and_approval_makes_the_applicant_its_organiser(world, now):
+    organization = organizations.apply(world["stranger"], application(world, credit_code="91350100m000100y43 "), now=now)
+    assert (organization.status, organization.credit_code) == (OrganizationStatus.PENDING, "91350100M000100Y43")
+    assert organization.applicant_account_id == world["stranger"].id
+    assert not access.is_organizer(world["stranger"].id, organization.id)
+    organizations.review(world["admin"], organization.id, approve=True, reason=None, now=now)
+    assert access.is_organizer(world["stranger"].id, organization.id)
+    grant = db.session.scalar(select(RoleGrant).where(RoleGrant.organization_id == organization.id))
+    assert grant.granted_by_account_id == world["admin"].id
+
+
+@pytest.mark.parametrize("changes, code", [
+    ({"credit_code": "91350100M000100Y44"}, "invalid_credit_code"),
+    ({"name": "甲区新协会"}, "organization_name_taken"),
+    ({"region_id": 424242}, "region_not_found"),
+])
+def test_bad_applications(world, now, changes, code):
+    assert code_of(lambda: organizations.apply(world["stranger"], application(world, **changes), now=now)) == code
+
+
+def test_a_credit_code_registers_one_organisation(world, now):
+    organizations.apply(world["stranger"], application(world), now=now)
+    assert code_of(lambda: organizations.apply(world["organizer"], application(world, name="另一个协会"),
+                                               now=now)) == "credit_code_taken"
+
+
+def test_the_applicant_and_overseers_see_it_others_do_not(world, now):
+    organization = organizations.apply(world["stranger"], application(world), now=now)
+    for who in ("stranger", "admin", "city_admin"):
+        assert organizations.visible(world[who].id, organization.id) is organization
+    for who in ("other_admin", "organizer"):
+        assert code_of(lambda: organizations.visible(world[who].id, organization.id)) == "organization_not_found"
+
+
+def test_organisers_edit_only_the_profile(world, now):
+    organizations.update_profile(world["organizer"].id, world["pending"].id, {"address": "一街道 1 号"}, now=now)
+    assert world["pending"].address == "一街道 1 号"
+    assert code_of(lambda: organizations.update_profile(world["organizer"].id, world["pending"].id,
+                                                        {"name": "新名"}, now=now)) == "not_editable"
+    assert code_of(lambda: organizations.update_profile(world["admin"].id, world["pending"].id,
+                                                        {"address": "x"}, now=now)) == "not_organizer"
