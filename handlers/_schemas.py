@@ -139,3 +139,10 @@ def paired(first: str, second: str) -> Any:
         return model
 
     return model_validator(mode="after")(check)
+
+
+class PageQuery(QueryArgs):
+    """The paging of every management list (README, "Lists"): a page size and the previous answer's cursor."""
+
+    limit: int = Field(default=20, ge=1, le=100, description="每页条数，1–100")
+    cursor: str | None = Field(default=None, max_length=1000, description="上一页答复中的 next_cursor；首页不传")
