@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from models.accounts import Account
@@ -38,6 +38,12 @@ class Volunteer(Base):
         Index("ix_volunteers_status_real_name_id", "status", "real_name", "id"),
         Index("ix_volunteers_status_minutes_id", "status", "total_service_minutes", "id"),
         Index("ix_volunteers_created_at_id", "created_at", "id"),
+        # The directory's total: an index-only count of the scope's regions in one status.
+        Index("ix_volunteers_region_id_status", "region_id", "status"),
+        # PostgreSQL only: GIN indexes for the directory's category and skill filters (app.db.JsonArrayHolds).
+        Index("ix_volunteers_categories_gin", text("(categories::jsonb)"), postgresql_using="gin").ddl_if(
+            dialect="postgresql"),
+        Index("ix_volunteers_skills_gin", text("(skills::jsonb)"), postgresql_using="gin").ddl_if(dialect="postgresql"),
         {"sqlite_autoincrement": True},
     )
 

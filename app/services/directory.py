@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
-from app.db import JsonArrayOverlaps
+from app.db import JsonArrayHolds
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.services import access, audit, paging, regions
@@ -73,9 +73,9 @@ def conditions(account_id: int, filters: Filters) -> list[ColumnElement]:
         else:
             where.append(Volunteer.real_name.like(f"%{_like_escaped(q)}%", escape="\\"))
     if filters.category:
-        where.append(JsonArrayOverlaps(Volunteer.categories, [filters.category]))
+        where.append(JsonArrayHolds(Volunteer.categories, filters.category))
     if filters.skill:
-        where.append(JsonArrayOverlaps(Volunteer.skills, [filters.skill]))
+        where.append(JsonArrayHolds(Volunteer.skills, filters.skill))
     if filters.team_id is not None:
         where.append(Volunteer.id.in_(select(TeamMembership.volunteer_id).where(
             TeamMembership.team_id == filters.team_id, TeamMembership.status == MembershipStatus.ACTIVE)))
@@ -91,17 +91,30 @@ def search(account: Account, filters: Filters, *, sort: str, limit: int, cursor:
            page: int | None = None) -> tuple[list[Volunteer], str | None, int]:
     """One page of the directory, the next page's cursor and the total matching.
 
+    The total is counted on the first page and carried in the cursor (a keyset walk is a snapshot
+    of the order; counting 100,000 rows again on every page would cost more than the page).
     `page` is the older numbered paging (pending registrations in the mini-program): OFFSET, kept
     for those callers; every other caller pages by cursor.
     """
     keyset = paging.sort_keyset(sort, SORTS, Volunteer.id)
     query, where = _query(account.id, filters)
-    total = db.session.scalar(select(func.count()).select_from(Volunteer).where(*where)) or 0
     if page is not None and cursor is None:
+        total = _count(where)
         rows = list(db.session.scalars(query.order_by(*keyset.order_by()).offset((page - 1) * limit).limit(limit)))
         return rows, None, total
-    rows, next_cursor = paging.keyset_page(query, keyset, limit=limit, cursor=cursor)
+    if cursor is None:
+        total = _count(where)
+    else:
+        carried = paging.decode_cursor(cursor)[-1]
+        if not isinstance(carried, int) or isinstance(carried, bool) or not 0 <= carried < 2**31:
+            raise paging.invalid_cursor()
+        total = carried
+    rows, next_cursor, _ = paging.keyset_page_carrying(query, keyset, limit=limit, cursor=cursor, carry=(total,))
     return rows, next_cursor, total
+
+
+def _count(where: list[ColumnElement]) -> int:
+    return db.session.scalar(select(func.count()).select_from(Volunteer).where(*where)) or 0
 
 
 def region_names(rows: list[Volunteer]) -> dict[int, str]:
@@ -116,7 +129,7 @@ def export_rows(account: Account, filters: Filters, *, sort: str, now: datetime)
     (the filters, with a name searched for only as "given": the log holds no personal data)."""
     keyset = paging.sort_keyset(sort, SORTS, Volunteer.id)
     query, where = _query(account.id, filters)
-    total = db.session.scalar(select(func.count()).select_from(Volunteer).where(*where)) or 0
+    total = _count(where)
     if total > EXPORT_LIMIT:
         raise DomainError("export_too_large", f"符合条件的志愿者有 {total} 人，超过导出上限 {EXPORT_LIMIT} 人，请缩小筛选范围",
                           422, context={"total": total, "limit": EXPORT_LIMIT})

@@ -115,18 +115,33 @@ def keyset_page(query: Select, keyset: Keyset, *, limit: int, cursor: str | None
     `key_of(row)` gives a row's key values (the keyset's columns, in order); by default the row's
     attributes named like the columns.
     """
+    rows, next_cursor, _ = keyset_page_carrying(query, keyset, limit=limit, cursor=cursor, key_of=key_of)
+    return rows, next_cursor
+
+
+def keyset_page_carrying(query: Select, keyset: Keyset, *, limit: int, cursor: str | None, key_of: Any = None,
+                         carry: tuple = ()) -> tuple[list[Any], str | None, tuple]:
+    """`keyset_page`, with values carried from page to page in the cursor after the key (e.g. the
+    total counted on the first page, so a deep page does not count again): the values the cursor
+    brought (None on the first page) are returned, `carry` goes into the next cursor."""
+    carried: tuple = ()
     if cursor is not None:
-        query = query.where(keyset.after(decode_cursor(cursor)))
+        values = decode_cursor(cursor)
+        width = len(keyset.columns)
+        if len(values) != width + len(carry):
+            raise invalid_cursor()
+        carried = values[width:]
+        query = query.where(keyset.after(values[:width]))
     from app.extensions import db
 
     rows = list(db.session.execute(query.order_by(*keyset.order_by()).limit(limit + 1)))
     rows = [row[0] if len(row) == 1 else row for row in rows]
     if len(rows) <= limit:
-        return rows, None
+        return rows, None, carried
     rows = rows[:limit]
     last = rows[-1]
     values = key_of(last) if key_of else tuple(getattr(last, c.key) for c in keyset.columns)
-    return rows, encode_cursor(tuple(values))
+    return rows, encode_cursor(tuple(values) + tuple(carry)), carried
 
 
 def sort_keyset(sort: str, allowed: dict[str, ColumnElement], id_column: ColumnElement) -> Keyset:

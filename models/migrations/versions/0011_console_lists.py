@@ -28,10 +28,19 @@ def upgrade():
         batch_op.create_index('ix_volunteers_status_real_name_id', ['status', 'real_name', 'id'], unique=False)
         batch_op.create_index('ix_volunteers_status_minutes_id', ['status', 'total_service_minutes', 'id'], unique=False)
         batch_op.create_index('ix_volunteers_created_at_id', ['created_at', 'id'], unique=False)
+        batch_op.create_index('ix_volunteers_region_id_status', ['region_id', 'status'], unique=False)
+    if op.get_bind().dialect.name == 'postgresql':
+        # The directory's category and skill filters (`(column::jsonb) @> '["value"]'`).
+        op.execute("CREATE INDEX ix_volunteers_categories_gin ON volunteers USING gin ((categories::jsonb))")
+        op.execute("CREATE INDEX ix_volunteers_skills_gin ON volunteers USING gin ((skills::jsonb))")
 
 
 def downgrade():
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("DROP INDEX ix_volunteers_skills_gin")
+        op.execute("DROP INDEX ix_volunteers_categories_gin")
     with op.batch_alter_table('volunteers', schema=None) as batch_op:
+        batch_op.drop_index('ix_volunteers_region_id_status')
         batch_op.drop_index('ix_volunteers_created_at_id')
         batch_op.drop_index('ix_volunteers_status_minutes_id')
         batch_op.drop_index('ix_volunteers_status_real_name_id')
