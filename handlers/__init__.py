@@ -21,7 +21,7 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def register(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
-    from handlers import (activities, announcements, auth, calendar, campaigns, checkins, console_lists, docs, health, organizations, region_permits, regions, service_records,
+    from handlers import (activities, announcements, auth, calendar, campaigns, checkins, console_lists, console_workbench, docs, health, organizations, region_permits, regions, service_records,
                           messages, signups, teams, trainings, volunteers, wechat_callback)
     from handlers._schemas import IdConverter
     from handlers._validation import install_validation_errors
@@ -32,7 +32,7 @@ def register(app: Flask) -> None:
     app.before_request(_require_json_bodies)
     for module in (health, auth, volunteers, regions, organizations, region_permits, teams, activities, signups, checkins,
                    service_records, calendar, campaigns, announcements, messages, trainings, console_lists,
-                   wechat_callback, docs):
+                   console_workbench, wechat_callback, docs):
         app.register_blueprint(module.blueprint)
     app.extensions["json_body_models"] = {endpoint: json_body_model(view) for endpoint, view in app.view_functions.items()}
 
