@@ -44,6 +44,10 @@ class Volunteer(Base):
         Index("ix_volunteers_categories_gin", text("(categories::jsonb)"), postgresql_using="gin").ddl_if(
             dialect="postgresql"),
         Index("ix_volunteers_skills_gin", text("(skills::jsonb)"), postgresql_using="gin").ddl_if(dialect="postgresql"),
+        # PostgreSQL only: trigrams of the name, so a search of three characters or more (a full
+        # name) reads the matches instead of every name in scope (pg_trgm, created by migration 0011).
+        Index("ix_volunteers_real_name_trgm", text("real_name gin_trgm_ops"), postgresql_using="gin").ddl_if(
+            dialect="postgresql"),
         {"sqlite_autoincrement": True},
     )
 

@@ -33,10 +33,14 @@ def upgrade():
         # The directory's category and skill filters (`(column::jsonb) @> '["value"]'`).
         op.execute("CREATE INDEX ix_volunteers_categories_gin ON volunteers USING gin ((categories::jsonb))")
         op.execute("CREATE INDEX ix_volunteers_skills_gin ON volunteers USING gin ((skills::jsonb))")
+        # The name search: trigrams (pg_trgm is a trusted extension: the database owner may create it).
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        op.execute("CREATE INDEX ix_volunteers_real_name_trgm ON volunteers USING gin (real_name gin_trgm_ops)")
 
 
 def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
+        op.execute("DROP INDEX ix_volunteers_real_name_trgm")
         op.execute("DROP INDEX ix_volunteers_skills_gin")
         op.execute("DROP INDEX ix_volunteers_categories_gin")
     with op.batch_alter_table('volunteers', schema=None) as batch_op:
