@@ -103,7 +103,7 @@ class VolunteerView(BaseModel):
     region: RegionRef
     guardian_name: str | None
     guardian_mobile: str | None
-    status: str = Field(description="pending 审核中 / approved 已通过 / rejected 未通过 / deleted 已注销")
+    status: str = Field(description="pending 审核中 / approved 已通过 / rejected 未通过 / suspended 已暂停 / deleted 已注销")
     rejection_reason: str | None
     reviewed_at: datetime | None
     created_at: datetime
