@@ -96,7 +96,8 @@ def search(account: Account, filters: Filters, *, sort: str, limit: int, cursor:
     `page` is the older numbered paging (pending registrations in the mini-program): OFFSET, kept
     for those callers; every other caller pages by cursor.
     """
-    keyset = paging.sort_keyset(sort, SORTS, Volunteer.id)
+    # By reference: a cursor must not carry a name the items show masked (the key is read back by id).
+    keyset = paging.sort_keyset(sort, SORTS, Volunteer.id, by_reference=True)
     query, where = _query(account.id, filters)
     if page is not None and cursor is None:
         total = _count(where)

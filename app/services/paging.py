@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 
 from app.errors import DomainError
 
@@ -76,6 +76,9 @@ class Keyset:
 
     columns: tuple[ColumnElement, ...]
     descending: bool = False
+    # The cursor carries only the last row's id (the last column) and the key is read back from the
+    # table: for keys a client must not see, such as a person's name under masking.
+    by_reference: bool = False
 
     def order_by(self) -> list[ColumnElement]:
         return [c.desc() if self.descending else c.asc() for c in self.columns]
@@ -124,15 +127,23 @@ def keyset_page_carrying(query: Select, keyset: Keyset, *, limit: int, cursor: s
     """`keyset_page`, with values carried from page to page in the cursor after the key (e.g. the
     total counted on the first page, so a deep page does not count again): the values the cursor
     brought (None on the first page) are returned, `carry` goes into the next cursor."""
+    from app.extensions import db
+
     carried: tuple = ()
     if cursor is not None:
         values = decode_cursor(cursor)
-        width = len(keyset.columns)
+        width = 1 if keyset.by_reference else len(keyset.columns)
         if len(values) != width + len(carry):
             raise invalid_cursor()
-        carried = values[width:]
-        query = query.where(keyset.after(values[:width]))
-    from app.extensions import db
+        carried, key = values[width:], values[:width]
+        if keyset.by_reference:
+            if not _fits(keyset.columns[-1], key[0]):
+                raise invalid_cursor()
+            found = db.session.execute(select(*keyset.columns).where(keyset.columns[-1] == key[0])).first()
+            if found is None:
+                raise invalid_cursor()
+            key = tuple(found)
+        query = query.where(keyset.after(key))
 
     rows = list(db.session.execute(query.order_by(*keyset.order_by()).limit(limit + 1)))
     rows = [row[0] if len(row) == 1 else row for row in rows]
@@ -140,11 +151,14 @@ def keyset_page_carrying(query: Select, keyset: Keyset, *, limit: int, cursor: s
         return rows, None, carried
     rows = rows[:limit]
     last = rows[-1]
-    values = key_of(last) if key_of else tuple(getattr(last, c.key) for c in keyset.columns)
-    return rows, encode_cursor(tuple(values) + tuple(carry)), carried
+    values = tuple(key_of(last) if key_of else tuple(getattr(last, c.key) for c in keyset.columns))
+    if keyset.by_reference:
+        values = values[-1:]
+    return rows, encode_cursor(values + tuple(carry)), carried
 
 
-def sort_keyset(sort: str, allowed: dict[str, ColumnElement], id_column: ColumnElement) -> Keyset:
+def sort_keyset(sort: str, allowed: dict[str, ColumnElement], id_column: ColumnElement, *,
+                by_reference: bool = False) -> Keyset:
     """The keyset for `?sort=field` / `?sort=-field` among the fields a list allows."""
     descending = sort.startswith("-")
     name = sort[1:] if descending else sort
@@ -152,4 +166,4 @@ def sort_keyset(sort: str, allowed: dict[str, ColumnElement], id_column: ColumnE
         raise DomainError("invalid_sort", "不支持的排序字段", 422, fields={"sort": "可选：" + "、".join(sorted(allowed))})
     column = allowed[name]
     columns: Sequence[ColumnElement] = (column,) if column is id_column else (column, id_column)
-    return Keyset(columns=tuple(columns), descending=descending)
+    return Keyset(columns=tuple(columns), descending=descending, by_reference=by_reference)

@@ -87,6 +87,12 @@ def test_cursor_pages_walk_every_row_once(client, world):
         assert len(seen) == len(set(seen)) == 3, sort
 
 
+def test_a_cursor_carries_no_name(client, world):
+    page = client.get("/api/v1/volunteers?limit=1&sort=real_name", headers=f.bearer(world["organizer"]))
+    values = paging.decode_cursor(page.json["next_cursor"])
+    assert values == (page.json["items"][0]["id"], 3)  # the last row's id and the total, nothing else
+
+
 @pytest.mark.parametrize("cursor", ["garbage!", "bnVsbA", paging.encode_cursor(("x", 1)), paging.encode_cursor((1,)),
                                     paging.encode_cursor(({"a": 1}, 2))])
 def test_a_bad_cursor_is_422(client, world, cursor):
