@@ -133,7 +133,7 @@ def test_the_sheet_shows_no_shows_once_the_activity_is_over(client, world):
 
 
 @pytest.mark.parametrize("who, status", [("other_organizer", 403), ("other_captain", 403), ("second_captain", 403),
-                                         ("admin", 403), ("alice", 403)])
+                                         ("admin", 403), ("street_admin", 403), ("alice", 403)])
 def test_outsiders_cannot_read_the_sheet(client, world, who, status):
     caller = world[who].account if who == "alice" else world[who]
     response = client.get(f"/api/v1/activities/{world['soon'].id}/attendance", headers=f.bearer(caller))

@@ -32,6 +32,7 @@ def world(world):
     world["dave"] = f.approved_volunteer("sim_dave", world.tree["other_community"], now + timedelta(minutes=3),
                                          real_name="孙丽", mobile="13877772222")
     world["street_admin"] = f.admin("sim_street_admin", world.tree["street"], now)
+    world["other_street_admin"] = f.admin("sim_other_street_admin", world.tree["other_street"], now)
     db.session.add(TeamMembership(team_id=world.team.id, volunteer_id=world["bob"].id, status=MembershipStatus.ACTIVE,
                                   created_at=now))
     db.session.commit()
@@ -144,7 +145,7 @@ def test_detail_shows_sign_ups_records_and_teams_masked(client, world):
 
 def test_detail_is_not_found_outside_the_callers_regions(client, world):
     alice = world["alice"]
-    for who in ("other_organizer", "other_admin"):
+    for who in ("other_organizer", "other_admin", "other_street_admin"):
         response = client.get(f"/api/v1/volunteers/{alice.id}", headers=f.bearer(world[who]))
         assert response.status_code == 404 and response.json["error"]["code"] == "volunteer_not_found", who
     for who in ("captain", "other_captain"):
@@ -191,7 +192,8 @@ def test_a_suspended_volunteer_cannot_check_in(app_context, world, now):
     assert refused.value.code == "volunteer_suspended"
 
 
-@pytest.mark.parametrize("who", ["other_organizer", "other_admin", "captain", "other_captain", "bob"])
+@pytest.mark.parametrize("who", ["other_organizer", "other_admin", "other_street_admin", "captain", "other_captain",
+                                 "bob"])
 def test_outsiders_cannot_suspend_reinstate_or_read_the_number(client, world, who):
     alice = world["alice"]
     caller = world[who].account if who == "bob" else world[who]
@@ -242,7 +244,9 @@ def test_export_refuses_too_many_rows_and_outsiders(client, world, monkeypatch):
     response = client.get("/api/v1/volunteers/export.xlsx", headers=f.bearer(world["organizer"]))
     assert response.status_code == 422 and response.json["error"]["code"] == "export_too_large"
     assert response.json["error"]["context"] == {"total": 3, "limit": 2}
-    for who in ("captain", "other_captain"):
-        assert client.get("/api/v1/volunteers/export.xlsx", headers=f.bearer(world[who])).status_code == 403
+    for caller in (world["captain"], world["other_captain"], world["bob"].account):
+        assert client.get("/api/v1/volunteers/export.xlsx", headers=f.bearer(caller)).status_code == 403
+    far = client.get("/api/v1/volunteers/export.xlsx", headers=f.bearer(world["other_street_admin"]))
+    assert far.status_code == 200 and "李*丽" not in _sheet_text(far.data) and "孙*" in _sheet_text(far.data)
     other = client.get("/api/v1/volunteers/export.xlsx", headers=f.bearer(world["other_organizer"]))
     assert other.status_code == 200 and "李*丽" not in _sheet_text(other.data)
