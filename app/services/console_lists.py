@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, select
 
-from app.errors import Forbidden
 from app.extensions import db
 from app.services import access, paging, regions
 from models import (Account, Activity, ActivityStatus, Announcement, Checkin, CheckinMethod, Notification,
-                    NotificationStatus, Organization,
-                    Role, RoleGrant, ServiceRecord, Signup, SignupStatus, Team, Volunteer)
+                    NotificationStatus, Organization, ServiceRecord, Signup, SignupStatus, Volunteer)
 
 ACTIVITY_SORTS = {"starts_at": Activity.starts_at, "created_at": Activity.created_at}
 DEFAULT_ACTIVITY_SORT = "-starts_at"
@@ -60,11 +57,10 @@ def viewer(account_id: int, organization_id: int) -> Viewer:
         return Viewer(organization, drafts=True, team_ids=None)
     if access.is_admin_over(account_id, regions.get_region(organization.region_id)):
         return Viewer(organization, drafts=False, team_ids=None)
-    captained = list(db.session.scalars(select(Team.id).join(RoleGrant, RoleGrant.team_id == Team.id).where(
-        RoleGrant.account_id == account_id, RoleGrant.role == Role.CAPTAIN, Team.organization_id == organization.id)))
+    captained = access.captained_team_ids(account_id, organization.id)
     if captained:
         return Viewer(organization, drafts=False, team_ids=captained)
-    raise Forbidden("not_organizer_or_admin", "只有本组织的组织者、队长或上级地区的管理员可以查看本组织的活动")
+    raise access.not_organizer_or_admin("查看本组织的活动", captains_too=True)
 
 
 def _like(text: str) -> str:

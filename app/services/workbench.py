@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 
-from app.errors import DomainError, Forbidden
+from app.errors import DomainError
 from app.extensions import db
 from app.services import access, calendar, regions, trainings
 from app.timeutil import to_local
 from models import (Account, Activity, ActivityStatus, Campaign, Checkin, CorrectionRequest, CorrectionStatus,
-                    Organization, OrganizationStatus, Region, Role, RoleGrant, ServiceRecord, Signup, SignupStatus,
-                    Team, Volunteer, VolunteerStatus)
+                    Organization, OrganizationStatus, Region, ServiceRecord, Signup, SignupStatus, Volunteer,
+                    VolunteerStatus)
 
 # Activities that will not take place (or are not public): not on the workbench, do not cover a festival day.
 _NOT_HAPPENING = (ActivityStatus.DRAFT, ActivityStatus.WITHDRAWN, ActivityStatus.CANCELLED)
@@ -64,12 +64,10 @@ def scope(account: Account, *, organization_id: int | None, region_id: int | Non
         return Scope("organization", region, organization, may_review=organization.status is OrganizationStatus.APPROVED)
     if access.is_admin_over(account.id, region):
         return Scope("organization", region, organization, may_review=True, is_admin=True)
-    captained = tuple(db.session.scalars(select(Team.id).join(RoleGrant, RoleGrant.team_id == Team.id).where(
-        RoleGrant.account_id == account.id, RoleGrant.role == Role.CAPTAIN,
-        Team.organization_id == organization.id).order_by(Team.id)))
+    captained = tuple(access.captained_team_ids(account.id, organization.id))
     if captained:
         return Scope("teams", region, organization, team_ids=captained)
-    raise Forbidden("not_organizer_or_admin", "只有本组织的组织者、队长或上级地区的管理员可以查看工作台")
+    raise access.not_organizer_or_admin("查看工作台", captains_too=True)
 
 
 def _count(query: Any) -> int:
