@@ -83,3 +83,28 @@ def _overlaps_postgresql(element: JsonArrayOverlaps, compiler: Any, **kw: Any) -
     condition = literal_column("element").in_(element.values)
     return (f"EXISTS (SELECT 1 FROM json_array_elements_text({compiler.process(element.column, **kw)}) AS element "
             f"WHERE {compiler.process(condition, **kw)})")
+
+
+class JsonArrayHolds(ColumnElement):
+    """True when a JSON array column holds `value`: on PostgreSQL `(column::jsonb) @> '[value]'`, which
+    the GIN expression indexes of the volunteer directory answer (migration 0011); on SQLite json_each."""
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, column: ColumnElement, value: str):
+        self.column = column
+        self.value = value
+
+
+@compiles(JsonArrayHolds, "sqlite")
+def _holds_sqlite(element: JsonArrayHolds, compiler: Any, **kw: Any) -> str:
+    return compiler.process(JsonArrayOverlaps(element.column, [element.value]), **kw)
+
+
+@compiles(JsonArrayHolds, "postgresql")
+def _holds_postgresql(element: JsonArrayHolds, compiler: Any, **kw: Any) -> str:
+    import json
+
+    value = compiler.process(bindparam(None, json.dumps([element.value], ensure_ascii=False), unique=True), **kw)
+    return f"(CAST({compiler.process(element.column, **kw)} AS JSONB) @> CAST({value} AS JSONB))"

@@ -21,7 +21,8 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def register(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
-    from handlers import (activities, announcements, auth, calendar, campaigns, checkins, console_static, docs, health, organizations, region_permits, regions, service_records,
+    from handlers import (activities, announcements, auth, calendar, campaigns, checkins, console_lists, console_static,
+                          console_workbench, docs, health, organizations, region_permits, regions, service_records,
                           messages, signups, teams, trainings, volunteers, wechat_callback)
     from handlers import console_sessions
     from handlers import audit_log, role_grants
@@ -34,8 +35,8 @@ def register(app: Flask) -> None:
     app.before_request(_require_json_bodies)
     app.after_request(console_static.add_security_headers)
     for module in (health, auth, volunteers, regions, organizations, region_permits, teams, activities, signups, checkins,
-                   service_records, calendar, campaigns, announcements, messages, trainings, wechat_callback, docs,
-                   console_static):
+                   service_records, calendar, campaigns, announcements, messages, trainings, console_lists,
+                   console_workbench, wechat_callback, docs, console_static):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(console_sessions.blueprint)
     for module in (role_grants, audit_log):  # the management API

@@ -126,13 +126,6 @@ class Page(QueryArgs):
     per_page: int = Field(default=20, ge=1, le=100)
 
 
-class PageQuery(QueryArgs):
-    """The paging of every new list: `limit` rows after `cursor` (the previous answer's `next_cursor`)."""
-
-    limit: int = Field(default=20, ge=1, le=100, description="每页条数（1–100）")
-    cursor: str | None = Field(default=None, max_length=500, description="上一页返回的 next_cursor；不填为第一页")
-
-
 def paired(first: str, second: str) -> Any:
     """A model check: `first` and `second` (a latitude and a longitude) come together or not at all.
 
@@ -146,3 +139,10 @@ def paired(first: str, second: str) -> Any:
         return model
 
     return model_validator(mode="after")(check)
+
+
+class PageQuery(QueryArgs):
+    """The paging of every management list (README, "Lists"): a page size and the previous answer's cursor."""
+
+    limit: int = Field(default=20, ge=1, le=100, description="每页条数，1–100")
+    cursor: str | None = Field(default=None, max_length=1000, description="上一页答复中的 next_cursor；首页不传")

@@ -6,19 +6,22 @@ from datetime import date, datetime
 from typing import Literal
 
 from flask import Blueprint, request
+from flask import Response as FlaskResponse
 from pydantic import BaseModel, Field, ValidationError
+from spectree import Response
 
 from app import pii
 from app.db import unit_of_work
-from app.errors import ValidationFailed
+from app.errors import ErrorBody, ValidationFailed
 from app.extensions import api_spec, settings
-from app.services import accounts, roles, volunteers
+from app.resident_id import age_on
+from app.services import accounts, directory, roles, spreadsheets, volunteers
 from app.services.volunteers import Category
-from app.timeutil import current_time
+from app.timeutil import current_time, to_local
 from handlers._auth import BEARER_SECURITY, current_account, login_required
-from handlers._schemas import Id, QueryArgs, Skill, StrictBody, answers, id_path
+from handlers._schemas import Id, PageQuery, QueryArgs, Skill, StrictBody, answers, id_path
 from handlers._validation import fields_of
-from models import Volunteer
+from models import Volunteer, VolunteerStatus
 
 blueprint = Blueprint("volunteers", __name__, url_prefix="/api/v1")
 
@@ -58,10 +61,22 @@ class ReviewBody(StrictBody):
     reason: str | None = Field(default=None, max_length=200, description="驳回原因（驳回时必填）")
 
 
-class PendingQuery(QueryArgs):
-    status: Literal["pending"] = "pending"
-    page: int = Field(default=1, ge=1, le=100000)
-    per_page: int = Field(default=20, ge=1, le=100)
+class DirectoryFilters(QueryArgs):
+    status: Literal["pending", "approved", "rejected", "suspended"] | None = Field(
+        default=None, description="pending 审核中 / approved 已通过 / rejected 未通过 / suspended 已暂停；不传为全部")
+    q: str | None = Field(default=None, max_length=30, description="姓名中的字，或手机号后四位（恰好4位数字）")
+    category: Category | None = Field(default=None, description="志愿者类别")
+    skill: Skill | None = Field(default=None, description="特长技能")
+    team_id: Id | None = Field(default=None, description="某队伍的在队成员")
+    region_id: Id | None = Field(default=None, description="某地区（须在您的管理范围内）及其下级")
+    sort: Literal["created_at", "-created_at", "real_name", "-real_name", "total_service_minutes",
+                  "-total_service_minutes"] | None = Field(default=None, description="排序，默认 -created_at（最新注册在前）")
+
+
+class DirectoryQuery(PageQuery, DirectoryFilters):
+    # The older numbered paging (the mini-program's review queue): given `page`, OFFSET paging, oldest first.
+    page: int | None = Field(default=None, ge=1, le=100000, description="旧式页码（建议改用 cursor）")
+    per_page: int | None = Field(default=None, ge=1, le=100, description="旧式每页条数（建议改用 limit）")
 
 
 class RegionRef(BaseModel):
@@ -88,7 +103,7 @@ class VolunteerView(BaseModel):
     region: RegionRef
     guardian_name: str | None
     guardian_mobile: str | None
-    status: str = Field(description="pending 审核中 / approved 已通过 / rejected 未通过 / deleted 已注销")
+    status: str = Field(description="pending 审核中 / approved 已通过 / rejected 未通过 / suspended 已暂停 / deleted 已注销")
     rejection_reason: str | None
     reviewed_at: datetime | None
     created_at: datetime
@@ -98,11 +113,93 @@ class MeView(VolunteerView):
     roles: list[RoleView]
 
 
-class VolunteerPage(BaseModel):
-    items: list[VolunteerView]
+class DirectoryItem(BaseModel):
+    id: int
+    real_name: str = Field(description="脱敏姓名，如 李*丽")
+    mobile: str | None = Field(description="脱敏手机号，如 135****2222")
+    gender: str | None
+    age: int | None
+    categories: list[str]
+    skills: list[str]
+    region: RegionRef
+    status: str = Field(description="pending / approved / rejected / suspended")
+    total_service_minutes: int
+    service_record_count: int
+    created_at: datetime
+
+
+class DirectoryPage(BaseModel):
+    items: list[DirectoryItem]
+    next_cursor: str | None = Field(description="下一页的 cursor；最后一页为 null")
     total: int
-    page: int
-    per_page: int
+    page: int | None = Field(default=None, description="旧式页码（仅在请求带 page 时）")
+    per_page: int | None = Field(default=None, description="旧式每页条数（仅在请求带 page 时）")
+
+
+class SignupLine(BaseModel):
+    id: int
+    activity_id: int
+    activity_title: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    service_minutes: int
+
+
+class RecordLine(BaseModel):
+    id: int
+    activity_id: int
+    activity_title: str
+    kind: str
+    minutes: int
+    created_at: datetime
+
+
+class TeamLine(BaseModel):
+    id: int
+    name: str
+    organization_id: int
+    since: datetime
+
+
+class SignupSummary(BaseModel):
+    total: int
+    recent: list[SignupLine] = Field(description="最近的报名（按活动开始时间倒序，最多20条）")
+
+
+class ServiceSummary(BaseModel):
+    total_minutes: int
+    total_hours: float
+    record_count: int
+    recent: list[RecordLine] = Field(description="最近的服务记录（最多20条）")
+
+
+class VolunteerDetail(DirectoryItem):
+    id_number: str | None = Field(description="脱敏身份证号")
+    guardian_name: str | None
+    guardian_mobile: str | None
+    rejection_reason: str | None
+    suspension_reason: str | None
+    suspended_at: datetime | None
+    reviewed_at: datetime | None
+    signups: SignupSummary
+    service: ServiceSummary
+    teams: list[TeamLine]
+
+
+class ReasonBody(StrictBody):
+    reason: str = Field(min_length=1, max_length=200, description="原因（记入操作日志）")
+
+
+class StatusView(BaseModel):
+    id: int
+    status: str
+    suspension_reason: str | None
+    suspended_at: datetime | None
+
+
+class MobileView(BaseModel):
+    mobile: str = Field(description="完整手机号；每次查看都记入操作日志")
 
 
 def _view(volunteer: Volunteer, *, is_owner: bool) -> dict:
@@ -167,15 +264,120 @@ def patch_me(json: PatchMeBody):
     return view
 
 
+def _filters(query: DirectoryFilters) -> directory.Filters:
+    return directory.Filters(status=VolunteerStatus(query.status) if query.status else None, q=query.q,
+                             category=query.category.value if query.category else None, skill=query.skill,
+                             team_id=query.team_id, region_id=query.region_id)
+
+
+def _item(volunteer: Volunteer, region_name: str) -> dict:
+    today = to_local(current_time()).date()
+    return dict(
+        id=volunteer.id, real_name=pii.mask_name(volunteer.real_name), mobile=pii.mask_mobile(volunteer.mobile),
+        gender=volunteer.gender.value if volunteer.gender else None,
+        age=age_on(volunteer.birth_date, today) if volunteer.birth_date else None,
+        categories=volunteer.categories, skills=volunteer.skills,
+        region=RegionRef(id=volunteer.region_id, name=region_name), status=volunteer.status.value,
+        total_service_minutes=volunteer.total_service_minutes, service_record_count=volunteer.service_record_count,
+        created_at=volunteer.created_at,
+    )
+
+
 @blueprint.get("/volunteers")
 @login_required
-@api_spec.validate(query=PendingQuery, resp=answers(200, VolunteerPage, 401, 403, 422),
+@api_spec.validate(query=DirectoryQuery, resp=answers(200, DirectoryPage, 401, 403, 422),
                    tags=["volunteers"], security=BEARER_SECURITY)
-def list_pending(query: PendingQuery):
-    """Pending registrations in the caller's organisation or admin region, oldest first."""
-    rows, total = volunteers.list_pending(current_account(), page=query.page, per_page=query.per_page)
-    return VolunteerPage(items=[VolunteerView(**_view(v, is_owner=False)) for v in rows], total=total,
-                         page=query.page, per_page=query.per_page)
+def list_volunteers(query: DirectoryQuery):
+    """The volunteer directory of the caller's regions (organisers, admins): filters, keyset pages, masked."""
+    legacy = query.page is not None and query.cursor is None
+    limit = (query.per_page or query.limit) if legacy else query.limit
+    sort = query.sort or ("created_at" if legacy else directory.DEFAULT_SORT)
+    rows, next_cursor, total = directory.search(current_account(), _filters(query), sort=sort, limit=limit,
+                                                cursor=query.cursor, page=query.page if legacy else None)
+    names = directory.region_names(rows)
+    return DirectoryPage(items=[DirectoryItem(**_item(v, names[v.region_id])) for v in rows], next_cursor=next_cursor,
+                         total=total, page=query.page if legacy else None, per_page=limit if legacy else None)
+
+
+@blueprint.get("/volunteers/export.xlsx")
+@login_required
+@api_spec.validate(query=DirectoryFilters, resp=Response("HTTP_200", HTTP_401=ErrorBody, HTTP_403=ErrorBody,
+                                                         HTTP_422=ErrorBody),
+                   tags=["volunteers"], security=BEARER_SECURITY)
+def export_volunteers(query: DirectoryFilters):
+    """The directory as an XLSX spreadsheet (same filters, masked, at most 10,000 rows); audited."""
+    now = current_time()
+    with unit_of_work():
+        rows = directory.export_rows(current_account(), _filters(query), sort=query.sort or directory.DEFAULT_SORT,
+                                     now=now)
+        names = directory.region_names(rows)
+    body = spreadsheets.volunteer_sheet([_item(v, names[v.region_id]) for v in rows], now=now)
+    stamp = to_local(now).strftime("%Y%m%d-%H%M")
+    return FlaskResponse(body, mimetype=spreadsheets.XLSX_MIMETYPE, headers={
+        "Content-Disposition": f"attachment; filename=volunteers-{stamp}.xlsx", "Cache-Control": "no-store"})
+
+
+@blueprint.get(f"/volunteers/{id_path('volunteer_id')}")
+@login_required
+@api_spec.validate(resp=answers(200, VolunteerDetail, 401, 403, 404), tags=["volunteers"], security=BEARER_SECURITY)
+def get_volunteer(volunteer_id: int):
+    """A volunteer's archive (masked), latest sign-ups, service records and teams: organisers and admins over them."""
+    found = directory.detail(current_account(), volunteer_id)
+    volunteer = found.volunteer
+    id_number = volunteers.decrypted_id_number(volunteer, settings()["app"]["pii_key"])
+    return VolunteerDetail(
+        **_item(volunteer, volunteer.region.name), id_number=pii.mask_id_number(id_number),
+        guardian_name=pii.mask_name(volunteer.guardian_name), guardian_mobile=pii.mask_mobile(volunteer.guardian_mobile),
+        rejection_reason=volunteer.rejection_reason, suspension_reason=volunteer.suspension_reason,
+        suspended_at=volunteer.suspended_at, reviewed_at=volunteer.reviewed_at,
+        signups=SignupSummary(total=found.signup_count, recent=[SignupLine(
+            id=r.id, activity_id=r.activity_id, activity_title=r.title, starts_at=r.starts_at, ends_at=r.ends_at,
+            status=r.status.value, service_minutes=r.service_minutes) for r in found.signups]),
+        service=ServiceSummary(total_minutes=volunteer.total_service_minutes,
+                               total_hours=round(volunteer.total_service_minutes / 60, 1),
+                               record_count=volunteer.service_record_count, recent=[RecordLine(
+                                   id=r.id, activity_id=r.activity_id, activity_title=r.title, kind=r.kind.value,
+                                   minutes=r.minutes, created_at=r.created_at) for r in found.records]),
+        teams=[TeamLine(id=t.id, name=t.name, organization_id=t.organization_id, since=t.created_at) for t in found.teams],
+    )
+
+
+def _status_view(volunteer: Volunteer) -> StatusView:
+    return StatusView(id=volunteer.id, status=volunteer.status.value, suspension_reason=volunteer.suspension_reason,
+                      suspended_at=volunteer.suspended_at)
+
+
+@blueprint.post(f"/volunteers/{id_path('volunteer_id')}/suspend")
+@login_required
+@api_spec.validate(json=ReasonBody, resp=answers(200, StatusView, 401, 403, 404, 409, json_body=True),
+                   tags=["volunteers"], security=BEARER_SECURITY)
+def suspend(volunteer_id: int, json: ReasonBody):
+    """Suspend an approved volunteer (no sign-ups, no check-ins) with a reason; audited, the volunteer is told."""
+    with unit_of_work():
+        view = _status_view(volunteers.suspend(current_account(), volunteer_id, reason=json.reason, now=current_time()))
+    return view
+
+
+@blueprint.post(f"/volunteers/{id_path('volunteer_id')}/reinstate")
+@login_required
+@api_spec.validate(json=ReasonBody, resp=answers(200, StatusView, 401, 403, 404, 409, json_body=True),
+                   tags=["volunteers"], security=BEARER_SECURITY)
+def reinstate(volunteer_id: int, json: ReasonBody):
+    """Lift a suspension with a reason; audited, the volunteer is told."""
+    with unit_of_work():
+        view = _status_view(volunteers.reinstate(current_account(), volunteer_id, reason=json.reason, now=current_time()))
+    return view
+
+
+@blueprint.post(f"/volunteers/{id_path('volunteer_id')}/mobile")
+@login_required
+@api_spec.validate(json=ReasonBody, resp=answers(200, MobileView, 401, 403, 404, json_body=True),
+                   tags=["volunteers"], security=BEARER_SECURITY)
+def reveal_mobile(volunteer_id: int, json: ReasonBody):
+    """The full mobile number, for an organiser or admin over the volunteer who states a reason; each read audited."""
+    with unit_of_work():
+        mobile = volunteers.reveal_mobile(current_account(), volunteer_id, reason=json.reason, now=current_time())
+    return MobileView(mobile=mobile)
 
 
 @blueprint.post(f"/volunteers/{id_path('volunteer_id')}/review")

@@ -10,6 +10,7 @@ refusal always carries the same code:
 | admins (管理员) of a region or of one above it | `is_admin_over` | `require_admin_over` → 403 `not_admin_of_region` |
 | admins of a region strictly above (changing a node or its admins) | `is_admin_above` | `require_admin_above` → 403 `not_admin_of_region` |
 | an organisation's organisers and the admins above it | `oversees` | `require_overseer` → 403 `not_organizer_or_admin` |
+| …and, for the console's lists of it, its teams' captains (for their teams) | `captained_team_ids` | `not_organizer_or_admin(doing, captains_too=True)` |
 | a team's captains and its organisation's organisers | `is_team_manager` | `require_team_manager` → 403 `not_team_manager` |
 | organisers and admins, within their regions | `review_scope_paths` | `require_reviewer` → 403 `not_a_reviewer` |
 | console users: any organiser, captain or admin grant | `is_console_user` | `require_console_user` → 403 `no_console_role` |
@@ -192,11 +193,24 @@ def oversees(account_id: int, organization_row: Organization) -> bool:
             or is_admin_over(account_id, regions.get_region(organization_row.region_id)))
 
 
+def not_organizer_or_admin(doing: str, *, captains_too: bool = False) -> Forbidden:
+    """The one refusal for a caller who does not oversee the organisation (nor, where they count, captain in it)."""
+    who = "本组织的组织者、队长或上级地区的管理员" if captains_too else "本组织的组织者或上级地区的管理员"
+    return Forbidden("not_organizer_or_admin", f"只有{who}可以{doing}")
+
+
 def require_overseer(account_id: int, organization_row: Organization, *, doing: str) -> Organization:
     """The organisation if the account oversees it."""
     if not oversees(account_id, organization_row):
-        raise Forbidden("not_organizer_or_admin", f"只有本组织的组织者或上级地区的管理员可以{doing}")
+        raise not_organizer_or_admin(doing)
     return organization_row
+
+
+def captained_team_ids(account_id: int, organization_id: int) -> list[int]:
+    """Ids of the organisation's teams the account captains, in id order."""
+    return list(db.session.scalars(select(Team.id).join(RoleGrant, RoleGrant.team_id == Team.id).where(
+        RoleGrant.account_id == account_id, RoleGrant.role == Role.CAPTAIN,
+        Team.organization_id == organization_id).order_by(Team.id)))
 
 
 # --- managers of a team: its captains and its organisation's organisers ----------------------------------

@@ -145,15 +145,9 @@ def cursor_after(entry: AuditLog) -> str:
 
 def _cursor(cursor: str) -> tuple[datetime, int]:
     at, after_id = decode_cursor(cursor, 2)
-    if not isinstance(at, str) or not isinstance(after_id, int):
+    if not isinstance(at, datetime) or at.tzinfo is None or not isinstance(after_id, int):
         raise invalid_cursor()
-    try:
-        moment = datetime.fromisoformat(at)
-    except ValueError:
-        raise invalid_cursor() from None
-    if moment.tzinfo is None:
-        raise invalid_cursor()
-    return moment, after_id
+    return at, after_id
 
 
 def _deepest(path: str) -> int:

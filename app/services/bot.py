@@ -53,6 +53,7 @@ STATUS_LABELS = {
     VolunteerStatus.APPROVED: "已通过",
     VolunteerStatus.REJECTED: "未通过",
     VolunteerStatus.DELETED: "已注销",
+    VolunteerStatus.SUSPENDED: "已暂停",
 }
 
 

@@ -19,6 +19,7 @@ _TO_THE_VOLUNTEER = {
     "signup_not_approved": "您的报名尚未通过审核",
     "already_checked_in": "您已签到",
     "already_checked_out": "您已签退",
+    "volunteer_suspended": "您的志愿者资格已被暂停，不能签到",
 }
 
 

@@ -30,7 +30,8 @@ from app.errors import DomainError
 from app.extensions import db
 from app.services import access, checkin_texts, service_records
 from app.texts import moment_text
-from models import Activity, ActivityStatus, Checkin, CheckinMethod, CheckinScan, Signup, SignupStatus, Volunteer
+from models import (Activity, ActivityStatus, Checkin, CheckinMethod, CheckinScan, Signup, SignupStatus, Volunteer,
+                    VolunteerStatus)
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +243,8 @@ _ACTIVITY_COLUMNS = (
 )
 # One volunteer at one activity's door: who they are, their sign-up, their check-in if any.
 _DOOR_COLUMNS = (
-    Volunteer.id.label("volunteer_id"), Volunteer.real_name, Volunteer.checkin_secret, Signup.id.label("signup_id"),
+    Volunteer.id.label("volunteer_id"), Volunteer.real_name, Volunteer.checkin_secret,
+    Volunteer.status.label("volunteer_status"), Signup.id.label("signup_id"),
     Signup.status.label("signup_status"), Checkin.id.label("checkin_id"), Checkin.checked_in_at,
     Checkin.checked_out_at, Checkin.checkin_code_step,
 )
@@ -382,6 +384,8 @@ def enter_or_leave(activity: Row, door: Row, *, step: int | None, method: Checki
     if door.signup_status is not SignupStatus.APPROVED:
         raise CheckinError("signup_not_approved", "该志愿者的报名尚未通过", context=_who(door))
     if door.checkin_id is None:
+        if door.volunteer_status is VolunteerStatus.SUSPENDED:
+            raise CheckinError("volunteer_suspended", "该志愿者的资格已被暂停，不能签到", 403, context=_who(door))
         _require_window(activity.starts_at - timedelta(minutes=rules.opens_minutes_before_start), activity.ends_at, at,
                         door)
         inserted = insert_unless_present(Checkin, {

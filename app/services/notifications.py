@@ -48,6 +48,7 @@ class NotificationKind(enum.StrEnum):
     ANNOUNCEMENT = "announcement"
     CORRECTION_REQUEST = "correction_request"
     CORRECTION_RESULT = "correction_result"
+    ACCOUNT_STATUS = "account_status"  # a volunteer suspended or reinstated
 
 
 # A part of a key: a value (an id, a timestamp, a state), or (tag, value) written together, e.g. ("s", 12) → "s12".

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import pii
@@ -17,7 +17,7 @@ from app.extensions import db
 from app.resident_id import age_on, parse_resident_id
 from app.services import access, audit, notifications, regions
 from app.timeutil import to_local
-from models import Account, Gender, Region, Volunteer, VolunteerStatus
+from models import Account, Gender, Volunteer, VolunteerStatus
 
 ADULT_AGE = 18
 
@@ -142,17 +142,6 @@ def update_own(account: Account, changes: Mapping[str, Any], *, now: datetime) -
     return volunteer
 
 
-def list_pending(reviewer: Account, *, page: int, per_page: int) -> tuple[list[Volunteer], int]:
-    """Return one page of pending registrations in the reviewer's regions, oldest first, and the total."""
-    paths = access.require_reviewer(reviewer.id)
-    in_scope = or_(*(Region.path.startswith(path) for path in paths))
-    base = select(Volunteer).join(Region, Region.id == Volunteer.region_id).where(
-        Volunteer.status == VolunteerStatus.PENDING, in_scope)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
-    rows = db.session.scalars(base.order_by(Volunteer.created_at, Volunteer.id).offset((page - 1) * per_page).limit(per_page))
-    return list(rows), total or 0
-
-
 def review(reviewer: Account, volunteer_id: int, *, approve: bool, reason: str | None, now: datetime) -> Volunteer:
     """Approve or reject a pending registration in the reviewer's scope and notify the volunteer."""
     paths = access.require_reviewer(reviewer.id)
@@ -179,6 +168,66 @@ def review(reviewer: Account, volunteer_id: int, *, approve: bool, reason: str |
                  now=now, reason=volunteer.rejection_reason)
     _notify_decision(volunteer, now=now)
     return volunteer
+
+
+def suspend(account: Account, volunteer_id: int, *, reason: str, now: datetime) -> Volunteer:
+    """Suspend an approved volunteer in the caller's regions (no sign-ups, no check-ins); audited, they are told."""
+    return _move_status(account, volunteer_id, VolunteerStatus.APPROVED, VolunteerStatus.SUSPENDED, reason=reason,
+                        now=now, refusal=Conflict("not_suspendable", "只有已通过审核的志愿者可以暂停"))
+
+
+def reinstate(account: Account, volunteer_id: int, *, reason: str, now: datetime) -> Volunteer:
+    """Lift a suspension: the volunteer is approved again; audited, they are told."""
+    return _move_status(account, volunteer_id, VolunteerStatus.SUSPENDED, VolunteerStatus.APPROVED, reason=reason,
+                        now=now, refusal=Conflict("not_suspended", "该志愿者未被暂停"))
+
+
+def _move_status(account: Account, volunteer_id: int, was: VolunteerStatus, to: VolunteerStatus, *, reason: str,
+                 now: datetime, refusal: Conflict) -> Volunteer:
+    from app.services import directory
+
+    volunteer = directory.in_scope(account.id, volunteer_id)
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("reason_required", "请填写原因", 422, fields={"reason": "必填"})
+    suspending = to is VolunteerStatus.SUSPENDED
+    # Conditional update: of two decisions at once, exactly one lands.
+    changed = db.session.execute(
+        update(Volunteer).where(Volunteer.id == volunteer.id, Volunteer.status == was).values(
+            status=to, suspension_reason=reason if suspending else None, suspended_at=now if suspending else None,
+            updated_at=now,
+        ).execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        raise refusal
+    db.session.refresh(volunteer)
+    audit.record(account.id, "volunteer.suspended" if suspending else "volunteer.reinstated", "volunteer",
+                 volunteer.id, now=now, reason=reason)
+    result = "已暂停" if suspending else "已恢复"
+    text = (f"{volunteer.real_name}，您的志愿者资格{result}。原因：{reason}。"
+            + ("暂停期间不能报名和签到，如有疑问请联系所在社区。" if suspending else "现在可以继续报名参加活动。"))
+    notifications.notify(volunteer.account_id, (("v", volunteer.id), to.value, int(now.timestamp())),
+                         notifications.Message(
+                             kind=notifications.NotificationKind.ACCOUNT_STATUS, template="registration_result",
+                             title="志愿者资格" + result, text=text,
+                             fields={"thing1": volunteer.real_name, "phrase2": result, "thing3": reason, "time4": now},
+                             page="pages/me/index"), now=now)
+    return volunteer
+
+
+def reveal_mobile(account: Account, volunteer_id: int, *, reason: str, now: datetime) -> str:
+    """The full mobile number, for an organiser or admin over the volunteer who states why; every read audited."""
+    from app.services import directory
+
+    volunteer = directory.in_scope(account.id, volunteer_id)
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("reason_required", "请填写查看完整手机号的原因", 422, fields={"reason": "必填"})
+    if not volunteer.mobile:
+        raise NotFound("volunteer_not_found", "找不到该志愿者")
+    # The audit row says who read whose number and why, never the number itself.
+    audit.record(account.id, "volunteer.mobile_revealed", "volunteer", volunteer.id, now=now, reason=reason)
+    return volunteer.mobile
 
 
 def erase(volunteer: Volunteer, *, now: datetime) -> None:

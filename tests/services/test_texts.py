@@ -157,6 +157,9 @@ def make_every_notification(world, now) -> None:
                                                      reason=LONG_REASON, now=now)
         service_records.decide_correction(organizer, request.id, approve=approve,
                                           reason=None if approve else LONG_REASON, now=now)
+    # A suspension and its reinstatement, with the longest reason.
+    volunteers.suspend(organizer, dave.id, reason=LONG_REASON, now=now)
+    volunteers.reinstate(organizer, dave.id, reason=LONG_REASON, now=now + timedelta(minutes=1))
 
 
 def test_every_notification_reads_well_and_fits_its_fields(world, now, captured):
