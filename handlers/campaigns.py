@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.db import unit_of_work
 from app.extensions import api_spec
 from app.services import calendar, campaigns
+from app.services.activities import effective_status
 from app.timeutil import current_time, to_local
 from handlers._auth import BEARER_SECURITY, current_account_id, login_required
 from handlers._schemas import Id, QueryArgs, StrictBody, answers, id_path
@@ -46,8 +47,17 @@ class CampaignView(BaseModel):
     automatic: bool = Field(description="由系统提前自动创建")
 
 
+class LinkedActivity(BaseModel):
+    id: int
+    title: str
+    starts_at: datetime
+    status: str = Field(description="draft 草稿（仅组织者可见）/ published 已发布 / ongoing 进行中 / finished 已结束 / "
+                                    "evaluated 已评价")
+
+
 class ProgressItem(CampaignView):
-    activities: int = Field(description="本组织为它开展的有效活动数")
+    activity_count: int = Field(description="本组织为它开展的有效（已发布）活动数")
+    activities: list[LinkedActivity] = Field(description="本组织计入它的活动（不含已撤回、已取消），开始早的在前")
 
 
 class ProgressQuery(QueryArgs):
@@ -106,8 +116,12 @@ def unlink_activity(campaign_id: int, activity_id: int):
 def organization_campaigns(organization_id: int, query: ProgressQuery):
     """An organisation's festival campaigns of a year and its count toward the yearly target."""
     year = query.year or to_local(current_time()).year
+    now = current_time()
     progress = campaigns.yearly_progress(current_account_id(), organization_id, year)
     return ProgressView(year=progress["year"], target=progress["target"], counted=progress["counted"],
                         reached=progress["reached"], items=[
-                            ProgressItem(**_view(item["campaign"]).model_dump(), activities=item["activities"])
+                            ProgressItem(**_view(item["campaign"]).model_dump(), activity_count=item["activities"],
+                                         activities=[LinkedActivity(id=a.id, title=a.title, starts_at=a.starts_at,
+                                                                    status=effective_status(a, now).value)
+                                                     for a in item["linked"]])
                             for item in progress["items"]])

@@ -100,6 +100,7 @@ class SheetLineView(BaseModel):
     unconfirmed_records: int
     flags: list[str] = Field(description="needs_review 待复核 / forgotten_checkout 忘记签退 / no_show 未到 / "
                                          "unconfirmed 时长待确认")
+    record_id: int | None = Field(description="签退后生成的考勤服务记录（更正时长时指向它）；尚无记录为 null")
 
 
 class SheetTotals(BaseModel):
@@ -145,7 +146,8 @@ def attendance_sheet(activity_id: int):
             signup_status=line.signup_status.value, signed_up_at=line.signed_up_at, checked_in_at=line.checked_in_at,
             checked_out_at=line.checked_out_at, checkin_method=line.checkin_method,
             checkout_method=line.checkout_method, service_minutes=line.service_minutes,
-            unconfirmed_records=line.unconfirmed_records, flags=line.flags) for line in lines],
+            unconfirmed_records=line.unconfirmed_records, flags=line.flags, record_id=line.record_id)
+            for line in lines],
         totals=SheetTotals(**console_lists.sheet_totals(lines)),
     )
 

@@ -96,10 +96,11 @@ def _view(organization: Organization) -> OrganizationView:
 
 @blueprint.get("/organizations")
 @login_required
-@api_spec.validate(query=ListQuery, resp=answers(200, OrganizationPage, 401, 403, 422), tags=["organizations"],
+@api_spec.validate(query=ListQuery, resp=answers(200, OrganizationPage, 401, 422), tags=["organizations"],
                    security=BEARER_SECURITY)
 def list_organizations(query: ListQuery):
-    """Organisations in the caller's admin region subtrees, and those the caller organises; oldest first."""
+    """Organisations in the caller's admin region subtrees, those the caller organises and the caller's own
+    applications (any state); oldest first, empty for anyone else."""
     rows, total = organizations.list_visible(current_account(), status=query.status, page=query.page,
                                              per_page=query.per_page)
     return OrganizationPage(items=[_view(o) for o in rows], total=total, page=query.page, per_page=query.per_page)

@@ -198,6 +198,10 @@ class StatusView(BaseModel):
     suspended_at: datetime | None
 
 
+class SuspensionView(StatusView):
+    signups_cancelled: int = Field(description="随之取消的未开始活动报名数（名额已按候补顺序递补）")
+
+
 class MobileView(BaseModel):
     mobile: str = Field(description="完整手机号；每次查看都记入操作日志")
 
@@ -349,12 +353,15 @@ def _status_view(volunteer: Volunteer) -> StatusView:
 
 @blueprint.post(f"/volunteers/{id_path('volunteer_id')}/suspend")
 @login_required
-@api_spec.validate(json=ReasonBody, resp=answers(200, StatusView, 401, 403, 404, 409, json_body=True),
+@api_spec.validate(json=ReasonBody, resp=answers(200, SuspensionView, 401, 403, 404, 409, json_body=True),
                    tags=["volunteers"], security=BEARER_SECURITY)
 def suspend(volunteer_id: int, json: ReasonBody):
-    """Suspend an approved volunteer (no sign-ups, no check-ins) with a reason; audited, the volunteer is told."""
+    """Suspend an approved volunteer (no sign-ups, no check-ins) with a reason, cancelling their sign-ups for
+    activities not yet started (the waitlists move up); audited, the volunteer is told."""
     with unit_of_work():
-        view = _status_view(volunteers.suspend(current_account(), volunteer_id, reason=json.reason, now=current_time()))
+        volunteer, cancelled = volunteers.suspend(current_account(), volunteer_id, reason=json.reason,
+                                                  now=current_time())
+        view = SuspensionView(**_status_view(volunteer).model_dump(), signups_cancelled=cancelled)
     return view
 
 

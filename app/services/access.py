@@ -13,7 +13,7 @@ refusal always carries the same code:
 | …and, for the console's lists of it, its teams' captains (for their teams) | `captained_team_ids` | `not_organizer_or_admin(doing, captains_too=True)` |
 | a team's captains and its organisation's organisers | `is_team_manager` | `require_team_manager` → 403 `not_team_manager` |
 | organisers and admins, within their regions | `review_scope_paths` | `require_reviewer` → 403 `not_a_reviewer` |
-| console users: any organiser, captain or admin grant | `is_console_user` | `require_console_user` → 403 `no_console_role` |
+| console users: an approved volunteer (to apply for an organisation) or any organiser, captain or admin grant | `is_console_user` | `require_console_user` → 403 `no_console_role` |
 
 The loaders `activity`, `organization` and `team` raise the noun's one not-found code; a caller
 that must hide a row it found (a draft, another organisation's activity) raises the same error
@@ -25,12 +25,13 @@ raises `not_activity_manager(doing)` when the row says no, so the rule and the c
 
 from __future__ import annotations
 
-from sqlalchemy import Exists, exists, select
+from sqlalchemy import Exists, exists, or_, select
 
 from app.errors import Forbidden, NotFound
 from app.extensions import db
 from app.services import regions
-from models import Activity, ActivityStatus, Organization, OrganizationStatus, Region, Role, RoleGrant, Team
+from models import (Activity, ActivityStatus, Organization, OrganizationStatus, Region, Role, RoleGrant, Team, Volunteer,
+                    VolunteerStatus)
 
 
 # --- loaders: one per noun, one not-found code each --------------------------------------------------
@@ -235,16 +236,18 @@ def require_team_manager(account_id: int, team_row: Team, *, doing: str) -> Team
 # --- who may log in to the web console ---------------------------------------------------------------
 
 def is_console_user(account_id: int) -> bool:
-    """Whether the account holds any role the console serves (organiser, captain or admin)."""
-    return db.session.scalar(select(RoleGrant.id).where(
-        RoleGrant.account_id == account_id, RoleGrant.role.in_((Role.ORGANIZER, Role.CAPTAIN, Role.ADMIN))
-    ).limit(1)) is not None
+    """Whether the account holds a role the console serves, or is an approved volunteer (who may apply there)."""
+    has_role = exists().where(RoleGrant.account_id == account_id,
+                              RoleGrant.role.in_((Role.ORGANIZER, Role.CAPTAIN, Role.ADMIN)))
+    is_volunteer = exists().where(Volunteer.account_id == account_id, Volunteer.status == VolunteerStatus.APPROVED)
+    return bool(db.session.scalar(select(or_(has_role, is_volunteer))))
 
 
 def require_console_user(account_id: int) -> None:
-    """Refuse an account without an organiser, captain or admin role: the console has nothing for it."""
+    """Refuse an account with neither a role nor an approved registration: the console has nothing for it."""
     if not is_console_user(account_id):
-        raise Forbidden("no_console_role", "管理后台仅供组织者、队长和地区管理员使用")
+        raise Forbidden("no_console_role", "管理后台仅供已登记的志愿者和组织者、队长、地区管理员使用，"
+                                           "请先在小程序中完成志愿者登记")
 
 
 # --- reviewers of volunteer registrations ---------------------------------------------------------

@@ -171,7 +171,9 @@ def _require_window(campaign: Campaign, activity: Activity, *, field: str) -> No
 
 
 def yearly_progress(account_id: int, organization_id: int, year: int) -> dict[str, Any]:
-    """An organisation's campaigns of a year and how many count toward the target.
+    """An organisation's campaigns of a year, the activities of the organisation linked to each (`linked`:
+    not withdrawn or cancelled, soonest first; drafts only for its organisers), and how many count
+    toward the target (`activities`: those that are published).
 
     Seen by the organisation's organisers and by admins of a region above it.
     """
@@ -192,7 +194,16 @@ def yearly_progress(account_id: int, organization_id: int, year: int) -> dict[st
             Activity.status.not_in(_NOT_COUNTING))
         .group_by(Activity.campaign_id)
     ).all())
-    items = [{"campaign": campaign, "activities": serving.get(campaign.id, 0)} for campaign in campaigns]
+    hidden = [ActivityStatus.WITHDRAWN, ActivityStatus.CANCELLED]
+    if not access.is_organizer(account_id, organization_id):
+        hidden.append(ActivityStatus.DRAFT)  # admins above see no drafts, as in every other list
+    linked: dict[int, list[Activity]] = {campaign.id: [] for campaign in campaigns}
+    for activity in db.session.scalars(select(Activity).where(
+            Activity.organization_id == organization_id, Activity.campaign_id.in_(list(linked)),
+            Activity.status.not_in(hidden)).order_by(Activity.starts_at, Activity.id)):
+        linked[activity.campaign_id].append(activity)
+    items = [{"campaign": campaign, "activities": serving.get(campaign.id, 0), "linked": linked[campaign.id]}
+             for campaign in campaigns]
     counted = sum(1 for item in items if item["activities"])
     target = settings()["campaigns"]["yearly_target"]
     return {"year": year, "target": target, "counted": counted, "reached": counted >= target, "items": items}

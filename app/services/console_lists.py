@@ -135,6 +135,7 @@ class SheetLine:
     service_minutes: int
     unconfirmed_records: int
     flags: list[str]
+    record_id: int | None
 
 
 def attendance(account: Account, activity_id: int, *, now: datetime) -> tuple[Activity, list[SheetLine]]:
@@ -142,7 +143,8 @@ def attendance(account: Account, activity_id: int, *, now: datetime) -> tuple[Ac
 
     Flags: `needs_review` (a check-out closed by the job, held until someone confirms),
     `forgotten_checkout` (closed by the job at the end), `no_show` (approved, the activity over, no
-    check-in), `unconfirmed` (attendance records not yet confirmed).
+    check-in), `unconfirmed` (attendance records not yet confirmed). `record_id` is the attendance service
+    record of the volunteer's check-in (what a correction names), once the check-out wrote it.
     """
     activity = access.activity(activity_id, drafts_seen_by=account.id)
     access.require_activity_manager(account.id, activity, doing="查看签到表")
@@ -153,9 +155,12 @@ def attendance(account: Account, activity_id: int, *, now: datetime) -> tuple[Ac
     rows = db.session.execute(
         select(Signup.id, Signup.volunteer_id, Volunteer.real_name, Volunteer.mobile, Signup.status,
                Signup.created_at, Signup.service_minutes, Checkin.checked_in_at, Checkin.checked_out_at,
-               Checkin.checkin_method, Checkin.checkout_method, Checkin.needs_review, unconfirmed.label("unconfirmed"))
+               Checkin.checkin_method, Checkin.checkout_method, Checkin.needs_review, unconfirmed.label("unconfirmed"),
+               ServiceRecord.id.label("record_id"))
         .join(Volunteer, Volunteer.id == Signup.volunteer_id)
         .outerjoin(Checkin, and_(Checkin.activity_id == Signup.activity_id, Checkin.volunteer_id == Signup.volunteer_id))
+        # One attendance record per check-in (unique checkin_id); corrections carry none.
+        .outerjoin(ServiceRecord, ServiceRecord.checkin_id == Checkin.id)
         .where(Signup.activity_id == activity.id).order_by(Signup.created_at, Signup.id))
     over = now >= activity.ends_at
     lines = []
@@ -175,7 +180,8 @@ def attendance(account: Account, activity_id: int, *, now: datetime) -> tuple[Ac
             checked_out_at=row.checked_out_at,
             checkin_method=row.checkin_method.value if row.checkin_method else None,
             checkout_method=row.checkout_method.value if row.checkout_method else None,
-            service_minutes=row.service_minutes, unconfirmed_records=row.unconfirmed or 0, flags=flags))
+            service_minutes=row.service_minutes, unconfirmed_records=row.unconfirmed or 0, flags=flags,
+            record_id=row.record_id))
     return activity, lines
 
 

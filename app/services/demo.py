@@ -1,12 +1,16 @@
 """Demo data for `make run`: a district worth opening the console on.
 
-A district (渝中区) with three streets and their communities (populations of this year), a second
-district with one street; four organisations (three approved, one application waiting), teams of
+A district (渝中区) with three streets and their communities (populations of this year, in
+`region_populations` as an admin would set them), a second district with one street; four
+organisations (three approved, one application waiting, filed through the service by the approved
+volunteer `sim_applicant` with a valid 统一社会信用代码), teams of
 several kinds with captains, about 200 volunteers (a few waiting for review) with deterministic names
 and mobiles and no resident ID numbers, twelve weeks of past activities whose sign-ups, check-ins and
 service records went through the services (so ledgers and totals agree), coming activities, a
 region-wide festival campaign with linked activities, an announcement that was delivered, and one
-activity open for check-in now (made again on each start when the last one is over).
+activity open for check-in now (made again on each start when the last one is over). Every run
+also stores this year's populations that are missing (a new year, or data seeded before they were
+kept per year) and completes an application seeded without its applicant.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ from sqlalchemy import select, update
 
 from app.db import unit_of_work
 from app.extensions import db, settings
-from app.services import activities, broadcasts, calendar, campaigns, checkins, regions, roles, service_records, signups
+from app.services import (activities, broadcasts, calendar, campaigns, checkins, organizations, region_management, regions,
+                          roles, service_records, signups)
 from app.timeutil import now_utc, to_local
 from models import (Account, Activity, ActivityStatus, Campaign, Evaluation, MembershipStatus, Notification,
                     NotificationChannel, NotificationStatus, Organization, OrganizationStatus, Region, RegionLevel,
-                    Role, RoleGrant, Signup, SignupMode, SignupStatus, SubscriptionCredit, Team, TeamKind,
-                    TeamMembership, Volunteer, VolunteerStatus)
+                    OrganizationKind, RegionPopulation, Role, RoleGrant, Signup, SignupMode, SignupStatus,
+                    SubscriptionCredit, Team, TeamKind, TeamMembership, Volunteer, VolunteerStatus)
 
 # (code, name, population, children); the first child at each level stays the first (the README walks it).
 REGION_TREE = (
@@ -58,10 +63,11 @@ DEMO_ORGANIZER = "sim_organizer"
 DEMO_ADMIN = "sim_admin"
 DEMO_CAPTAIN = "sim_captain"
 DEMO_VOLUNTEER = "sim_demo_zhao"
+DEMO_APPLICANT = "sim_applicant"  # an approved volunteer whose organisation waits for the admin
 MEDICAL_TEAM = "医疗卫生志愿服务队"
 DEMO_ACTIVITY_TITLE = "社区义诊"
 
-# (name, region code, status, organiser openid, teams: (name, kind, captain openid or None))
+# (name, region code, status, organiser (or applicant) openid, teams: (name, kind, captain openid or None))
 ORGANIZATIONS = (
     ("渝中区志愿者协会", DISTRICT_CODE, OrganizationStatus.APPROVED, DEMO_ORGANIZER, (
         (MEDICAL_TEAM, TeamKind.MEDICAL, DEMO_CAPTAIN),
@@ -77,8 +83,13 @@ ORGANIZATIONS = (
         ("青少年科普志愿服务队", TeamKind.SCIENCE, "sim_demo_v005"),
         ("绿色家园环保志愿服务队", TeamKind.ENVIRONMENT, None),
     )),
-    ("上清寺社区书香志愿者协会", "500103003", OrganizationStatus.PENDING, None, ()),
+    ("上清寺社区书香志愿者协会", "500103003", OrganizationStatus.PENDING, DEMO_APPLICANT, ()),
 )
+# The waiting application's details: 51 = 民政 / 社会团体, 500103 = 渝中区, its check character by GB 32100.
+APPLICATION = dict(credit_code="51500103MJP1234562", kind=OrganizationKind.SOCIAL, contact_name="孙书香",
+                   contact_mobile="13800000004", address="渝中区上清寺路 12 号",
+                   description="在上清寺社区开展读书会、老人读报和儿童绘本共读的志愿服务。")
+APPLICANT = ("孙书香", "13800000004", "上清寺社区")  # the applicant's archive: name, mobile, community
 
 VOLUNTEERS = 200
 PENDING_VOLUNTEERS = 12
@@ -108,11 +119,13 @@ def seed(*, now: datetime) -> str:
     with unit_of_work():
         if db.session.scalar(select(Region.id).where(Region.code == "500000")):
             loaded = "demo data already present"
+            _populations(now)
+            _complete_application(now)
         else:
             counts = _seed_once(now)
             loaded = (f"demo data loaded: {counts}; log in with code 'organizer' (organiser of 渝中区志愿者协会), "
-                      "'admin' (admin of 渝中区), 'captain' (captain of the medical team) or 'demo_zhao' "
-                      "(a signed-up volunteer)")
+                      "'admin' (admin of 渝中区), 'captain' (captain of the medical team), 'demo_zhao' "
+                      "(a signed-up volunteer) or 'applicant' (a volunteer whose organisation awaits review)")
         activity = _open_activity(now)
     return f"{loaded}; activity {activity.id} 「{DEMO_ACTIVITY_TITLE}」 is open for check-in with 赵敏 signed up"
 
@@ -127,15 +140,16 @@ def _seed_once(now: datetime) -> str:
     people = _volunteers(rng, communities, now)
     teams: list[Team] = []
     captains: dict[int, str] = {}
+    _populations(now)
     for name, code, status, organizer_openid, team_specs in ORGANIZATIONS:
-        approved = status is OrganizationStatus.APPROVED
+        if status is not OrganizationStatus.APPROVED:  # an application waiting for the district admin
+            organizations.apply(_applicant(now), organizations.Application(
+                name=name, region_id=by_code[code].id, **APPLICATION), now=now - timedelta(days=2))
+            continue
         organization = Organization(name=name, region_id=by_code[code].id, status=status,
-                                    approved_at=now - timedelta(days=120) if approved else None,
-                                    created_at=now - timedelta(days=130 if approved else 2))
+                                    approved_at=now - timedelta(days=120), created_at=now - timedelta(days=130))
         db.session.add(organization)
         db.session.flush()
-        if not approved:
-            continue  # an application waiting for the district admin
         roles.grant(_account(organizer_openid, now).id, Role.ORGANIZER, organization_id=organization.id, now=now)
         for team_name, kind, captain in team_specs:
             team = Team(organization_id=organization.id, name=team_name, kind=kind,
@@ -152,7 +166,7 @@ def _seed_once(now: datetime) -> str:
     campaign = _campaign(district, rng, teams, now)
     _announcement(teams[0], members[teams[0].id], now)
     return (f"{len(by_code)} regions, {len(ORGANIZATIONS)} organisations (1 applying), {len(teams)} teams, "
-            f"{VOLUNTEERS + 3} volunteers ({PENDING_VOLUNTEERS + 2} pending), {past} past activities, "
+            f"{VOLUNTEERS + 4} volunteers ({PENDING_VOLUNTEERS + 2} pending), {past} past activities, "
             f"campaign 「{campaign.name}」")
 
 
@@ -394,6 +408,53 @@ def grant_by_openid(openid: str, role: str, scope_id: int) -> str:
         account = _account(openid, now)
         roles.grant(account.id, Role(role), now=now, **{scope: scope_id})
     return f"granted {role} on {scope}={scope_id} to {openid}"
+
+
+def _populations(now: datetime) -> None:
+    """This year's population of every demo region, where it is not stored yet (as `PUT /populations` would)."""
+    year = to_local(now).year
+    figures: dict[str, int] = {}
+
+    def walk(nodes) -> None:
+        for code, _name, population, children in nodes:
+            figures[code] = population
+            walk(children)
+
+    walk(REGION_TREE)
+    stored = set(db.session.scalars(select(Region.code).join(RegionPopulation, RegionPopulation.region_id == Region.id)
+                                    .where(RegionPopulation.year == year, Region.code.in_(list(figures)))))
+    for region in db.session.scalars(select(Region).where(Region.code.in_(sorted(set(figures) - stored))).order_by(Region.id)):
+        region_management.record_population(region, year=year, population=figures[region.code], account_id=None,
+                                            now=now)
+
+
+def _applicant(now: datetime) -> Account:
+    """The applicant's account with an approved archive (so it may log in to the console and see its application)."""
+    account = _account(DEMO_APPLICANT, now)
+    if db.session.scalar(select(Volunteer.id).where(Volunteer.account_id == account.id)) is None:
+        name, mobile, community = APPLICANT
+        db.session.add(Volunteer(account_id=account.id, real_name=name, mobile=mobile, birth_date=date(1985, 9, 20),
+                                 categories=["community"], skills=["教学"],
+                                 region_id=db.session.scalar(select(Region.id).where(Region.name == community)),
+                                 status=VolunteerStatus.APPROVED, reviewed_at=now - timedelta(days=30),
+                                 created_at=now - timedelta(days=31), updated_at=now - timedelta(days=30)))
+        db.session.flush()
+    return account
+
+
+def _complete_application(now: datetime) -> None:
+    """Give an application seeded before it had them its applicant and details."""
+    name = next(spec[0] for spec in ORGANIZATIONS if spec[2] is not OrganizationStatus.APPROVED)
+    waiting = db.session.scalar(select(Organization).where(Organization.name == name,
+                                                           Organization.status == OrganizationStatus.PENDING,
+                                                           Organization.applicant_account_id.is_(None)))
+    if waiting is None or db.session.scalar(select(Organization.id).where(
+            Organization.credit_code == APPLICATION["credit_code"])):
+        return
+    waiting.applicant_account_id = _applicant(now).id
+    for field, value in APPLICATION.items():
+        setattr(waiting, field, value)
+    db.session.flush()
 
 
 def _add_tree(nodes, parent: Region | None, depth: int, by_code: dict[str, Region]) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import credit_code as credit_codes
-from app.errors import Conflict, DomainError, Forbidden
+from app.errors import Conflict, DomainError
 from app.extensions import db
 from app.services import access, audit, regions, roles
 from models import Account, Organization, OrganizationKind, OrganizationStatus, Region, Role
@@ -84,13 +84,13 @@ def update_profile(account_id: int, organization_id: int, changes: dict, *, now:
 
 def list_visible(account: Account, *, status: OrganizationStatus | None, page: int,
                  per_page: int) -> tuple[list[Organization], int]:
-    """One page of the organisations in the caller's admin subtrees or organised by the caller, oldest first."""
+    """One page of the organisations in the caller's admin subtrees, organised by the caller or applied for by
+    the caller (in any state), oldest first; an account with none of these gets an empty page."""
     paths = access.admin_region_paths(account.id)
     own_ids = access.organized_organization_ids(account.id)
-    if not paths and not own_ids:
-        raise Forbidden("not_admin_or_organizer", "只有地区管理员或组织者可以查看组织")
     visible = or_(false(), *(Region.path.startswith(path) for path in paths),
-                  Organization.id.in_(own_ids) if own_ids else false())
+                  Organization.id.in_(own_ids) if own_ids else false(),
+                  Organization.applicant_account_id == account.id)
     base = select(Organization).join(Region, Region.id == Organization.region_id).where(visible)
     if status is not None:
         base = base.where(Organization.status == status)

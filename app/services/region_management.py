@@ -126,6 +126,13 @@ def retire(account_id: int, region_id: int, *, reason: str, now: datetime) -> Re
 def set_population(account_id: int, region_id: int, *, year: int, population: int, now: datetime) -> RegionPopulation:
     """Set the region's resident population (常住人口) in one year; the latest year's also goes to `regions.population`."""
     region = access.require_admin_over(account_id, regions.get_region(region_id), doing="设置常住人口")
+    return record_population(region, year=year, population=population, account_id=account_id, now=now)
+
+
+def record_population(region: Region, *, year: int, population: int, account_id: int | None,
+                      now: datetime) -> RegionPopulation:
+    """Store a region's population in one year, audited, without asking who may: `set_population` asks
+    first; the demo data (no actor) is the other caller."""
     row = _population(region.id, year)
     if row is None:
         try:

@@ -246,10 +246,11 @@ def _notify(signup: Signup, activity: Activity, result: str, note: str, now: dat
 
 
 def withdraw_all(volunteer_id: int, *, now: datetime) -> int:
-    """Cancel the volunteer's sign-ups for activities not yet started (account deletion); return how many.
+    """Cancel the volunteer's sign-ups for activities not yet started (account deletion, suspension); return how many.
 
     Freed seats go to the waitlist as in `cancel`. Sign-ups of started or past activities stay:
-    they are history that check-ins and service records refer to.
+    they are history that check-ins and service records refer to; so does one already checked in
+    before the start (as in `cancel`, someone at the door keeps their seat).
     """
     rows = db.session.execute(select(Signup.id, Signup.status, Signup.activity_id)
                               .join(Activity, Activity.id == Signup.activity_id)
@@ -257,8 +258,9 @@ def withdraw_all(volunteer_id: int, *, now: datetime) -> int:
                                      Activity.starts_at > now).order_by(Signup.id)).all()
     cancelled = 0
     for signup_id, was, activity_id in rows:
+        attended = exists().where(Checkin.activity_id == activity_id, Checkin.volunteer_id == volunteer_id)
         changed = db.session.execute(
-            update(Signup).where(Signup.id == signup_id, Signup.status == was)
+            update(Signup).where(Signup.id == signup_id, Signup.status == was, ~attended)
             .values(status=SignupStatus.CANCELLED, updated_at=now, waitlisted_at=None)
             .execution_options(synchronize_session="fetch")
         ).rowcount

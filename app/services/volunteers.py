@@ -170,21 +170,26 @@ def review(reviewer: Account, volunteer_id: int, *, approve: bool, reason: str |
     return volunteer
 
 
-def suspend(account: Account, volunteer_id: int, *, reason: str, now: datetime) -> Volunteer:
-    """Suspend an approved volunteer in the caller's regions (no sign-ups, no check-ins); audited, they are told."""
+def suspend(account: Account, volunteer_id: int, *, reason: str, now: datetime) -> tuple[Volunteer, int]:
+    """Suspend an approved volunteer in the caller's regions (no sign-ups, no check-ins); audited, they are told.
+
+    Their sign-ups for activities not yet started are cancelled (seats go to the waitlist, as on a
+    cancel), so a suspended volunteer holds no seat; the answer says how many.
+    """
     return _move_status(account, volunteer_id, VolunteerStatus.APPROVED, VolunteerStatus.SUSPENDED, reason=reason,
                         now=now, refusal=Conflict("not_suspendable", "只有已通过审核的志愿者可以暂停"))
 
 
 def reinstate(account: Account, volunteer_id: int, *, reason: str, now: datetime) -> Volunteer:
-    """Lift a suspension: the volunteer is approved again; audited, they are told."""
-    return _move_status(account, volunteer_id, VolunteerStatus.SUSPENDED, VolunteerStatus.APPROVED, reason=reason,
-                        now=now, refusal=Conflict("not_suspended", "该志愿者未被暂停"))
+    """Lift a suspension: the volunteer is approved again (cancelled sign-ups stay cancelled); audited, they are told."""
+    volunteer, _ = _move_status(account, volunteer_id, VolunteerStatus.SUSPENDED, VolunteerStatus.APPROVED,
+                                reason=reason, now=now, refusal=Conflict("not_suspended", "该志愿者未被暂停"))
+    return volunteer
 
 
 def _move_status(account: Account, volunteer_id: int, was: VolunteerStatus, to: VolunteerStatus, *, reason: str,
-                 now: datetime, refusal: Conflict) -> Volunteer:
-    from app.services import directory
+                 now: datetime, refusal: Conflict) -> tuple[Volunteer, int]:
+    from app.services import directory, signups
 
     volunteer = directory.in_scope(account.id, volunteer_id)
     reason = reason.strip()
@@ -201,10 +206,16 @@ def _move_status(account: Account, volunteer_id: int, was: VolunteerStatus, to: 
     if not changed:
         raise refusal
     db.session.refresh(volunteer)
-    audit.record(account.id, "volunteer.suspended" if suspending else "volunteer.reinstated", "volunteer",
-                 volunteer.id, now=now, reason=reason)
+    # A suspended volunteer may not come: their seats go to the waitlists now, not at the door.
+    cancelled = signups.withdraw_all(volunteer.id, now=now) if suspending else 0
+    if suspending:
+        audit.record(account.id, "volunteer.suspended", "volunteer", volunteer.id, now=now, reason=reason,
+                     signups_cancelled=cancelled)
+    else:
+        audit.record(account.id, "volunteer.reinstated", "volunteer", volunteer.id, now=now, reason=reason)
     result = "已暂停" if suspending else "已恢复"
     text = (f"{volunteer.real_name}，您的志愿者资格{result}。原因：{reason}。"
+            + (f"已为您取消 {cancelled} 个尚未开始的活动报名。" if cancelled else "")
             + ("暂停期间不能报名和签到，如有疑问请联系所在社区。" if suspending else "现在可以继续报名参加活动。"))
     notifications.notify(volunteer.account_id, (("v", volunteer.id), to.value, int(now.timestamp())),
                          notifications.Message(
@@ -212,7 +223,7 @@ def _move_status(account: Account, volunteer_id: int, was: VolunteerStatus, to: 
                              title="志愿者资格" + result, text=text,
                              fields={"thing1": volunteer.real_name, "phrase2": result, "thing3": reason, "time4": now},
                              page="pages/me/index"), now=now)
-    return volunteer
+    return volunteer, cancelled
 
 
 def reveal_mobile(account: Account, volunteer_id: int, *, reason: str, now: datetime) -> str:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from models import (ActivityStatus, Announcement, AnnouncementStatus, Checkin, CheckinMethod, Notification,
-                    NotificationChannel, NotificationStatus, Signup, SignupStatus)
+                    NotificationChannel, NotificationStatus, ServiceRecord, Signup, SignupStatus)
 from tests import factories as f
 
 
@@ -121,6 +121,17 @@ def test_the_attendance_sheet(client, world, now):
     totals = sheet["totals"]
     assert (totals["signups"], totals["checked_in"], totals["checked_out"], totals["needs_review"],
             totals["service_minutes"]) == (2, 2, 2, 1, 60)
+    # Each line names the attendance record a correction points at; none before the check-out wrote one.
+    record_id = db.session.scalar(select(ServiceRecord.id).where(ServiceRecord.activity_id == held.id,
+                                                                 ServiceRecord.volunteer_id == world.alice.id))
+    assert alice["record_id"] == record_id and bob["record_id"] is None
+    corrected = client.post(f"/api/v1/service-records/{alice['record_id']}/corrections",
+                            json={"minutes_delta": 30, "reason": "补记", "nonce": "fix-attendance-1"},
+                            headers=f.bearer(world["organizer"]))
+    assert corrected.status_code == 201, corrected.json
+    again = client.get(f"/api/v1/activities/{held.id}/attendance", headers=f.bearer(world["organizer"])).json
+    # The correction is a new entry: the line still names the attendance record, with the minutes moved.
+    assert again["items"][0]["record_id"] == record_id and again["items"][0]["service_minutes"] == 90
 
 
 def test_the_sheet_shows_no_shows_once_the_activity_is_over(client, world):
@@ -130,6 +141,7 @@ def test_the_sheet_shows_no_shows_once_the_activity_is_over(client, world):
     db.session.commit()
     sheet = client.get(f"/api/v1/activities/{over.id}/attendance", headers=f.bearer(world["organizer"])).json
     assert sheet["items"][0]["flags"] == ["no_show"] and sheet["totals"]["no_show"] == 1
+    assert sheet["items"][0]["record_id"] is None
 
 
 @pytest.mark.parametrize("who, status", [("other_organizer", 403), ("other_captain", 403), ("second_captain", 403),

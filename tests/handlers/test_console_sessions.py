@@ -148,14 +148,27 @@ def test_only_the_browser_that_made_the_ticket_gets_the_session(app, client, wor
     assert client.get(f"{SESSIONS}/{ticket}").json["status"] == "confirmed"
 
 
-def test_only_organisers_captains_and_admins_may_confirm(client, world, simulator, clock):
+def test_only_volunteers_and_role_holders_may_confirm(client, world, simulator, clock):
+    stranger = f.account("sim_stranger", clock.now)  # logged in once, never registered, no role
+    db.session.commit()
     ticket = scan_ticket(client)["ticket"]
-    refused = confirm(client, ticket, f.bearer(world.alice.account))
+    refused = confirm(client, ticket, f.bearer(stranger))
     assert (refused.status_code, refused.json["error"]["code"]) == (403, "no_console_role")
+    assert "小程序" in refused.json["error"]["message"]
     assert client.get(f"{SESSIONS}/{ticket}").json["status"] == "pending"  # the ticket is not spent
     me = log_in(client, f.bearer(world.captain))
     assert me["scopes"][0]["role"] == "captain"
     assert confirm(client, ticket, {}).json["error"]["code"] == "missing_token"
+
+
+def test_an_approved_volunteer_without_a_role_logs_in_with_no_scopes(app, world, simulator, clock):
+    browser = app.test_client()
+    me = log_in(browser, f.bearer(world.alice.account))
+    assert me["account_id"] == world.alice.account_id and me["scopes"] == []
+    assert browser.get("/api/v1/console/me").json["scopes"] == []
+    # ...and the console can show them their (empty) list of organisations to apply for one.
+    listed = browser.get("/api/v1/organizations")
+    assert listed.status_code == 200 and listed.json["items"] == []
 
 
 @pytest.mark.parametrize("ticket", ["unknown", "A" * 24, "x" * 200, "%00"])
@@ -420,8 +433,11 @@ def test_the_login_link_command_refuses_unknown_accounts_and_accounts_without_a_
     runner = app.test_cli_runner()
     unknown = runner.invoke(args=["console", "login-link", "--openid", "sim_nobody"])
     assert unknown.exit_code != 0 and "account_not_found" in unknown.output
-    volunteer = runner.invoke(args=["console", "login-link", "--openid", "sim_alice"])
-    assert volunteer.exit_code != 0 and "no_console_role" in volunteer.output
+    f.account("sim_stranger", world.now)
+    db.session.commit()
+    stranger = runner.invoke(args=["console", "login-link", "--openid", "sim_stranger"])
+    assert stranger.exit_code != 0 and "no_console_role" in stranger.output
+    assert runner.invoke(args=["console", "login-link", "--openid", "sim_alice"]).exit_code == 0
     custom = runner.invoke(args=["console", "login-link", "--openid", "sim_captain",
                                  "--base-url", "https://volunteer.example.org/"])
     assert custom.exit_code == 0 and custom.output.startswith("https://volunteer.example.org/console/login?link=")

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from models import AuditLog, Organization, OrganizationStatus
+from models import Account, AuditLog, Organization, OrganizationStatus, Region
 from tests import factories as f
 
 
@@ -24,7 +24,7 @@ def world(app, now):
         other_pending = f.organization("乙区新协会", tree["other_district"], now, status=OrganizationStatus.PENDING)
         w.build("other_team", "admin", "city_admin")
         w["own_organizer"] = f.organizer("sim_own_org", pending, now)
-        world = {"pending_id": pending.id, "approved_id": approved.id, "other_pending_id": other_pending.id,
+        world = {"street_id": tree["street"].id, "pending_id": pending.id, "approved_id": approved.id, "other_pending_id": other_pending.id,
                  "headers": w.bearers("admin", "city_admin", "own_organizer", "other_admin", "other_organizer",
                                       "other_captain", "volunteer")}
         world["headers"]["anonymous"] = {}
@@ -63,12 +63,37 @@ def test_organisers_see_their_own_and_other_admins_only_their_subtree(client, wo
     assert response.status_code == 200 and names(response) == expected
 
 
-@pytest.mark.parametrize("who, status, code", [("volunteer", 403, "not_admin_or_organizer"),
-                                               ("other_captain", 403, "not_admin_or_organizer"),
-                                               ("anonymous", 401, "missing_token")])
-def test_who_may_not_list_organisations(client, world, who, status, code):
+@pytest.mark.parametrize("who", ["volunteer", "other_captain"])
+def test_a_caller_without_organisations_or_applications_gets_an_empty_list(client, world, who):
     response = client.get("/api/v1/organizations", headers=world["headers"][who])
-    assert (response.status_code, response.json["error"]["code"]) == (status, code)
+    assert response.status_code == 200 and response.json["items"] == [] and response.json["total"] == 0
+
+
+def test_anonymous_callers_may_not_list_organisations(client, world):
+    response = client.get("/api/v1/organizations", headers=world["headers"]["anonymous"])
+    assert (response.status_code, response.json["error"]["code"]) == (401, "missing_token")
+
+
+def test_a_role_less_applicant_sees_only_their_own_applications_in_every_state(app, client, world, now):
+    with app.app_context():
+        applicant_id = db.session.scalar(select(Account.id).where(Account.mp_openid == "sim_alice"))
+        street = db.session.get(Region, world["street_id"])
+        rejected = f.organization("被驳回的协会", street, now, status=OrganizationStatus.REJECTED)
+        rejected.applicant_account_id = applicant_id
+        db.session.commit()
+    headers = world["headers"]["volunteer"]
+    body = {"name": "爱心志愿者协会", "credit_code": "91350100M000100Y43", "region_id": world["street_id"],
+            "kind": "social", "contact_name": "张三", "contact_mobile": "13800138000"}
+    applied = client.post("/api/v1/organizations", json=body, headers=headers)
+    assert applied.status_code == 201, applied.json
+    listed = client.get("/api/v1/organizations", headers=headers)
+    assert listed.status_code == 200 and listed.json["total"] == 2
+    assert names(listed) == ["被驳回的协会", "爱心志愿者协会"]  # oldest first
+    assert {item["applicant_account_id"] for item in listed.json["items"]} == {applicant_id}
+    assert {item["status"] for item in listed.json["items"]} == {"pending", "rejected"}
+    assert names(client.get("/api/v1/organizations?status=pending", headers=headers)) == ["爱心志愿者协会"]
+    # Nobody else's application shows: another role-less volunteer still sees nothing.
+    assert client.get("/api/v1/organizations", headers=world["headers"]["other_captain"]).json["items"] == []
 
 
 def test_a_bad_status_filter_is_a_validation_error(client, world):

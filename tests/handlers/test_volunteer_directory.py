@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.services import checkins, directory, paging
-from models import AuditLog, Notification, TeamMembership, Volunteer, VolunteerStatus
+from models import (Activity, AuditLog, Checkin, CheckinMethod, Notification, Signup, SignupMode, SignupStatus,
+                    TeamMembership, Volunteer, VolunteerStatus)
 from models.teams import MembershipStatus
 from tests import factories as f
 
@@ -178,13 +179,63 @@ def test_suspend_blocks_sign_up_and_check_in_and_reinstate_lifts_it(client, worl
     assert twice.status_code == 409 and twice.json["error"]["code"] == "not_suspended"
 
 
+def test_suspending_cancels_future_sign_ups_and_the_waitlist_moves_up(app, client, world, now):
+    from app.services import signups
+
+    app.extensions["clock"] = lambda: now
+    alice, bob = world["alice"], world["bob"]
+    full = world.add_activity(title="满员活动", capacity=1, starts_in=timedelta(days=2))
+    later = world.add_activity(title="下周活动", starts_in=timedelta(days=7), signup_mode=SignupMode.APPROVAL)
+    started = world.add_activity(title="进行中", starts_in=timedelta(hours=-1))
+    at_the_door = world.add_activity(title="门口已签到", starts_in=timedelta(minutes=20))
+    signups.apply(alice.account, full.id, join_waitlist=False, now=now)
+    signups.apply(bob.account, full.id, join_waitlist=True, now=now + timedelta(seconds=1))
+    signups.apply(alice.account, later.id, join_waitlist=False, now=now)
+    signups.apply(alice.account, at_the_door.id, join_waitlist=False, now=now)
+    db.session.add_all([
+        Signup(activity_id=started.id, volunteer_id=alice.id, status=SignupStatus.APPROVED, created_at=now,
+               updated_at=now),
+        Checkin(activity_id=at_the_door.id, volunteer_id=alice.id, checked_in_at=now,
+                checkin_method=CheckinMethod.MANUAL),
+    ])
+    db.session.commit()
+    def state(activity) -> tuple[str, str]:
+        rows = dict(db.session.execute(select(Volunteer.real_name, Signup.status).join(
+            Volunteer, Volunteer.id == Signup.volunteer_id).where(Signup.activity_id == activity.id)).all())
+        return tuple(rows.get(name) and rows[name].value for name in ("李美丽", "王强"))
+
+    assert state(full) == ("approved", "waitlisted") and state(later) == ("pending", None)
+    response = client.post(f"/api/v1/volunteers/{alice.id}/suspend", json={"reason": "多次无故缺席"},
+                           headers=f.bearer(world["organizer"]))
+    assert response.status_code == 200, response.json
+    assert response.json["signups_cancelled"] == 2 and response.json["status"] == "suspended"
+    db.session.expire_all()
+    # Her seat went to bob, first on the waitlist, as on a cancel; the seat count did not move.
+    assert state(full) == ("cancelled", "approved") and db.session.get(Activity, full.id).seats_taken == 1
+    assert state(later) == ("cancelled", None)
+    # What has started, or where she is already checked in, is history and stays.
+    assert state(started) == ("approved", None) and state(at_the_door) == ("approved", None)
+    promoted = db.session.scalars(select(Notification.payload).where(Notification.account_id == bob.account_id)).all()
+    assert any("候补成功" in str(payload) for payload in promoted)
+    entry = db.session.scalars(select(AuditLog).where(AuditLog.action == "volunteer.suspended")).one()
+    assert entry.detail["signups_cancelled"] == 2
+    # Nothing else to cancel: a reinstated and again suspended volunteer gets 0.
+    headers = f.bearer(world["organizer"])
+    assert client.post(f"/api/v1/volunteers/{alice.id}/reinstate", json={"reason": "已沟通"},
+                       headers=headers).json.get("signups_cancelled") is None
+    again = client.post(f"/api/v1/volunteers/{alice.id}/suspend", json={"reason": "再次"}, headers=headers)
+    assert again.status_code == 200 and again.json["signups_cancelled"] == 0
+
+
 def test_a_suspended_volunteer_cannot_check_in(app_context, world, now):
     from app.services import signups, volunteers
 
     alice = world["alice"]
-    held = world.add_activity(starts_in=timedelta(minutes=10))
-    signups.apply(alice.account, held.id, join_waitlist=False, now=now)
-    volunteers.suspend(world["organizer"], alice.id, reason="调查中", now=now)
+    # Started already: suspending leaves that sign-up (future ones it cancels), yet she cannot check in.
+    held = world.add_activity(starts_in=timedelta(minutes=-10))
+    signups.apply(alice.account, held.id, join_waitlist=False, now=now - timedelta(hours=1))
+    _, cancelled = volunteers.suspend(world["organizer"], alice.id, reason="调查中", now=now)
+    assert cancelled == 0
     rules = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120, min_minutes_before_checkout=5)
     with pytest.raises(checkins.CheckinError) as refused:
         checkins.manual_entry(world["captain"].id, held.id, volunteer_id=alice.id, reason="测试", nonce="n1",

@@ -80,10 +80,25 @@ def test_expired_tickets_are_gone_for_confirm_and_poll(world, lifetimes, now):
     assert code_of(lambda: cs.poll(made, secret, lifetimes=lifetimes, now=later)) == "login_ticket_expired"
 
 
-def test_a_volunteer_without_a_role_cannot_confirm_and_the_ticket_stays(world, lifetimes, now):
+def test_an_account_without_a_role_or_an_approved_registration_cannot_confirm_and_the_ticket_stays(
+        world, lifetimes, now):
+    stranger = f.account("sim_stranger", now)
+    pending = f.volunteer(f.account("sim_pending", now), world.tree["community"], now, status=VolunteerStatus.PENDING)
+    suspended = f.approved_volunteer("sim_suspended", world.tree["community"], now)
+    suspended.status = VolunteerStatus.SUSPENDED
+    db.session.flush()
     made, secret = ticket(lifetimes, now)
-    assert code_of(lambda: cs.confirm(world.alice.account_id, made, now=now)) == "no_console_role"
+    for account_id in (stranger.id, pending.account_id, suspended.account_id):
+        assert code_of(lambda: cs.confirm(account_id, made, now=now)) == "no_console_role"
     assert cs.poll(made, secret, lifetimes=lifetimes, now=now) is None
+
+
+def test_an_approved_volunteer_without_a_role_may_log_in_with_no_scopes(world, lifetimes, now):
+    made, secret = ticket(lifetimes, now)
+    cs.confirm(world.alice.account_id, made, now=now)
+    opened = cs.poll(made, secret, lifetimes=lifetimes, now=now)
+    assert opened is not None and opened.state.account_id == world.alice.account_id
+    assert cs.console_user(world.alice.account_id).scopes == []
 
 
 @pytest.mark.parametrize("secret", [None, "", "guess"])
@@ -182,7 +197,9 @@ def test_login_links_once_within_their_lifetime(world, lifetimes, now):
 
 def test_login_links_only_for_live_console_users(world, lifetimes, now):
     assert code_of(lambda: cs.create_login_link("sim_nobody", lifetimes=lifetimes, now=now)) == "account_not_found"
-    assert code_of(lambda: cs.create_login_link("sim_alice", lifetimes=lifetimes, now=now)) == "no_console_role"
+    f.account("sim_stranger", now)
+    assert code_of(lambda: cs.create_login_link("sim_stranger", lifetimes=lifetimes, now=now)) == "no_console_role"
+    assert cs.create_login_link(world.alice.account.mp_openid, lifetimes=lifetimes, now=now)
     accounts.disable(world.organizer.id, actor_account_id=None, reason="测试", now=now)
     assert code_of(lambda: cs.create_login_link("sim_org", lifetimes=lifetimes, now=now)) == "account_disabled"
 

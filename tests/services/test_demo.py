@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from app import credit_code
 from app.extensions import db
-from app.services import demo
-from models import (Account, Activity, ActivityStatus, Announcement, AnnouncementStatus, Campaign, Notification,
-                    NotificationStatus, Organization, Region, RegionLevel, Role, RoleGrant,
-                    ServiceRecord, Signup, SignupStatus, Team, Volunteer, VolunteerStatus)
+from app.services import access, demo, organizations
+from app.timeutil import to_local
+from models import (Account, Activity, ActivityStatus, Announcement, AnnouncementStatus, AuditLog, Campaign,
+                    Notification, NotificationStatus, Organization, OrganizationKind, OrganizationStatus, Region,
+                    RegionLevel, RegionPopulation, Role, RoleGrant, ServiceRecord, Signup, SignupStatus, Team,
+                    Volunteer, VolunteerStatus)
 
 
 @pytest.fixture
@@ -31,6 +35,13 @@ def _a_district_with_three_streets_and_their_communities_with_populations(seeded
         communities = db.session.scalars(select(Region).where(Region.parent_id == street.id)).all()
         assert communities and all(c.level is RegionLevel.COMMUNITY and c.population for c in communities)
     assert district.population and all(street.population for street in streets)
+    # Every demo region's figure of this year is stored per year, as an admin would set it.
+    year = to_local(now).year
+    figures = dict(db.session.execute(select(RegionPopulation.region_id, RegionPopulation.population)
+                                      .where(RegionPopulation.year == year)).all())
+    every = db.session.scalars(select(Region)).all()
+    assert len(every) == 15 and {region.id: region.population for region in every} == figures
+    assert figures[district.id] == 589_000
 
 
 def _four_organisations_one_applying_teams_with_captains(seeded, now):
@@ -39,6 +50,22 @@ def _four_organisations_one_applying_teams_with_captains(seeded, now):
     kinds = {team.kind for team in db.session.scalars(select(Team))}
     assert len(kinds) >= 4 and any(kind.is_professional for kind in kinds)
     assert count(RoleGrant, RoleGrant.role == Role.CAPTAIN) >= 4
+
+
+def _the_application_waits_with_a_valid_credit_code_and_a_volunteer_applicant(seeded, now):
+    waiting = db.session.scalars(select(Organization).where(Organization.status == OrganizationStatus.PENDING)).one()
+    assert credit_code.is_valid(waiting.credit_code) and waiting.kind is OrganizationKind.SOCIAL
+    assert waiting.contact_name and re.fullmatch(r"1[3-9]\d{9}", waiting.contact_mobile)
+    applicant = db.session.get(Account, waiting.applicant_account_id)
+    assert applicant.mp_openid == demo.DEMO_APPLICANT
+    archive = db.session.scalars(select(Volunteer).where(Volunteer.account_id == applicant.id)).one()
+    assert archive.status is VolunteerStatus.APPROVED
+    # No role, yet the console lets them in, and their list shows the application.
+    assert count(RoleGrant, RoleGrant.account_id == applicant.id) == 0
+    assert access.is_console_user(applicant.id)
+    rows, total = organizations.list_visible(applicant, status=None, page=1, per_page=20)
+    assert [row.id for row in rows] == [waiting.id] and total == 1
+    assert count(AuditLog, AuditLog.action == "organization.applied", AuditLog.target_id == waiting.id) == 1
 
 
 def _the_demo_accounts_hold_their_roles(seeded, now):
@@ -98,17 +125,35 @@ def _coming_activities_an_open_one_sign_ups_to_decide_a_campaign_and_an_announce
 
 
 def _seeding_twice_adds_nothing(seeded, now):
-    volunteers, activities = count(Volunteer), count(Activity)
+    volunteers, activities, populations = count(Volunteer), count(Activity), count(RegionPopulation)
     assert "already present" in demo.seed(now=now)
-    assert (count(Volunteer), count(Activity)) == (volunteers, activities)
+    assert (count(Volunteer), count(Activity), count(RegionPopulation)) == (volunteers, activities, populations)
+    # A new year: the next run stores that year's figures too, once.
+    next_year = now + timedelta(days=366)
+    demo.seed(now=next_year)
+    demo.seed(now=next_year)
+    assert count(RegionPopulation) == 2 * populations
+    assert count(RegionPopulation, RegionPopulation.year == to_local(next_year).year) == populations
+
+
+def _an_application_seeded_without_its_applicant_is_completed(seeded, now):
+    waiting = db.session.scalars(select(Organization).where(Organization.status == OrganizationStatus.PENDING)).one()
+    waiting.applicant_account_id, waiting.credit_code, waiting.kind = None, None, None
+    db.session.flush()
+    demo.seed(now=now)
+    assert waiting.applicant_account_id == db.session.scalar(select(Account.id).where(
+        Account.mp_openid == demo.DEMO_APPLICANT)) and credit_code.is_valid(waiting.credit_code)
+    assert count(Volunteer, Volunteer.account_id == waiting.applicant_account_id) == 1
 
 
 def test_the_demo_data(seeded, now):
     """One seeded database for every check (seeding takes a few seconds)."""
     _a_district_with_three_streets_and_their_communities_with_populations(seeded, now)
     _four_organisations_one_applying_teams_with_captains(seeded, now)
+    _the_application_waits_with_a_valid_credit_code_and_a_volunteer_applicant(seeded, now)
     _the_demo_accounts_hold_their_roles(seeded, now)
     _about_two_hundred_volunteers_with_valid_mobiles_and_no_id_numbers(seeded, now)
     _past_activities_over_twelve_weeks_with_consistent_ledgers(seeded, now)
     _coming_activities_an_open_one_sign_ups_to_decide_a_campaign_and_an_announcement(seeded, now)
     _seeding_twice_adds_nothing(seeded, now)
+    _an_application_seeded_without_its_applicant_is_completed(seeded, now)

@@ -54,9 +54,14 @@ def test_the_list_filters_by_status_and_pages(world):
     assert (rows, total) == ([], 0)
 
 
-def test_accounts_without_a_scope_cannot_list(world):
-    assert code_of(lambda: organizations.list_visible(world["stranger"], status=None, page=1,
-                                                      per_page=20)) == "not_admin_or_organizer"
+def test_accounts_without_a_scope_list_only_their_own_applications(world, now):
+    assert organizations.list_visible(world["stranger"], status=None, page=1, per_page=20) == ([], 0)
+    world.other_pending.applicant_account_id = world["stranger"].id
+    world.approved.applicant_account_id = world["stranger"].id  # approved without granting: still their application
+    rows, total = organizations.list_visible(world["stranger"], status=None, page=1, per_page=20)
+    assert (names(rows), total) == (["甲区老协会", "乙区新协会"], 2)
+    rows, total = organizations.list_visible(world["stranger"], status=OrganizationStatus.PENDING, page=1, per_page=20)
+    assert (names(rows), total) == (["乙区新协会"], 1)
 
 
 def test_an_admin_approves_a_pending_organisation_in_their_subtree(world, now):
