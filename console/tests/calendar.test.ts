@@ -37,3 +37,15 @@ describe('calendar grouping', () => {
     expect(orphanCampaigns(days, [campaign(1, 'b'), campaign(2, 'gone')]).map((c) => c.id)).toEqual([2])
   })
 })
+
+describe('a campaign\'s linked activities', () => {
+  it('lists them when the answer carries them and counts either shape', async () => {
+    const { activityCount, linkedActivities } = await import('@/lib/calendar')
+    const listed = { activities: [{ id: 5, title: '植树', starts_at: '2026-03-12T01:00:00Z', status: 'published' }] }
+    expect(linkedActivities(listed).map((a) => a.id)).toEqual([5])
+    expect(activityCount(listed)).toBe(1)
+    expect(linkedActivities({ activities: 3 })).toEqual([])
+    expect(activityCount({ activities: 3 })).toBe(3)
+    expect(activityCount({})).toBe(0)
+  })
+})

@@ -1,12 +1,36 @@
 import { describe, expect, it } from 'vitest'
 import type { ConsoleScope } from '@/api/types'
-import { chooseScope, homePathFor, menusFor, routeAllowed, scopeOrganizationId, scopeQuery } from '@/lib/menu'
+import { APPLY_PATH, chooseScope, homePathFor, isRoleless, landingPathFor, menusFor, menusForAccount, routeAllowed, scopeOrganizationId, scopeQuery } from '@/lib/menu'
 
 const organizer: ConsoleScope = { key: 'organizer:org:3', role: 'organizer', label: '甲区志愿者协会 · 组织者', organization: { id: 3, name: '甲区志愿者协会' }, team: null, region: null }
 const captain: ConsoleScope = { key: 'captain:team:9', role: 'captain', label: '应急队 · 队长', organization: null, team: { id: 9, name: '应急队', organization_id: 3 }, region: null }
 const admin: ConsoleScope = { key: 'admin:region:2', role: 'admin', label: '甲街道 · 管理员', organization: null, team: null, region: { id: 2, name: '甲街道', level: 'street' } }
 
 const titles = (scope: ConsoleScope | null) => menusFor(scope).map((m) => m.title)
+
+describe('an account without a role', () => {
+  const roleless = { scopes: [] as ConsoleScope[] }
+
+  it('sees only 申请成立组织 and lands there', () => {
+    expect(isRoleless(roleless)).toBe(true)
+    expect(menusForAccount(roleless, null).map((m) => [m.title, m.path])).toEqual([['申请成立组织', APPLY_PATH]])
+    expect(landingPathFor(roleless, chooseScope(roleless.scopes, 'organizer:org:3'))).toBe(APPLY_PATH)
+  })
+
+  it('gets the usual menus once approved and logged in again (the organiser scope appears)', () => {
+    const approved = { scopes: [organizer] }
+    expect(isRoleless(approved)).toBe(false)
+    expect(menusForAccount(approved, organizer).map((m) => m.title)).toContain('组织与队伍')
+    expect(menusForAccount(approved, organizer).map((m) => m.title)).not.toContain('申请成立组织')
+    expect(landingPathFor(approved, organizer)).toBe('/workbench')
+  })
+
+  it('has nothing before signing in', () => {
+    expect(isRoleless(null)).toBe(false)
+    expect(menusForAccount(null, null)).toEqual([])
+    expect(landingPathFor(null, null)).toBe('/login')
+  })
+})
 
 describe('menus per scope', () => {
   it('admins see review, regions and the audit log, not activities', () => {

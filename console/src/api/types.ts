@@ -78,22 +78,7 @@ export interface VolunteerDetail extends DirectoryItem {
   teams: { id: number; name: string; organization_id: number; since: string }[]
 }
 
-export interface OrganizationView {
-  id: number
-  name: string
-  region: RegionRef
-  status: string
-  approved_at: string | null
-  rejection_reason: string | null
-  created_at: string
-  credit_code: string | null
-  kind: string | null
-  contact_name: string | null
-  contact_mobile: string | null
-  address: string | null
-  description: string | null
-  applicant_account_id: number | null
-}
+export type OrganizationView = AnswerOf<'/api/v1/organizations/{organization_id}'>
 
 export interface CaptainView { account_id: number; volunteer_id: number | null; name: string | null }
 
@@ -109,16 +94,7 @@ export interface TeamView {
   created_at: string
 }
 
-export interface MembershipView {
-  id: number
-  team: { id: number; name: string; kind: string; kind_label: string; join_mode: string; organization: NamedRef }
-  status: string
-  is_captain: boolean
-  reason: string | null
-  decided_at: string | null
-  created_at: string
-  volunteer: { id: number; name: string; mobile: string } | null
-}
+export type MembershipView = AnswerOf<'/api/v1/teams/{team_id}/members'>['items'][number]
 
 export interface NumberedPage<T> { items: T[]; total: number; page: number; per_page: number }
 
@@ -129,3 +105,22 @@ export interface RegionNode extends RegionItem {
   population: number | null
   children: RegionNode[]
 }
+
+// --- Types read from the generated OpenAPI document (schema.d.ts), by path and method.
+import type { paths } from './schema'
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete'
+type Operation<P extends keyof paths, M extends Method> = NonNullable<paths[P][M]>
+type Json<R> = R extends { content: { 'application/json': infer T } } ? T : never
+
+/** The query parameters of an operation. */
+export type QueryOf<P extends keyof paths, M extends Method = 'get'> =
+  NonNullable<Operation<P, M> extends { parameters: { query?: infer Q } } ? Q : never>
+/** The JSON body of an operation. */
+export type BodyOf<P extends keyof paths, M extends Method = 'post'> =
+  Operation<P, M> extends { requestBody?: { content: { 'application/json': infer B } } } ? B : never
+/** The JSON answer (200 or 201) of an operation. */
+export type AnswerOf<P extends keyof paths, M extends Method = 'get'> =
+  Operation<P, M> extends { responses: infer R }
+    ? R extends { 200: infer OK } ? Json<OK> : R extends { 201: infer C } ? Json<C> : never
+    : never

@@ -1,6 +1,8 @@
 // The activity pages: status names (every state the API has), the create/edit form and what it sends.
 import { inShanghai, shanghaiToIso } from './time'
 import type { Label } from './labels'
+import type { BodyOf } from '@/api/types'
+import { oneOf, values } from './enums'
 
 type TagType = Label['type']
 
@@ -149,26 +151,35 @@ export function localProblems(form: ActivityForm): Record<string, string> {
   return problems
 }
 
-function editable(form: ActivityForm): Record<string, unknown> {
+type ActivityPatch = BodyOf<'/api/v1/activities/{activity_id}', 'patch'>
+type ActivityCreate = BodyOf<'/api/v1/activities'>
+
+function editable(form: ActivityForm): ActivityPatch {
   return {
-    title: form.title.trim(), description: form.description, kind: form.kind, themes: form.themes,
+    title: form.title.trim(), description: form.description, kind: oneOf(values(ACTIVITY_KINDS), form.kind),
+    themes: form.themes.flatMap((t) => oneOf(CARE_THEMES, t) ?? []),
     team_id: form.team_id, address: form.address.trim(), latitude: form.latitude, longitude: form.longitude,
-    checkin_radius_m: form.checkin_radius_m, starts_at: shanghaiToIso(form.starts_at), ends_at: shanghaiToIso(form.ends_at),
-    capacity: form.capacity, signup_mode: form.signup_mode, required_skills: form.required_skills.map((s) => s.trim()).filter(Boolean),
-    min_age: form.min_age, risk_level: form.risk_level, requires_insurance: form.requires_insurance,
+    checkin_radius_m: form.checkin_radius_m, starts_at: shanghaiToIso(form.starts_at) ?? undefined, ends_at: shanghaiToIso(form.ends_at) ?? undefined,
+    capacity: form.capacity ?? undefined, signup_mode: oneOf(values(SIGNUP_MODES), form.signup_mode),
+    required_skills: form.required_skills.map((s) => s.trim()).filter(Boolean),
+    min_age: form.min_age, risk_level: oneOf(values(RISK_LEVELS), form.risk_level), requires_insurance: form.requires_insurance,
     credit_margin_minutes: form.credit_margin_minutes,
   }
 }
 
-/** POST /activities: every field, times as ISO 8601 with +08:00. */
-export function createBody(form: ActivityForm, organizationId: number, publish: boolean): Record<string, unknown> {
-  return { ...editable(form), organization_id: organizationId, region_id: form.region_id, publish }
+/** POST /activities: every field, times as ISO 8601 with +08:00 (localProblems has checked the required ones). */
+export function createBody(form: ActivityForm, organizationId: number, publish: boolean): ActivityCreate {
+  const fields = editable(form)
+  return {
+    ...fields, title: fields.title ?? '', address: fields.address ?? '', starts_at: fields.starts_at ?? '', ends_at: fields.ends_at ?? '',
+    capacity: fields.capacity ?? 0, organization_id: organizationId, region_id: form.region_id ?? 0, publish,
+  }
 }
 
 /** PATCH /activities/{id}: only what changed (a new time tells everyone signed up, so unchanged times stay out). */
-export function patchBody(form: ActivityForm, original: ActivityForm): Record<string, unknown> {
-  const now = editable(form)
-  const before = editable(original)
+export function patchBody(form: ActivityForm, original: ActivityForm): ActivityPatch {
+  const now: Record<string, unknown> = editable(form)
+  const before: Record<string, unknown> = editable(original)
   const changes: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(now)) {
     if (JSON.stringify(value) !== JSON.stringify(before[key])) changes[key] = value

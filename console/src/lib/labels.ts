@@ -1,4 +1,5 @@
 // Chinese names of the API's enumerations, in one place.
+import type { BodyOf, QueryOf } from '@/api/types'
 type TagType = 'success' | 'warning' | 'danger' | 'info' | 'primary'
 
 export interface Label { text: string; type: TagType }
@@ -41,7 +42,18 @@ export const recordKind = table({
   honor: ['荣誉时长', 'primary'], manual: ['补录', 'warning'], correction: ['更正', 'warning'],
 })
 
-export const CATEGORY_OPTIONS: { value: string; label: string }[] = [
+// Option values typed by the API's enums (a value the API does not know fails the type-check).
+type Category = NonNullable<QueryOf<'/api/v1/volunteers'>['category']>
+type OrganizationKind = BodyOf<'/api/v1/organizations'>['kind']
+type TeamKind = NonNullable<BodyOf<'/api/v1/organizations/{organization_id}/teams'>['kind']>
+type JoinMode = NonNullable<BodyOf<'/api/v1/organizations/{organization_id}/teams'>['join_mode']>
+type VolunteerSort = NonNullable<QueryOf<'/api/v1/volunteers'>['sort']>
+type VolunteerState = NonNullable<QueryOf<'/api/v1/volunteers'>['status']>
+
+export const VOLUNTEER_STATES: VolunteerState[] = ['pending', 'approved', 'rejected', 'suspended']
+export const VOLUNTEER_SORTS: VolunteerSort[] = ['created_at', '-created_at', 'real_name', '-real_name', 'total_service_minutes', '-total_service_minutes']
+
+export const CATEGORY_OPTIONS: { value: Category; label: string }[] = [
   { value: 'party_member', label: '党员' }, { value: 'youth', label: '青年' }, { value: 'women', label: '巾帼' },
   { value: 'worker', label: '职工' }, { value: 'community', label: '社区' }, { value: 'student', label: '学生' },
   { value: 'retiree', label: '退休' }, { value: 'professional', label: '专业人士' }, { value: 'other', label: '其他' },
@@ -53,7 +65,7 @@ export function categoryLabel(value: string): string {
 
 export const GENDER_LABELS: Record<string, string> = { male: '男', female: '女', M: '男', F: '女' }
 
-export const ORGANIZATION_KINDS: { value: string; label: string }[] = [
+export const ORGANIZATION_KINDS: { value: OrganizationKind; label: string }[] = [
   { value: 'social', label: '社会组织' }, { value: 'government', label: '机关' },
   { value: 'enterprise', label: '企事业单位' }, { value: 'school', label: '学校' },
   { value: 'community', label: '社区' }, { value: 'other', label: '其他' },
@@ -63,14 +75,14 @@ export function organizationKindLabel(value: string | null | undefined): string 
   return ORGANIZATION_KINDS.find((k) => k.value === value)?.label ?? (value || '—')
 }
 
-export const TEAM_KINDS: { value: string; label: string }[] = [
+export const TEAM_KINDS: { value: TeamKind; label: string }[] = [
   { value: 'general', label: '综合' }, { value: 'education', label: '教育' }, { value: 'culture_sports', label: '文体' },
   { value: 'science', label: '科技' }, { value: 'medical', label: '医疗卫生' }, { value: 'legal', label: '法律' },
   { value: 'fire', label: '消防' }, { value: 'environment', label: '环保' }, { value: 'social_work', label: '社工' },
   { value: 'charity', label: '慈善' }, { value: 'traffic', label: '交通' }, { value: 'finance', label: '财务' },
 ]
 
-export const JOIN_MODES: { value: string; label: string }[] = [
+export const JOIN_MODES: { value: JoinMode; label: string }[] = [
   { value: 'open', label: '直接加入' }, { value: 'approval', label: '需审核' }, { value: 'invitation', label: '仅限邀请' },
 ]
 

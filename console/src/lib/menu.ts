@@ -1,4 +1,4 @@
-import type { ConsoleScope, ScopeRole } from '@/api/types'
+import type { ConsoleMe, ConsoleScope, ScopeRole } from '@/api/types'
 
 // What each kind of scope sees. The console has no rules of its own: the API decides every permission;
 // this only keeps the menu to the pages a role can use.
@@ -33,6 +33,32 @@ export function menusFor(scope: ConsoleScope | null): MenuItem[] {
 /** The page a scope lands on: the workbench, or a captain's team activities. */
 export function homePathFor(scope: ConsoleScope | null): string {
   return menusFor(scope)[0]?.path ?? '/login'
+}
+
+/**
+ * An account without any role (a volunteer who wants to found an organisation) sees one page: apply for
+ * an organisation and follow its own applications. Once an admin approves and the account logs in again,
+ * ConsoleMe carries the organiser scope and the usual menus appear.
+ */
+export const APPLY_PATH = '/apply'
+export const APPLY_MENU: MenuItem = { key: 'apply', path: APPLY_PATH, title: '申请成立组织', icon: 'OfficeBuilding', roles: [] }
+
+/** Whether the signed-in account holds no role at all (ConsoleMe.scopes empty). */
+export function isRoleless(me: Pick<ConsoleMe, 'scopes'> | null): boolean {
+  return me !== null && me.scopes.length === 0
+}
+
+/** The menus of a signed-in account in its chosen scope (nothing before signing in). */
+export function menusForAccount(me: Pick<ConsoleMe, 'scopes'> | null, scope: ConsoleScope | null): MenuItem[] {
+  if (!me) return []
+  if (isRoleless(me)) return [APPLY_MENU]
+  return menusFor(scope)
+}
+
+/** Where a signed-in account lands: its scope's home, the application page without a role, else the login. */
+export function landingPathFor(me: Pick<ConsoleMe, 'scopes'> | null, scope: ConsoleScope | null): string {
+  if (isRoleless(me)) return APPLY_PATH
+  return homePathFor(scope)
 }
 
 /** Whether a page (by its route's roles) is meant for the scope. Pages without roles are for everyone. */

@@ -2,7 +2,7 @@ import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
 import type { ScopeRole } from '@/api/types'
 import { configureAuth } from '@/api/client'
 import { clearSession, currentScope, loadMe, session } from '@/stores/session'
-import { homePathFor, routeAllowed } from '@/lib/menu'
+import { APPLY_PATH, landingPathFor, routeAllowed } from '@/lib/menu'
 
 declare module 'vue-router' {
   interface RouteMeta {
@@ -37,6 +37,7 @@ export const routes: RouteRecordRaw[] = [
       { path: 'announcements', name: 'announcements', component: () => import('@/pages/AnnouncementsPage.vue'), meta: { title: '通知公告', roles: ['organizer'] } },
       { path: 'calendar', name: 'calendar', component: () => import('@/pages/CalendarPage.vue'), meta: { title: '节庆日与活动计划', roles: ORG_ADMIN } },
       { path: 'trainings', name: 'trainings', component: () => import('@/pages/TrainingsPage.vue'), meta: { title: '培训', roles: ORG_ADMIN } },
+      { path: APPLY_PATH.slice(1), name: 'apply', component: () => import('@/pages/ApplyPage.vue'), meta: { title: '申请成立组织' } },
       { path: 'regions', name: 'regions', component: () => import('@/pages/RegionsPage.vue'), meta: { title: '地区与权限', roles: ['admin'] } },
       { path: 'audit-log', name: 'audit-log', component: () => import('@/pages/AuditLogPage.vue'), meta: { title: '操作日志', roles: ['admin'] } },
       { path: ':pathMatch(.*)*', name: 'not-found', component: () => import('@/pages/NotFoundPage.vue'), meta: { title: '页面不存在' } },
@@ -62,7 +63,7 @@ router.beforeEach(async (to) => {
     }
   }
   if (!routeAllowed(to.meta.roles, currentScope.value)) {
-    const home = homePathFor(currentScope.value)
+    const home = landingPathFor(session.me, currentScope.value)
     return home === to.path ? true : home
   }
   return true

@@ -48,7 +48,7 @@ export function clearSession(): void {
 /** Ask the API who is signed in; null when nobody is (401). */
 export async function loadMe(): Promise<ConsoleMe | null> {
   try {
-    const me = (await call(api.GET('/api/v1/console/me'))) as unknown as ConsoleMe
+    const me = (await call(api.GET('/api/v1/console/me')))
     setMe(me)
     return me
   } catch (error) {
