@@ -4,14 +4,14 @@ import { daysBetween, distanceText, groupCalendar, orphanCampaigns, upcomingWith
 const day = (key: string, date: string, name = key): FestivalDay => ({ key, name, date, rule: 'solar', theme: '主题', lead: '文明办' })
 const campaign = (id: number, key: string, extra: Partial<CampaignItem> = {}): CampaignItem => ({
   id, festival_key: key, name: key, year: 2026, day: '2026-03-05', organization_id: 1, region_id: 1, theme: '主题',
-  lead: '文明办', status: 'draft', automatic: false, activities: 0, ...extra,
+  lead: '文明办', status: 'draft', automatic: false, activity_count: 0, activities: [], ...extra,
 })
 
 describe('calendar grouping', () => {
   it('groups days by month in date order with their campaigns', () => {
     const groups = groupCalendar(
       [day('volunteer_day', '2026-12-05'), day('lei_feng', '2026-03-05'), day('arbor', '2026-03-12'), day('elderly', '2026-10-29')],
-      [campaign(1, 'lei_feng', { activities: 2, status: 'planned' }), campaign(2, 'lei_feng'), campaign(3, 'volunteer_day')],
+      [campaign(1, 'lei_feng', { activity_count: 2, status: 'planned' }), campaign(2, 'lei_feng'), campaign(3, 'volunteer_day')],
       '2026-03-10',
     )
     expect(groups.map((g) => g.label)).toEqual(['3月', '10月', '12月'])
@@ -32,20 +32,8 @@ describe('calendar grouping', () => {
 
   it('finds the coming days without an activity and campaigns without a day', () => {
     const days = [day('a', '2026-03-12'), day('b', '2026-03-20'), day('c', '2026-06-01')]
-    const groups = groupCalendar(days, [campaign(1, 'b', { activities: 1, status: 'planned' }), campaign(2, 'gone')], '2026-03-10')
+    const groups = groupCalendar(days, [campaign(1, 'b', { activity_count: 1, status: 'planned' }), campaign(2, 'gone')], '2026-03-10')
     expect(upcomingWithoutActivity(groups).map((e) => e.key)).toEqual(['a'])
     expect(orphanCampaigns(days, [campaign(1, 'b'), campaign(2, 'gone')]).map((c) => c.id)).toEqual([2])
-  })
-})
-
-describe('a campaign\'s linked activities', () => {
-  it('lists them when the answer carries them and counts either shape', async () => {
-    const { activityCount, linkedActivities } = await import('@/lib/calendar')
-    const listed = { activities: [{ id: 5, title: '植树', starts_at: '2026-03-12T01:00:00Z', status: 'published' }] }
-    expect(linkedActivities(listed).map((a) => a.id)).toEqual([5])
-    expect(activityCount(listed)).toBe(1)
-    expect(linkedActivities({ activities: 3 })).toEqual([])
-    expect(activityCount({ activities: 3 })).toBe(3)
-    expect(activityCount({})).toBe(0)
   })
 })

@@ -24,8 +24,10 @@ export interface CampaignItem {
   lead: string
   status: string
   automatic: boolean
-  /** The linked activities (the API's newer answer) or only their number (the older one). */
-  activities?: number | LinkedActivity[]
+  /** How many live activities serve the campaign (what counts towards the year's target). */
+  activity_count: number
+  /** The organisation's linked activities, soonest first (drafts only for its organisers). */
+  activities: LinkedActivity[]
 }
 
 /** An activity linked to a campaign, as GET /organizations/{id}/campaigns lists it. */
@@ -34,16 +36,6 @@ export interface LinkedActivity {
   title: string
   starts_at: string
   status: string
-}
-
-/** The activities linked to a campaign, when the answer lists them (empty while it only counts them). */
-export function linkedActivities(campaign: Pick<CampaignItem, 'activities'>): LinkedActivity[] {
-  return Array.isArray(campaign.activities) ? campaign.activities : []
-}
-
-/** How many activities are linked to a campaign, from either shape of the answer. */
-export function activityCount(campaign: Pick<CampaignItem, 'activities'>): number {
-  return Array.isArray(campaign.activities) ? campaign.activities.length : campaign.activities ?? 0
 }
 
 export interface CalendarEntry extends FestivalDay {
@@ -111,7 +103,7 @@ export function distanceText(daysAway: number): string {
 /** Upcoming days in the next `window` days that have no campaign with activities yet. */
 export function upcomingWithoutActivity(groups: readonly MonthGroup[], window = 30): CalendarEntry[] {
   return groups.flatMap((g) => g.entries).filter((e) => e.daysAway >= 0 && e.daysAway <= window
-    && !e.campaigns.some((c) => activityCount(c) > 0 || c.status === 'planned'))
+    && !e.campaigns.some((c) => c.activity_count > 0 || c.status === 'planned'))
 }
 
 export const CAMPAIGN_STATUS: Record<string, { text: string; type: 'info' | 'success' | 'warning' }> = {
