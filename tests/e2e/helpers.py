@@ -6,7 +6,6 @@ independent of each other and of their order on the shared stack.
 
 from __future__ import annotations
 
-import itertools
 import random
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -18,7 +17,6 @@ from tests.e2e.stack import Stack
 SHANGHAI = timezone(timedelta(hours=8))
 DEMO_ORGANIZATION = "渝中区志愿者协会"
 MEDICAL_TEAM = "医疗卫生志愿服务队"
-_serial = itertools.count(1)
 _names = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
 
 
