@@ -73,6 +73,20 @@ describe('签到大屏', () => {
     wrapper.unmount()
   })
 
+  it('shows a refusal as final: the API\'s message, no retry note, no more polling', async () => {
+    const refusal = { error: { code: 'not_activity_manager', message: '只有本活动的组织者或所属队伍的队长可以查看签到大屏' } }
+    state.handler = () => json(refusal, 403)
+    const { default: Screen } = await import('@/pages/ActivityScreenPage.vue')
+    const wrapper = mount(Screen)
+    await flushPromises()
+    await vi.advanceTimersByTimeAsync(3000)
+    expect(wrapper.text()).toContain(refusal.error.message)
+    expect(wrapper.find('[data-testid=screen-connection]').exists()).toBe(false)
+    expect(wrapper.find('[data-testid=screen-present]').exists()).toBe(false)
+    expect(state.calls.filter((c) => c.endsWith('/checkin-board'))).toHaveLength(1)
+    wrapper.unmount()
+  })
+
   it('counts the code down and fetches the next one just after it rotates', async () => {
     let token = 0
     state.handler = (url) => {

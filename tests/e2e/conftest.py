@@ -35,7 +35,17 @@ CONSOLE_DIST = ROOT / "console" / "dist"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 VIEWPORT = {"width": 1366, "height": 768}
 
+FIGURES_FILE = ROOT / "test-artifacts" / "figures.txt"
+
 _notices: set[str] = set()
+_figures: dict[str, str] = {}
+
+
+def record_figure(name: str, value: str) -> None:
+    """A figure of the run (tests/e2e/test_figures.py): printed at the end and kept in test-artifacts/figures.txt."""
+    _figures[name] = value
+    FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES_FILE.write_text("".join(f"{key}: {text}\n" for key, text in _figures.items()), encoding="utf-8")
 
 
 def _unavailable(what: str) -> None:
@@ -47,6 +57,10 @@ def _unavailable(what: str) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    if _figures:
+        terminalreporter.section("console figures (test-artifacts/figures.txt)")
+        for name, value in _figures.items():
+            terminalreporter.write_line(f"{name}: {value}")
     for notice in sorted(_notices):
         terminalreporter.write_line(f"NOTICE: end-to-end tests skipped: {notice}", yellow=True)
 
@@ -131,5 +145,6 @@ def web_server(tmp_path_factory) -> Iterator[Callable[[Path], WebServer]]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_stale_screenshots() -> None:
-    """Screenshots are of this run only."""
+    """Screenshots and figures are of this run only."""
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    FIGURES_FILE.unlink(missing_ok=True)
