@@ -1,19 +1,20 @@
-"""An organisation applies and the admin of its district approves it in the console (组织与队伍 →
+"""An organisation applies in the console and the admin of its district approves it there (组织与队伍 →
 组织申请); the applicant becomes its first organiser.
 
-A role-less account cannot log in to the console (`flask console login-link` refuses it with
-no_console_role, and so would the scan confirmation), so the applicant applies the way it can:
-through the API, `POST /api/v1/organizations`, as the mini-program does.
+The applicant is an approved volunteer without any role: the console lets them in with nothing but the
+申请成立组织 page and their own applications. An account that is neither a volunteer nor holds a role
+cannot log in at all.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import console_login, region_named, unique_mobile
+from tests.e2e.helpers import approved_volunteer, console_login, unique_mobile
 from tests.e2e.stack import CliError
 
 CREDIT_CODE = "91350100M000100Y43"  # a valid 统一社会信用代码 (GB 32100 check character)
@@ -27,15 +28,33 @@ def test_a_role_less_account_cannot_get_a_console_login_link(stack):
 
 def test_the_admin_approves_an_application_and_the_applicant_becomes_its_organiser(stack, page):
     applicant_code = f"e2e_applicant_{uuid.uuid4().hex[:8]}"
-    applicant = stack.mp_login(applicant_code)
-    street = region_named(stack, applicant, "重庆市", "渝中区", "解放碑街道")
+    approved_volunteer(stack, applicant_code)
     name = f"解放碑街道助老服务社{uuid.uuid4().hex[:4]}"
-    applied = stack.api("POST", "organizations", token=applicant, json={
-        "name": name, "credit_code": CREDIT_CODE, "region_id": street["id"], "kind": "social",
-        "contact_name": "陈静", "contact_mobile": unique_mobile(), "address": "解放碑街道民族路 1 号"})
-    assert applied.status_code == 201, applied.text
-    organization = applied.json()
-    assert organization["status"] == "pending"
+
+    console_login(page, stack, f"sim_{applicant_code}")
+    expect(page.locator("[data-test=apply-page]")).to_be_visible()
+    form = page.locator("[data-test=apply-organization]")
+    form.locator("input[name=name]").fill(name)
+    form.locator("input[name=credit_code]").fill(CREDIT_CODE)
+    form.locator(".el-cascader").click()
+    for region in ("重庆市", "渝中区"):
+        page.locator(".el-cascader-menu .el-cascader-node").filter(has_text=re.compile(f"^{region}$")).click()
+    # Any level may be picked: a street is chosen by its radio, a click on its name only opens it.
+    page.locator(".el-cascader-menu .el-cascader-node").filter(has_text=re.compile("^解放碑街道$")).locator(".el-radio").click()
+    expect(form.locator(".el-cascader input")).to_have_value("解放碑街道")
+    page.keyboard.press("Escape")
+    form.locator("input[name=contact_name]").fill("陈静")
+    form.locator("input[name=contact_mobile]").fill(unique_mobile())
+    page.locator("[data-test=apply-submit]").click()
+    mine = page.locator("[data-test=my-applications] tbody tr").filter(has_text=name)
+    expect(mine).to_have_count(1)
+    expect(mine.locator("[data-test=application-status]")).to_have_text("待审核")
+    page.context.clear_cookies()
+
+    applicant = stack.mp_login(applicant_code)
+    listed = stack.api("GET", "organizations", token=applicant).json()["items"]
+    assert [(o["name"], o["status"]) for o in listed] == [(name, "pending")]
+    organization = listed[0]
 
     console_login(page, stack, "sim_admin")
     page.goto(stack.console_url("organizations"))
