@@ -1,4 +1,4 @@
-import { reactive } from 'vue'
+import { reactive, ref, type Ref } from 'vue'
 import type { Page } from '@/api/types'
 
 /** Query parameters without the empty ones (an empty filter means "any"). */
@@ -81,6 +81,40 @@ export function useKeysetList<T>(fetchPage: (cursor: string | null) => Promise<P
     },
   })
   return state as unknown as KeysetList<T>
+}
+
+export interface PagedList<T> {
+  page: Ref<number>
+  perPage: number
+  rows: Ref<T[]>
+  total: Ref<number>
+  loading: Ref<boolean>
+  load(): Promise<void>
+}
+
+/**
+ * A list read by page number (`page`/`per_page`, an el-pagination under a table): `load()` reads the
+ * current page into `rows` and `total`; a failed read keeps the rows and goes to `onError`.
+ */
+export function usePagedList<T>(fetchPage: (page: number, perPage: number) => Promise<{ items: T[]; total: number }>,
+  perPage: number, onError?: (error: unknown) => void): PagedList<T> {
+  const page = ref(1)
+  const rows = ref<T[]>([]) as Ref<T[]>
+  const total = ref(0)
+  const loading = ref(false)
+  async function load() {
+    loading.value = true
+    try {
+      const answer = await fetchPage(page.value, perPage)
+      rows.value = answer.items
+      total.value = answer.total
+    } catch (error) {
+      onError?.(error)
+    } finally {
+      loading.value = false
+    }
+  }
+  return { page, perPage, rows, total, loading, load }
 }
 
 type FilterValue = string | number | null
