@@ -44,42 +44,32 @@ export function useKeysetList<T>(fetchPage: (cursor: string | null) => Promise<P
     },
     async reload() {
       const mine = ++generation
-      state.loading = true
       state.error = null
-      try {
-        const page = await fetchPage(null)
-        if (mine !== generation) return
-        state.items = page.items as never
-        state.total = page.total
-        state.nextCursor = page.next_cursor
-        state.loaded = true
-      } catch (error) {
-        if (mine !== generation) return
-        state.error = error
-        onError?.(error)
-      } finally {
-        if (mine === generation) state.loading = false
-      }
+      await read(mine, null)
     },
     async loadMore() {
       if (state.loading || state.nextCursor === null) return
-      const mine = generation
-      state.loading = true
-      try {
-        const page = await fetchPage(state.nextCursor)
-        if (mine !== generation) return
-        state.items = [...(state.items as T[]), ...page.items] as never
-        state.total = page.total
-        state.nextCursor = page.next_cursor
-      } catch (error) {
-        if (mine !== generation) return
-        state.error = error
-        onError?.(error)
-      } finally {
-        if (mine === generation) state.loading = false
-      }
+      await read(generation, state.nextCursor)
     },
   })
+  /** One page after `cursor` (the first when null), appended to the list unless it is the first. */
+  async function read(mine: number, cursor: string | null) {
+    state.loading = true
+    try {
+      const page = await fetchPage(cursor)
+      if (mine !== generation) return
+      state.items = (cursor === null ? page.items : [...(state.items as T[]), ...page.items]) as never
+      state.total = page.total
+      state.nextCursor = page.next_cursor
+      if (cursor === null) state.loaded = true
+    } catch (error) {
+      if (mine !== generation) return
+      state.error = error
+      onError?.(error)
+    } finally {
+      if (mine === generation) state.loading = false
+    }
+  }
   return state as unknown as KeysetList<T>
 }
 
