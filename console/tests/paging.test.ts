@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { cleanQuery, filtersToQuery, queryToFilters, useKeysetList } from '@/lib/paging'
+import { cleanQuery, filtersToQuery, queryToFilters, useKeysetList, usePagedList } from '@/lib/paging'
 import type { Page } from '@/api/types'
 
 function deferred<T>() {
@@ -76,5 +76,41 @@ describe('filters in the address bar', () => {
       .toEqual({ q: '李', status: 'suspended', team_id: 5, sort: '-created_at' })
     expect(queryToFilters({ team_id: 'abc' }, defaults).team_id).toBeNull()
     expect(queryToFilters({}, defaults)).toEqual(defaults)
+  })
+})
+
+describe('usePagedList', () => {
+  it('reads the current page with its size into rows and total', async () => {
+    const asked: [number, number][] = []
+    const list = usePagedList<string>(async (page, perPage) => {
+      asked.push([page, perPage])
+      return { items: [`p${page}`], total: 41 }
+    }, 20)
+    expect(list.perPage).toBe(20)
+    await list.load()
+    expect(list.rows.value).toEqual(['p1'])
+    expect(list.total.value).toBe(41)
+    list.page.value = 3
+    await list.load()
+    expect(list.rows.value).toEqual(['p3'])
+    expect(asked).toEqual([[1, 20], [3, 20]])
+    expect(list.loading.value).toBe(false)
+  })
+
+  it('keeps the rows and reports a failed read', async () => {
+    const errors: unknown[] = []
+    let fail = false
+    const list = usePagedList<number>(async () => {
+      if (fail) throw new Error('down')
+      return { items: [1, 2], total: 2 }
+    }, 50, (error) => errors.push(error))
+    await list.load()
+    fail = true
+    const pending = list.load()
+    expect(list.loading.value).toBe(true)
+    await pending
+    expect(list.rows.value).toEqual([1, 2])
+    expect(errors).toHaveLength(1)
+    expect(list.loading.value).toBe(false)
   })
 })

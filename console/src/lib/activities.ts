@@ -65,20 +65,18 @@ export function activityActions(status: string, hasSignups: boolean) {
   }
 }
 
-export interface ActivityForm {
+/** The fields an activity's form and the activity itself share, by the same names and types. */
+interface ActivityFields {
   title: string
   description: string
   kind: string
   themes: string[]
-  team_id: number | null
-  region_id: number | null
   address: string
   latitude: number | null
   longitude: number | null
   checkin_radius_m: number | null
   starts_at: string // "YYYY-MM-DD HH:mm", Beijing wall clock
   ends_at: string
-  capacity: number | null
   signup_mode: string
   required_skills: string[]
   min_age: number | null
@@ -87,26 +85,16 @@ export interface ActivityForm {
   credit_margin_minutes: number
 }
 
-export interface ActivityLike {
-  title: string
-  description: string
-  kind: string
-  themes: string[]
+export interface ActivityForm extends ActivityFields {
+  team_id: number | null
+  region_id: number | null
+  capacity: number | null
+}
+
+export interface ActivityLike extends ActivityFields {
   team: { id: number } | null
   region: { id: number; name?: string }
-  address: string
-  latitude: number | null
-  longitude: number | null
-  checkin_radius_m: number | null
-  starts_at: string
-  ends_at: string
   capacity: number
-  signup_mode: string
-  required_skills: string[]
-  min_age: number | null
-  risk_level: string
-  requires_insurance: boolean
-  credit_margin_minutes: number
 }
 
 export function emptyForm(): ActivityForm {

@@ -1,4 +1,4 @@
-import { reactive } from 'vue'
+import { reactive, ref, type Ref } from 'vue'
 import type { Page } from '@/api/types'
 
 /** Query parameters without the empty ones (an empty filter means "any"). */
@@ -44,43 +44,67 @@ export function useKeysetList<T>(fetchPage: (cursor: string | null) => Promise<P
     },
     async reload() {
       const mine = ++generation
-      state.loading = true
       state.error = null
-      try {
-        const page = await fetchPage(null)
-        if (mine !== generation) return
-        state.items = page.items as never
-        state.total = page.total
-        state.nextCursor = page.next_cursor
-        state.loaded = true
-      } catch (error) {
-        if (mine !== generation) return
-        state.error = error
-        onError?.(error)
-      } finally {
-        if (mine === generation) state.loading = false
-      }
+      await read(mine, null)
     },
     async loadMore() {
       if (state.loading || state.nextCursor === null) return
-      const mine = generation
-      state.loading = true
-      try {
-        const page = await fetchPage(state.nextCursor)
-        if (mine !== generation) return
-        state.items = [...(state.items as T[]), ...page.items] as never
-        state.total = page.total
-        state.nextCursor = page.next_cursor
-      } catch (error) {
-        if (mine !== generation) return
-        state.error = error
-        onError?.(error)
-      } finally {
-        if (mine === generation) state.loading = false
-      }
+      await read(generation, state.nextCursor)
     },
   })
+  /** One page after `cursor` (the first when null), appended to the list unless it is the first. */
+  async function read(mine: number, cursor: string | null) {
+    state.loading = true
+    try {
+      const page = await fetchPage(cursor)
+      if (mine !== generation) return
+      state.items = (cursor === null ? page.items : [...(state.items as T[]), ...page.items]) as never
+      state.total = page.total
+      state.nextCursor = page.next_cursor
+      if (cursor === null) state.loaded = true
+    } catch (error) {
+      if (mine !== generation) return
+      state.error = error
+      onError?.(error)
+    } finally {
+      if (mine === generation) state.loading = false
+    }
+  }
   return state as unknown as KeysetList<T>
+}
+
+export interface PagedList<T> {
+  page: Ref<number>
+  perPage: number
+  rows: Ref<T[]>
+  total: Ref<number>
+  loading: Ref<boolean>
+  load(): Promise<void>
+}
+
+/**
+ * A list read by page number (`page`/`per_page`, an el-pagination under a table): `load()` reads the
+ * current page into `rows` and `total`; a failed read keeps the rows and goes to `onError`.
+ */
+export function usePagedList<T>(fetchPage: (page: number, perPage: number) => Promise<{ items: T[]; total: number }>,
+  perPage: number, onError?: (error: unknown) => void): PagedList<T> {
+  const page = ref(1)
+  const rows = ref<T[]>([]) as Ref<T[]>
+  const total = ref(0)
+  const loading = ref(false)
+  async function load() {
+    loading.value = true
+    try {
+      const answer = await fetchPage(page.value, perPage)
+      rows.value = answer.items
+      total.value = answer.total
+    } catch (error) {
+      onError?.(error)
+    } finally {
+      loading.value = false
+    }
+  }
+  return { page, perPage, rows, total, loading, load }
 }
 
 type FilterValue = string | number | null

@@ -63,6 +63,20 @@ export async function endSession(): Promise<void> {
   await call(api.DELETE('/api/v1/console/session'))
 }
 
+/**
+ * Sign out: end the session on the server (a failure goes to `onError`), leave the signed-in pages
+ * first, so none of them reloads for a session that is gone, then clear what is held here.
+ */
+export async function signOut(leave: () => Promise<unknown>, onError: (error: unknown) => void): Promise<void> {
+  try {
+    await endSession()
+  } catch (error) {
+    onError(error)
+  }
+  await leave()
+  clearSession()
+}
+
 configureAuth({
   csrfToken: () => session.me?.csrf_token ?? null,
   // The API's message asks to retry; by then the token is the session's current one.
