@@ -55,7 +55,6 @@ declare module 'vue' {
     ElTabPane: typeof import('element-plus/es')['ElTabPane']
     ElTabs: typeof import('element-plus/es')['ElTabs']
     ElTag: typeof import('element-plus/es')['ElTag']
-    PagePlaceholder: typeof import('./components/PagePlaceholder.vue')['default']
     ReasonDialog: typeof import('./components/ReasonDialog.vue')['default']
     RegionCascader: typeof import('./components/RegionCascader.vue')['default']
     RoleGrants: typeof import('./components/RoleGrants.vue')['default']
