@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from sqlalchemy import insert, select
 
-from app import pii, tasks
+from app import pii
 from app.db import unit_of_work
 from app.extensions import db, settings
 from app.services import exports, files
@@ -19,12 +19,7 @@ from models import Account, AuditLog, Export, ExportStatus, Volunteer, Volunteer
 from tests import factories as f
 
 
-@pytest.fixture
-def consumer(app_context):
-    running = tasks.make_consumer(workers=2)
-    running.start()
-    yield running
-    running.stop(graceful=True)
+from tests.tasks.test_tasks import consumer  # noqa: E402,F401  (Huey's consumer in threads, one fixture)
 
 
 def wait_done(client, headers, export_id, timeout=120):
