@@ -61,6 +61,7 @@ declare module 'vue' {
     RoleGrants: typeof import('./components/RoleGrants.vue')['default']
     RouterLink: typeof import('vue-router')['RouterLink']
     RouterView: typeof import('vue-router')['RouterView']
+    StatCard: typeof import('./components/StatCard.vue')['default']
     StatChart: typeof import('./components/StatChart.vue')['default']
     TrendChart: typeof import('./components/TrendChart.vue')['default']
     VolunteerPicker: typeof import('./components/VolunteerPicker.vue')['default']

@@ -115,3 +115,54 @@ export function monthlyHoursOption(months: readonly MonthHours[]) {
 export function points(lines: readonly CountLine[] | readonly { label: string; count: number }[]): { label: string; value: number }[] {
   return lines.map((line) => ({ label: line.label, value: line.count }))
 }
+
+/** One card of the page: a chart over its table (what, how many, and the share where shares mean something). */
+export interface StatCard {
+  key: string
+  title: string
+  hint?: string
+  option: Record<string, unknown>
+  rows: ShareRow[]
+  what: string
+  unit: string
+  shares: boolean
+  height: number
+  wide: boolean
+}
+
+function card(key: string, title: string, option: Record<string, unknown>, rows: ShareRow[],
+  extra: Partial<StatCard> & { what: string; unit: string }): StatCard {
+  return { key, title, option, rows, shares: true, height: 260, wide: false, ...extra }
+}
+
+const byCount = (line: { count: number }) => line.count
+
+/** The volunteers' cards, in the page's order. */
+export function volunteerCards(v: Statistics['volunteers']): StatCard[] {
+  return [
+    card('by-region', '按地区（居住地）', barOption(points(v.by_region), { name: '志愿者', horizontal: true }),
+      shareRows(v.by_region, byCount), { what: '地区', unit: '人数', wide: true }),
+    card('by-category', '按类别', barOption(points(v.by_category), { name: '志愿者' }), shareRows(v.by_category, byCount),
+      { what: '类别', unit: '人数', hint: '一人可属多个类别', shares: false, wide: true }),
+    card('by-gender', '按性别', pieOption(points(v.by_gender), '性别'), shareRows(v.by_gender, byCount), { what: '性别', unit: '人数' }),
+    card('by-age', '按年龄段', barOption(points(v.by_age_band), { name: '志愿者' }), shareRows(v.by_age_band, byCount),
+      { what: '年龄段', unit: '人数' }),
+    card('by-team-kind', '按所在队伍类型', barOption(points(v.by_team_kind), { name: '志愿者', horizontal: true }),
+      shareRows(v.by_team_kind, byCount), { what: '队伍类型', unit: '人数', hint: '一人在多类队伍中各计一次', shares: false }),
+  ]
+}
+
+/** The cards of activities, hours by organisation and teams, in the page's order. */
+export function activityCards(s: Pick<Statistics, 'activities' | 'hours' | 'teams'>): StatCard[] {
+  const organizations = s.hours.by_organization
+  return [
+    card('by-theme', '活动按关爱主题', barOption(points(s.activities.by_theme), { name: '活动', horizontal: true }),
+      shareRows(s.activities.by_theme, byCount), { what: '主题', unit: '活动（场）', hint: '一个活动可有多个主题', shares: false, height: 380, wide: true }),
+    card('by-organization', '服务时长按组织', barOption(organizations.map((o) => ({ label: o.label, value: o.hours })), { name: '小时', horizontal: true }),
+      shareRows(organizations, (o) => o.hours), { what: '组织', unit: '小时', hint: '前 20 名，其余合为「其他」', height: 380, wide: true }),
+    card('by-kind', '活动按类型', pieOption(points(s.activities.by_kind), '活动类型'), shareRows(s.activities.by_kind, byCount),
+      { what: '类型', unit: '活动（场）', wide: true }),
+    card('teams-by-kind', '队伍按类型', barOption(points(s.teams.by_kind), { name: '队伍', horizontal: true }),
+      shareRows(s.teams.by_kind, byCount), { what: '类型', unit: '队伍（支）', wide: true }),
+  ]
+}
