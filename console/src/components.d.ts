@@ -49,6 +49,7 @@ declare module 'vue' {
     ElRow: typeof import('element-plus/es')['ElRow']
     ElSelect: typeof import('element-plus/es')['ElSelect']
     ElSkeleton: typeof import('element-plus/es')['ElSkeleton']
+    ElStatistic: typeof import('element-plus/es')['ElStatistic']
     ElSwitch: typeof import('element-plus/es')['ElSwitch']
     ElTable: typeof import('element-plus/es')['ElTable']
     ElTableColumn: typeof import('element-plus/es')['ElTableColumn']
@@ -60,6 +61,8 @@ declare module 'vue' {
     RoleGrants: typeof import('./components/RoleGrants.vue')['default']
     RouterLink: typeof import('vue-router')['RouterLink']
     RouterView: typeof import('vue-router')['RouterView']
+    StatCard: typeof import('./components/StatCard.vue')['default']
+    StatChart: typeof import('./components/StatChart.vue')['default']
     TrendChart: typeof import('./components/TrendChart.vue')['default']
     VolunteerPicker: typeof import('./components/VolunteerPicker.vue')['default']
   }

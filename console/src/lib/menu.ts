@@ -13,6 +13,7 @@ export interface MenuItem {
 
 export const MENU: readonly MenuItem[] = [
   { key: 'workbench', path: '/workbench', title: '工作台', icon: 'Odometer', roles: ['organizer', 'admin'] },
+  { key: 'statistics', path: '/statistics', title: '统计分析', icon: 'DataAnalysis', roles: ['organizer', 'admin'] },
   { key: 'volunteers', path: '/volunteers', title: '志愿者', icon: 'User', roles: ['organizer', 'admin'] },
   { key: 'organizations', path: '/organizations', title: '组织与队伍', icon: 'OfficeBuilding', roles: ['organizer'] },
   { key: 'org-review', path: '/organizations', title: '组织审核', icon: 'OfficeBuilding', roles: ['admin'] },

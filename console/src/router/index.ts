@@ -30,6 +30,7 @@ export const routes: RouteRecordRaw[] = [
     children: [
       { path: '', name: 'home', component: () => import('@/pages/HomeRedirect.vue'), meta: { roles: ALL } },
       { path: 'workbench', name: 'workbench', component: () => import('@/pages/WorkbenchPage.vue'), meta: { title: '工作台', roles: ORG_ADMIN } },
+      { path: 'statistics', name: 'statistics', component: () => import('@/pages/StatisticsPage.vue'), meta: { title: '统计分析', roles: ORG_ADMIN } },
       { path: 'volunteers', name: 'volunteers', component: () => import('@/pages/VolunteersPage.vue'), meta: { title: '志愿者', roles: ORG_ADMIN } },
       { path: 'organizations', name: 'organizations', component: () => import('@/pages/OrganizationsPage.vue'), meta: { title: '组织与队伍', roles: ORG_ADMIN } },
       { path: 'activities', name: 'activities', component: () => import('@/pages/ActivitiesPage.vue'), meta: { title: '活动', roles: ['organizer', 'captain'] } },
