@@ -22,6 +22,7 @@ from models.jobs import JobRun
 from models.idempotency import IdempotentRequest
 from models.region_permits import RegionPermit
 from models.console_sessions import ConsoleLoginLink, ConsoleLoginTicket, ConsoleSession, TicketStatus
+from models.bulletins import Bulletin, BulletinStatus, PdfStatus, QuarterlyReport
 
 __all__ = [
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -32,5 +33,5 @@ __all__ = [
     "CorrectionRequest", "CorrectionStatus", "ActivityQrCode", "LocalFestivalDay",
     "Campaign", "CampaignStatus", "Announcement", "AnnouncementStatus", "SubscriptionCredit", "SubscriptionGrant",
     "JobRun", "IdempotentRequest", "RegionPermit", "ConsoleLoginLink", "ConsoleLoginTicket", "ConsoleSession",
-    "TicketStatus",
+    "TicketStatus", "Bulletin", "BulletinStatus", "PdfStatus", "QuarterlyReport",
 ]
