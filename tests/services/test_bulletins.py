@@ -164,3 +164,25 @@ def test_nodes_with_children_and_the_month_due(town, app):
     before = datetime(2026, 11, 30, 21, 59, tzinfo=timezone.utc)   # 1 December 05:59 in Shanghai
     after = datetime(2026, 11, 30, 22, 0, tzinfo=timezone.utc)     # 06:00
     assert bulletins.due_month(before).key == "2026-10" and bulletins.due_month(after).key == "2026-11"
+
+
+def test_the_workbook_opens_with_coloured_cells_and_safe_text(town):
+    import io
+
+    import openpyxl
+
+    from app.services.bulletins import xlsx
+
+    row = _freeze(town["district"], "2026-10", OCTOBER_FROZEN_AT)
+    content = dict(row.content, summary="=HYPERLINK(\"http://evil\")")
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.workbook(content)))
+    assert book.sheetnames == ["总览", "排名", "指标明细", "数据更正", "说明"]
+    assert book["总览"]["A3"].value.startswith("'=")
+    ranking = book["排名"]
+    assert [cell.value for cell in ranking[1]][:6] == ["名次", "单位", "综合得分", "较上月", "旗帜", "注册率"]
+    assert (ranking["A2"].value, ranking["B2"].value, ranking["E2"].value) == (1, "一街道", "红旗")
+    assert ranking["F2"].value == "20.0%" and ranking["F2"].fill.fgColor.rgb.endswith("C6EFCE")   # green
+    second = [r for r in ranking.iter_rows(min_row=2) if r[1].value == "二街道"][0]
+    assert second[5].fill.fgColor.rgb.endswith("FFEB9C")                                       # yellow
+    assert ranking["G2"].fill.fgColor.rgb.endswith("FFC7CE")                                   # red
+    assert book["指标明细"].max_row == 1 + 4 * 9
