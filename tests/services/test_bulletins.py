@@ -186,3 +186,46 @@ def test_the_workbook_opens_with_coloured_cells_and_safe_text(town):
     assert second[5].fill.fgColor.rgb.endswith("FFEB9C")                                       # yellow
     assert ranking["G2"].fill.fgColor.rgb.endswith("FFC7CE")                                   # red
     assert book["指标明细"].max_row == 1 + 4 * 9
+
+
+def test_concurrent_freezes_make_one_bulletin_and_tell_once(app, town):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    district_id = town["district"].id
+    db.session.remove()
+    runs = 4
+    barrier = threading.Barrier(runs)
+
+    def freeze_once() -> bool:
+        with app.app_context():
+            barrier.wait()
+            with unit_of_work():
+                row, _ = bulletins.claim(district_id, Period.parse("2026-10"), now=OCTOBER_FROZEN_AT)
+                bulletin_id = row.id
+            with unit_of_work():
+                return bulletins.complete(bulletin_id, now=OCTOBER_FROZEN_AT)
+
+    with ThreadPoolExecutor(max_workers=runs) as pool:
+        froze = list(pool.map(lambda _: freeze_once(), range(runs)))
+    assert froze.count(True) == 1
+    assert db.session.scalar(select(func.count()).select_from(Bulletin)) == 1
+    assert db.session.scalar(select(Bulletin.status)) is BulletinStatus.FROZEN
+    assert db.session.scalar(select(func.count()).select_from(Notification)
+                             .where(Notification.kind == "bulletin_published")) == 2
+
+
+def test_claim_due_claims_every_node_once_and_takes_back_failed_claims(town):
+    month = Period.parse("2026-11")
+    with unit_of_work():
+        first = bulletins.claim_due(month, now=NOVEMBER_FROZEN_AT)
+    assert len(first) == 6          # the city, the district and its four streets
+    with unit_of_work():
+        assert bulletins.claim_due(month, now=NOVEMBER_FROZEN_AT) == []
+        bulletins.mark_failed(first[0], "boom")
+    with unit_of_work():
+        assert bulletins.claim_due(month, now=NOVEMBER_FROZEN_AT) == [first[0]]
+    # Claims left `generating` by a lost task are taken back once they are stale.
+    later = NOVEMBER_FROZEN_AT + bulletins.freeze.STALE_AFTER + timedelta(minutes=1)
+    with unit_of_work():
+        assert sorted(bulletins.claim_due(month, now=later)) == sorted(first)

@@ -5,8 +5,8 @@ Modules: `content` (what a bulletin says, computed afresh), `scoring` (colours a
 downloads), `tasks` (the Huey tasks that freeze and render in the background).
 """
 
-from app.services.bulletins.freeze import (children_of, claim, complete, content_hash, due_month, mark_failed,
+from app.services.bulletins.freeze import (children_of, claim, claim_due, complete, content_hash, due_month, mark_failed,
                                            nodes_with_children, parse_month, readers_told, retry_claim, tell)
 
-__all__ = ["children_of", "claim", "complete", "content_hash", "due_month", "mark_failed", "nodes_with_children",
+__all__ = ["children_of", "claim", "claim_due", "complete", "content_hash", "due_month", "mark_failed", "nodes_with_children",
            "parse_month", "readers_told", "retry_claim", "tell"]

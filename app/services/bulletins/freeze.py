@@ -94,6 +94,21 @@ def retry_claim(bulletin_id: int, *, now: datetime) -> bool:
         .execution_options(synchronize_session=False)).rowcount == 1
 
 
+def claim_due(month: Period, *, now: datetime) -> list[int]:
+    """Claim the month's bulletin of every node with children; the ids to (re)compute: new, failed or stale claims."""
+    existing = {row.region_id: row for row in db.session.scalars(select(Bulletin).where(Bulletin.month == month.key))}
+    todo = []
+    for region_id in nodes_with_children():
+        row = existing.get(region_id)
+        if row is None:
+            row, new = claim(region_id, month, now=now)
+            if new:
+                todo.append(row.id)
+        elif row.status is not BulletinStatus.FROZEN and retry_claim(row.id, now=now):
+            todo.append(row.id)
+    return todo
+
+
 def complete(bulletin_id: int, *, now: datetime) -> bool:
     """Compute and freeze the bulletin unless it is frozen; tell its readers; whether this call froze it."""
     row = db.session.get(Bulletin, bulletin_id, populate_existing=True)
