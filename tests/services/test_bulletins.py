@@ -98,12 +98,12 @@ def test_the_content_ranks_flags_and_compares(town):
     assert _figure(tables["二街道"], "registration_rate")["status"] == "yellow"  # 10 %: within 3 points of 13 %
     assert _figure(tables["三街道"], "registration_rate")["status"] == "red"
 
-    # Ties (二街道 and 四街道 score the same) go by registration rate, then name.
+    # Ties (二街道 and 四街道 score the same) go by registration rate, then region code.
     assert [(item["name"], item["rank"]) for item in content["ranking"]] == [
         ("一街道", 1), ("二街道", 2), ("四街道", 3), ("三街道", 4)]
-    # Four children: two red flags at the top, two yellow at the bottom (never more than half each).
-    assert [item["name"] for item in content["flags"]["red"]] == ["一街道", "二街道"]
-    assert [item["name"] for item in content["flags"]["yellow"]] == ["四街道", "三街道"]
+    # Four children: the bottom three get yellow flags (as the KPI page flags them), the one above a red one.
+    assert [item["name"] for item in content["flags"]["red"]] == ["一街道"]
+    assert [item["name"] for item in content["flags"]["yellow"]] == ["二街道", "四街道", "三街道"]
     assert tables["三街道"]["flag"] == "yellow" and tables["一街道"]["flag"] == "red"
     # Improvers: score change against September, biggest first; unchanged ones are not listed.
     assert [item["name"] for item in content["improvers"]] == ["一街道", "四街道"]
@@ -130,7 +130,7 @@ def test_frozen_numbers_never_change_and_the_next_bulletin_lists_the_correction(
     changed = {(item["name"], item["key"]): item for item in corrections["items"]}
     assert set(changed) == {("一街道", "hours_per_volunteer")}
     item = changed[("一街道", "hours_per_volunteer")]
-    assert (item["was_numerator"], item["now_numerator"]) == (120, 210) and (item["was"], item["now"]) == (1.0, 1.75)
+    assert (item["was_numerator"], item["now_numerator"]) == (2.0, 3.5) and (item["was"], item["now"]) == (1.0, 1.75)
     assert "上期数据更正" in november.content["summary"]
     assert db.session.get(Bulletin, october.id).content == frozen
 

@@ -29,7 +29,7 @@ from models import Activity, Bulletin, BulletinStatus, Region, ServiceRecord, Vo
 
 VERSION = 1
 LEVEL_NAMES = {"city": "市", "district": "区（县）", "street": "街道（镇）", "community": "社区（村）"}
-# Flags after the 红黄旗 practice: the top three get a red flag (表扬), the bottom three a yellow one (后三名).
+# Flags after the 红黄旗 practice: the bottom three get a yellow flag (后三名), the top three a red one (表扬).
 FLAGS = 3
 IMPROVERS = 3
 # Names of untrained units listed per child; the rest are counted.
@@ -55,7 +55,7 @@ def build(node: Region, children: list[Region], month: Period, *, now: datetime)
     late = _late_records(node, children, month, now)
     untrained = _untrained(node, children, month, now)
     tables = [_child_table(child, rows, late.get(child.id), untrained.get(child.id, [])) for child in children]
-    ranking, flags, improvers = _rank(tables)
+    ranking, flags, improvers = _rank(tables, {child.id: child.code for child in children})
     node_rows = _with_changes(rows, node.id)
     content = {
         "version": VERSION,
@@ -113,15 +113,21 @@ def _child_table(child: Region, rows, late: dict[str, int] | None, untrained: li
     }
 
 
-def _rank(tables: list[dict[str, Any]]) -> tuple[list[dict], dict[str, list[dict]], list[dict]]:
-    """Rank by score (ties by registration rate), flag the top and bottom three, pick the biggest improvers."""
+def _rank(tables: list[dict[str, Any]], codes: dict[int, str]) -> tuple[list[dict], dict[str, list[dict]], list[dict]]:
+    """Rank as the KPI page does, flag the bottom three (and the top three), pick the biggest improvers.
+
+    Score, ties by registration rate, then region code (`kpi.figures.children_ranked`). With three
+    children or fewer nobody is flagged (the last three would be everyone); red flags never take a
+    child that has a yellow one, so four children give one red and three yellow flags.
+    """
     scored = [t for t in tables if t["score"] is not None]
-    scored.sort(key=lambda t: (-t["score"], -(scoring.value_of(t["figures"], "registration_rate") or 0), t["name"]))
+    scored.sort(key=lambda t: (-t["score"], -(scoring.value_of(t["figures"], "registration_rate") or 0),
+                               codes[t["region_id"]]))
     for position, table in enumerate(scored, start=1):
         table["rank"] = position
-    # With few children the flags must not cover everyone: at most half of them get each flag.
-    bottom = scored[len(scored) - min(FLAGS, len(scored) // 2):] if len(scored) >= 2 else []
-    top = scored[:min(FLAGS, len(scored) - len(bottom), len(scored) // 2)]
+    flagged = len(scored) > FLAGS
+    bottom = scored[-FLAGS:] if flagged else []
+    top = scored[:min(FLAGS, len(scored) - FLAGS)] if flagged else []
     for table in top:
         table["flag"] = "red"
     for table in bottom:
@@ -129,7 +135,7 @@ def _rank(tables: list[dict[str, Any]]) -> tuple[list[dict], dict[str, list[dict
     brief = [{"region_id": t["region_id"], "name": t["name"], "rank": t["rank"], "score": t["score"],
               "score_change": t["score_change"], "flag": t["flag"]} for t in scored]
     improving = sorted((t for t in scored if t["score_change"] is not None and t["score_change"] > 0),
-                       key=lambda t: (-t["score_change"], t["name"]))[:IMPROVERS]
+                       key=lambda t: (-t["score_change"], codes[t["region_id"]]))[:IMPROVERS]
     improvers = [{"region_id": t["region_id"], "name": t["name"], "score": t["score"],
                   "previous_score": t["previous_score"], "score_change": t["score_change"]} for t in improving]
     flags = {"red": [{"region_id": t["region_id"], "name": t["name"], "rank": t["rank"]} for t in top],
@@ -216,7 +222,7 @@ def _corrections(node: Region, month: Period, names: dict[int, str],
             row = now_rows.get(was["key"])
             if row is None:
                 continue
-            if (was["value"], was["numerator"], was["denominator"]) != (row["value"], row["numerator"], row["denominator"]):
+            if _parts(was) != _parts(row):
                 items.append({"region_id": table["region_id"], "name": names.get(table["region_id"], table["name"]),
                               "key": was["key"], "label": BY_KEY[was["key"]].label, "unit": was["unit"],
                               "was": was["value"], "was_numerator": was["numerator"],
@@ -224,6 +230,11 @@ def _corrections(node: Region, month: Period, names: dict[int, str],
                               "now_numerator": row["numerator"], "now_denominator": row["denominator"]})
     return {"bulletin_id": previous.id, "month": previous.month, "label": month_label(month.previous()),
             "items": items}
+
+
+def _parts(row: dict[str, Any]) -> tuple:
+    """What a correction compares: the value, its parts, and the exact minutes behind an hours figure."""
+    return row["value"], row["numerator"], row["denominator"], (row.get("details") or {}).get("minutes")
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -267,7 +278,7 @@ def _summary(node: Region, month: Period, content: dict[str, Any]) -> str:
         if flags["red"]:
             text += f"综合得分前列的是{'、'.join(item['name'] for item in flags['red'])}"
         if flags["yellow"]:
-            text += f"{'；' if flags['red'] else ''}排名靠后的是{'、'.join(item['name'] for item in flags['yellow'])}，请对照指标抓紧整改"
+            text += f"{'；' if flags['red'] else ''}后三名为{'、'.join(item['name'] for item in flags['yellow'])}，请对照指标抓紧整改"
         text += "。"
     if content["improvers"]:
         text += f"较上月进步最大的是{'、'.join(item['name'] for item in content['improvers'])}。"

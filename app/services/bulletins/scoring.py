@@ -1,9 +1,10 @@
-"""Colours and scores of freshly computed figures, by the rules of the KPI pages.
+"""Colours and scores of freshly computed figures, by the rules of the KPI pages (`kpi.figures`).
 
-Status: `green` when the value reaches the target, `yellow` within the yellow band below it, `red`
-below that, `none` when the indicator does not apply to the node's level or its denominator is 0.
-Score: the mean over the indicators that have a colour of min(value ÷ target, 1); children are
-ranked by it, ties by the registration rate.
+Status (`kpi.figures.status_of`): `green` when the value reaches the target, `yellow` within the
+yellow band below it, `red` below that, `none` when the indicator does not apply to the node's
+level or its denominator is 0. Score: the mean over the indicators that have a colour of
+min(value ÷ target, 1); children are ranked by it, ties by the registration rate, then region code.
+A figure reads as in the KPI API (hours in hours; the exact minutes stay in `details.minutes`).
 """
 
 from __future__ import annotations
@@ -11,20 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.services.kpi.catalogue import INDICATORS, Target
+from app.services.kpi.catalogue import HOURS, INDICATORS, Target
+from app.services.kpi.figures import GREEN, NONE, RED, YELLOW, status_of
 from app.services.kpi.periods import Period
 from models import RegionLevel
 
-GREEN, YELLOW, RED, NONE = "green", "yellow", "red", "none"
+__all__ = ["GREEN", "NONE", "RED", "YELLOW", "STATUS_LABELS", "evaluate", "score", "value_of"]
 STATUS_LABELS = {GREEN: "达标", YELLOW: "接近", RED: "未达标", NONE: "不适用"}
-
-
-def status_of(value: float | None, target: float, band: float) -> str:
-    if value is None:
-        return NONE
-    if value >= target:
-        return GREEN
-    return YELLOW if value >= target - band else RED
 
 
 def evaluate(level: RegionLevel, figures: dict[str, Any], targets: dict[str, Target], period: Period,
@@ -39,7 +33,9 @@ def evaluate(level: RegionLevel, figures: dict[str, Any], targets: dict[str, Tar
         value = figure.value if applies else None
         rows.append({
             "key": indicator.key, "label": indicator.label, "unit": indicator.unit,
-            "value": value, "numerator": figure.numerator if applies else None,
+            "value": value,
+            "numerator": (round(figure.numerator / 60, 1) if indicator.unit == HOURS else figure.numerator)
+            if applies else None,
             "denominator": figure.denominator if applies else None,
             "target": round(target, 2), "yellow_band": round(band, 2), "status": status_of(value, target, band),
             "details": dict(figure.details) if applies else {},
