@@ -231,6 +231,12 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
     for key in ("opens_minutes_before_start", "checkout_grace_minutes", "min_minutes_before_checkout"):
         if checkin[key] < 0:
             raise ConfigError(f"checkin.{key} must not be negative")
+    if not 1 <= settings["tasks"]["workers"] <= 64:
+        raise ConfigError("tasks.workers must be between 1 and 64")
+    if not settings["tasks"]["sqlite_path"]:
+        raise ConfigError("tasks.sqlite_path must not be empty")
+    if not settings["files"]["directory"]:
+        raise ConfigError("files.directory must not be empty")
 
 
 def _freeze(value: Any) -> Any:
