@@ -101,7 +101,7 @@ def bulletin_xlsx(bulletin_id: int):
 @api_spec.validate(resp=answers(303, PdfLink, 401, 403, 404, 409), tags=["bulletins"], security=BEARER_SECURITY)
 def bulletin_pdf(bulletin_id: int):
     """303 to a signed, expiring link to the PDF (A4, fonts embedded); 409 `pdf_not_ready` while it is rendered."""
-    url, ttl = downloads.pdf_link(current_account_id(), bulletin_id, now=current_time())
+    url, ttl = downloads.pdf_link(current_account_id(), bulletin_id)
     return PdfLink(url=url, expires_in=ttl), 303, {"Location": url, "Cache-Control": "no-store"}
 
 

@@ -31,13 +31,17 @@ def xlsx_file(account_id: int, bulletin_id: int) -> tuple[bytes, str]:
     return xlsx.workbook(row.content), file_name(row, "xlsx")
 
 
-def pdf_link(account_id: int, bulletin_id: int, *, now: datetime) -> tuple[str, int]:
-    """A signed link to the PDF and its lifetime in seconds; 409 `pdf_not_ready` while it is being rendered."""
+def pdf_link(account_id: int, bulletin_id: int) -> tuple[str, int]:
+    """A signed link to the PDF and its lifetime in seconds; 409 `pdf_not_ready` while it is being rendered.
+
+    The link's expiry is on the real clock, like the file endpoint that checks it (a protocol check,
+    as token ages are), not on the app's business clock.
+    """
     row = reads.frozen_for(account_id, bulletin_id)
     if row.pdf_status is not PdfStatus.READY or row.pdf_file_key is None:
         raise DomainError("pdf_not_ready", "PDF 正在生成，请稍后再试", 409)
     ttl = settings()["bulletins"]["pdf_link_seconds"]
-    return files.signed_url(row.pdf_file_key, filename=file_name(row, "pdf"), ttl_seconds=ttl, now=now), ttl
+    return files.signed_url(row.pdf_file_key, filename=file_name(row, "pdf"), ttl_seconds=ttl), ttl
 
 
 def store_pdf(bulletin_id: int, key: str) -> bool:
