@@ -22,6 +22,7 @@ from app.errors import DomainError, Forbidden
 from app.extensions import db, settings
 from app.services import access, notifications, regions, trainings
 from app.services.bulletins import scoring
+from app.services.bulletins.freeze import parse_kind
 from app.services.kpi.catalogue import effective_targets_many
 from app.services.kpi.compute import compute_period
 from app.services.kpi.periods import QUARTER, Period
@@ -34,10 +35,7 @@ UNTRAINED_NAMES = 5
 
 
 def parse_quarter(text: str) -> Period:
-    period = Period.parse(text)
-    if period.kind != QUARTER:
-        raise DomainError("invalid_period", "季度格式应为 2026-Q4", 422, fields={"quarter": "格式应为 2026-Q4"})
-    return period
+    return parse_kind(text, QUARTER, field="quarter", example="2026-Q4", what="季度")
 
 
 def due_day(quarter: Period) -> date:

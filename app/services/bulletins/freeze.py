@@ -38,12 +38,16 @@ STALE_AFTER = timedelta(minutes=30)
 ERROR_MAX_CHARS = 500
 
 
-def parse_month(text: str) -> Period:
-    """A past or current month as `2026-11`; anything else is `invalid_period` (422)."""
+def parse_kind(text: str, kind: str, *, field: str, example: str, what: str) -> Period:
+    """A period of one kind (a month as `2026-11`, a quarter as `2026-Q4`); anything else is `invalid_period` (422)."""
     period = Period.parse(text)
-    if period.kind != MONTH:
-        raise DomainError("invalid_period", "通报月份格式应为 2026-11", 422, fields={"month": "格式应为 2026-11"})
+    if period.kind != kind:
+        raise DomainError("invalid_period", f"{what}格式应为 {example}", 422, fields={field: f"格式应为 {example}"})
     return period
+
+
+def parse_month(text: str) -> Period:
+    return parse_kind(text, MONTH, field="month", example="2026-11", what="通报月份")
 
 
 def content_hash(content: dict[str, Any]) -> str:
