@@ -235,6 +235,9 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         raise ConfigError("tasks.workers must be between 1 and 64")
     if not settings["tasks"]["sqlite_path"]:
         raise ConfigError("tasks.sqlite_path must not be empty")
+    for key in ("link_ttl_seconds", "keep_hours", "stale_minutes", "progress_every", "yield_per"):
+        if settings["exports"][key] <= 0:
+            raise ConfigError(f"exports.{key} must be positive")
     if not settings["files"]["directory"]:
         raise ConfigError("files.directory must not be empty")
 

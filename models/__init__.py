@@ -21,6 +21,7 @@ from models.subscriptions import SubscriptionCredit, SubscriptionGrant
 from models.jobs import JobRun
 from models.idempotency import IdempotentRequest
 from models.region_permits import RegionPermit
+from models.exports import Export, ExportStatus
 from models.console_sessions import ConsoleLoginLink, ConsoleLoginTicket, ConsoleSession, TicketStatus
 from models.kpis import KpiTarget, KpiValue
 from models.bulletins import Bulletin, BulletinStatus, PdfStatus, QuarterlyReport
@@ -35,5 +36,5 @@ __all__ = [
     "Campaign", "CampaignStatus", "Announcement", "AnnouncementStatus", "SubscriptionCredit", "SubscriptionGrant",
     "JobRun", "IdempotentRequest", "RegionPermit", "ConsoleLoginLink", "ConsoleLoginTicket", "ConsoleSession",
     "TicketStatus", "RegistrationChannel", "KpiTarget", "KpiValue", "Bulletin", "BulletinStatus", "PdfStatus",
-    "QuarterlyReport",
+    "QuarterlyReport", "Export", "ExportStatus",
 ]
