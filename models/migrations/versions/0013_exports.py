@@ -1,7 +1,7 @@
 """Exports: requested spreadsheets, their progress and files.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-05 10:00:00.000000
 
 """
