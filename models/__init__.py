@@ -5,7 +5,7 @@ from models.regions import Region, RegionLevel, RegionPopulation
 from models.organizations import Organization, OrganizationKind, OrganizationStatus
 from models.teams import JoinMode, MembershipStatus, Team, TeamKind, TeamMembership
 from models.accounts import Account
-from models.volunteers import Volunteer, VolunteerStatus, Gender
+from models.volunteers import Volunteer, VolunteerStatus, Gender, RegistrationChannel
 from models.roles import RoleGrant, Role
 from models.audit import AuditLog
 from models.notifications import Notification, NotificationStatus, NotificationChannel
@@ -22,6 +22,7 @@ from models.jobs import JobRun
 from models.idempotency import IdempotentRequest
 from models.region_permits import RegionPermit
 from models.console_sessions import ConsoleLoginLink, ConsoleLoginTicket, ConsoleSession, TicketStatus
+from models.kpis import KpiTarget, KpiValue
 
 __all__ = [
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -32,5 +33,5 @@ __all__ = [
     "CorrectionRequest", "CorrectionStatus", "ActivityQrCode", "LocalFestivalDay",
     "Campaign", "CampaignStatus", "Announcement", "AnnouncementStatus", "SubscriptionCredit", "SubscriptionGrant",
     "JobRun", "IdempotentRequest", "RegionPermit", "ConsoleLoginLink", "ConsoleLoginTicket", "ConsoleSession",
-    "TicketStatus",
+    "TicketStatus", "RegistrationChannel", "KpiTarget", "KpiValue",
 ]

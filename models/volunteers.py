@@ -23,6 +23,14 @@ class VolunteerStatus(enum.StrEnum):
     SUSPENDED = "suspended"
 
 
+class RegistrationChannel(enum.StrEnum):
+    """How the archive came in: the KPI `self_registration_rate` counts `self` (online, by the person)."""
+
+    SELF = "self"
+    ORGANIZER = "organizer"    # entered by an organiser on the person's behalf
+    IMPORT = "import"          # bulk import of an existing roll
+
+
 class Gender(enum.StrEnum):
     MALE = "male"
     FEMALE = "female"
@@ -71,6 +79,8 @@ class Volunteer(Base):
     guardian_mobile: Mapped[str | None] = mapped_column(String(11))
     status: Mapped[VolunteerStatus] = mapped_column(StrEnumType(VolunteerStatus), default=VolunteerStatus.PENDING, index=True)
     rejection_reason: Mapped[str | None] = mapped_column(Text)
+    registration_channel: Mapped[RegistrationChannel] = mapped_column(
+        StrEnumType(RegistrationChannel), default=RegistrationChannel.SELF, server_default=RegistrationChannel.SELF.value)
     # Why and when an organiser or admin suspended the volunteer (cleared on reinstatement).
     suspension_reason: Mapped[str | None] = mapped_column(Text)
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

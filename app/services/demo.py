@@ -27,7 +27,7 @@ from app.services import (activities, broadcasts, calendar, campaigns, checkins,
 from app.timeutil import now_utc, to_local
 from models import (Account, Activity, ActivityStatus, Campaign, Evaluation, MembershipStatus, Notification,
                     NotificationChannel, NotificationStatus, Organization, OrganizationStatus, Region, RegionLevel,
-                    OrganizationKind, RegionPopulation, Role, RoleGrant, Signup, SignupMode, SignupStatus,
+                    OrganizationKind, RegionPopulation, RegistrationChannel, Role, RoleGrant, Signup, SignupMode, SignupStatus,
                     SubscriptionCredit, Team, TeamKind, TeamMembership, Volunteer, VolunteerStatus)
 
 # (code, name, population, children); the first child at each level stays the first (the README walks it).
@@ -202,7 +202,11 @@ def _volunteers(rng: random.Random, communities: list[Region], now: datetime) ->
             skills=sorted(set(rng.sample(SKILLS, rng.randint(0, 2)))),
             region_id=rng.choices(communities, weights)[0].id,
             status=VolunteerStatus.PENDING if pending else VolunteerStatus.APPROVED,
-            reviewed_at=None if pending else joined + timedelta(days=1), created_at=joined, updated_at=joined)
+            reviewed_at=None if pending else joined + timedelta(days=1), created_at=joined, updated_at=joined,
+            # About 15 % entered by an organiser, so the self-registration KPI is not trivially 100 %
+            # (chosen by index, not by rng, so the rest of the demo data stays as it was).
+            registration_channel=(RegistrationChannel.ORGANIZER if index % 20 in (3, 9, 16)
+                                  else RegistrationChannel.SELF))
         db.session.add(volunteer)
         people.append(volunteer)
     db.session.flush()
