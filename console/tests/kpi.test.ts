@@ -81,30 +81,30 @@ describe('traffic lights', () => {
 })
 
 describe('values by unit', () => {
-  it('writes percents from fractions, hours and counts', () => {
-    expect(formatValue(0.132, 'percent')).toBe('13.2%')
-    expect(formatValue(0.7, 'percent')).toBe('70%')
-    expect(formatValue(1, 'percent')).toBe('100%')
+  it('writes percents, hours and counts', () => {
+    expect(formatValue(13.24, 'percent')).toBe('13.2%')
+    expect(formatValue(70, 'percent')).toBe('70%')
+    expect(formatValue(100, 'percent')).toBe('100%')
     expect(formatValue(18.46, 'hours')).toBe('18.5 小时')
     expect(formatValue(0, 'hours')).toBe('0 小时')
     expect(formatValue(7, 'count')).toBe('7')
     expect(formatValue(null, 'percent')).toBe('—')
     expect(formatValue(Number.NaN, 'count')).toBe('—')
-    expect(formatTarget(0.13, 'percent')).toBe('≥ 13%')
+    expect(formatTarget(13, 'percent')).toBe('≥ 13%')
     expect(formatTarget(null, 'count')).toBe('—')
   })
 
   it('writes changes in points for percents', () => {
-    expect(formatChange(0.012, 'percent')).toBe('+1.2 个百分点')
+    expect(formatChange(1.2, 'percent')).toBe('+1.2 个百分点')
     expect(formatChange(-0.5, 'hours')).toBe('−0.5 小时')
     expect(formatChange(0, 'count')).toBe('±0')
     expect(formatChange(null, 'count')).toBe('—')
   })
 
-  it('plots percents in percent', () => {
-    expect(chartValue(0.1234, 'percent')).toBe(12.3)
-    expect(chartValue(3.14159, 'hours')).toBe(3.1)
-    expect(chartValue(null, 'count')).toBeNull()
+  it('plots to one decimal', () => {
+    expect(chartValue(12.34)).toBe(12.3)
+    expect(chartValue(3.14159)).toBe(3.1)
+    expect(chartValue(null)).toBeNull()
   })
 
   it('says what the numerator and denominator count', () => {

@@ -142,7 +142,8 @@ export function statusCounts(figures: readonly Pick<KpiFigureLike, 'status'>[]):
 }
 
 // --- values --------------------------------------------------------------------------------------
-// Percent indicators travel as fractions (0.13 = 13 %); hours as hours; counts as whole numbers.
+// Percent indicators travel in percent (13 = 13 %, targets and bands too: the bands in points); hours
+// as hours; counts as whole numbers.
 
 function asUnit(unit: string): KpiUnit {
   return unit === 'percent' || unit === 'hours' ? unit : 'count'
@@ -156,7 +157,7 @@ function trim(n: number, digits: number): string {
 export function formatValue(value: number | null | undefined, unit: string): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return '—'
   const u = asUnit(unit)
-  if (u === 'percent') return `${trim(value * 100, 1)}%`
+  if (u === 'percent') return `${trim(value, 1)}%`
   if (u === 'hours') return `${trim(value, 1)} 小时`
   return trim(value, 1)
 }
@@ -173,15 +174,15 @@ export function formatChange(delta: number | null | undefined, unit: string): st
   const sign = delta > 0 ? '+' : delta < 0 ? '−' : '±'
   const abs = Math.abs(delta)
   const u = asUnit(unit)
-  if (u === 'percent') return `${sign}${trim(abs * 100, 1)} 个百分点`
+  if (u === 'percent') return `${sign}${trim(abs, 1)} 个百分点`
   if (u === 'hours') return `${sign}${trim(abs, 1)} 小时`
   return `${sign}${trim(abs, 1)}`
 }
 
-/** The number a chart plots: percents in percent, others as they are. */
-export function chartValue(value: number | null | undefined, unit: string): number | null {
+/** The number a chart plots, to one decimal. */
+export function chartValue(value: number | null | undefined): number | null {
   if (value === null || value === undefined || !Number.isFinite(value)) return null
-  return asUnit(unit) === 'percent' ? Math.round(value * 1000) / 10 : Math.round(value * 10) / 10
+  return Math.round(value * 10) / 10
 }
 
 export function unitAxisName(unit: string): string {
