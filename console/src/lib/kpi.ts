@@ -278,3 +278,42 @@ export function queryToTrailIds(value: unknown): number[] {
   if (typeof value !== 'string' || !value) return []
   return value.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0)
 }
+
+// --- what the panel draws --------------------------------------------------------------------------
+
+export interface TrendPointView { period: string; value: number | null; status: string }
+
+export interface KpiFigureView extends KpiFigureLike {
+  definition?: string | null
+  trend?: TrendPointView[] | null
+}
+
+export interface KpiChildRow {
+  region: TrailNode & { level?: string | null }
+  rank: number | null
+  score: number | null
+  bottom: boolean
+  figures: KpiFigureLike[]
+}
+
+export interface KpiView {
+  /** The node (or organisation) the figures are for. */
+  name: string
+  period: string
+  figures: KpiFigureView[]
+  children: KpiChildRow[]
+  computedAt: string | null
+}
+
+/** The ranking's columns: the indicators that apply to at least one child, in catalogue order. */
+export function rankingColumns(rows: readonly KpiChildRow[], figures: readonly KpiFigureLike[]): { key: string; label: string; unit: string }[] {
+  const order = figures.length ? figures : rows[0]?.figures ?? []
+  return order
+    .filter((f) => rows.some((r) => asStatus(figureOf(r.figures, f.key)?.status) !== 'none' || figureOf(r.figures, f.key)?.value != null))
+    .map((f) => ({ key: f.key, label: f.label, unit: f.unit }))
+}
+
+/** The bottom three's names, worst last, for the line under the ranking. */
+export function bottomNames(rows: readonly KpiChildRow[]): string[] {
+  return rows.filter((r) => r.bottom).sort((a, b) => (a.rank ?? 0) - (b.rank ?? 0)).map((r) => r.region.name)
+}
