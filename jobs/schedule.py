@@ -22,8 +22,8 @@ must also catch up on what it missed rather than act only on the last period.
 
 from __future__ import annotations
 
-from jobs import attendance, campaigns, reminders, trainings
-from jobs.runner import Job, cron, every  # noqa: F401  (every: for entries on a fixed interval)
+from jobs import attendance, campaigns, kpis, reminders, trainings
+from jobs.runner import Job, cron, every
 
 JOBS = (
     Job("close_forgotten_checkouts", cron(minute="*"), attendance.close_forgotten_checkouts),
@@ -35,4 +35,7 @@ JOBS = (
     Job("training_reminders_before_end", cron(month="3,6,9,12", day="1-10", hour=9, minute=0),
         trainings.remind_before_quarter_end),
     Job("training_compliance_report", cron(month="1,4,7,10", day="1-7", hour=8, minute=30), trainings.compliance_report),
+    # KPI rollup: the live periods every 10 minutes, every period of this year and the last at night.
+    Job("kpi_refresh", every(minutes=10), kpis.refresh_live),
+    Job("kpi_refresh_nightly", cron(hour=3, minute=0), kpis.refresh_nightly),
 )

@@ -1,0 +1,84 @@
+"""Write the rollup `kpi_values`: a full recompute of whole periods from one snapshot.
+
+Why a full recompute per period and not deltas: a delta applied per event can be lost (a crash
+between the event and its delta) or applied twice (a retried job), and needs every writer of the
+raw tables to remember it. Recomputing a period reads only committed rows, so an event is either in
+the snapshot (counted once, whatever was retried before) or not yet (counted by the next refresh).
+
+Two refreshes may run at once (a scheduled one and an on-demand read). Each stamps its rows with
+`computed_at = now`, read *before* its snapshot, so the stamp means "every event committed before
+this moment is included"; the upsert replaces a row only with one of an equal or later stamp, so a
+slow refresh that started earlier never overwrites the figures of one that started later, and the
+promise a row makes only ever gets stronger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from app.db import upsert_insert
+from app.extensions import db
+from app.services.kpi.compute import compute_period
+from app.services.kpi.periods import MONTH, QUARTER, YEAR, Period
+from models import KpiValue
+
+logger = logging.getLogger(__name__)
+
+# Rows per INSERT statement: large enough to be few statements, small enough for SQLite's
+# limit of bound parameters (32,766 since 3.32; 7 per row).
+_BATCH = 1000
+
+
+def refresh(periods: Iterable[Period], *, now: datetime, region_ids=None) -> int:
+    """Recompute and store the given periods for every region (or `region_ids`); return the rows written.
+
+    `now` is both the live periods' cap and the snapshot's stamp: read it before the transaction
+    begins. On PostgreSQL a transaction opened here is REPEATABLE READ, so every query of every
+    period sees the same committed state; called inside a transaction already open (an on-demand
+    read, a test) it reads in that one. The caller commits (the boundary owns the transaction).
+    """
+    _open_snapshot()
+    rows = []
+    for period in dict.fromkeys(periods):
+        for region_id, figures in compute_period(period, now=now, region_ids=region_ids).items():
+            rows.extend({"region_id": region_id, "period": period.key, "key": figure.key,
+                         "numerator": figure.numerator, "denominator": figure.denominator,
+                         "details": figure.details, "computed_at": now} for figure in figures.values())
+    for start in range(0, len(rows), _BATCH):
+        _upsert(rows[start:start + _BATCH])
+    return len(rows)
+
+
+def _open_snapshot() -> None:
+    session = db.session()
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return
+    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def _upsert(rows: list[dict]) -> None:
+    statement = upsert_insert(KpiValue).values(rows)
+    excluded = statement.excluded
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["region_id", "period", "key"],
+        set_={"numerator": excluded.numerator, "denominator": excluded.denominator, "details": excluded.details,
+              "computed_at": excluded.computed_at},
+        # Never let an older snapshot replace a newer one (see the module docstring).
+        where=KpiValue.computed_at <= excluded.computed_at))
+
+
+def live_periods(now: datetime) -> list[Period]:
+    """The current month, quarter and year: what the frequent refresh keeps up to date."""
+    return [Period.current(kind, now) for kind in (MONTH, QUARTER, YEAR)]
+
+
+def all_periods_of_years(*years: int) -> list[Period]:
+    """Every month, quarter and year of the given years: what the nightly refresh recomputes."""
+    periods = []
+    for year in years:
+        periods += [Period(year, MONTH, m) for m in range(1, 13)]
+        periods += [Period(year, QUARTER, q) for q in range(1, 5)]
+        periods.append(Period(year, YEAR, 1))
+    return periods
