@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   asStatus, chartValue, currentPeriod, defaultPeriod, drillTo, drillUp, figureOf, flagLabel, flagOf, formatChange, formatTarget,
   formatValue, fractionText, periodAxisLabel, periodKind, periodLabel, periodOfKind, periodOptions, queryToTrailIds, shiftPeriod,
-  statusColor, statusCounts, statusLabel, trailToQuery,
+  statusColor, statusCounts, statusLabel, trailToQuery, kpiViewOf, organizationView, bottomNames, rankingColumns,
 } from '@/lib/kpi'
 
 // 2026-12-31 20:00 UTC is already 2027-01-01 04:00 in Beijing.
@@ -160,5 +160,36 @@ describe('drill-down', () => {
     expect(queryToTrailIds('9,10')).toEqual([9, 10])
     expect(queryToTrailIds('9,x,-1')).toEqual([9])
     expect(queryToTrailIds(undefined)).toEqual([])
+  })
+})
+
+describe('the answers made into the panel', () => {
+  const figure = (key: string, status: string, computed_at: string | null = null) =>
+    ({ key, label: key, unit: 'percent', value: 50, numerator: 5, denominator: 10, target: 70, yellow_band: 10, status, computed_at })
+
+  it('reads GET /kpis with its ranked children and the oldest snapshot time', () => {
+    const view = kpiViewOf({
+      region: { name: '渝中区' }, period: '2026-11',
+      figures: [figure('recorded_rate', 'red', '2026-12-01T00:05:00Z'), figure('registration_rate', 'green', '2026-12-01T00:00:00Z')],
+      children: [{ region: { id: 5, name: '解放碑街道' }, rank: 1, score: 0.9, bottom_three: false, figures: [figure('recorded_rate', 'green')] },
+        { region: { id: 6, name: '较场口街道' }, rank: 2, score: 0.4, bottom_three: true, figures: [figure('recorded_rate', 'red')] }],
+    })
+    expect(view.name).toBe('渝中区')
+    expect(view.computedAt).toBe('2026-12-01T00:00:00Z')
+    expect(view.children.map((c) => [c.region.name, c.bottom])).toEqual([['解放碑街道', false], ['较场口街道', true]])
+    expect(bottomNames(view.children)).toEqual(['较场口街道'])
+    expect(rankingColumns(view.children, view.figures).map((c) => c.key)).toEqual(['recorded_rate'])
+    expect(kpiViewOf({ region: { name: 'x' }, period: '2026', figures: [], children: null }).children).toEqual([])
+  })
+
+  it('shows an organisation\'s plain counts with what they are in the hover text', () => {
+    const view = organizationView('渝中区志愿者协会', {
+      period: '2026-11', volunteers_served: 12, hours: 40.5, activities_held: 3, trainings_held: 1,
+      care_themes: { 空巢老人: 2, 留守儿童: 0 }, festival_campaigns: ['重阳节'], professional_team_kinds: [],
+    })
+    expect(view.figures.map((f) => formatValue(f.value, f.unit))).toEqual(['12', '40.5 小时', '3', '1', '1', '1', '0'])
+    expect(view.figures.every((f) => f.status === 'none')).toBe(true)
+    expect(fractionText(view.figures[4])).toBe('空巢老人 2 次')
+    expect(fractionText(view.figures[6])).toBe('还没有专业队伍开展活动')
   })
 })

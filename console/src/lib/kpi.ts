@@ -208,7 +208,8 @@ function count(n: number): string {
 }
 
 /** "注册志愿者 1,320 ／ 常住人口 10,000" (numerator alone for the counted indicators). */
-export function fractionText(figure: Pick<KpiFigureLike, 'key' | 'numerator' | 'denominator'>): string {
+export function fractionText(figure: Pick<KpiFigureLike, 'key' | 'numerator' | 'denominator'> & { hint?: string | null }): string {
+  if (figure.hint) return figure.hint
   const [top, bottom] = PARTS[figure.key] ?? ['分子', '分母']
   if (figure.numerator === null || figure.numerator === undefined) return '暂无数据'
   const numerator = `${top} ${count(figure.numerator)}`
@@ -286,6 +287,9 @@ export interface TrendPointView { period: string; value: number | null; status: 
 export interface KpiFigureView extends KpiFigureLike {
   definition?: string | null
   trend?: TrendPointView[] | null
+  computed_at?: string | null
+  /** The hover text when numerator/denominator say nothing (an organisation's plain counts). */
+  hint?: string | null
 }
 
 export interface KpiChildRow {
@@ -316,4 +320,57 @@ export function rankingColumns(rows: readonly KpiChildRow[], figures: readonly K
 /** The bottom three's names, worst last, for the line under the ranking. */
 export function bottomNames(rows: readonly KpiChildRow[]): string[] {
   return rows.filter((r) => r.bottom).sort((a, b) => (a.rank ?? 0) - (b.rank ?? 0)).map((r) => r.region.name)
+}
+
+/** GET /kpis's answer (with children=true) as the panel draws it. */
+export function kpiViewOf(answer: {
+  region: { name: string }
+  period: string
+  figures: KpiFigureView[]
+  children?: { region: TrailNode & { level?: string | null }; rank: number; score: number | null; bottom_three: boolean; figures: KpiFigureLike[] }[] | null
+}): KpiView {
+  const stamps = answer.figures.map((f) => f.computed_at).filter((t): t is string => typeof t === 'string').sort()
+  return {
+    name: answer.region.name,
+    period: answer.period,
+    figures: answer.figures,
+    children: (answer.children ?? []).map((c) => ({ region: c.region, rank: c.rank, score: c.score, bottom: c.bottom_three, figures: c.figures })),
+    // The oldest snapshot among the figures: everything shown is at least this fresh.
+    computedAt: stamps[0] ?? null,
+  }
+}
+
+export interface OrganizationFigures {
+  period: string
+  volunteers_served: number
+  hours: number
+  activities_held: number
+  trainings_held: number
+  care_themes: Record<string, number>
+  festival_campaigns: string[]
+  professional_team_kinds: string[]
+}
+
+function plain(key: string, label: string, unit: KpiUnit, value: number, hint: string): KpiFigureView {
+  return { key, label, unit, value, numerator: value, denominator: null, target: null, status: 'none', hint }
+}
+
+/** An organisation's own figures (no targets: plain counts) in the panel's shape. */
+export function organizationView(name: string, answer: OrganizationFigures): KpiView {
+  const themes = Object.entries(answer.care_themes).filter(([, n]) => n > 0)
+  return {
+    name,
+    period: answer.period,
+    children: [],
+    computedAt: null,
+    figures: [
+      plain('volunteers_served', '参与服务的志愿者', 'count', answer.volunteers_served, '在本组织活动中有服务时长的志愿者，一人只算一次'),
+      plain('hours', '服务时长', 'hours', answer.hours, '本组织活动的服务时长合计（含更正）'),
+      plain('activities_held', '开展活动', 'count', answer.activities_held, '统计期内开始的、未取消的活动'),
+      plain('trainings_held', '开展培训', 'count', answer.trainings_held, '其中的培训活动'),
+      plain('care_themes', '关爱主题', 'count', themes.length, themes.length ? themes.map(([t, n]) => `${t} ${n} 次`).join('、') : '还没有关爱主题活动'),
+      plain('festival_campaigns', '节日主题', 'count', answer.festival_campaigns.length, answer.festival_campaigns.join('、') || '还没有节日主题活动'),
+      plain('professional_team_kinds', '专业队伍类别', 'count', answer.professional_team_kinds.length, answer.professional_team_kinds.join('、') || '还没有专业队伍开展活动'),
+    ],
+  }
 }
