@@ -22,7 +22,7 @@ must also catch up on what it missed rather than act only on the last period.
 
 from __future__ import annotations
 
-from jobs import attendance, campaigns, kpis, reminders, trainings
+from jobs import attendance, bulletins, campaigns, kpis, reminders, trainings
 from jobs.runner import Job, cron, every
 
 JOBS = (
@@ -38,4 +38,9 @@ JOBS = (
     # KPI rollup: the live periods every 10 minutes, every period of this year and the last at night.
     Job("kpi_refresh", every(minutes=10), kpis.refresh_live),
     Job("kpi_refresh_nightly", cron(hour=3, minute=0), kpis.refresh_nightly),
+    # Hourly: the freeze day and hour are in [bulletins]; before them nothing is due, after them the
+    # month is claimed once and a missed hour catches up on the next.
+    Job("bulletin_freeze", cron(minute=5), bulletins.freeze_due),
+    Job("quarterly_report_reminders", cron(month="3,6,9,12", day="1-31", hour=9, minute=15),
+        bulletins.remind_quarterly_reports),
 )
