@@ -6,7 +6,6 @@ same `not_admin_of_region` (403) as everywhere else in the API.
 
 from __future__ import annotations
 
-from app.errors import Forbidden
 from app.services import access, regions
 from models import Organization, Region
 
@@ -18,7 +17,7 @@ def region(account_id: int, region_id: int | None) -> Region:
     if region_id is None:
         paths = access.admin_region_paths(account_id)
         if not paths:
-            raise Forbidden("not_admin_of_region", f"只有地区管理员可以{_READING}")
+            raise access.not_admin_of_region(_READING)
         # The top one: the shortest path (the highest level); among equals the first by path.
         top = min(paths, key=lambda path: (path.count("/"), path))
         return regions.get_region(int(top.strip("/").split("/")[-1]))
