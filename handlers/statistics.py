@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,6 +93,9 @@ class WindowView(BaseModel):
 class StatisticsView(BaseModel):
     scope: ScopeView
     window: WindowView
+    source: Literal["rollup", "direct"] = Field(
+        description="rollup：整月、整季度或整年的地区统计取自预汇总表（随指标每10分钟刷新，统计时点为刷新时刻）；"
+                    "direct：其他日期区间、组织统计或尚未汇总的统计期，直接从明细计算")
     volunteers: VolunteerBreakdown
     activities: ActivityBreakdown
     hours: HourBreakdown
@@ -108,10 +112,14 @@ def get_statistics(query: StatisticsQuery):
 
     A region counts its registered residents and their hours wherever they served; an organisation
     its teams' members and its own activities' hours. Activities count in the Shanghai month they start.
+    A region's window of exactly a month, a quarter or a year (the default, this year, is one) is read
+    from the statistics rollup, refreshed with the KPIs every 10 minutes: `source` is `rollup` and
+    `window.as_of` the refresh's moment. Any other span of days, an organisation, or a period the
+    rollup has not computed yet is counted from the raw tables (`source` `direct`), to the request's moment.
     """
     now = current_time()
     where = statistics.scope(current_account(), organization_id=query.organization_id, region_id=query.region_id)
     win = statistics.window(query.first, query.until, now=now)
-    found = statistics.report(where, win)
-    return StatisticsView(scope=_scope_view(where), window=WindowView(first_day=win.first, last_day=win.last, as_of=win.cap),
-                          generated_at=now, **found)
+    found = statistics.answer(where, win)
+    return StatisticsView(scope=_scope_view(where), window=WindowView(first_day=win.first, last_day=win.last, as_of=found.as_of),
+                          source=found.source, generated_at=now, **found.breakdowns)

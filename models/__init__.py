@@ -23,7 +23,7 @@ from models.idempotency import IdempotentRequest
 from models.region_permits import RegionPermit
 from models.exports import Export, ExportStatus
 from models.console_sessions import ConsoleLoginLink, ConsoleLoginTicket, ConsoleSession, TicketStatus
-from models.kpis import KpiTarget, KpiValue
+from models.kpis import KpiTarget, KpiValue, StatValue
 from models.bulletins import Bulletin, BulletinStatus, PdfStatus, QuarterlyReport
 
 __all__ = [
@@ -35,6 +35,6 @@ __all__ = [
     "CorrectionRequest", "CorrectionStatus", "ActivityQrCode", "LocalFestivalDay",
     "Campaign", "CampaignStatus", "Announcement", "AnnouncementStatus", "SubscriptionCredit", "SubscriptionGrant",
     "JobRun", "IdempotentRequest", "RegionPermit", "ConsoleLoginLink", "ConsoleLoginTicket", "ConsoleSession",
-    "TicketStatus", "RegistrationChannel", "KpiTarget", "KpiValue", "Bulletin", "BulletinStatus", "PdfStatus",
+    "TicketStatus", "RegistrationChannel", "KpiTarget", "KpiValue", "StatValue", "Bulletin", "BulletinStatus", "PdfStatus",
     "QuarterlyReport", "Export", "ExportStatus",
 ]

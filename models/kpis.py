@@ -44,3 +44,25 @@ class KpiValue(Base):
     denominator: Mapped[int] = mapped_column(BigInteger)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StatValue(Base):
+    """One bucket of one statistics breakdown of a region in a period, as of the snapshot `computed_at`.
+
+    Per node, already summed up the tree (a district's row counts every resident of its subtree),
+    so a read is one indexed lookup. Written only by app/services/kpi/stat_rollup.py in the KPI
+    refresh; only the rows of a (region, period) bearing its newest `computed_at` are the figures
+    (a bucket that fell to zero is not rewritten; older rows are stale, and deleted by the refresh).
+    """
+
+    __tablename__ = "stat_values"
+    __table_args__ = (UniqueConstraint("period", "region_id", "dimension", "bucket"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id", ondelete="CASCADE"), index=True)
+    period: Mapped[str] = mapped_column(String(10))
+    dimension: Mapped[str] = mapped_column(String(20))
+    bucket: Mapped[str] = mapped_column(String(40))
+    # Minutes of a city's year exceed 2**31: 64-bit.
+    value: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -34,11 +34,12 @@ from app.db import JsonArrayElements
 from app.errors import DomainError
 from app.extensions import db
 from app.services import access, workbench
+from app.services.kpi.periods import MONTH, QUARTER, YEAR, Period
 from app.services.trainings import local_midnight
 from app.services.volunteers import CATEGORY_LABELS, Category
 from app.timeutil import to_local
 from models import (Account, Activity, ActivityKind, ActivityStatus, Gender, Organization,
-                    OrganizationStatus, Region, ServiceRecord, Team, TeamKind, TeamMembership, Volunteer,
+                    OrganizationStatus, Region, ServiceRecord, StatValue, Team, TeamKind, TeamMembership, Volunteer,
                     VolunteerStatus)
 from models.activities import CARE_THEMES
 from models.teams import TEAM_KIND_LABELS, MembershipStatus
@@ -116,10 +117,14 @@ def _subtree_ids(region: Region) -> list[int]:
     return list(db.session.scalars(select(Region.id).where(Region.path.startswith(region.path))))
 
 
+def registered(win: Window) -> list[ColumnElement]:
+    """Volunteers registered at the window's cap: approved or suspended, approved before it."""
+    return [Volunteer.status.in_(REGISTERED), func.coalesce(Volunteer.reviewed_at, Volunteer.created_at) < win.cap]
+
+
 def _volunteers(where: workbench.Scope, win: Window) -> list[ColumnElement]:
     """Registered volunteers of the scope: residents of the region, or members of the organisation's teams."""
-    conditions = [Volunteer.status.in_(REGISTERED),
-                  func.coalesce(Volunteer.reviewed_at, Volunteer.created_at) < win.cap]
+    conditions = registered(win)
     if where.organization is not None:
         conditions.append(Volunteer.id.in_(
             select(TeamMembership.volunteer_id).join(Team, Team.id == TeamMembership.team_id)
@@ -129,14 +134,14 @@ def _volunteers(where: workbench.Scope, win: Window) -> list[ColumnElement]:
     return conditions
 
 
-def _held(win: Window, where: workbench.Scope | None) -> list[ColumnElement]:
+def held(win: Window, where: workbench.Scope | None) -> list[ColumnElement]:
     """Held activities starting in [start, cap): of the scope (where they took place, or the organisation's),
     or anywhere with `where=None`."""
     conditions = [Activity.status.not_in(NOT_HELD), Activity.starts_at >= win.start, Activity.starts_at < win.cap]
     return conditions if where is None else [where.activities(), *conditions]
 
 
-def _month_of(column: ColumnElement, months: list[tuple[str, datetime]]) -> ColumnElement:
+def month_index(column: ColumnElement, months: list[tuple[str, datetime]]) -> ColumnElement:
     """The index of the Shanghai month `column` falls in (rows are already inside the window)."""
     if len(months) == 1:
         return case((column.is_not(None), 0), else_=0)
@@ -157,7 +162,7 @@ def _cut(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
-def _age_band(reference: date) -> ColumnElement:
+def age_band(reference: date) -> ColumnElement:
     whens: list[tuple[ColumnElement, str]] = [(Volunteer.birth_date.is_(None), UNKNOWN)]
     for key, _, older in AGE_BANDS:
         if older is not None:
@@ -174,7 +179,7 @@ def _line(key: str, label: str, count: int | float) -> dict[str, Any]:
 def volunteers(where: workbench.Scope, win: Window) -> dict[str, Any]:
     """Registered volunteers by category, gender, age band, child region (home) and team kind."""
     conditions = _volunteers(where, win)
-    band = _age_band(win.reference_day).label("band")
+    band = age_band(win.reference_day).label("band")
     rows = db.session.execute(select(Volunteer.region_id, Volunteer.gender, band, func.count())
                               .where(*conditions).group_by(Volunteer.region_id, Volunteer.gender, _BAND)).all()
     by_gender: dict[str, int] = defaultdict(int)
@@ -184,7 +189,6 @@ def volunteers(where: workbench.Scope, win: Window) -> dict[str, Any]:
         by_gender[gender.value if gender is not None else UNKNOWN] += count
         by_band[band_key] += count
         by_home[region_id] += count
-    total = sum(by_home.values())
 
     elements = JsonArrayElements(Volunteer.categories).table_valued("value")
     categories = dict(db.session.execute(select(elements.c.value, func.count()).select_from(Volunteer)
@@ -195,6 +199,12 @@ def volunteers(where: workbench.Scope, win: Window) -> dict[str, Any]:
         .where(TeamMembership.status == MembershipStatus.ACTIVE, *conditions,
                *([Team.organization_id == where.organization.id] if where.organization is not None else []))
         .group_by(Team.kind)).all())
+    return _volunteer_lines(sum(by_home.values()), categories, by_gender, by_band,
+                            _by_child_region(where.region, by_home), {kind.value: n for kind, n in kinds.items()})
+
+
+def _volunteer_lines(total: int, categories: dict[str, int], by_gender: dict[str, int], by_band: dict[str, int],
+                     by_region: list[dict[str, Any]], kinds: dict[str, int]) -> dict[str, Any]:
     return {
         "total": total,
         "by_category": [_line(c.value, CATEGORY_LABELS[c], categories.get(c.value, 0)) for c in Category],
@@ -202,16 +212,21 @@ def volunteers(where: workbench.Scope, win: Window) -> dict[str, Any]:
         + ([_line(UNKNOWN, UNKNOWN_LABEL, by_gender[UNKNOWN])] if by_gender.get(UNKNOWN) else []),
         "by_age_band": [_line(key, label, by_band.get(key, 0)) for key, label, _ in AGE_BANDS]
         + ([_line(UNKNOWN, UNKNOWN_LABEL, by_band[UNKNOWN])] if by_band.get(UNKNOWN) else []),
-        "by_region": _by_child_region(where.region, by_home),
-        "by_team_kind": [_line(k.value, TEAM_KIND_LABELS[k], kinds.get(k, 0)) for k in TeamKind],
+        "by_region": by_region,
+        "by_team_kind": [_line(k.value, TEAM_KIND_LABELS[k], kinds.get(k.value, 0)) for k in TeamKind],
     }
+
+
+def _children(region: Region) -> list[tuple[int, str, str]]:
+    """The region's children (id, name, path), in code order."""
+    return [tuple(row) for row in db.session.execute(
+        select(Region.id, Region.name, Region.path).where(Region.parent_id == region.id).order_by(Region.code, Region.id))]
 
 
 def _by_child_region(region: Region, by_home: dict[int, int]) -> list[dict[str, Any]]:
     """Fold counts by home region into the region's children (plus the region itself and, for an
     organisation's members, 其他地区 for homes outside it), children in code order."""
-    children = list(db.session.execute(select(Region.id, Region.name, Region.path).where(Region.parent_id == region.id)
-                                       .order_by(Region.code, Region.id)))
+    children = _children(region)
     paths = dict(db.session.execute(select(Region.id, Region.path).where(Region.id.in_(list(by_home)))).all()) if by_home else {}
     counts: dict[int | None, int] = defaultdict(int)
     child_by_prefix = {path: child_id for child_id, _, path in children}
@@ -225,6 +240,12 @@ def _by_child_region(region: Region, by_home: dict[int, int]) -> list[dict[str, 
             counts[child_by_prefix.get(child_path)] += count
         else:
             counts[None] += count
+    return _region_lines(region, children, counts)
+
+
+def _region_lines(region: Region, children: list[tuple[int, str, str]],
+                  counts: dict[int | None, int]) -> list[dict[str, Any]]:
+    """One line per child, then the region's own residents (本级) and 其他地区 when there are any."""
     lines = [{"region_id": child_id, "label": name, "count": counts.get(child_id, 0)} for child_id, name, _ in children]
     if counts.get(region.id):
         lines.append({"region_id": region.id, "label": f"{region.name}（本级）", "count": counts[region.id]})
@@ -238,19 +259,26 @@ def _by_child_region(region: Region, by_home: dict[int, int]) -> list[dict[str, 
 def activities(where: workbench.Scope, win: Window) -> dict[str, Any]:
     """Held activities by care theme, by kind and by month (Shanghai month of the start)."""
     months = win.months()
-    held = _held(win, where)
-    month = _month_of(Activity.starts_at, months).label("month")
-    rows = db.session.execute(select(month, Activity.kind, func.count()).where(*held).group_by(_MONTH, Activity.kind)).all()
+    conditions = held(win, where)
+    month = month_index(Activity.starts_at, months).label("month")
+    rows = db.session.execute(select(month, Activity.kind, func.count()).where(*conditions)
+                              .group_by(_MONTH, Activity.kind)).all()
+    elements = JsonArrayElements(Activity.themes).table_valued("value")
+    themes = dict(db.session.execute(select(elements.c.value, func.count(func.distinct(Activity.id)))
+                                     .select_from(Activity).join(elements, true()).where(*conditions)
+                                     .group_by(elements.c.value)).all())
+    return _activity_lines(months, [(index, kind.value, count) for index, kind, count in rows], themes)
+
+
+def _activity_lines(months: list[tuple[str, datetime]], rows: list[tuple[int, str, int]],
+                    themes: dict[str, int]) -> dict[str, Any]:
+    """From (month index, kind, count) rows and counts per theme."""
     per_month = [{"month": key, "service": 0, "training": 0, "total": 0} for key, _ in months]
     by_kind: dict[str, int] = defaultdict(int)
     for index, kind, count in rows:
-        per_month[index][kind.value] += count
+        per_month[index][kind] += count
         per_month[index]["total"] += count
-        by_kind[kind.value] += count
-    elements = JsonArrayElements(Activity.themes).table_valued("value")
-    themes = dict(db.session.execute(select(elements.c.value, func.count(func.distinct(Activity.id)))
-                                     .select_from(Activity).join(elements, true()).where(*held)
-                                     .group_by(elements.c.value)).all())
+        by_kind[kind] += count
     return {
         "total": sum(by_kind.values()),
         "by_theme": [_line(theme, theme, themes.get(theme, 0)) for theme in CARE_THEMES],
@@ -267,27 +295,39 @@ def hours(where: workbench.Scope, win: Window) -> dict[str, Any]:
     than given, which the ledger does not allow for one activity) show as zero.
     """
     months = win.months()
-    month = _month_of(Activity.starts_at, months).label("month")
+    month = month_index(Activity.starts_at, months).label("month")
     query = (select(month, Activity.organization_id, func.sum(ServiceRecord.minutes))
              .select_from(ServiceRecord).join(Activity, Activity.id == ServiceRecord.activity_id))
     if where.organization is None:  # the residents' hours, wherever they served
         query = query.join(Volunteer, Volunteer.id == ServiceRecord.volunteer_id).where(
-            *_held(win, None), *_volunteers(where, win))
+            *held(win, None), *_volunteers(where, win))
     else:
-        query = query.where(*_held(win, where))
+        query = query.where(*held(win, where))
     rows = db.session.execute(query.group_by(_MONTH, Activity.organization_id)).all()
     per_month = [0] * len(months)
     per_organization: dict[int, int] = defaultdict(int)
     for index, organization_id, minutes in rows:
         per_month[index] += minutes or 0
         per_organization[organization_id] += minutes or 0
+    top, others = top_organizations(per_organization)
+    return _hour_lines(months, per_month, top, others)
+
+
+def top_organizations(per_organization: dict[int, int]) -> tuple[list[tuple[int, int]], int | None]:
+    """The organisations with positive minutes, most first (ties by id): the top 20 as (minutes, id),
+    and the minutes of the rest (None when there is no rest)."""
     ranked = sorted(((m, o) for o, m in per_organization.items() if m > 0), key=lambda mo: (-mo[0], mo[1]))
     top, rest = ranked[:TOP_ORGANIZATIONS], ranked[TOP_ORGANIZATIONS:]
+    return top, (sum(m for m, _ in rest) if rest else None)
+
+
+def _hour_lines(months: list[tuple[str, datetime]], per_month: list[int], top: list[tuple[int, int]],
+                others: int | None) -> dict[str, Any]:
     names = dict(db.session.execute(select(Organization.id, Organization.name)
                                     .where(Organization.id.in_([o for _, o in top]))).all()) if top else {}
     by_organization = [_minutes({"organization_id": o, "label": names.get(o, str(o))}, m) for m, o in top]
-    if rest:
-        by_organization.append(_minutes({"organization_id": None, "label": OTHERS}, sum(m for m, _ in rest)))
+    if others is not None:
+        by_organization.append(_minutes({"organization_id": None, "label": OTHERS}, others))
     total = max(sum(per_month), 0)
     return {"total_minutes": total, "total_hours": round(total / 60, 1),
             "by_month": [_minutes({"month": key}, minutes) for (key, _), minutes in zip(months, per_month)],
@@ -308,11 +348,106 @@ def teams(where: workbench.Scope, win: Window) -> dict[str, Any]:
         query = query.join(Organization, Organization.id == Team.organization_id).where(
             Organization.status == OrganizationStatus.APPROVED, Organization.region_id.in_(_subtree_ids(where.region)))
     kinds = dict(db.session.execute(query.group_by(Team.kind)).all())
+    return _team_lines({kind.value: count for kind, count in kinds.items()})
+
+
+def _team_lines(kinds: dict[str, int]) -> dict[str, Any]:
     return {"total": sum(kinds.values()),
-            "by_kind": [_line(k.value, TEAM_KIND_LABELS[k], kinds.get(k, 0)) for k in TeamKind]}
+            "by_kind": [_line(k.value, TEAM_KIND_LABELS[k], kinds.get(k.value, 0)) for k in TeamKind]}
 
 
 def report(where: workbench.Scope, win: Window) -> dict[str, Any]:
-    """Every breakdown of the scope in the window."""
+    """Every breakdown of the scope in the window, straight from the raw tables (the direct computation)."""
     return {"volunteers": volunteers(where, win), "activities": activities(where, win),
             "hours": hours(where, win), "teams": teams(where, win)}
+
+
+# --- served from the rollup ---------------------------------------------------------------------------
+# `stat_values` (written by app/services/kpi/stat_rollup.py in the KPI refresh) holds, per region
+# and period, every bucket below already summed over the region's subtree. Its dimensions:
+TOTAL = "volunteers"         # bucket "total": registered residents; written for every node, even 0
+GENDER = "gender"            # male | female | unknown
+AGE_BAND = "age_band"        # AGE_BANDS keys | unknown (at the period's reference day)
+CATEGORY = "category"        # Category values (one per element of a volunteer's categories)
+TEAM_KIND = "team_kind"      # TeamKind values: distinct residents with an active membership of the kind
+HOME = "home"                # a child region's id, or OWN: residents by the child their home is under
+OWN = "own"
+ACTIVITIES = "activities"    # "YYYY-MM:service" | "YYYY-MM:training": held activities placed in the subtree
+THEME = "theme"              # held activities placed in the subtree listing the theme
+MINUTES_MONTH = "minutes_month"  # "YYYY-MM": net minutes of the residents (may be negative)
+MINUTES_ORG = "minutes_org"  # an organisation id (the top 20, positive) | OTHERS_BUCKET (the rest)
+OTHERS_BUCKET = "others"
+TEAMS = "teams"              # TeamKind values: teams of approved organisations registered in the subtree
+
+
+@dataclass(frozen=True)
+class Answer:
+    breakdowns: dict[str, Any]
+    as_of: datetime          # the cap the numbers are counted at
+    source: str              # "rollup" | "direct"
+
+
+def answer(where: workbench.Scope, win: Window) -> Answer:
+    """The statistics of the scope in the window: from the rollup when it holds them, else direct.
+
+    The rollup serves a region's window that is exactly a month, a quarter or a year (the default
+    window, this year, is one) once the refresh has computed that period; its numbers are as of the
+    refresh's snapshot (at most ten minutes old for a current period), and `as_of` says so. An
+    organisation, any other span of days, or a period never refreshed is computed directly.
+    """
+    served = from_rollup(where, win)
+    if served is not None:
+        return served
+    return Answer(report(where, win), win.cap, "direct")
+
+
+def period_of(win: Window) -> Period | None:
+    """The month, quarter or year the window covers exactly, or None."""
+    first = win.first
+    if first.day != 1:
+        return None
+    candidates = [Period(first.year, MONTH, first.month)]
+    if first.month % 3 == 1:
+        candidates.append(Period(first.year, QUARTER, (first.month - 1) // 3 + 1))
+    if first.month == 1:
+        candidates.append(Period(first.year, YEAR, 1))
+    return next((period for period in candidates if period.end == win.end), None)
+
+
+def from_rollup(where: workbench.Scope, win: Window) -> Answer | None:
+    """The region's breakdowns for the window from `stat_values`, or None when it cannot serve them."""
+    period = period_of(win) if where.organization is None else None
+    if period is None:
+        return None
+    rows = db.session.execute(select(StatValue.dimension, StatValue.bucket, StatValue.value, StatValue.computed_at)
+                              .where(StatValue.period == period.key, StatValue.region_id == where.region.id)).all()
+    if not rows:
+        return None
+    # Only the newest snapshot's rows are the figures: a bucket that has fallen to zero since an
+    # older snapshot is not rewritten, and an older refresh may have committed after a newer one.
+    newest = max(row.computed_at for row in rows)
+    found: dict[str, dict[str, int]] = defaultdict(dict)
+    for dimension, bucket, value, computed_at in rows:
+        if computed_at == newest:
+            found[dimension][bucket] = value
+    months = win.months()
+    homes = found[HOME]
+    counts: dict[int | None, int] = {int(bucket): value for bucket, value in homes.items() if bucket != OWN}
+    counts[where.region.id] = homes.get(OWN, 0)
+    activity_rows = []
+    index_of = {key: index for index, (key, _) in enumerate(months)}
+    for bucket, count in found[ACTIVITIES].items():
+        month, kind = bucket.split(":")
+        activity_rows.append((index_of[month], kind, count))
+    per_organization = found[MINUTES_ORG]
+    top = sorted(((m, int(o)) for o, m in per_organization.items() if o != OTHERS_BUCKET),
+                 key=lambda mo: (-mo[0], mo[1]))
+    breakdowns = {
+        "volunteers": _volunteer_lines(found[TOTAL].get("total", 0), found[CATEGORY], found[GENDER], found[AGE_BAND],
+                                       _region_lines(where.region, _children(where.region), counts), found[TEAM_KIND]),
+        "activities": _activity_lines(months, activity_rows, found[THEME]),
+        "hours": _hour_lines(months, [found[MINUTES_MONTH].get(key, 0) for key, _ in months], top,
+                             per_organization.get(OTHERS_BUCKET)),
+        "teams": _team_lines(found[TEAMS]),
+    }
+    return Answer(breakdowns, period.cap(newest), "rollup")

@@ -102,7 +102,7 @@ def _stored(region_ids: list[int], periods: list[Period], *, now: datetime) -> d
     found = {row.period for row in rows}
     missing = [period for period in periods if period.key not in found]
     if missing:
-        refresh.refresh(missing, now=now)
+        refresh.refresh(missing, now=now, statistics=False)
         db.session.flush()
         rows = _read(region_ids, periods)
     return {(row.region_id, row.period, row.key): row for row in rows}

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from app.db import unit_of_work, upsert_insert
 from app.extensions import db
+from app.services.kpi import stat_rollup
 from app.services.kpi.compute import compute_period
 from app.services.kpi.periods import MONTH, QUARTER, YEAR, Period
 from app.tasks import task
@@ -32,8 +33,13 @@ logger = logging.getLogger(__name__)
 _BATCH = 1000
 
 
-def refresh(periods: Iterable[Period], *, now: datetime, region_ids=None) -> int:
+def refresh(periods: Iterable[Period], *, now: datetime, region_ids=None, statistics: bool = True) -> int:
     """Recompute and store the given periods for every region (or `region_ids`); return the rows written.
+
+    With every region and `statistics` (the scheduled refreshes), the statistics rollup
+    `stat_values` (app/services/kpi/stat_rollup.py) is recomputed for the same periods from the
+    same snapshot; an on-demand KPI read of a period never refreshed leaves it out (the statistics
+    of such a period are computed directly until the nightly refresh stores them).
 
     `now` is both the live periods' cap and the snapshot's stamp: read it before the transaction
     begins. On PostgreSQL a transaction opened here is REPEATABLE READ, so every query of every
@@ -41,15 +47,20 @@ def refresh(periods: Iterable[Period], *, now: datetime, region_ids=None) -> int
     read, a test) it reads in that one. The caller commits (the boundary owns the transaction).
     """
     _open_snapshot()
+    periods = list(dict.fromkeys(periods))
     rows = []
-    for period in dict.fromkeys(periods):
+    for period in periods:
         for region_id, figures in compute_period(period, now=now, region_ids=region_ids).items():
             rows.extend({"region_id": region_id, "period": period.key, "key": figure.key,
                          "numerator": figure.numerator, "denominator": figure.denominator,
                          "details": figure.details, "computed_at": now} for figure in figures.values())
     for start in range(0, len(rows), _BATCH):
         _upsert(rows[start:start + _BATCH])
-    return len(rows)
+    written = len(rows)
+    if statistics and region_ids is None:
+        for period in periods:
+            written += stat_rollup.refresh(period, now=now)
+    return written
 
 
 @task(retries=2, retry_delay=60)
