@@ -174,10 +174,10 @@ def _remind_one(account_id: int, item: dict[str, Any], quarter: Period, day: dat
         more = "等" if item["untrained_count"] > len(item["untrained"]) else ""
         problems.append(f"{item['untrained_count']} 个单位本季度尚未培训（{'、'.join(item['untrained'])}{more}）")
     when = f"已超过报送期限（{due.month}月{due.day}日）" if item["state"] == LATE else f"请于{due.month}月{due.day}日前报送"
-    text = f"{item['name']}{quarter_label(quarter)}的季度报告尚未报送，{when}。目前{'；'.join(problems)}，请抓紧整改并在报告中说明。"
+    text = f"{item['name']}{quarter_label(quarter)}工作报告尚未报送，{when}。目前{'；'.join(problems)}，请抓紧整改并在报告中说明。"
     return notifications.notify(account_id, (quarter.key, ("r", item["region_id"]), ("a", account_id), day.isoformat()),
                                 notifications.Message(
         kind=notifications.NotificationKind.QUARTERLY_REPORT_REMINDER, template="training_reminder",
-        title=f"{quarter_label(quarter)}季度报告提醒", text=text,
+        title=f"{quarter_label(quarter)}报告提醒", text=text,
         fields={"thing1": item["name"], "thing2": quarter_label(quarter), "date3": due},
         page=f"pages/report/quarterly?region_id={item['region_id']}&quarter={quarter.key}"), now=now) is not None

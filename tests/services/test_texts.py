@@ -22,7 +22,9 @@ from app.texts import clock_text, day_text, hours_text, moment_text
 from app.timeutil import to_local
 from app.wechat.callbacks import InboundMessage
 from app.wechat.simulator import fields as wechat_rules
-from models import Campaign, Signup, SignupMode, SignupStatus, TeamKind, VolunteerStatus
+from app.services import quarterly_reports
+from app.services.bulletins import freeze as bulletin_freeze
+from models import Bulletin, BulletinStatus, Campaign, Signup, SignupMode, SignupStatus, TeamKind, VolunteerStatus
 from tests import factories as f
 
 # --- the formatters --------------------------------------------------------------------------------
@@ -79,15 +81,20 @@ def doubled(text: str) -> list[str]:
 
 @pytest.fixture
 def captured(monkeypatch):
-    """Every Message written through the one outbox writer."""
+    """Every Message written through the outbox writers (one recipient, or many at once)."""
     messages: list[notifications.Message] = []
-    original = notifications.notify
+    original, original_many = notifications.notify, notifications.notify_many
 
     def capture(account_id, key, message, **kwargs):
         messages.append(message)
         return original(account_id, key, message, **kwargs)
 
+    def capture_many(recipients, message, **kwargs):
+        messages.append(message)
+        return original_many(recipients, message, **kwargs)
+
     monkeypatch.setattr(notifications, "notify", capture)
+    monkeypatch.setattr(notifications, "notify_many", capture_many)
     return messages
 
 
@@ -160,6 +167,16 @@ def make_every_notification(world, now) -> None:
     # A suspension and its reinstatement, with the longest reason.
     volunteers.suspend(organizer, dave.id, reason=LONG_REASON, now=now)
     volunteers.reinstate(organizer, dave.id, reason=LONG_REASON, now=now + timedelta(minutes=1))
+    # A frozen bulletin told to the district's admins and the organisers below it.
+    bulletin = Bulletin(region_id=tree["district"].id, month="2026-10", status=BulletinStatus.FROZEN,
+                        content={"title": "甲区2026年10月志愿服务月月通报", "summary": LONG_REASON * 3},
+                        frozen_at=now, created_at=now)
+    db.session.add(bulletin)
+    db.session.flush()
+    bulletin_freeze.tell(bulletin, now=now)
+    # Quarterly-report reminders from the 15th of the quarter's last month: the street is red on its
+    # indicators and has not reported.
+    quarterly_reports.remind(now=datetime(2026, 12, 16, 1, 15, tzinfo=timezone.utc))
 
 
 def test_every_notification_reads_well_and_fits_its_fields(world, now, captured):
