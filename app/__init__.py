@@ -28,6 +28,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from app.extensions import init_extensions
 
     init_extensions(app)
+    from app import tasks
+
+    tasks.bind(app)
     register_error_handlers(app)
 
     import handlers

@@ -117,6 +117,19 @@ def jobs_scheduler(table_module: str) -> None:
     scheduler.run_forever(current_app._get_current_object(), table_module)
 
 
+@jobs_cli.command("tasks")
+@click.option("--workers", default=None, type=int, help="Worker threads (default: tasks.workers).")
+@click.option("--import", "extra_modules", multiple=True, help="Also import this module's tasks (tests name one).")
+def jobs_tasks(workers: int | None, extra_modules: tuple[str, ...]) -> None:
+    """Run the background-task consumer (Huey): exports, PDFs, bulletins; Ctrl-C stops it after the running tasks."""
+    from app import tasks
+
+    names = tasks.discover(extra_modules)
+    count = workers or settings()["tasks"]["workers"]
+    click.echo(f"task consumer on {tasks.backend_of(settings())} with {count} workers; tasks: {', '.join(names)}")
+    tasks.make_consumer(workers=count).run()
+
+
 @jobs_cli.command("close-checkouts")
 def jobs_close_checkouts() -> None:
     """Close check-ins still open at an activity's end + grace (the scheduler does it every minute)."""

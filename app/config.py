@@ -215,12 +215,31 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         raise ConfigError("console.login_link_minutes must be between 1 and 1440")
     if not console["dist_dir"]:
         raise ConfigError("console.dist_dir must not be empty")
+    bulletins = settings["bulletins"]
+    for key in ("freeze_day", "quarterly_due_day", "quarterly_reminder_day"):
+        if not 1 <= bulletins[key] <= 28:
+            raise ConfigError(f"bulletins.{key} must be a day of the month, 1-28")
+    if not 0 <= bulletins["freeze_hour"] <= 23:
+        raise ConfigError("bulletins.freeze_hour must be an hour of the day, 0-23")
+    if bulletins["quarterly_reminder_day"] > bulletins["quarterly_due_day"]:
+        raise ConfigError("bulletins.quarterly_reminder_day must not be after bulletins.quarterly_due_day")
+    if not 60 <= bulletins["pdf_link_seconds"] <= 7 * 24 * 3600:
+        raise ConfigError("bulletins.pdf_link_seconds must be between 60 and 604800")
     checkin = settings["checkin"]
     if checkin["forgotten_checkout_policy"] not in FORGOTTEN_CHECKOUT_POLICIES:
         raise ConfigError("checkin.forgotten_checkout_policy must be one of " + ", ".join(FORGOTTEN_CHECKOUT_POLICIES))
     for key in ("opens_minutes_before_start", "checkout_grace_minutes", "min_minutes_before_checkout"):
         if checkin[key] < 0:
             raise ConfigError(f"checkin.{key} must not be negative")
+    if not 1 <= settings["tasks"]["workers"] <= 64:
+        raise ConfigError("tasks.workers must be between 1 and 64")
+    if not settings["tasks"]["sqlite_path"]:
+        raise ConfigError("tasks.sqlite_path must not be empty")
+    for key in ("link_ttl_seconds", "keep_hours", "stale_minutes", "progress_every", "yield_per"):
+        if settings["exports"][key] <= 0:
+            raise ConfigError(f"exports.{key} must be positive")
+    if not settings["files"]["directory"]:
+        raise ConfigError("files.directory must not be empty")
 
 
 def _freeze(value: Any) -> Any:

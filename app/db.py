@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, TextClause, bindparam, literal_column, text
+from sqlalchemy import Boolean, ColumnElement, FunctionElement, TextClause, bindparam, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -108,3 +108,24 @@ def _holds_postgresql(element: JsonArrayHolds, compiler: Any, **kw: Any) -> str:
 
     value = compiler.process(bindparam(None, json.dumps([element.value], ensure_ascii=False), unique=True), **kw)
     return f"(CAST({compiler.process(element.column, **kw)} AS JSONB) @> CAST({value} AS JSONB))"
+
+
+class JsonArrayElements(FunctionElement):
+    """The elements of a JSON array column as rows (column `value`, text), to GROUP BY them.
+
+    Use as `JsonArrayElements(column).table_valued("value")` joined ON true: `json_each` on SQLite,
+    `json_array_elements_text` on PostgreSQL, each reading the row's array once (where one
+    `JsonArrayHolds` per element value would parse it once per value).
+    """
+
+    inherit_cache = True
+
+
+@compiles(JsonArrayElements, "sqlite")
+def _elements_sqlite(element: JsonArrayElements, compiler: Any, **kw: Any) -> str:
+    return f"json_each({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(JsonArrayElements, "postgresql")
+def _elements_postgresql(element: JsonArrayElements, compiler: Any, **kw: Any) -> str:
+    return f"json_array_elements_text({compiler.process(element.clauses, **kw)})"

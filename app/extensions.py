@@ -107,7 +107,10 @@ def _sqlite_begin(connection: Any) -> None:
     one committed in between. SQLite serves the one-process demo, where queueing is harmless.
     """
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A connection that only reads (an export's stream) takes no write lock: it reads a WAL
+        # snapshot while others write, and never writes, so it cannot fail with BUSY_SNAPSHOT.
+        read_only = connection.get_execution_options().get("sqlite_read_only")
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def init_extensions(app: Flask) -> None:

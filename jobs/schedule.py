@@ -22,7 +22,7 @@ must also catch up on what it missed rather than act only on the last period.
 
 from __future__ import annotations
 
-from jobs import attendance, campaigns, kpis, reminders, trainings
+from jobs import attendance, bulletins, campaigns, exports, kpis, reminders, trainings
 from jobs.runner import Job, cron, every
 
 JOBS = (
@@ -34,8 +34,16 @@ JOBS = (
         trainings.remind_quarter_start),
     Job("training_reminders_before_end", cron(month="3,6,9,12", day="1-10", hour=9, minute=0),
         trainings.remind_before_quarter_end),
+    # Exports run as Huey tasks; these only re-enqueue lost ones and delete expired files.
+    Job("exports_requeue_stalled", cron(minute="*/5"), exports.requeue_stalled),
+    Job("exports_delete_expired", cron(minute=23), exports.delete_expired),
     Job("training_compliance_report", cron(month="1,4,7,10", day="1-7", hour=8, minute=30), trainings.compliance_report),
     # KPI rollup: the live periods every 10 minutes, every period of this year and the last at night.
     Job("kpi_refresh", every(minutes=10), kpis.refresh_live),
     Job("kpi_refresh_nightly", cron(hour=3, minute=0), kpis.refresh_nightly),
+    # Hourly: the freeze day and hour are in [bulletins]; before them nothing is due, after them the
+    # month is claimed once and a missed hour catches up on the next.
+    Job("bulletin_freeze", cron(minute=5), bulletins.freeze_due),
+    Job("quarterly_report_reminders", cron(month="3,6,9,12", day="1-31", hour=9, minute=15),
+        bulletins.remind_quarterly_reports),
 )

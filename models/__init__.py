@@ -21,8 +21,10 @@ from models.subscriptions import SubscriptionCredit, SubscriptionGrant
 from models.jobs import JobRun
 from models.idempotency import IdempotentRequest
 from models.region_permits import RegionPermit
+from models.exports import Export, ExportStatus
 from models.console_sessions import ConsoleLoginLink, ConsoleLoginTicket, ConsoleSession, TicketStatus
 from models.kpis import KpiTarget, KpiValue
+from models.bulletins import Bulletin, BulletinStatus, PdfStatus, QuarterlyReport
 
 __all__ = [
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -33,5 +35,6 @@ __all__ = [
     "CorrectionRequest", "CorrectionStatus", "ActivityQrCode", "LocalFestivalDay",
     "Campaign", "CampaignStatus", "Announcement", "AnnouncementStatus", "SubscriptionCredit", "SubscriptionGrant",
     "JobRun", "IdempotentRequest", "RegionPermit", "ConsoleLoginLink", "ConsoleLoginTicket", "ConsoleSession",
-    "TicketStatus", "RegistrationChannel", "KpiTarget", "KpiValue",
+    "TicketStatus", "RegistrationChannel", "KpiTarget", "KpiValue", "Bulletin", "BulletinStatus", "PdfStatus",
+    "QuarterlyReport", "Export", "ExportStatus",
 ]

@@ -23,6 +23,8 @@ trap cleanup EXIT INT TERM
 
 "$BIN/flask" wechat-sim --no-access-log & pids+=($!)
 "$BIN/flask" jobs worker & pids+=($!)
+# Background tasks (exports): Huey's consumer on the SQLite queue in instance/.
+"$BIN/flask" jobs tasks & pids+=($!)
 # One scheduler: with the in-process Redis substitute a second one could not see the first's lease.
 "$BIN/flask" jobs scheduler & pids+=($!)
 # One web process: the in-process Redis substitute is not shared between processes.

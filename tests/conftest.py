@@ -7,7 +7,10 @@ Backends come from the environment, so `make test` runs the same suite twice:
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -24,6 +27,9 @@ for _name in [n for n in os.environ if n.startswith("APP_") and n != "APP_CONFIG
     del os.environ[_name]
 
 FIXED_NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
+# Files and the SQLite task queue of the run live here, never in the project's instance/.
+SCRATCH = tempfile.mkdtemp(prefix="volunteer-tests-")
+atexit.register(shutil.rmtree, SCRATCH, True)
 
 
 def _postgres_database(server_url: str) -> Iterator[str]:
@@ -72,6 +78,8 @@ def _base_overrides(database_url: str) -> dict[str, Any]:
         "redis": {"url": os.environ.get("TEST_REDIS_URL", "")},
         # Nothing in tests reaches the network: WeChat calls go to a simulator started by the test.
         "wechat": {"api_base": "http://127.0.0.1:9", "timeout_seconds": 2.0},
+        "tasks": {"sqlite_path": os.path.join(SCRATCH, "tasks.db")},
+        "files": {"directory": os.path.join(SCRATCH, "files")},
     }
 
 
@@ -105,6 +113,9 @@ def make_app(database_url: str):
             try:
                 _empty_tables(app)
                 app.extensions["redis"].flushdb()
+                from app.tasks import huey
+
+                huey.flush()
             except (sa.exc.OperationalError, redis.ConnectionError):
                 # Apps that tests built on purpose with an unreachable database or Redis.
                 pass

@@ -49,6 +49,8 @@ class NotificationKind(enum.StrEnum):
     CORRECTION_REQUEST = "correction_request"
     CORRECTION_RESULT = "correction_result"
     ACCOUNT_STATUS = "account_status"  # a volunteer suspended or reinstated
+    BULLETIN_PUBLISHED = "bulletin_published"  # a month's bulletin frozen, to the node's admins and organisers below
+    QUARTERLY_REPORT_REMINDER = "quarterly_report_reminder"  # a unit's quarterly report still to submit
 
 
 # A part of a key: a value (an id, a timestamp, a state), or (tag, value) written together, e.g. ("s", 12) → "s12".

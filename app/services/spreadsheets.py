@@ -22,9 +22,13 @@ _VOLUNTEER_COLUMNS = (("编号", 8), ("姓名", 10), ("手机号", 14), ("性别
                       ("注册时间", 18))
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP's CSV-injection list; tab and CR too).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _safe(text: str) -> str:
-    """A cell's text that a spreadsheet will not run as a formula (=, +, -, @ first)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    """A cell's text that a spreadsheet will not run as a formula (=, +, -, @, tab or CR first)."""
+    return "'" + text if text[:1] in _FORMULA_STARTS else text
 
 
 def volunteer_sheet(items: Iterable[Mapping[str, Any]], *, now: datetime) -> bytes:

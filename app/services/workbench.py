@@ -50,13 +50,14 @@ class Scope:
         return Volunteer.region_id.in_(select(Region.id).where(Region.path.startswith(self.region.path)))
 
 
-def scope(account: Account, *, organization_id: int | None, region_id: int | None) -> Scope:
-    """The caller's scope for an organisation or a region, or 403."""
+def scope(account: Account, *, organization_id: int | None, region_id: int | None,
+          doing: str = "查看工作台") -> Scope:
+    """The caller's scope for an organisation or a region, or 403 (saying what the caller was `doing`)."""
     if (organization_id is None) == (region_id is None):
         raise DomainError("region_or_organization_required", "请指定地区或组织（二选一）", 422,
                           fields={"region_id": "地区或组织必填其一", "organization_id": "地区或组织必填其一"})
     if region_id is not None:
-        region = access.require_admin_over(account.id, regions.get_region(region_id), doing="查看工作台")
+        region = access.require_admin_over(account.id, regions.get_region(region_id), doing=doing)
         return Scope("region", region, may_review=True, is_admin=True)
     organization = access.organization(organization_id)
     region = regions.get_region(organization.region_id)
@@ -67,7 +68,7 @@ def scope(account: Account, *, organization_id: int | None, region_id: int | Non
     captained = tuple(access.captained_team_ids(account.id, organization.id))
     if captained:
         return Scope("teams", region, organization, team_ids=captained)
-    raise access.not_organizer_or_admin("查看工作台", captains_too=True)
+    raise access.not_organizer_or_admin(doing, captains_too=True)
 
 
 def _count(query: Any) -> int:

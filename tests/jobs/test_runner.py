@@ -62,10 +62,12 @@ def test_the_real_table_loads():
     table = {job.name: job for job in runner.load_table("jobs.schedule")}
     assert set(table) == {"close_forgotten_checkouts", "campaign_drafts", "volunteer_reminders",
                           "training_reminders_quarter_start", "training_reminders_before_end",
-                          "training_compliance_report"}
+                          "training_compliance_report", "kpi_refresh", "kpi_refresh_nightly", "bulletin_freeze",
+                          "quarterly_report_reminders", "exports_requeue_stalled", "exports_delete_expired"}
     # Minutely passes keep minute periods; the quarterly ones run each day of their catch-up window once.
     assert table["volunteer_reminders"].period == "minute"
     assert table["training_reminders_quarter_start"].period == "day"
+    assert (table["bulletin_freeze"].period, table["quarterly_report_reminders"].period) == ("hour", "day")
 
 
 def test_a_table_repeating_a_name_is_refused(monkeypatch):

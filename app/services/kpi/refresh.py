@@ -18,10 +18,11 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from app.db import upsert_insert
+from app.db import unit_of_work, upsert_insert
 from app.extensions import db
 from app.services.kpi.compute import compute_period
 from app.services.kpi.periods import MONTH, QUARTER, YEAR, Period
+from app.tasks import task
 from models import KpiValue
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,17 @@ def refresh(periods: Iterable[Period], *, now: datetime, region_ids=None) -> int
     for start in range(0, len(rows), _BATCH):
         _upsert(rows[start:start + _BATCH])
     return len(rows)
+
+
+@task(retries=2, retry_delay=60)
+def refresh_in_background(period_keys: list[str], now: datetime) -> int:
+    """`refresh` as a Huey task: the scheduler enqueues it, a `flask jobs tasks` worker computes.
+
+    Safe to run twice or late: a second run writes the same figures, and an older `now` never
+    overwrites a newer snapshot's rows.
+    """
+    with unit_of_work():
+        return refresh([Period.parse(key) for key in period_keys], now=now)
 
 
 def _open_snapshot() -> None:

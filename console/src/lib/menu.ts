@@ -13,6 +13,7 @@ export interface MenuItem {
 
 export const MENU: readonly MenuItem[] = [
   { key: 'workbench', path: '/workbench', title: '工作台', icon: 'Odometer', roles: ['organizer', 'admin'] },
+  { key: 'statistics', path: '/statistics', title: '统计分析', icon: 'DataAnalysis', roles: ['organizer', 'admin'] },
   { key: 'volunteers', path: '/volunteers', title: '志愿者', icon: 'User', roles: ['organizer', 'admin'] },
   { key: 'organizations', path: '/organizations', title: '组织与队伍', icon: 'OfficeBuilding', roles: ['organizer'] },
   { key: 'org-review', path: '/organizations', title: '组织审核', icon: 'OfficeBuilding', roles: ['admin'] },
@@ -21,6 +22,7 @@ export const MENU: readonly MenuItem[] = [
   { key: 'announcements', path: '/announcements', title: '通知公告', icon: 'Bell', roles: ['organizer'] },
   { key: 'calendar', path: '/calendar', title: '节庆日与活动计划', icon: 'Flag', roles: ['organizer', 'admin'] },
   { key: 'trainings', path: '/trainings', title: '培训', icon: 'Reading', roles: ['organizer', 'admin'] },
+  { key: 'bulletins', path: '/bulletins', title: '月度通报', icon: 'DataAnalysis', roles: ['admin'] },
   { key: 'regions', path: '/regions', title: '地区与权限', icon: 'Location', roles: ['admin'] },
   { key: 'audit-log', path: '/audit-log', title: '操作日志', icon: 'Document', roles: ['admin'] },
 ]

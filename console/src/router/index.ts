@@ -30,6 +30,7 @@ export const routes: RouteRecordRaw[] = [
     children: [
       { path: '', name: 'home', component: () => import('@/pages/HomeRedirect.vue'), meta: { roles: ALL } },
       { path: 'workbench', name: 'workbench', component: () => import('@/pages/WorkbenchPage.vue'), meta: { title: '工作台', roles: ORG_ADMIN } },
+      { path: 'statistics', name: 'statistics', component: () => import('@/pages/StatisticsPage.vue'), meta: { title: '统计分析', roles: ORG_ADMIN } },
       { path: 'volunteers', name: 'volunteers', component: () => import('@/pages/VolunteersPage.vue'), meta: { title: '志愿者', roles: ORG_ADMIN } },
       { path: 'organizations', name: 'organizations', component: () => import('@/pages/OrganizationsPage.vue'), meta: { title: '组织与队伍', roles: ORG_ADMIN } },
       { path: 'activities', name: 'activities', component: () => import('@/pages/ActivitiesPage.vue'), meta: { title: '活动', roles: ['organizer', 'captain'] } },
@@ -38,6 +39,8 @@ export const routes: RouteRecordRaw[] = [
       { path: 'calendar', name: 'calendar', component: () => import('@/pages/CalendarPage.vue'), meta: { title: '节庆日与活动计划', roles: ORG_ADMIN } },
       { path: 'trainings', name: 'trainings', component: () => import('@/pages/TrainingsPage.vue'), meta: { title: '培训', roles: ORG_ADMIN } },
       { path: APPLY_PATH.slice(1), name: 'apply', component: () => import('@/pages/ApplyPage.vue'), meta: { title: '申请成立组织' } },
+      { path: 'bulletins', name: 'bulletins', component: () => import('@/pages/BulletinsPage.vue'), meta: { title: '月度通报', roles: ['admin'] } },
+      { path: 'bulletins/:id', name: 'bulletin', component: () => import('@/pages/BulletinDetailPage.vue'), meta: { title: '月度通报', roles: ['admin'] } },
       { path: 'regions', name: 'regions', component: () => import('@/pages/RegionsPage.vue'), meta: { title: '地区与权限', roles: ['admin'] } },
       { path: 'audit-log', name: 'audit-log', component: () => import('@/pages/AuditLogPage.vue'), meta: { title: '操作日志', roles: ['admin'] } },
       { path: ':pathMatch(.*)*', name: 'not-found', component: () => import('@/pages/NotFoundPage.vue'), meta: { title: '页面不存在' } },
