@@ -277,22 +277,23 @@ def generate(conn: Any, *, scale: float, seed: int, now: datetime, drop_indexes:
     street_of_community: dict[int, int] = {}
     district_of: dict[int, int] = {}
     used_names: set[str] = set()
+
+    def unique_name(suffix: str) -> str:
+        while (name := word(2) + suffix) in used_names:
+            pass
+        used_names.add(name)
+        return name
+
     for d in range(10):
         did, dpath = add_region("district", city_id, f"{DISTRICT_NAMES[d]}区", city_path)
         districts.append(did)
         district_of[did] = did
         for s in range(10):
-            while (sname := word(2) + "街道") in used_names:
-                pass
-            used_names.add(sname)
-            sid, spath = add_region("street", did, sname, dpath)
+            sid, spath = add_region("street", did, unique_name("街道"), dpath)
             streets.append(sid)
             district_of[sid] = did
             for c in range(10):
-                while (cname := word(2) + "社区") in used_names:
-                    pass
-                used_names.add(cname)
-                cid, _ = add_region("community", sid, cname, spath)
+                cid, _ = add_region("community", sid, unique_name("社区"), spath)
                 communities.append(cid)
                 street_of_community[cid] = sid
                 district_of[cid] = did
