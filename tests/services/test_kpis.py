@@ -12,6 +12,7 @@ from app.services.kpi import figures, refresh, targets
 from app.services.kpi.catalogue import effective_targets
 from app.services.kpi.compute import compute_period
 from app.services.kpi.periods import Period
+from app.tasks import huey
 from models import (ActivityKind, ActivityStatus, KpiValue, RecordKind, RegionPopulation, RegistrationChannel,
                     VolunteerStatus)
 from tests import factories
@@ -260,11 +261,22 @@ def test_children_are_ranked_and_the_bottom_three_flagged(app_context, now):
     assert ranked[0]["score"] >= ranked[1]["score"] >= ranked[4]["score"]
 
 
-def test_figures_for_computes_and_stores_a_period_on_first_read_with_a_trend(town, now):
+def test_figures_for_computes_the_asked_period_on_first_read_and_backfills_the_trend_in_the_background(town, now):
     town.volunteer("community")
     items = figures.figures_for(town["community"], NOV, now=now)
-    assert len(items[0]["trend"]) == 12 and items[0]["trend"][-1]["period"] == "2026-11"
-    assert db.session.query(KpiValue).filter_by(period="2025-12").count() > 0
+    trend = items[0]["trend"]
+    assert len(trend) == 12 and trend[-1]["period"] == "2026-11" and trend[-1]["value"] is not None
+    # Older points were never refreshed: no value yet, and one background refresh is on its way.
+    assert trend[0] == {"period": "2025-12", "value": None, "status": "none"}
+    assert db.session.query(KpiValue).filter_by(period="2025-12").count() == 0
+    assert len(huey.pending()) == 1
+    figures.figures_for(town["community"], NOV, now=now)
+    assert len(huey.pending()) == 1  # a second read does not enqueue the same backfill again
+    db.session.commit()
+    huey.execute(huey.dequeue())
+    db.session.rollback()
+    again = figures.figures_for(town["community"], NOV, now=now)
+    assert again[0]["trend"][0]["value"] is not None
 
 
 def test_an_older_snapshot_never_overwrites_a_newer_one(town, now):

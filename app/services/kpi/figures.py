@@ -1,7 +1,10 @@
 """Reading the rollup: a node's figures with status and trend, and its children ranked.
 
-Reads come from `kpi_values`. A period that was never refreshed (an old year, a fresh install) is
-computed and stored on first read, for every region at once, so the next read of any node finds it.
+Reads come from `kpi_values`. The period asked for, when it was never refreshed (an old year, a
+fresh install), is computed and stored on first read, for every region at once, so the next read of
+any node finds it. Trend points never refreshed are not: at city scale one period costs tens of
+seconds, and a year's trend reaches back twelve years. They read as no value (status `none`) and are
+handed to a background refresh, once per batch of periods every few minutes, so a later read has them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.extensions import db
+from app.extensions import db, get_redis
 from app.services import regions
 from app.services.kpi import refresh
 from app.services.kpi.catalogue import HOURS, INDICATORS, Target, effective_targets_many
@@ -22,12 +25,14 @@ from models import KpiValue, Region
 GREEN, YELLOW, RED, NONE = "green", "yellow", "red", "none"
 # The 红黄旗 practice names the last three; with three children or fewer that would name (almost) all.
 BOTTOM = 3
+# How long a background refresh of missing trend periods is trusted to be on its way before a read asks again.
+BACKFILL_GUARD_SECONDS = 600
 
 
 def figures_for(region: Region, period: Period, *, now: datetime, trend: int = 12) -> list[dict[str, Any]]:
     """The node's figures for the period, each with its status and the trend of the last `trend` periods."""
     periods = period.trend(trend) if trend else [period]
-    stored = _stored([region.id], periods, now=now)
+    stored = _stored([region.id], periods, now=now, asked=period)
     targets = effective_targets_many([region])[region.id]
     items = []
     for indicator in INDICATORS:
@@ -47,7 +52,7 @@ def children_ranked(region: Region, period: Period, *, now: datetime) -> list[di
     min(value ÷ target, 1); ties go to the higher registration rate, then the region code.
     """
     children = regions.children_of(region.id)
-    stored = _stored([child.id for child in children], [period], now=now)
+    stored = _stored([child.id for child in children], [period], now=now, asked=period)
     targets = effective_targets_many(children)
     rows = []
     for child in children:
@@ -94,18 +99,29 @@ def _trend_point(region: Region, period: Period, row: KpiValue | None, target: T
     return {"period": period.key, "value": figure["value"], "status": figure["status"]}
 
 
-def _stored(region_ids: list[int], periods: list[Period], *, now: datetime) -> dict[tuple[int, str, str], KpiValue]:
-    """kpi_values of the regions in the periods, computing (for every region) the periods never refreshed."""
+def _stored(region_ids: list[int], periods: list[Period], *, now: datetime,
+            asked: Period) -> dict[tuple[int, str, str], KpiValue]:
+    """kpi_values of the regions in the periods: the asked one computed now if missing, the others backfilled."""
     if not region_ids:
         return {}
     rows = _read(region_ids, periods)
     found = {row.period for row in rows}
-    missing = [period for period in periods if period.key not in found]
-    if missing:
-        refresh.refresh(missing, now=now, statistics=False)
+    if asked.key not in found:
+        refresh.refresh([asked], now=now, statistics=False)
         db.session.flush()
         rows = _read(region_ids, periods)
+        found = {row.period for row in rows}
+    missing = [period.key for period in periods if period.key not in found]
+    if missing:
+        _backfill(missing, now=now)
     return {(row.region_id, row.period, row.key): row for row in rows}
+
+
+def _backfill(period_keys: list[str], *, now: datetime) -> None:
+    """Enqueue a refresh of the periods unless one was enqueued for them in the last few minutes."""
+    guard = "kpi:backfill:" + ",".join(sorted(period_keys))
+    if get_redis().set(guard, "1", nx=True, ex=BACKFILL_GUARD_SECONDS):
+        refresh.refresh_in_background(period_keys, now)
 
 
 def _read(region_ids: list[int], periods: list[Period]) -> list[KpiValue]:
