@@ -46,6 +46,11 @@ def _attr(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
+def sheet_title(name: str) -> str:
+    """A name Excel accepts for a sheet: none of []:*?/\\, no quote at either end, 1 to 31 characters."""
+    return re.sub(r"[\[\]:*?/\\]", "_", name).strip("'")[:31] or "Sheet1"
+
+
 def excel_serial(moment: datetime) -> float:
     """A naive (already local) date-time as Excel's serial day number (1900 system)."""
     return (moment - _EPOCH).total_seconds() / 86400
@@ -120,7 +125,7 @@ class SheetWriter:
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
             'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-            f'<bookViews><workbookView/></bookViews><sheets><sheet name="{_attr(sheet_name[:31])}" sheetId="1" '
+            f'<bookViews><workbookView/></bookViews><sheets><sheet name="{_attr(sheet_title(sheet_name))}" sheetId="1" '
             'r:id="rId1"/></sheets></workbook>'))
         self._sheet = self._zip.open("xl/worksheets/sheet1.xml", "w", force_zip64=True)
         self._letters = [xl_col_to_name(i) for i in range(max(len(widths), 1) + 64)]
