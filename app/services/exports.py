@@ -41,7 +41,13 @@ from app.db import unit_of_work
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db, settings
 from app.services import access, audit, console_lists, directory, files, regions, xlsx_stream
+from app.services.kpi import figures as kpi_figures
+from app.services.kpi import scope as kpi_scope
+from app.services.kpi.catalogue import COUNT, HOURS, INDICATORS, PERCENT
+from app.services.kpi.periods import MONTH, Period
 from app.services.spreadsheets import GENDER_LABELS, STATUS_LABELS, XLSX_MIMETYPE, _safe  # noqa: F401
+
+KPI_STATUS_LABELS = {"green": "达标", "yellow": "接近", "red": "未达标", "none": "不适用"}  # as in the bulletin
 from app.tasks import task
 from app.timeutil import now_utc, to_local
 from models import (Account, Activity, Checkin, Export, ExportStatus, Gender, Organization, Region, ServiceRecord,
@@ -199,7 +205,8 @@ register(ExportKind(
     prepare=_volunteer_plan, formatter=_volunteer_formatter))
 
 
-# activities of an organisation (scope: organisation, as GET /organizations/{id}/activities)
+# activities of an organisation (as GET /organizations/{id}/activities) or of a region (its admins: the activities
+# held in its subtree, drafts excepted, as the workbench and the KPIs count them)
 
 def _organization_view(account_id: int, scope_type: str, scope_id: int) -> console_lists.Viewer:
     if scope_type != "organization":
@@ -221,9 +228,18 @@ def _organization_path(organization: Organization) -> str | None:
     return region.path if region else None
 
 
-def _activity_plan(account_id: int, scope_type: str, scope_id: int, filters: dict[str, Any], now: datetime) -> Plan:
+def _activity_scope(account_id: int, scope_type: str, scope_id: int) -> tuple[list[Any], str | None]:
+    """The activities the caller may list in the scope (a WHERE) and where the export's audit entry is filed."""
+    if scope_type == "region":
+        region = access.require_admin_over(account_id, regions.get_region(scope_id), doing="导出本地区的活动")
+        subtree = select(Region.id).where(Region.path.startswith(region.path, autoescape=True))
+        return [Activity.region_id.in_(subtree), Activity.status != "draft"], region.path
     seen = _organization_view(account_id, scope_type, scope_id)
-    where = _activity_where(seen)
+    return _activity_where(seen), _organization_path(seen.organization)
+
+
+def _activity_plan(account_id: int, scope_type: str, scope_id: int, filters: dict[str, Any], now: datetime) -> Plan:
+    where, region_path = _activity_scope(account_id, scope_type, scope_id)
     if filters.get("starts_from"):
         where.append(Activity.starts_at >= datetime.fromisoformat(filters["starts_from"]))
     if filters.get("starts_until"):
@@ -234,23 +250,25 @@ def _activity_plan(account_id: int, scope_type: str, scope_id: int, filters: dic
     if filters.get("status"):
         where.append(status == filters["status"])
     query = (select(Activity.id, Activity.title, status.label("state"), Activity.starts_at, Activity.ends_at,
-                    Team.name.label("team"), Activity.address, Activity.capacity, Activity.seats_taken)
+                    Team.name.label("team"), Activity.address, Activity.capacity, Activity.seats_taken,
+                    Organization.name.label("organization"), Region.name.label("region"))
+             .join(Organization, Organization.id == Activity.organization_id)
+             .join(Region, Region.id == Activity.region_id)
              .outerjoin(Team, Team.id == Activity.team_id).where(*where).order_by(Activity.starts_at, Activity.id))
-    return Plan(query=query, count=select(func.count()).select_from(Activity).where(*where),
-                region_path=_organization_path(seen.organization))
+    return Plan(query=query, count=select(func.count()).select_from(Activity).where(*where), region_path=region_path)
 
 
 ACTIVITY_STATUS_LABELS = {"draft": "草稿", "published": "已发布", "ongoing": "进行中", "finished": "已结束",
                           "evaluated": "已评价", "withdrawn": "已撤回", "cancelled": "已取消"}
 
 register(ExportKind(
-    key="activities", label="活动列表", scope_types=("organization",),
+    key="activities", label="活动列表", scope_types=("organization", "region"),
     columns=(("编号", 8), ("标题", 30), ("状态", 8), ("开始时间", 18), ("结束时间", 18), ("队伍", 16), ("地点", 30),
-             ("名额", 8), ("已报名", 8)),
+             ("名额", 8), ("已报名", 8), ("举办组织", 24), ("所在地区", 16)),
     prepare=_activity_plan,
     formatter=lambda reveal, plan, now: lambda row: (
         row.id, row.title, ACTIVITY_STATUS_LABELS.get(str(row.state), str(row.state)), _local(row.starts_at),
-        _local(row.ends_at), row.team or "", row.address, row.capacity, row.seats_taken)))
+        _local(row.ends_at), row.team or "", row.address, row.capacity, row.seats_taken, row.organization, row.region)))
 
 
 # attendance of one activity (scope: activity, as GET /activities/{id}/attendance)
@@ -330,6 +348,48 @@ register(ExportKind(
     columns=(("记录编号", 10), ("活动", 30), ("活动开始", 18), ("姓名", 10), ("手机号", 14), ("类型", 8),
              ("时长（分钟）", 12), ("说明", 24), ("记录时间", 18)),
     prepare=_records_plan, formatter=_record_formatter))
+
+
+# the KPI table (scope: a region, as GET /kpis?children=true: its admins, their subtree): the node, then its
+# children ranked, each indicator's value and status for the period (filter `period`, default this month)
+
+_UNITS = {PERCENT: "%", HOURS: "小时", COUNT: "个"}
+_LEVEL_NAMES = {"city": "市", "district": "区（县）", "street": "街道（镇）", "community": "社区（村）"}
+
+
+def _kpi_plan(account_id: int, scope_type: str, scope_id: int, filters: dict[str, Any], now: datetime) -> Plan:
+    if scope_type != "region":
+        raise _unknown_scope()
+    region = kpi_scope.region(account_id, scope_id)
+    period = Period.parse(filters["period"]) if filters.get("period") else Period.current(MONTH, now)
+
+    def items() -> list[dict[str, Any]]:
+        # A period never refreshed is computed and stored here, as on the KPI page's first read.
+        own = {"region": {"name": region.name, "level": region.level.value}, "rank": None, "score": None,
+               "figures": kpi_figures.figures_for(region, period, now=now, trend=0)}
+        return [{**row, "period": period.key} for row in [own, *kpi_figures.children_ranked(region, period, now=now)]]
+    return Plan(query=None, count=None, items=items, region_path=region.path)
+
+
+def _kpi_formatter(reveal: bool, plan: Plan, now: datetime) -> Callable[[Any], Sequence[Any]]:
+    def cells(row: dict[str, Any]) -> Sequence[Any]:
+        by_key = {figure["key"]: figure for figure in row["figures"]}
+        values: list[Any] = [row["period"], row["region"]["name"], _LEVEL_NAMES.get(row["region"]["level"], ""),
+                             row["rank"], round(100 * row["score"], 1) if row["score"] is not None else None]
+        for indicator in INDICATORS:
+            figure = by_key[indicator.key]
+            values += [figure["value"], KPI_STATUS_LABELS[figure["status"]]]
+        values.append("是" if row.get("bottom_three") else "")
+        return values
+    return cells
+
+
+register(ExportKind(
+    key="kpi_table", label="指标统计表", scope_types=("region",),
+    columns=(("统计期", 10), ("地区", 16), ("层级", 10), ("排名", 6), ("得分", 8),
+             *[column for i in INDICATORS for column in ((f"{i.label}（{_UNITS[i.unit]}）", 12), (f"{i.label}状态", 10))],
+             ("后三名", 8)),
+    prepare=_kpi_plan, formatter=_kpi_formatter))
 
 
 # --- requests and reads ----------------------------------------------------------------------------
