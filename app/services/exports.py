@@ -9,20 +9,24 @@ The Huey task `run_export(export_id)` only carries the id; everything else is re
   run overtaken by a re-claim throws its file away.
 - **Nothing lost with Redis.** A queued or stalled export whose message vanished is enqueued again
   by `requeue_stalled`, a scheduler entry (jobs/exports.py).
-- **Constant memory.** Rows stream from a server-side cursor (`yield_per`, a connection of its
-  own, a consistent snapshot on PostgreSQL) into XlsxWriter in `constant_memory` mode, which
-  flushes each row to disk; progress is written every `progress_every` rows in a short transaction.
+- **Constant memory.** Rows stream as plain tuples from a server-side cursor (`yield_per`, a
+  connection of its own, a consistent snapshot on PostgreSQL) into `xlsx_stream.SheetWriter`, which
+  writes each row's XML into the file's zip as it goes (inline strings: no shared-strings table);
+  progress is written every `progress_every` rows in a short transaction. Nothing accumulates:
+  the session holds only the export row, masking is cached per region, joined lists per distinct value.
 - **Scope is the lists'.** Each kind checks access with the rule of its console list
   (`directory.conditions` for volunteers, `console_lists.viewer` for an organisation's activities
-  and records, `access.require_activity_manager` for an attendance sheet), when requested and again
-  when the task runs, as the requester.
+  and records, `access.require_admin_over` for a region's activities, `kpi.scope.region` for the KPI
+  table, `access.require_activity_manager` for an attendance sheet), when requested and again when
+  the task runs, as the requester.
 - **Personal numbers** (mobile, ID number) are masked unless the requester may read them, per
   volunteer (an organiser or admin over the volunteer's region, the directory's reveal rule), and
   gave a reason; asking to reveal is audited with the reason.
 - **Formula injection.** Every text cell goes through `spreadsheets._safe`.
 
 Kinds are a registry: one more kind is one `register(ExportKind(...))` with a `prepare` (check
-access, return the query's description) and a `rows` generator.
+access, return a Plan: the query, or `items` computed when the task runs) and a `formatter`
+(built once per export, returning the function that turns a row into cells).
 """
 
 from __future__ import annotations
