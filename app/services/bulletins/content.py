@@ -49,9 +49,6 @@ def month_label(period: Period) -> str:
     return f"{period.year}年{period.index}月"
 
 
-PERIODS = ("current", "previous", "last_year")
-
-
 def periods_of(month: Period) -> dict[str, Period]:
     return {"current": month, "previous": month.previous(), "last_year": month.same_last_year()}
 
