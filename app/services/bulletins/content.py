@@ -304,8 +304,10 @@ def format_value(value: float | None, unit: str) -> str:
 def format_change(change: float | None, unit: str) -> str:
     if change is None:
         return "—"
-    text = f"{change:+.1f}" if unit != "count" else f"{change:+.0f}"
-    return text + ("个百分点" if unit == "percent" else "")
+    digits = 0 if unit == "count" else 1
+    # A change that rounds to zero prints +0, never "-0.0" (a fall of 0.04 points is no fall on paper).
+    shown = round(change, digits) or 0.0
+    return f"{shown:+.{digits}f}" + ("个百分点" if unit == "percent" else "")
 
 
 def _summary(node: Region, month: Period, content: dict[str, Any]) -> str:
