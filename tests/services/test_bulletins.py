@@ -333,3 +333,11 @@ def test_one_node_failing_does_not_stop_the_month_and_a_retry_finishes_it(town, 
     monkeypatch.setattr(content, "build", real_build)
     retried = tasks.run_month("2026-10", now=OCTOBER_FROZEN_AT)          # Huey's retry: only the failed one is left
     assert len(retried) == 1 and set(db.session.scalars(select(Bulletin.status))) == {BulletinStatus.FROZEN}
+
+
+def test_a_change_that_rounds_to_zero_prints_plus_zero():
+    from app.services.bulletins.content import format_change
+
+    assert format_change(-0.04, "percent") == "+0.0个百分点" and format_change(-0.4, "count") == "+0"
+    assert format_change(-0.06, "percent") == "-0.1个百分点" and format_change(2.5, "hours") == "+2.5"
+    assert format_change(None, "percent") == "—"
