@@ -283,35 +283,45 @@ def available(module: str) -> bool:
 
 
 def internal_bulletin() -> None:
-    """Child process: freeze last month's bulletin of every city, district and street node, as the
-    monthly job and its tasks do (claim, then compute and freeze each), without the PDFs; one JSON line."""
+    """Child process: freeze the due month's bulletin of every node as the scheduler's job does (claim every
+    node, then the one `freeze_month` task's body), print one JSON line. PDFs are separate tasks: not queued.
+
+    The month before is frozen first if it is not (not timed), so the 「上期数据更正」 comparison runs
+    as in production; the measured month's bulletins are deleted first, so every run freezes them all.
+    """
+    from sqlalchemy import delete, func, select
+
     from app import create_app
     from app.db import unit_of_work
     from app.extensions import db
-    from app.services.bulletins import freeze
-    from app.services.kpi.periods import MONTH, Period
+    from app.services import bulletins
+    from app.services.bulletins import tasks
     from app.timeutil import now_utc
-    from models import Bulletin
+    from models import Bulletin, BulletinStatus
 
+    tasks.render_pdf = lambda bulletin_id: None
     app = create_app()
     with app.app_context():
         now = now_utc()
-        month = Period.current(MONTH, now).previous()
-        with unit_of_work():  # the bench's own earlier bulletins of the month go, so a run freezes them again
-            db.session.execute(db.delete(Bulletin).where(Bulletin.month == month.key))
+        month = bulletins.due_month(now)
+        previous = month.previous()
+        with unit_of_work():
+            db.session.execute(delete(Bulletin).where(Bulletin.month == month.key))
+            bulletins.claim_due(previous, now=now)
+        tasks.run_month(previous.key, now=now)
         rss_before = peak_rss_mb()
         t0, cpu0 = time.monotonic(), cpu_s()
         with unit_of_work():
-            ids = freeze.claim_due(month, now=now)
-        frozen = 0
-        for bulletin_id in ids:
-            with unit_of_work():
-                frozen += bool(freeze.complete(bulletin_id, now=now))
+            claimed = bulletins.claim_due(month, now=now)
+        frozen = tasks.run_month(month.key, now=now)
         seconds = time.monotonic() - t0
+        with unit_of_work():
+            in_db = db.session.scalar(select(func.count()).select_from(Bulletin).where(
+                Bulletin.month == month.key, Bulletin.status == BulletinStatus.FROZEN))
         db.engine.dispose()
-    print(json.dumps({"seconds": seconds, "cpu_s": cpu_s() - cpu0, "bulletins": len(ids), "frozen": frozen,
-                      "month": month.key,
-                      "peak_mb": peak_rss_mb(), "rss_before_mb": rss_before}))
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu_s() - cpu0, "month": month.key, "bulletins": len(claimed),
+                      "claimed": len(claimed), "frozen": len(frozen),
+                      "frozen_in_db": in_db, "peak_mb": peak_rss_mb(), "rss_before_mb": rss_before}))
 
 
 def internal_export(admin_openid: str) -> None:

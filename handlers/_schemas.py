@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from functools import cache
-from typing import Annotated, Any, get_args
+from functools import cache, wraps
+from typing import Annotated, Any, Callable, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -118,6 +118,30 @@ def answers(status: int | tuple[int, ...], model: type[BaseModel], *errors: int,
     error_statuses = sorted(set(errors) | (set(_JSON_BODY_ERRORS) if json_body else set()))
     return Response(**{f"HTTP_{code}": model for code in successes},
                     **{f"HTTP_{code}": ErrorBody for code in error_statuses})
+
+
+def documented_only(spec_decorator: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
+    """Describe a view in the OpenAPI document (`api_spec.validate(resp=answers(…), …)`) without spectree's wrapper.
+
+    For views that stream a file: spectree's wrapper reads a response's whole body into memory
+    (`get_data`) even with `skip_validation`, and refuses a `send_file` answer outright. The view is
+    registered with spectree, so the document lists its answers and errors like any other
+    endpoint's, but Flask calls the view itself; spectree finds the registration by following
+    `__wrapped__`, as it does through `login_required`. Errors still come as `ErrorBody` from the
+    app's error handlers; nothing of the request or the answer is validated.
+    """
+
+    def decorate(view: Callable) -> Callable:
+        registered = spec_decorator(view)
+
+        @wraps(view)
+        def plain(*args: Any, **kwargs: Any) -> Any:
+            return view(*args, **kwargs)
+
+        plain.__wrapped__ = registered  # type: ignore[attr-defined]
+        return plain
+
+    return decorate
 
 
 class Page(QueryArgs):

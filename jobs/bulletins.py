@@ -3,7 +3,8 @@
 The freeze day and hour are configuration (`[bulletins]`), so the scheduler fires hourly and the
 service decides which month is due: from the freeze day and hour on, last month; before, the month
 before it (a catch-up for a run missed in an outage). Nodes whose bulletin is claimed already are
-skipped; failed or stale claims are taken back. Each claimed bulletin is one Huey task.
+skipped; failed or stale claims are taken back. The claimed bulletins of the month are one Huey
+task (`freeze_month`: the figures are computed once for the whole tree); each PDF is one task.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ def freeze_due(*, now: datetime) -> int:
     month = bulletins.due_month(now)
     with unit_of_work():
         claimed = bulletins.claim_due(month, now=now)
-    for bulletin_id in claimed:
-        tasks.freeze_bulletin(bulletin_id)
+    if claimed:
+        tasks.freeze_month(month.key)
     with unit_of_work():
         renders = downloads.pdfs_to_render(now)
     for bulletin_id in renders:

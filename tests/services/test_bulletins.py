@@ -229,3 +229,115 @@ def test_claim_due_claims_every_node_once_and_takes_back_failed_claims(town):
     later = NOVEMBER_FROZEN_AT + bulletins.freeze.STALE_AFTER + timedelta(minutes=1)
     with unit_of_work():
         assert sorted(bulletins.claim_due(month, now=later)) == sorted(first)
+
+
+def _month_run(monkeypatch, month: str, now: datetime) -> list[int]:
+    from app.services.bulletins import tasks
+
+    rendering: list[int] = []
+    monkeypatch.setattr(tasks, "render_pdf", rendering.append)
+    with unit_of_work():
+        bulletins.claim_due(Period.parse(month), now=now)
+    frozen = tasks.run_month(month, now=now)
+    assert sorted(rendering) == sorted(frozen)          # each PDF queued once, by the run that froze it
+    return frozen
+
+
+def _alone(region, month: str, now: datetime) -> dict:
+    """The content one node's own freeze would give (its inputs gathered for its subtree)."""
+    from app.services.bulletins import content
+
+    return content.build(region, bulletins.children_of(region), Period.parse(month), now=now)
+
+
+def test_the_month_freeze_gives_every_node_what_its_own_freeze_gives(town, monkeypatch):
+    frozen = _month_run(monkeypatch, "2026-10", OCTOBER_FROZEN_AT)
+    rows = db.session.scalars(select(Bulletin).where(Bulletin.month == "2026-10")).all()
+    assert sorted(frozen) == sorted(row.id for row in rows) and len(rows) == 6
+    for row in rows:
+        assert row.status is BulletinStatus.FROZEN and row.frozen_at == OCTOBER_FROZEN_AT
+        assert row.content == _alone(regions.get_region(row.region_id), "2026-10", OCTOBER_FROZEN_AT)
+    # The corrections of the next month too: a late October record after the freeze.
+    with unit_of_work():
+        _record(town["first"], town["held"][0], 90, OCTOBER_FROZEN_AT + timedelta(days=3))
+    _month_run(monkeypatch, "2026-11", NOVEMBER_FROZEN_AT)
+    november = db.session.scalar(select(Bulletin).where(Bulletin.month == "2026-11",
+                                                        Bulletin.region_id == town["district"].id))
+    assert november.content == _alone(town["district"], "2026-11", NOVEMBER_FROZEN_AT)
+    assert {(item["name"], item["key"]) for item in november.content["corrections"]["items"]} == {
+        ("一街道", "hours_per_volunteer")}
+
+
+def test_the_month_freeze_run_twice_freezes_and_tells_once(town, monkeypatch):
+    first = _month_run(monkeypatch, "2026-10", OCTOBER_FROZEN_AT)
+    told = db.session.scalar(select(func.count()).select_from(Notification)
+                             .where(Notification.kind == "bulletin_published"))
+    hashes = dict(db.session.execute(select(Bulletin.id, Bulletin.content_sha256)).all())
+    assert len(first) == 6 and told > 0
+    assert _month_run(monkeypatch, "2026-10", OCTOBER_FROZEN_AT + timedelta(hours=1)) == []
+    assert dict(db.session.execute(select(Bulletin.id, Bulletin.content_sha256)).all()) == hashes
+    assert db.session.scalar(select(func.count()).select_from(Notification)
+                             .where(Notification.kind == "bulletin_published")) == told
+
+
+def test_concurrent_month_freezes_freeze_each_bulletin_once(app, town, monkeypatch):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.services.bulletins import tasks
+
+    monkeypatch.setattr(tasks, "render_pdf", lambda bulletin_id: None)
+    with unit_of_work():
+        bulletins.claim_due(Period.parse("2026-10"), now=OCTOBER_FROZEN_AT)
+    db.session.remove()
+    runs = 3
+    barrier = threading.Barrier(runs)
+
+    def run_once() -> list[int]:
+        with app.app_context():
+            barrier.wait()
+            return tasks.run_month("2026-10", now=OCTOBER_FROZEN_AT)
+
+    with ThreadPoolExecutor(max_workers=runs) as pool:
+        results = list(pool.map(lambda _: run_once(), range(runs)))
+    frozen = [bulletin_id for result in results for bulletin_id in result]
+    assert len(frozen) == len(set(frozen)) == 6                      # each bulletin frozen by exactly one run
+    assert db.session.scalar(select(func.count()).select_from(Bulletin)) == 6
+    assert set(db.session.scalars(select(Bulletin.status))) == {BulletinStatus.FROZEN}
+    expected = sum(len(bulletins.readers_told(regions.get_region(region_id)))        # one per (bulletin, reader)
+                   for region_id in db.session.scalars(select(Bulletin.region_id)))
+    assert expected > 0 and db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.kind == "bulletin_published")) == expected
+
+
+def test_one_node_failing_does_not_stop_the_month_and_a_retry_finishes_it(town, monkeypatch):
+    from app.services.bulletins import content, tasks
+
+    monkeypatch.setattr(tasks, "render_pdf", lambda bulletin_id: None)
+    real_build = content.build
+    broken = town["streets"][2].id
+
+    def build(node, *args, **kwargs):
+        if node.id == broken:
+            raise ZeroDivisionError("boom")
+        return real_build(node, *args, **kwargs)
+
+    monkeypatch.setattr(content, "build", build)
+    with unit_of_work():
+        bulletins.claim_due(Period.parse("2026-10"), now=OCTOBER_FROZEN_AT)
+    with pytest.raises(RuntimeError, match="1 bulletin"):
+        tasks.run_month("2026-10", now=OCTOBER_FROZEN_AT)
+    states = dict(db.session.execute(select(Bulletin.region_id, Bulletin.status)).all())
+    assert states.pop(broken) is BulletinStatus.FAILED and set(states.values()) == {BulletinStatus.FROZEN}
+    assert "ZeroDivisionError" in db.session.scalar(select(Bulletin.error).where(Bulletin.region_id == broken))
+    monkeypatch.setattr(content, "build", real_build)
+    retried = tasks.run_month("2026-10", now=OCTOBER_FROZEN_AT)          # Huey's retry: only the failed one is left
+    assert len(retried) == 1 and set(db.session.scalars(select(Bulletin.status))) == {BulletinStatus.FROZEN}
+
+
+def test_a_change_that_rounds_to_zero_prints_plus_zero():
+    from app.services.bulletins.content import format_change
+
+    assert format_change(-0.04, "percent") == "+0.0个百分点" and format_change(-0.4, "count") == "+0"
+    assert format_change(-0.06, "percent") == "-0.1个百分点" and format_change(2.5, "hours") == "+2.5"
+    assert format_change(None, "percent") == "—"

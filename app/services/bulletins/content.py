@@ -1,9 +1,17 @@
 """What a bulletin says: the month's figures of a node and of each child, ranked and compared.
 
-`build(node, month, now=…)` computes everything afresh from the raw tables (`compute_period`), never
-from the live rollup, for three periods: the month, the month before (month on month, and the
-improvers) and the same month last year (year on year). The result is plain JSON, frozen as it is:
-numbers are rounded here, once, so the stored content and its hash are what every download shows.
+`build(node, children, month, now=…)` computes everything afresh from the raw tables
+(`compute_period`), never from the live rollup, for three periods: the month, the month before
+(month on month, the improvers, and the corrections below) and the same month last year (year on
+year). The result is plain JSON, frozen as it is: numbers are rounded here, once, so the stored
+content and its hash are what every download shows.
+
+What a bulletin reads from the raw tables is gathered in `Inputs`: the three periods' figures, the
+late records by home region and the quarter's training list. `compute_period` reads the whole
+tree's tables whatever regions are asked for, so the month's freeze computes one `Inputs` for the
+whole tree (`Inputs.gather(month, now=…)`) and builds every node's bulletin from it
+(`build(…, inputs=…)`); one node's freeze alone gathers for its subtree. The figures are plain
+numbers (about 1,111 regions × 9 indicators × 3 periods for a city), never rows of the raw tables.
 
 Corrections (「上期数据更正」): the previous month's bulletin of the node, if frozen, is compared
 figure by figure with the recomputation of that month made here; every child figure whose value or
@@ -13,6 +21,7 @@ parts changed since is listed (late records, corrections, deleted or moved volun
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +31,7 @@ from app.extensions import db
 from app.services import trainings
 from app.services.bulletins import scoring
 from app.services.kpi.catalogue import BY_KEY, INDICATORS, effective_targets_many
-from app.services.kpi.compute import NOT_HELD, compute_period
+from app.services.kpi.compute import NOT_HELD, Figure, compute_period
 from app.services.kpi.periods import Period
 from app.timeutil import to_local
 from models import Activity, Bulletin, BulletinStatus, Region, ServiceRecord, Volunteer
@@ -40,20 +49,56 @@ def month_label(period: Period) -> str:
     return f"{period.year}年{period.index}月"
 
 
-def build(node: Region, children: list[Region], month: Period, *, now: datetime) -> dict[str, Any]:
-    """The content of the node's bulletin for `month`, as of `now`."""
+def periods_of(month: Period) -> dict[str, Period]:
+    return {"current": month, "previous": month.previous(), "last_year": month.same_last_year()}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the bulletins of one month read from the raw tables, gathered once for a subtree (or the whole tree).
+
+    `figures[name][region_id]` are the figures of the periods of `periods_of(month)`; `late` gives,
+    per home region path, the month's records written after the month closed (count, net minutes);
+    `untrained` lists (name, region path) of the teams and streets without a training in the
+    month's quarter up to the month's end. All of it is as the tables said at `now`.
+    """
+
+    month: Period
+    now: datetime
+    scope_path: str | None
+    figures: dict[str, dict[int, dict[str, Figure]]]
+    late: dict[str, tuple[int, int]]
+    untrained: list[tuple[str, str]]
+
+    @classmethod
+    def gather(cls, month: Period, *, now: datetime, scope: Region | None = None) -> Inputs:
+        """Compute the inputs for the nodes in `scope`'s subtree (every node when None)."""
+        figures = {name: compute_period(period, now=now) for name, period in periods_of(month).items()}
+        return cls(month=month, now=now, scope_path=scope.path if scope is not None else None, figures=figures,
+                   late=_late_by_path(scope, month, now), untrained=_untrained_units(scope, month, now))
+
+    def covers(self, node: Region, month: Period, now: datetime) -> bool:
+        return (self.month == month and self.now == now
+                and (self.scope_path is None or node.path.startswith(self.scope_path)))
+
+
+def build(node: Region, children: list[Region], month: Period, *, now: datetime,
+          inputs: Inputs | None = None) -> dict[str, Any]:
+    """The content of the node's bulletin for `month`, as of `now`, from `inputs` (gathered for the node if none)."""
+    if inputs is None:
+        inputs = Inputs.gather(month, now=now, scope=node)
+    elif not inputs.covers(node, month, now):
+        raise ValueError(f"inputs of {inputs.month.key} at {inputs.now} do not cover region {node.id} for {month.key}")
     regions = [node, *children]
-    ids = [region.id for region in regions]
     targets = effective_targets_many(regions)
-    periods = {"current": month, "previous": month.previous(), "last_year": month.same_last_year()}
     rows: dict[str, dict[int, list[dict[str, Any]]]] = {}
-    for name, period in periods.items():
-        figures = compute_period(period, now=now, region_ids=ids)
+    for name, period in periods_of(month).items():
+        figures = inputs.figures[name]
         rows[name] = {region.id: scoring.evaluate(region.level, figures.get(region.id, {}), targets[region.id],
                                                   period, now) for region in regions}
 
-    late = _late_records(node, children, month, now)
-    untrained = _untrained(node, children, month, now)
+    late = _late_records(children, inputs.late)
+    untrained = _untrained(children, inputs.untrained)
     tables = [_child_table(child, rows, late.get(child.id), untrained.get(child.id, [])) for child in children]
     ranking, flags, improvers = _rank(tables, {child.id: child.code for child in children})
     node_rows = _with_changes(rows, node.id)
@@ -143,26 +188,29 @@ def _rank(tables: list[dict[str, Any]], codes: dict[int, str]) -> tuple[list[dic
     return brief, flags, improvers
 
 
-def _late_records(node: Region, children: list[Region], month: Period, now: datetime) -> dict[int, dict[str, int]]:
-    """Per child: service records of the month's held activities written after the month closed, and their net minutes.
+def _late_by_path(scope: Region | None, month: Period, now: datetime) -> dict[str, tuple[int, int]]:
+    """Per home region path (in `scope`, or everywhere): records of the month's held activities written after
+    the month closed, and their net minutes. Counted where the volunteer lives, like the hours themselves."""
+    query = (select(Region.path, func.count(ServiceRecord.id), func.coalesce(func.sum(ServiceRecord.minutes), 0))
+             .join(Activity, Activity.id == ServiceRecord.activity_id)
+             .join(Volunteer, Volunteer.id == ServiceRecord.volunteer_id)
+             .join(Region, Region.id == Volunteer.region_id)
+             .where(Activity.status.not_in(NOT_HELD), Activity.starts_at >= month.start, Activity.starts_at < month.end,
+                    ServiceRecord.created_at >= month.end, ServiceRecord.created_at < now)
+             .group_by(Region.path))
+    if scope is not None:
+        query = query.where(Region.path.startswith(scope.path, autoescape=True))
+    return {path: (count, int(minutes)) for path, count, minutes in db.session.execute(query)}
 
-    Counted where the volunteer lives, like the hours themselves.
-    """
-    rows = db.session.execute(
-        select(Region.path, func.count(ServiceRecord.id), func.coalesce(func.sum(ServiceRecord.minutes), 0))
-        .join(Activity, Activity.id == ServiceRecord.activity_id)
-        .join(Volunteer, Volunteer.id == ServiceRecord.volunteer_id)
-        .join(Region, Region.id == Volunteer.region_id)
-        .where(Activity.status.not_in(NOT_HELD), Activity.starts_at >= month.start, Activity.starts_at < month.end,
-               ServiceRecord.created_at >= month.end, ServiceRecord.created_at < now,
-               Region.path.startswith(node.path, autoescape=True))
-        .group_by(Region.path)).all()
+
+def _late_records(children: list[Region], late: dict[str, tuple[int, int]]) -> dict[int, dict[str, int]]:
+    """Per child: the late records and minutes of the home regions in its subtree."""
     result: dict[int, dict[str, int]] = defaultdict(lambda: {"records": 0, "minutes": 0})
-    for path, count, minutes in rows:
+    for path, (count, minutes) in late.items():
         child = _child_of(path, children)
         if child is not None:
             result[child]["records"] += count
-            result[child]["minutes"] += int(minutes)
+            result[child]["minutes"] += minutes
     return dict(result)
 
 
@@ -170,18 +218,23 @@ def _child_of(path: str, children: list[Region]) -> int | None:
     return next((child.id for child in children if path.startswith(child.path)), None)
 
 
-def _untrained(node: Region, children: list[Region], month: Period, now: datetime) -> dict[int, list[str]]:
-    """Per child: the professional teams and streets without a training in the month's quarter up to its end."""
+def _untrained_units(scope: Region | None, month: Period, now: datetime) -> list[tuple[str, str]]:
+    """(name, region path) of the professional teams and streets (in `scope`) without a training in the month's
+    quarter up to the month's end (as app/services/trainings.py decides it)."""
     quarter = trainings.Quarter(month.year, (month.index - 1) // 3 + 1)
     cap = month.cap(now)
-    report = trainings.report(quarter, region=node)
+    report = trainings.report(quarter, region=scope)
+    return [(item["name"], item["region_path"]) for item in [*report["streets"], *report["teams"]]
+            if not any(training["starts_at"] < cap for training in item["trainings"])]
+
+
+def _untrained(children: list[Region], units: list[tuple[str, str]]) -> dict[int, list[str]]:
+    """Per child: the names of its untrained units, in the report's order (streets, then teams)."""
     result: dict[int, list[str]] = defaultdict(list)
-    for item in [*report["streets"], *report["teams"]]:
-        if any(training["starts_at"] < cap for training in item["trainings"]):
-            continue
-        child = _child_of(item["region_path"], children)
+    for name, path in units:
+        child = _child_of(path, children)
         if child is not None:
-            result[child].append(item["name"])
+            result[child].append(name)
     return dict(result)
 
 
@@ -251,8 +304,10 @@ def format_value(value: float | None, unit: str) -> str:
 def format_change(change: float | None, unit: str) -> str:
     if change is None:
         return "—"
-    text = f"{change:+.1f}" if unit != "count" else f"{change:+.0f}"
-    return text + ("个百分点" if unit == "percent" else "")
+    digits = 0 if unit == "count" else 1
+    # A change that rounds to zero prints +0, never "-0.0" (a fall of 0.04 points is no fall on paper).
+    shown = round(change, digits) or 0.0
+    return f"{shown:+.{digits}f}" + ("个百分点" if unit == "percent" else "")
 
 
 def _summary(node: Region, month: Period, content: dict[str, Any]) -> str:

@@ -3,10 +3,12 @@
 The freeze runs in two steps, each its own transaction (the caller's `unit_of_work`):
 1. `claim(region_id, month)` inserts the row `generating` unless (region, month) exists: the
    unique key is the idempotency, so two schedulers, a retried task or an admin's button make one row.
-2. `complete(bulletin_id, now=…)` computes the content and sets it with a conditional UPDATE
-   (`WHERE status != 'frozen'`): of two runs racing on the same row only one changes it, the other
-   finds it frozen and does nothing. The one that froze it tells the node's admins and the
+2. `complete(bulletin_id, now=…, inputs=…)` computes the content and sets it with a conditional
+   UPDATE (`WHERE status != 'frozen'`): of two runs racing on the same row only one changes it, the
+   other finds it frozen and does nothing. The one that froze it tells the node's admins and the
    organisers of the organisations below it, in the same transaction (outbox rows, keyed).
+   The month's freeze passes the `contents.Inputs` it gathered once for the whole tree; alone, a
+   bulletin gathers them for its node.
 A frozen row is never written again except for its PDF's state and file key.
 """
 
@@ -113,14 +115,24 @@ def claim_due(month: Period, *, now: datetime) -> list[int]:
     return todo
 
 
-def complete(bulletin_id: int, *, now: datetime) -> bool:
-    """Compute and freeze the bulletin unless it is frozen; tell its readers; whether this call froze it."""
+def to_freeze(month: Period) -> list[int]:
+    """Ids of the month's bulletins not frozen yet (claimed, failed or stale), by id."""
+    return list(db.session.scalars(select(Bulletin.id).where(Bulletin.month == month.key,
+                                                             Bulletin.status != BulletinStatus.FROZEN)
+                                   .order_by(Bulletin.id)))
+
+
+def complete(bulletin_id: int, *, now: datetime, inputs: contents.Inputs | None = None) -> bool:
+    """Compute and freeze the bulletin unless it is frozen; tell its readers; whether this call froze it.
+
+    `inputs` (gathered for the row's month at `now`) spare the computation from the raw tables.
+    """
     row = db.session.get(Bulletin, bulletin_id, populate_existing=True)
     if row is None or row.status is BulletinStatus.FROZEN:
         return False
     node = regions.get_region(row.region_id)
     month = Period.parse(row.month)
-    body = contents.build(node, children_of(node), month, now=now)
+    body = contents.build(node, children_of(node), month, now=now, inputs=inputs)
     frozen = db.session.execute(
         update(Bulletin).where(Bulletin.id == bulletin_id, Bulletin.status != BulletinStatus.FROZEN)
         .values(status=BulletinStatus.FROZEN, content=body, content_sha256=content_hash(body), frozen_at=now,

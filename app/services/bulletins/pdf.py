@@ -18,12 +18,26 @@ from app.services.bulletins.content import format_change, format_value
 from app.services.bulletins.scoring import STATUS_LABELS
 
 FLAG_LABELS = {"red": "红旗", "yellow": "黄旗"}
+UNIT_SUFFIXES = {"hours": "（小时）"}
+
+
+def grouped(number: float | int | None) -> str:
+    """A count or a sum with thousands separators (101,323; 992,086.3), as printed tables show them."""
+    if number is None:
+        return "—"
+    return f"{number:,}" if isinstance(number, int) else f"{number:,.1f}"
+
+
+def unit_suffix(unit: str) -> str:
+    """What follows an indicator's name where its values are printed bare (hours; percents carry their %)."""
+    return UNIT_SUFFIXES.get(unit, "")
 
 
 def html(content: dict[str, Any], *, font_path: Path | None) -> str:
     return render_template("bulletins/bulletin.html", c=content, font_url=font_path.as_uri() if font_path else None,
                            value=format_value, change=format_change, status_label=STATUS_LABELS,
-                           flag_label=FLAG_LABELS)
+                           flag_label=FLAG_LABELS, unit_suffix=unit_suffix,
+                           grouped=grouped)
 
 
 def render(content: dict[str, Any]) -> bytes:

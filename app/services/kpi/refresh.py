@@ -46,7 +46,7 @@ def refresh(periods: Iterable[Period], *, now: datetime, region_ids=None, statis
     period sees the same committed state; called inside a transaction already open (an on-demand
     read, a test) it reads in that one. The caller commits (the boundary owns the transaction).
     """
-    _open_snapshot()
+    open_snapshot()
     periods = list(dict.fromkeys(periods))
     rows = []
     for period in periods:
@@ -74,7 +74,11 @@ def refresh_in_background(period_keys: list[str], now: datetime) -> int:
         return refresh([Period.parse(key) for key in period_keys], now=now)
 
 
-def _open_snapshot() -> None:
+def open_snapshot() -> None:
+    """Open the session's transaction REPEATABLE READ on PostgreSQL, so every later query reads one snapshot.
+
+    A no-op inside a transaction already begun, and on SQLite (its transactions are serialisable).
+    """
     session = db.session()
     if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
         return
