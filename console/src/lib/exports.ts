@@ -24,7 +24,7 @@ export function exportStatus(status: string): { text: string; type: TagType } {
 }
 
 const KINDS: Record<string, string> = {
-  volunteers: '志愿者名录', activities: '活动列表', attendance: '签到记录', service_records: '服务记录',
+  volunteers: '志愿者名录', activities: '活动列表', attendance: '签到表', service_records: '服务记录',
   kpis: '指标表', kpi: '指标表',
 }
 
