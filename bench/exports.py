@@ -5,7 +5,9 @@
 Creates a throwaway database, migrates it, loads N approved volunteers in one city (COPY; its time is
 reported apart), then builds one `volunteers` export of the whole city as the city's admin, exactly
 as the Huey task does (`exports.build`), in a child process, and prints the time and the child's
-peak RSS (`resource.getrusage`, which is what the export itself costs). The issue's target:
+peak RSS. The peak is the child's own high-water mark (`VmHWM` in /proc/self/status): Linux carries
+`getrusage`'s ru_maxrss across fork and exec, so in a spawned child it reported the loading parent's
+size (1.6 GB after loading 1,000,000 rows), not the export's. The issue's target:
 1,000,000 volunteers in < 120 s with peak memory < 200 MB.
 """
 
@@ -39,8 +41,9 @@ def _app(url: str, scratch: str):
 def load(url: str, scratch: str, count: int) -> tuple[int, int]:
     from flask_migrate import upgrade
 
+    from app import pii
     from app.db import unit_of_work
-    from app.extensions import db
+    from app.extensions import db, settings
     from app.services import regions, roles
     from app.timeutil import now_utc
     from models import Account, RegionLevel, Role
@@ -71,15 +74,19 @@ def load(url: str, scratch: str, count: int) -> tuple[int, int]:
                 copy.write(buffer.getvalue())
             cursor.execute("SELECT min(id) FROM accounts WHERE mp_openid LIKE 'bench\\_%'")
             first = cursor.fetchone()[0]
+            # Every volunteer has an ID number (encrypted, as registration stores it): the export decrypts
+            # each one to mask it. A thousand distinct tokens, cycled, keep the load quick.
+            key = settings()["app"]["pii_key"]
+            tokens = [pii.encrypt(f"110105{1950 + n % 50}0307{n:04d}", key).hex() for n in range(1000)]
             buffer = io.StringIO()
             for i in range(count):
                 name = "=1+1" if i % 1000 == 0 else f"志愿者{i}"
                 mobile = f"139{i:08d}"
-                buffer.write(f"{first + i}\t{ids[i % len(ids)]}\t{name}\t{mobile}\t{mobile[-4:]}\t[\"community\"]\t"
-                             f"[\"急救\"]\tapproved\t{stamp}\t{stamp}\t{i % 500}\t{i % 7}\n")
-            with cursor.copy("COPY volunteers (account_id, region_id, real_name, mobile, mobile_last4, categories, "
-                             "skills, status, created_at, updated_at, total_service_minutes, service_record_count) "
-                             "FROM STDIN") as copy:
+                buffer.write(f"{first + i}\t{ids[i % len(ids)]}\t{name}\t{mobile}\t{mobile[-4:]}\t\\\\x{tokens[i % 1000]}\t"
+                             f"[\"community\"]\t[\"急救\"]\tapproved\t{stamp}\t{stamp}\t{i % 500}\t{i % 7}\n")
+            with cursor.copy("COPY volunteers (account_id, region_id, real_name, mobile, mobile_last4, "
+                             "id_number_encrypted, categories, skills, status, created_at, updated_at, "
+                             "total_service_minutes, service_record_count) FROM STDIN") as copy:
                 copy.write(buffer.getvalue())
             raw.commit()
             cursor.execute("ANALYZE")
@@ -87,6 +94,15 @@ def load(url: str, scratch: str, count: int) -> tuple[int, int]:
         finally:
             raw.close()
     return admin_id, city_id
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM on Linux (this image only), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def build(url: str, scratch: str, admin_id: int, city_id: int, answer) -> None:
@@ -102,13 +118,13 @@ def build(url: str, scratch: str, admin_id: int, city_id: int, answer) -> None:
             export, _ = exports.request(db.session.get(Account, admin_id), exports.Request(
                 kind="volunteers", scope_type="region", scope_id=city_id, nonce="bench-export"), now=now_utc())
             export_id = export.id
-        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        started = time.perf_counter()
+        baseline = _peak_rss_mb()
+        started, cpu = time.perf_counter(), time.process_time()
         outcome = exports.build(export_id, now=now_utc())
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         row = db.session.get(Export, export_id)
-        answer.put({"outcome": outcome, "seconds": seconds, "rows": row.row_count, "bytes": files.size(row.file_key),
-                    "baseline_rss_mb": baseline, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+        answer.put({"outcome": outcome, "seconds": seconds, "cpu_seconds": cpu, "rows": row.row_count, "bytes": files.size(row.file_key),
+                    "baseline_rss_mb": baseline, "peak_rss_mb": _peak_rss_mb()})
 
 
 def main() -> None:
@@ -135,7 +151,14 @@ def main() -> None:
             print(f"export of {result['rows']:,} volunteers: {result['outcome']} in {result['seconds']:.1f} s, "
                   f"{result['bytes'] / 1e6:.1f} MB file, worker peak RSS {result['peak_rss_mb']:.0f} MB "
                   f"(before the export: {result['baseline_rss_mb']:.0f} MB)")
-            print("targets (1,000,000 volunteers): < 120 s, peak memory < 200 MB")
+            # The targets are for 1,000,000 volunteers; at other sizes, time is scaled linearly, memory is not.
+            allowed = 120 * args.count / 1_000_000
+            fast, small = result["seconds"] < allowed, result["peak_rss_mb"] < 200
+            print(f"target (1,000,000 volunteers: < 120 s, peak memory < 200 MB; here < {allowed:.1f} s): "
+                  f"time {'PASS' if fast else 'FAIL'}, memory {'PASS' if small else 'FAIL'}"
+                  f"{'' if args.count == 1_000_000 else ' (scaled)'}")
+            print(f"worker CPU time {result['cpu_seconds']:.1f} s (the rest of the wall time is waiting: "
+                  "the database, the disk, other processes on the machine)")
     finally:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

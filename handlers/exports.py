@@ -29,12 +29,15 @@ class ExportFilters(StrictBody):
     team_id: Id | None = None
     starts_from: AwareDatetime | None = Field(default=None, description="活动开始不早于（活动、服务记录）")
     starts_until: AwareDatetime | None = Field(default=None, description="活动开始早于（活动、服务记录）")
+    period: str | None = Field(default=None, max_length=10,
+                               description="统计期（指标统计表）：2026-11（月）、2026-Q4（季度）或 2026（年）；默认本月")
 
 
 class ExportBody(StrictBody):
     kind: Literal[tuple(exports.KINDS)] = Field(description="volunteers 志愿者 / activities 活动 / "  # type: ignore[valid-type]
-                                                            "attendance 签到表 / service_records 服务记录")
-    region_id: Id | None = Field(default=None, description="范围：地区（志愿者）")
+                                                            "attendance 签到表 / service_records 服务记录 / "
+                                                            "kpi_table 指标统计表")
+    region_id: Id | None = Field(default=None, description="范围：地区（志愿者、活动、指标统计表）")
     organization_id: Id | None = Field(default=None, description="范围：组织（活动、服务记录）")
     activity_id: Id | None = Field(default=None, description="范围：活动（签到表）")
     filters: ExportFilters = Field(default_factory=ExportFilters)

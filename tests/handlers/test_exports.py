@@ -15,7 +15,8 @@ from app.db import unit_of_work
 from app.extensions import db, settings
 from app.services import exports, files
 from jobs import exports as export_jobs
-from models import Account, AuditLog, Export, ExportStatus, Volunteer, VolunteerStatus
+from app.timeutil import SHANGHAI
+from models import Account, ActivityStatus, AuditLog, Export, ExportStatus, Volunteer, VolunteerStatus
 from tests import factories as f
 
 
@@ -197,3 +198,103 @@ def test_an_organisers_activity_and_records_exports(world, client, consumer, now
     wrong = client.post("/api/v1/exports", headers=headers, json={
         "kind": "volunteers", "organization_id": world["org"].id, "nonce": "org-wrong"})
     assert wrong.status_code == 422 and wrong.json["error"]["code"] == "invalid_export_scope"
+
+
+def build_and_read(world, who, body):
+    """Request an export as `who` through the API, build it in this process at the world's clock, read it back."""
+    answer = client_post(world, who, body)
+    assert answer.status_code == 202, answer.json
+    assert exports.build(answer.json["id"], now=world.now) == "done"
+    db.session.rollback()
+    with files.open(db.session.get(Export, answer.json["id"]).file_key) as handle:
+        book = openpyxl.load_workbook(io.BytesIO(handle.read()))  # the full reader: it checks more than read_only
+    return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+
+
+def client_post(world, who, body):
+    return world.client.post("/api/v1/exports", headers=bearer(world[who]), json=body)
+
+
+@pytest.fixture
+def kpi_world(world, app, client):
+    app.extensions["clock"] = lambda: world.now
+    world.client = client
+    world.build("tree", "org", "admin", "alice")
+    world["street_admin"] = f.admin("kpi_street_admin", world.tree["street"], world.now)
+    db.session.commit()
+    return world
+
+
+def test_the_kpi_table_holds_the_node_and_its_children_as_the_kpi_api_shows_them(kpi_world, client):
+    world = kpi_world
+    district = world.tree["district"]
+    rows = build_and_read(world, "admin", {"kind": "kpi_table", "region_id": district.id,
+                                           "filters": {"period": "2026-11"}, "nonce": "kpi-table-1"})
+    header, body = rows[1], rows[2:]
+    assert header[:5] == ["统计期", "地区", "层级", "排名", "得分"] and header[-1] == "后三名"
+    api = client.get(f"/api/v1/kpis?region_id={district.id}&period=2026-11&children=true",
+                     headers=bearer(world["admin"])).json
+    expected = [(api["region"]["name"], None, api["figures"])] + [
+        (child["region"]["name"], child["rank"], child["figures"]) for child in api["children"]]
+    assert [(row[1], row[3]) for row in body] == [(name, rank) for name, rank, _ in expected]
+    labels = {"green": "达标", "yellow": "接近", "red": "未达标", "none": "不适用"}
+    for row, (_, _, figures) in zip(body, expected):
+        assert row[0] == "2026-11"
+        assert row[5:-1] == [cell for figure in figures for cell in (figure["value"], labels[figure["status"]])]
+    assert body[0][2] == "区（县）" and {row[2] for row in body[1:]} == {"街道（镇）"}
+
+
+def test_the_kpi_table_is_scoped_like_the_kpi_api(kpi_world):
+    world = kpi_world
+    other = client_post(world, "street_admin", {"kind": "kpi_table", "region_id": world.tree["other_street"].id,
+                                                "nonce": "kpi-other-street"})
+    assert other.status_code == 403 and other.json["error"]["code"] == "not_admin_of_region"
+    above = client_post(world, "street_admin", {"kind": "kpi_table", "region_id": world.tree["district"].id,
+                                                "nonce": "kpi-above"})
+    assert above.status_code == 403
+    bad = client_post(world, "admin", {"kind": "kpi_table", "region_id": world.tree["district"].id,
+                                       "filters": {"period": "2026-13"}, "nonce": "kpi-bad-period"})
+    assert bad.status_code == 422 and bad.json["error"]["code"] == "invalid_period"
+    by_org = client_post(world, "admin", {"kind": "kpi_table", "organization_id": world["org"].id,
+                                          "nonce": "kpi-by-org"})
+    assert by_org.status_code == 422 and by_org.json["error"]["code"] == "invalid_export_scope"
+    own = build_and_read(world, "street_admin", {"kind": "kpi_table", "region_id": world.tree["street"].id,
+                                                 "nonce": "kpi-own-street"})
+    assert [row[1] for row in own[2:]] == ["一街道", "一社区", "二社区"] and own[2][0] == "2026-11"
+
+
+def test_an_admin_exports_the_activities_held_in_the_region(kpi_world):
+    world = kpi_world
+    in_street = world.add_activity(title="一社区的活动")
+    world.add_activity(title="二社区的活动", of_team=False, address="+二社区").region_id = world.tree["community2"].id
+    f.activity(world.org, world.tree["community"], world.now, title="草稿活动", status=ActivityStatus.DRAFT)
+    other_org = f.organization("乙区的组织", world.tree["other_district"], world.now)
+    f.activity(other_org, world.tree["street"], world.now, title="乙区组织在一街道的活动")
+    f.activity(world.org, world.tree["other_community"], world.now, title="甲区组织在三社区的活动")
+    db.session.commit()
+    rows = build_and_read(world, "street_admin", {"kind": "activities", "region_id": world.tree["street"].id,
+                                                  "nonce": "street-activities"})
+    body = rows[2:]
+    assert sorted(row[1] for row in body) == ["一社区的活动", "乙区组织在一街道的活动", "二社区的活动"]
+    by_title = {row[1]: row for row in body}
+    assert by_title["一社区的活动"][0] == in_street.id and by_title["一社区的活动"][9] == world.org.name
+    assert by_title["二社区的活动"][6] == "'+二社区" and by_title["二社区的活动"][10] == "二社区"
+    assert by_title["一社区的活动"][3] == in_street.starts_at.astimezone(SHANGHAI).replace(tzinfo=None, second=0,
+                                                                                           microsecond=0)
+    # The organisation's list (its organiser sees drafts) is unchanged by the region scope.
+    world.build("organizer")
+    db.session.commit()
+    mine = build_and_read(world, "organizer", {"kind": "activities", "organization_id": world.org.id,
+                                               "nonce": "org-activities"})
+    assert "草稿活动" in {row[1] for row in mine[2:]} and "乙区组织在一街道的活动" not in {row[1] for row in mine[2:]}
+
+
+def test_activities_of_a_region_are_for_its_admins_only(kpi_world):
+    world = kpi_world
+    world.build("organizer")
+    db.session.commit()
+    for who, region in (("street_admin", "other_street"), ("street_admin", "district"), ("organizer", "street")):
+        answer = client_post(world, who, {"kind": "activities", "region_id": world.tree[region].id,
+                                          "nonce": f"act-{who}-{region}"})
+        assert answer.status_code == 403, (who, region, answer.json)
+    assert db.session.scalar(select(Export.id)) is None
