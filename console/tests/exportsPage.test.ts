@@ -39,6 +39,7 @@ describe('the exports page', () => {
     expect(filtersText('activities', { status: 'finished', starts_from: '2026-10-31T16:00:00Z', starts_until: '2026-11-30T15:59:59Z' }))
       .toBe('状态 已结束 · 2026-11-01 至 2026-11-30')
     expect(filtersText('activities', { starts_from: '2026-10-31T16:00:00+00:00' })).toBe('2026-11-01 起')
+    expect(filtersText('kpi_table', { period: '2026-Q4' })).toBe('2026年第四季度')
   })
 
   it('counts rows as written, done or expected', () => {

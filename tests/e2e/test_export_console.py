@@ -1,6 +1,7 @@
 """导出 from the console: a street admin exports the volunteer list; the XLSX the 导出 page downloads holds
 exactly the volunteers the API lists for that street, masked; another street's admin sees none of them,
-neither in their own export nor in their list, and may not export the first street.
+neither in their own export nor in their list, and may not export the first street. And the KPI panel's
+导出: the indicator table of the street and its communities for the panel's period.
 
 The file is built by the stack's background task worker (`flask jobs tasks`).
 """
@@ -153,4 +154,34 @@ def test_a_street_admin_exports_only_their_streets_volunteers_masked(stack, page
     expect(page.locator("[data-test=volunteer-directory]")).to_contain_text("没有符合条件的志愿者")
     page.goto(stack.console_url("exports"))
     expect(page.locator("[data-test=export-list]")).not_to_contain_text("解放碑街道")
+    assert page.errors == []
+
+
+def test_a_street_admin_exports_the_kpi_table_of_their_street(stack, page):
+    admin = stack.mp_login("admin")
+    district = region_named(stack, admin, "重庆市", "渝中区")
+    ours = next(s for s in children(stack, admin, district["id"]) if s["name"] == "解放碑街道")
+    communities = {c["name"] for c in children(stack, admin, ours["id"]) if not c.get("retired")}
+    openid, token = _street_admin(stack, ours["id"], f"k{uuid.uuid4().hex[:6]}")
+
+    console_login(page, stack, openid)
+    page.goto(stack.console_url("workbench"))
+    panel = page.locator("[data-test=kpi-panel]")
+    expect(panel.locator("[data-test=kpi-node]")).to_contain_text("解放碑街道", timeout=30_000)
+    period = re.search(r"period=([0-9Q-]+)", page.url).group(1)
+    panel.locator("[data-test=export-start]").click()
+    page.locator("[data-test=export-started-link]").click()
+    first_row = page.locator("[data-test=export-list] .el-table__row").first
+    expect(first_row.locator("[data-test=export-status]")).to_have_attribute("data-status", "done", timeout=90_000)
+    expect(first_row).to_contain_text("指标统计表")
+    expect(first_row.locator("[data-test=export-scope]")).to_have_text("解放碑街道")
+    with page.expect_download(timeout=30_000) as download:
+        first_row.locator("[data-test=export-download]").click()
+    sheet = openpyxl.load_workbook(BytesIO(Path(download.value.path()).read_bytes()), read_only=True).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))[2:]
+    # The street first, then its communities, for the period the panel showed; nothing of other streets.
+    assert {row[0] for row in rows} == {period}, rows
+    assert rows[0][1] == "解放碑街道"
+    assert {row[1] for row in rows[1:]} == communities
+    expect(page.locator(".el-message--error")).to_have_count(0)
     assert page.errors == []

@@ -1,5 +1,6 @@
 // Background exports (POST/GET /exports) and downloads that the API renders in the background (a
 // bulletin's PDF answers 409 while it is being made): progress, labels, when to keep polling.
+import { periodLabel } from './kpi'
 
 export type ExportStatus = 'queued' | 'running' | 'done' | 'failed' | 'expired'
 
@@ -25,7 +26,7 @@ export function exportStatus(status: string): { text: string; type: TagType } {
 
 const KINDS: Record<string, string> = {
   volunteers: '志愿者名录', activities: '活动列表', attendance: '签到表', service_records: '服务记录',
-  kpis: '指标表', kpi: '指标表',
+  kpi_table: '指标统计表', kpis: '指标统计表',
 }
 
 export function exportKindLabel(kind: string): string {
@@ -222,6 +223,7 @@ export function filtersText(kind: string, filters: Readonly<Record<string, unkno
     const states = kind === 'volunteers' ? VOLUNTEER_STATES : ACTIVITY_STATES
     parts.push(`状态 ${states[f.status] ?? f.status}`)
   }
+  if (typeof f.period === 'string' && f.period) parts.push(periodLabel(f.period))
   if (typeof f.q === 'string' && f.q) parts.push(`关键词「${f.q}」`)
   if (typeof f.category === 'string' && f.category) parts.push(`类别 ${CATEGORIES[f.category] ?? f.category}`)
   if (typeof f.skill === 'string' && f.skill) parts.push(`特长 ${f.skill}`)
