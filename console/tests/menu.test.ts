@@ -35,14 +35,14 @@ describe('an account without a role', () => {
 describe('menus per scope', () => {
   it('admins see review, regions and the audit log, not activities', () => {
     const t = titles(admin)
-    expect(t).toEqual(expect.arrayContaining(['工作台', '志愿者', '组织审核', '地区与权限', '操作日志']))
+    expect(t).toEqual(expect.arrayContaining(['工作台', '志愿者', '组织审核', '地区与权限', '操作日志', '导出']))
     expect(t).not.toContain('活动')
     expect(t).not.toContain('组织与队伍')
   })
 
   it('organisers see their organisation pages but not the admin ones', () => {
     const t = titles(organizer)
-    expect(t).toEqual(expect.arrayContaining(['工作台', '志愿者', '组织与队伍', '活动', '签到大屏', '通知公告', '节庆日与活动计划', '培训']))
+    expect(t).toEqual(expect.arrayContaining(['工作台', '志愿者', '组织与队伍', '活动', '签到大屏', '通知公告', '节庆日与活动计划', '培训', '导出']))
     expect(t).not.toContain('地区与权限')
     expect(t).not.toContain('操作日志')
   })

@@ -1,4 +1,5 @@
-"""The real stack for the end-to-end tests: simulator, web service (gunicorn) and delivery worker.
+"""The real stack for the end-to-end tests: simulator, web service (gunicorn), delivery worker and
+background task worker (`flask jobs tasks`: exports, bulletins, PDFs).
 
 Each is a process of its own (own port, own process group, log file in the stack's folder), on a
 fresh SQLite file that `flask db upgrade` and `flask seed demo` prepared, and on a redis-server of
@@ -59,7 +60,7 @@ class WebServer:
 
 
 class Stack:
-    """Simulator, web service and delivery worker on one fresh, seeded database.
+    """Simulator, web service, delivery worker and task worker on one fresh, seeded database.
 
     `url` is the web service (`console_url(path)` a page of the console), `simulator` the WeChat
     stand-in (`.messages()`, `.stats()`), `cli(...)` runs `flask …` against the same database and Redis,
@@ -86,8 +87,10 @@ class Stack:
             redis_server.start()
             redis_url = redis_server.url
         web_port = free_port()
+        # The task queue (when there is no Redis) and the generated files live in the stack's folder.
         base = {"APP_REDIS__URL": redis_url, "APP_APP__LOG_LEVEL": "WARNING",
-                "APP_SIMULATOR__SERVICE_URL": f"http://127.0.0.1:{web_port}"}
+                "APP_SIMULATOR__SERVICE_URL": f"http://127.0.0.1:{web_port}",
+                "APP_TASKS__SQLITE_PATH": str(self.folder / "tasks.db"), "APP_FILES__DIRECTORY": str(self.folder / "files")}
         self.simulator = SimulatorProcess(self.folder, process_env(self.database_url, **base))
         self._closers.append(self.simulator.close)
         self.env = process_env(self.database_url, **base, APP_WECHAT__API_BASE=self.simulator.url,
@@ -100,6 +103,9 @@ class Stack:
         worker = _start([sys.executable, "-m", "flask", "jobs", "worker", "--interval", "0.2"],
                         log=self.folder / "worker.log", env=self.env)
         self._closers.append(lambda: _end(worker))
+        # Background tasks (exports, bulletin freezes, PDFs), as `make run` and scripts/run-demo.sh start them.
+        tasks = _start([sys.executable, "-m", "flask", "jobs", "tasks"], log=self.folder / "tasks.log", env=self.env)
+        self._closers.append(lambda: _end(tasks))
         self.http = requests.Session()
         self._closers.append(self.http.close)
 

@@ -1,13 +1,11 @@
 """月度通报 in the console: a street admin's frozen bulletin shows the same numbers as the KPI panel for
 that month, and its downloads are a real XLSX workbook and a real PDF.
 
-Freezing and the PDF run on the background task worker (`flask jobs tasks`), started here for the test.
+Freezing and the PDF run on the stack's background task worker (`flask jobs tasks`).
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -15,28 +13,11 @@ from io import BytesIO
 from pathlib import Path
 
 import openpyxl
-import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import children, console_login, region_named
-from tests.faults.harness import ROOT
 
 SHANGHAI = timezone(timedelta(hours=8))
-
-
-@pytest.fixture
-def task_worker(stack):
-    assert stack.has_command("jobs", "tasks"), "flask jobs tasks (the background task worker) is missing"
-    log = stack.folder / f"tasks-{uuid.uuid4().hex[:6]}.log"
-    with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "flask", "jobs", "tasks"], cwd=ROOT, env=stack.env,
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def _last_month() -> str:
@@ -44,7 +25,7 @@ def _last_month() -> str:
     return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
-def test_a_bulletin_matches_the_kpi_panel_and_downloads(stack, page, task_worker, tmp_path: Path):
+def test_a_bulletin_matches_the_kpi_panel_and_downloads(stack, page):
     admin = stack.mp_login("admin")
     district = region_named(stack, admin, "重庆市", "渝中区")
     street = next(s for s in children(stack, admin, district["id"]) if s["name"] == "解放碑街道")

@@ -1,5 +1,6 @@
 // Background exports (POST/GET /exports) and downloads that the API renders in the background (a
 // bulletin's PDF answers 409 while it is being made): progress, labels, when to keep polling.
+import { periodLabel } from './kpi'
 
 export type ExportStatus = 'queued' | 'running' | 'done' | 'failed' | 'expired'
 
@@ -24,8 +25,8 @@ export function exportStatus(status: string): { text: string; type: TagType } {
 }
 
 const KINDS: Record<string, string> = {
-  volunteers: '志愿者名录', activities: '活动列表', attendance: '签到记录', service_records: '服务记录',
-  kpis: '指标表', kpi: '指标表',
+  volunteers: '志愿者名录', activities: '活动列表', attendance: '签到表', service_records: '服务记录',
+  kpi_table: '指标统计表', kpis: '指标统计表',
 }
 
 export function exportKindLabel(kind: string): string {
@@ -132,4 +133,150 @@ export function filenameOf(disposition: string | null | undefined): string | nul
   }
   const plain = /filename\s*=\s*"?([^";]+)"?/.exec(disposition)
   return plain ? plain[1].trim() : null
+}
+
+// --- the exports page and the export buttons ----------------------------------------------------------
+
+/** What an export covers: one region (volunteers), organisation (activities, records) or activity (attendance). */
+export type ExportScope = { region_id: number } | { organization_id: number } | { activity_id: number }
+
+export interface ExportRow extends ExportLike {
+  id: number
+  kind: string
+  scope: Record<string, number>
+  filters: Record<string, unknown>
+  reveal_personal: boolean
+  row_count?: number | null
+  error?: string | null
+  created_at: string
+}
+
+/** The file of a finished export is deleted at `expires_at`: past it, the export shows as 已过期. */
+export function fileGone(job: Pick<ExportLike, 'status' | 'expires_at'>, now: Date = new Date()): boolean {
+  if (job.status !== 'done' || !job.expires_at) return false
+  const expires = Date.parse(job.expires_at)
+  return !Number.isNaN(expires) && expires <= now.getTime()
+}
+
+/** The state the page shows: the API's, or 已过期 for a done export whose file is gone. */
+export function shownStatus(job: Pick<ExportLike, 'status' | 'expires_at'>, now: Date = new Date()): string {
+  return fileGone(job, now) ? 'expired' : job.status
+}
+
+/**
+ * What 下载 does. The list carries no links (they expire within minutes): a click asks
+ * `GET /exports/{id}` for a fresh one (`fetch`); a file past its keeping time is gone (`expired`).
+ */
+export function downloadPlan(job: Pick<ExportLike, 'status' | 'expires_at'>, now: Date = new Date()): 'fetch' | 'expired' | 'none' {
+  if (job.status !== 'done') return 'none'
+  return fileGone(job, now) ? 'expired' : 'fetch'
+}
+
+export const FILE_GONE_TEXT = '文件已过保留期限并已删除，请重新导出'
+
+/** The scope's kind and id (`{region_id: 12}` → `['region', 12]`), or null for an unknown shape. */
+export function scopeOf(scope: Record<string, number> | null | undefined): [type: 'region' | 'organization' | 'activity', id: number] | null {
+  if (!scope) return null
+  for (const type of ['region', 'organization', 'activity'] as const) {
+    const id = scope[`${type}_id`]
+    if (typeof id === 'number') return [type, id]
+  }
+  return null
+}
+
+const SCOPE_WORDS = { region: '地区', organization: '组织', activity: '活动' } as const
+
+/** "解放碑街道", "组织：渝中区志愿者协会", "活动：社区义诊"; without a known name "地区 #12". */
+export function scopeText(scope: Record<string, number> | null | undefined, names: Readonly<Record<string, string>> = {}): string {
+  const found = scopeOf(scope)
+  if (!found) return '—'
+  const [type, id] = found
+  const name = names[`${type}:${id}`]
+  if (!name) return `${SCOPE_WORDS[type]} #${id}`
+  return type === 'region' ? name : `${SCOPE_WORDS[type]}：${name}`
+}
+
+const VOLUNTEER_STATES: Record<string, string> = { pending: '待审核', approved: '已通过', rejected: '未通过', suspended: '已暂停' }
+const ACTIVITY_STATES: Record<string, string> = {
+  draft: '草稿', published: '已发布', ongoing: '进行中', finished: '已结束', evaluated: '已评价', cancelled: '已取消',
+}
+const CATEGORIES: Record<string, string> = {}
+
+/** Let the page name the categories (labels.ts has them) without this module importing the API's types. */
+export function setCategoryNames(names: Readonly<Record<string, string>>): void {
+  Object.assign(CATEGORIES, names)
+}
+
+function dateOf(iso: unknown): string | null {
+  if (typeof iso !== 'string') return null
+  const ms = Date.parse(iso)
+  if (Number.isNaN(ms)) return null
+  // The date in Shanghai (UTC+8, no daylight saving).
+  return new Date(ms + 8 * 3600_000).toISOString().slice(0, 10)
+}
+
+/** The filters an export was made with, in words: "状态 已通过 · 关键词「张」 · 特长 急救"; "全部" without any. */
+export function filtersText(kind: string, filters: Readonly<Record<string, unknown>> | null | undefined): string {
+  const f = filters ?? {}
+  const parts: string[] = []
+  if (typeof f.status === 'string' && f.status) {
+    const states = kind === 'volunteers' ? VOLUNTEER_STATES : ACTIVITY_STATES
+    parts.push(`状态 ${states[f.status] ?? f.status}`)
+  }
+  if (typeof f.period === 'string' && f.period) parts.push(periodLabel(f.period))
+  if (typeof f.q === 'string' && f.q) parts.push(`关键词「${f.q}」`)
+  if (typeof f.category === 'string' && f.category) parts.push(`类别 ${CATEGORIES[f.category] ?? f.category}`)
+  if (typeof f.skill === 'string' && f.skill) parts.push(`特长 ${f.skill}`)
+  if (f.team_id !== undefined && f.team_id !== null) parts.push('指定队伍')
+  const from = dateOf(f.starts_from)
+  const until = dateOf(f.starts_until)
+  if (from && until) parts.push(`${from} 至 ${until}`)
+  else if (from) parts.push(`${from} 起`)
+  else if (until) parts.push(`${until} 前`)
+  return parts.length ? parts.join(' · ') : '全部'
+}
+
+/** "1,234 行", "已写 200 / 1,000 行", "—". */
+export function rowsText(job: Pick<ExportRow, 'status' | 'rows_done' | 'rows_total' | 'row_count'>): string {
+  const n = (value: number) => value.toLocaleString('en-US')
+  if (job.status === 'done' && typeof job.row_count === 'number') return `${n(job.row_count)} 行`
+  if (job.status === 'running' && typeof job.rows_total === 'number') return `已写 ${n(job.rows_done ?? 0)} / ${n(job.rows_total)} 行`
+  if (typeof job.rows_total === 'number') return `${n(job.rows_total)} 行`
+  return '—'
+}
+
+/** The list with one export replaced by its newer state (or put first when new). */
+export function withExport<T extends { id: number }>(list: readonly T[], job: T): T[] {
+  const at = list.findIndex((item) => item.id === job.id)
+  if (at < 0) return [job, ...list]
+  const next = list.slice()
+  next[at] = job
+  return next
+}
+
+export interface DirectoryQuery {
+  q?: string
+  status?: string
+  category?: string
+  skill?: string
+  team_id?: number | null
+  region_id?: number | null
+  sort?: string
+}
+
+/**
+ * The volunteer directory's query as an export request: the region is the scope (the list's own region
+ * filter, else the admin's region), the other filters go along; sorting does not matter to a file.
+ * Null when there is no region to scope it to.
+ */
+export function volunteerExport(query: DirectoryQuery, fallbackRegionId: number | null): { scope: { region_id: number }; filters: Omit<DirectoryQuery, 'region_id' | 'sort'> } | null {
+  const regionId = query.region_id ?? fallbackRegionId
+  if (regionId === null || regionId === undefined) return null
+  const filters: Omit<DirectoryQuery, 'region_id' | 'sort'> = {}
+  if (query.q) filters.q = query.q
+  if (query.status) filters.status = query.status
+  if (query.category) filters.category = query.category
+  if (query.skill) filters.skill = query.skill
+  if (query.team_id !== null && query.team_id !== undefined) filters.team_id = query.team_id
+  return { scope: { region_id: regionId }, filters }
 }

@@ -22,6 +22,7 @@ export const MENU: readonly MenuItem[] = [
   { key: 'announcements', path: '/announcements', title: '通知公告', icon: 'Bell', roles: ['organizer'] },
   { key: 'calendar', path: '/calendar', title: '节庆日与活动计划', icon: 'Flag', roles: ['organizer', 'admin'] },
   { key: 'trainings', path: '/trainings', title: '培训', icon: 'Reading', roles: ['organizer', 'admin'] },
+  { key: 'exports', path: '/exports', title: '导出', icon: 'Download', roles: ['organizer', 'admin'] },
   { key: 'bulletins', path: '/bulletins', title: '月度通报', icon: 'DataAnalysis', roles: ['admin'] },
   { key: 'regions', path: '/regions', title: '地区与权限', icon: 'Location', roles: ['admin'] },
   { key: 'audit-log', path: '/audit-log', title: '操作日志', icon: 'Document', roles: ['admin'] },

@@ -39,6 +39,8 @@ export const routes: RouteRecordRaw[] = [
       { path: 'calendar', name: 'calendar', component: () => import('@/pages/CalendarPage.vue'), meta: { title: '节庆日与活动计划', roles: ORG_ADMIN } },
       { path: 'trainings', name: 'trainings', component: () => import('@/pages/TrainingsPage.vue'), meta: { title: '培训', roles: ORG_ADMIN } },
       { path: APPLY_PATH.slice(1), name: 'apply', component: () => import('@/pages/ApplyPage.vue'), meta: { title: '申请成立组织' } },
+      // Captains reach it from the message after an export (their menu has no entry for it).
+      { path: 'exports', name: 'exports', component: () => import('@/pages/ExportsPage.vue'), meta: { title: '导出', roles: ALL } },
       { path: 'bulletins', name: 'bulletins', component: () => import('@/pages/BulletinsPage.vue'), meta: { title: '月度通报', roles: ['admin'] } },
       { path: 'bulletins/:id', name: 'bulletin', component: () => import('@/pages/BulletinDetailPage.vue'), meta: { title: '月度通报', roles: ['admin'] } },
       { path: 'regions', name: 'regions', component: () => import('@/pages/RegionsPage.vue'), meta: { title: '地区与权限', roles: ['admin'] } },
