@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { flushPromises, mount } from '@vue/test-utils'
 import { createMemoryHistory, createRouter } from 'vue-router'
-import { defineComponent } from 'vue'
+import { defineComponent, type Component } from 'vue'
 
 // The login page against a scripted API: scan flow (ticket → pending → confirmed), expiry, login link.
 const calls: { method: string; path: string }[] = []
@@ -25,9 +25,15 @@ vi.stubGlobal('fetch', vi.fn(async (request: Request) => {
 }))
 
 const mounted: { unmount: () => void }[] = []
+let LoginPage: Component
+
+// The page (with its Element Plus parts) is compiled on first import, which takes seconds on a busy
+// machine: done once here, under the hook's own limit, so no test's five seconds are spent on it.
+beforeAll(async () => {
+  LoginPage = (await import('@/pages/LoginPage.vue')).default
+}, 60_000)
 
 async function mountLogin(query = '') {
-  const { default: LoginPage } = await import('@/pages/LoginPage.vue')
   const Home = defineComponent({ template: '<div>home</div>' })
   const router = createRouter({
     history: createMemoryHistory('/console/'),
