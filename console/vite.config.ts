@@ -36,5 +36,8 @@ export default defineConfig({
     environment: 'happy-dom',
     include: ['tests/**/*.test.ts'],
     server: { deps: { inline: ['element-plus'] } },
+    // A test that mounts a page compiles it (and Element Plus) on first import: seconds when the
+    // shared CI machine is busy. The limit only catches a hang; no test asserts on time.
+    testTimeout: 20_000,
   },
 })
