@@ -40,10 +40,6 @@ from models import (Activity, Organization, OrganizationStatus, Region, ServiceR
                     TeamMembership, Volunteer)
 from models.teams import MembershipStatus
 
-# Rows per INSERT statement (7 bound parameters each; SQLite allows 32,766).
-_BATCH = 2000
-
-
 def window(period: Period, now: datetime) -> stats.Window:
     """The statistics window that is exactly the period (its Shanghai days)."""
     return stats.window(to_local(period.start).date(), to_local(period.end - timedelta(microseconds=1)).date(), now=now)
@@ -232,11 +228,13 @@ def _store(period: Period, computed: dict[int, dict[tuple[str, str], int]], now:
     # that this snapshot leaves out have fallen to zero. Rows of a newer snapshot stay, and the
     # upsert does not touch them.
     db.session.execute(delete(StatValue).where(StatValue.period == period.key, StatValue.computed_at <= now))
-    for start in range(0, len(rows), _BATCH):
-        statement = upsert_insert(StatValue).values(rows[start:start + _BATCH])
+    if rows:
+        # One statement for every row (an executemany: compiled once, sent in batches of values by
+        # the driver) rather than an INSERT … VALUES of thousands of parameters compiled per batch.
+        statement = upsert_insert(StatValue)
         excluded = statement.excluded
         db.session.execute(statement.on_conflict_do_update(
             index_elements=["period", "region_id", "dimension", "bucket"],
             set_={"value": excluded.value, "computed_at": excluded.computed_at},
-            where=StatValue.computed_at <= excluded.computed_at))
+            where=StatValue.computed_at <= excluded.computed_at), rows)
     return len(rows)
