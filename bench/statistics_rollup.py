@@ -42,19 +42,22 @@ def main() -> None:
             t0 = time.monotonic()
             refresh.refresh(periods, now=now, statistics=False)
             kpi_seconds = time.monotonic() - t0
-            stat = {}
-            for period in periods:
-                t0 = time.monotonic()
-                rows = stat_rollup.refresh(period, now=now)
-                stat[period.key] = {"seconds": round(time.monotonic() - t0, 2), "rows": rows}
-        out["refresh_live"] = {"kpi_seconds": round(kpi_seconds, 2), "statistics": stat,
-                               "statistics_seconds": round(sum(s["seconds"] for s in stat.values()), 2)}
+            # The three live periods share one cap: their statistics are computed together.
+            t0 = time.monotonic()
+            rows = stat_rollup.refresh_periods(periods, now=now)
+            stat_seconds = time.monotonic() - t0
+        out["refresh_live"] = {"kpi_seconds": round(kpi_seconds, 2), "statistics_seconds": round(stat_seconds, 2),
+                               "statistics_rows": rows, "total_seconds": round(kpi_seconds + stat_seconds, 2)}
         if args.past_year:
             past = refresh.all_periods_of_years(args.past_year)
             with unit_of_work():
                 t0 = time.monotonic()
-                rows = sum(stat_rollup.refresh(period, now=now) for period in past)
-                out["refresh_past_year_statistics"] = {"seconds": round(time.monotonic() - t0, 2), "rows": rows}
+                refresh.refresh(past, now=now, statistics=False)
+                kpi_seconds = time.monotonic() - t0
+                t0 = time.monotonic()
+                rows = stat_rollup.refresh_periods(past, now=now)
+                out["refresh_past_year"] = {"kpi_seconds": round(kpi_seconds, 2),
+                                            "statistics_seconds": round(time.monotonic() - t0, 2), "rows": rows}
         db.session.commit()
 
         nodes = {}

@@ -22,7 +22,10 @@ from tests.conftest import FIXED_NOW
 from tests.services.kpi_builders import Town
 
 NOW = FIXED_NOW
-PERIODS = [Period.parse(text) for text in ("2026-11", "2026-06", "2026-Q3", "2026")]
+# Groups sharing a cap, computed together: the live month, quarter and year; a past quarter and its
+# last month; a past year and its December.
+PERIODS = [Period.parse(text) for text in ("2026-11", "2026-Q4", "2026", "2026-06", "2026-Q3", "2026-09", "2025-12",
+                                           "2025")]
 COMMUNITIES = ["community", "community2", "community3", "other_community"]
 HELD_NOT = {ActivityStatus.DRAFT, ActivityStatus.WITHDRAWN, ActivityStatus.CANCELLED}
 

@@ -26,7 +26,10 @@ from tests import factories
 from tests.services.kpi_builders import Town
 from tests.services.test_kpi_properties import COMMUNITIES, NOW, apply as apply_kpi_operation, operation as kpi_operation
 
-PERIODS = [Period.parse(text) for text in ("2026-11", "2026-06", "2026-Q3", "2026", "2025-12")]
+# Groups sharing a cap, computed together: the live month, quarter and year; a past quarter and its
+# last month; a past year, its last quarter and its December.
+PERIODS = [Period.parse(text) for text in ("2026-11", "2026-Q4", "2026", "2026-06", "2026-Q3", "2026-09", "2025-12",
+                                           "2025-Q4", "2025")]
 HOMES = COMMUNITIES + ["street", "district"]
 CATEGORIES = ["party_member", "youth", "women", "student", "retiree", "other"]
 

@@ -110,42 +110,83 @@ class _Tree:
 
 def compute_period(period: Period, *, now: datetime, region_ids=None) -> dict[int, dict[str, Figure]]:
     """Figures of every region (or of `region_ids`) for the period, as the raw tables say at `now`."""
+    return compute_periods([period], now=now, region_ids=region_ids)[period]
+
+
+def compute_periods(periods, *, now: datetime, region_ids=None) -> dict[Period, dict[int, dict[str, Figure]]]:
+    """`compute_period` of several periods, each figure computed once however many periods share it.
+
+    Every volunteer-based figure and every year-to-date one (registered, self-registered, recorded,
+    minutes, care themes, team kinds, festivals) depends only on the period's year start and cap,
+    not on the period: the live month, quarter and year (one cap, `now`) share all of them, and so
+    do a past quarter and its last month, or a past year and its December. They are computed once
+    per (year start, cap); only the stations and the trainings, cheap, are per period.
+    """
+    periods = list(dict.fromkeys(periods))
     tree = _Tree(db.session.execute(select(Region.id, Region.path, Region.level, Region.parent_id,
                                            Region.retired_at, Region.population)).all())
-    cap = period.cap(now)
-    ytd_start = period.year_start
     wanted = list(tree.lineage) if region_ids is None else [r for r in region_ids if r in tree.lineage]
+    populations: dict[int, dict[int, tuple[int | None, str]]] = {}
+    shared: dict[tuple[datetime, datetime], _ToDate] = {}
+    result: dict[Period, dict[int, dict[str, Figure]]] = {}
+    for period in periods:
+        cap = period.cap(now)
+        if period.year not in populations:
+            populations[period.year] = _populations(tree, period.year)
+        if (period.year_start, cap) not in shared:
+            shared[(period.year_start, cap)] = _to_date(tree, period.year_start, cap)
+        result[period] = _figures(period, tree, wanted, populations[period.year], shared[(period.year_start, cap)],
+                                  _stations(tree, period, cap), _training(tree, period, now))
+    return result
 
-    population = _populations(tree, period.year)
+
+@dataclass
+class _ToDate:
+    """The figures of one (year start, cap), whichever period they serve."""
+
+    registered: dict[int, int]
+    self_registered: dict[int, int]
+    recorded: dict[int, int]
+    minutes: dict[int, int]
+    themes: dict[int, dict[str, int]]
+    kinds: dict[int, set]
+    festivals: dict[int, set]
+
+
+def _to_date(tree: _Tree, ytd_start: datetime, cap: datetime) -> _ToDate:
     registered, self_registered = _registered(tree, cap)
     recorded, minutes = _recorded(tree, ytd_start, cap)
-    stations, station_total = _stations(tree, period, cap)
-    themes = _care_themes(tree, ytd_start, cap)
     kinds = tree.union_up(db.session.execute(
         select(Activity.region_id, Team.kind).join(Team, Team.id == Activity.team_id)
         .where(Team.kind != TeamKind.GENERAL, *held(ytd_start, cap)).distinct()).all())
     festivals = tree.union_up(db.session.execute(
         select(Activity.region_id, Campaign.festival_key).join(Campaign, Campaign.id == Activity.campaign_id)
         .where(*held(ytd_start, cap)).distinct()).all())
-    training = _training(tree, period, now)
+    return _ToDate(registered, self_registered, recorded, minutes, _care_themes(tree, ytd_start, cap), kinds, festivals)
 
+
+def _figures(period: Period, tree: _Tree, wanted: list[int], population, to_date: _ToDate, station_counts,
+             training) -> dict[int, dict[str, Figure]]:
+    stations, station_total = station_counts
     result: dict[int, dict[str, Figure]] = {}
     for node in wanted:
-        people = registered.get(node, 0)
+        people = to_date.registered.get(node, 0)
         pop_value, pop_source = population[node]
-        node_themes = {theme: themes[node].get(theme, 0) for theme in CARE_THEME_MINIMUMS}
+        node_themes = {theme: to_date.themes.get(node, {}).get(theme, 0) for theme in CARE_THEME_MINIMUMS}
+        minutes = to_date.minutes.get(node, 0)
+        kinds, festivals = to_date.kinds.get(node, set()), to_date.festivals.get(node, set())
         result[node] = {figure.key: figure for figure in (
             Figure("registration_rate", people, pop_value or 0, {"population_source": pop_source}),
-            Figure("recorded_rate", recorded.get(node, 0), people),
-            Figure("hours_per_volunteer", minutes.get(node, 0), people, {"minutes": minutes.get(node, 0)}),
+            Figure("recorded_rate", to_date.recorded.get(node, 0), people),
+            Figure("hours_per_volunteer", minutes, people, {"minutes": minutes}),
             Figure("station_activity", stations.get(node, 0), station_total.get(node, 0),
                    {"activities_needed": STATION_ACTIVITIES_PER_MONTH * period.months}),
             Figure("care_themes", sum(count >= CARE_THEME_MINIMUMS[t] for t, count in node_themes.items()),
                    len(CARE_THEME_MINIMUMS), {"themes": node_themes, "minimums": CARE_THEME_MINIMUMS}),
-            Figure("professional_team_kinds", len(kinds[node]), 1, {"kinds": sorted(kinds[node])}),
-            Figure("festival_campaigns", len(festivals[node]), 1, {"festivals": sorted(festivals[node])}),
+            Figure("professional_team_kinds", len(kinds), 1, {"kinds": sorted(kinds)}),
+            Figure("festival_campaigns", len(festivals), 1, {"festivals": sorted(festivals)}),
             training(node),
-            Figure("self_registration_rate", self_registered.get(node, 0), people),
+            Figure("self_registration_rate", to_date.self_registered.get(node, 0), people),
         )}
     return result
 
