@@ -30,9 +30,6 @@ from models import KpiValue
 
 logger = logging.getLogger(__name__)
 
-# Rows per INSERT statement: large enough to be few statements, small enough for SQLite's
-# limit of bound parameters (32,766 since 3.32; 7 per row).
-_BATCH = 1000
 # PostgreSQL's memory per sort or hash node during a refresh.
 _WORK_MEM = "64MB"
 
@@ -58,8 +55,8 @@ def refresh(periods: Iterable[Period], *, now: datetime, region_ids=None, statis
             rows.extend({"region_id": region_id, "period": period.key, "key": figure.key,
                          "numerator": figure.numerator, "denominator": figure.denominator,
                          "details": figure.details, "computed_at": now} for figure in figures.values())
-    for start in range(0, len(rows), _BATCH):
-        _upsert(rows[start:start + _BATCH])
+    if rows:
+        _upsert(rows)
     written = len(rows)
     if statistics and region_ids is None:
         written += stat_rollup.refresh_periods(periods, now=now)
@@ -94,14 +91,16 @@ def open_snapshot() -> None:
 
 
 def _upsert(rows: list[dict]) -> None:
-    statement = upsert_insert(KpiValue).values(rows)
+    # One statement for every row (an executemany: compiled once, sent in batches of values by the
+    # driver) rather than an INSERT … VALUES of thousands of parameters compiled per batch.
+    statement = upsert_insert(KpiValue)
     excluded = statement.excluded
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["region_id", "period", "key"],
         set_={"numerator": excluded.numerator, "denominator": excluded.denominator, "details": excluded.details,
               "computed_at": excluded.computed_at},
         # Never let an older snapshot replace a newer one (see the module docstring).
-        where=KpiValue.computed_at <= excluded.computed_at))
+        where=KpiValue.computed_at <= excluded.computed_at), rows)
 
 
 def live_periods(now: datetime) -> list[Period]:
