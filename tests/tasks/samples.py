@@ -11,11 +11,17 @@ from models import JobRun
 
 @task(retries=0)
 def record(key: str) -> bool:
-    """Write one `sample` row for `key`; a second run finds it and adds nothing. Counts its runs in Redis."""
-    get_redis().incr(f"samples:runs:{key}")
-    with unit_of_work():
-        return insert_unless_present(JobRun, {"job": "sample", "period": key, "status": "done", "owner": "task",
-                                              "started_at": now_utc()}) is not None
+    """Write one `sample` row for `key`; a second run finds it and adds nothing. Counts its runs in Redis.
+
+    A run is counted once its transaction is over, so a test that waits for the count reads the
+    database after every run's commit, not while a worker thread's insert is still in flight.
+    """
+    try:
+        with unit_of_work():
+            return insert_unless_present(JobRun, {"job": "sample", "period": key, "status": "done",
+                                                  "owner": "task", "started_at": now_utc()}) is not None
+    finally:
+        get_redis().incr(f"samples:runs:{key}")
 
 
 @task(retries=3, retry_delay=0)
