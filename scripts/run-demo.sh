@@ -14,9 +14,10 @@ ORGANIZER_LINK=$("$BIN/flask" console login-link --openid sim_organizer --base-u
 ADMIN_LINK=$("$BIN/flask" console login-link --openid sim_admin --base-url "http://127.0.0.1:$WEB_PORT")
 
 pids=()
+font_pid=
 cleanup() {
   trap - EXIT INT TERM
-  kill "${pids[@]}" 2>/dev/null || true
+  kill "${pids[@]}" $font_pid 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
@@ -25,6 +26,9 @@ trap cleanup EXIT INT TERM
 "$BIN/flask" jobs worker & pids+=($!)
 # Background tasks (exports): Huey's consumer on the SQLite queue in instance/.
 "$BIN/flask" jobs tasks & pids+=($!)
+# The bulletin PDF's cut-down font, built ahead (once) so the first PDF does not wait for it; not in
+# pids, since its end is no reason to stop the demo.
+"$BIN/flask" jobs pdf-font > /dev/null & font_pid=$!
 # One scheduler: with the in-process Redis substitute a second one could not see the first's lease.
 "$BIN/flask" jobs scheduler & pids+=($!)
 # One web process: the in-process Redis substitute is not shared between processes.

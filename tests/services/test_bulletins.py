@@ -341,3 +341,20 @@ def test_a_change_that_rounds_to_zero_prints_plus_zero():
     assert format_change(-0.04, "percent") == "+0.0个百分点" and format_change(-0.4, "count") == "+0"
     assert format_change(-0.06, "percent") == "-0.1个百分点" and format_change(2.5, "hours") == "+2.5"
     assert format_change(None, "percent") == "—"
+
+
+def test_the_summary_of_a_node_ranked_without_flags_reads_as_one_sentence_per_point():
+    from types import SimpleNamespace
+
+    from app.services.bulletins import content as contents
+
+    figures = [{"key": "registration_rate", "label": "注册率", "numerator": 85, "value": 0.1, "target": 13.0,
+                "mom": 0.0, "yoy": 0.1, "status": "red"},
+               {"key": "hours_per_volunteer", "label": "人均服务时长", "numerator": 196, "value": 2.3, "target": 22.9,
+                "mom": 0.8, "yoy": 2.3, "status": "green"}]
+    # Three children: ranked, but too few for red and yellow flags.
+    content = {"total": {"figures": figures}, "ranking": [{"name": "甲社区"}, {"name": "乙社区"}, {"name": "丙社区"}],
+               "flags": {"red": [], "yellow": []}, "improvers": [{"name": "乙社区"}], "corrections": None}
+    summary = contents._summary(SimpleNamespace(name="解放碑街道"), Period.parse("2026-11"), content)
+    assert "。。" not in summary and "；。" not in summary
+    assert summary.endswith("注册率未达标。较上月进步最大的是乙社区。")

@@ -328,13 +328,14 @@ def _summary(node: Region, month: Period, content: dict[str, Any]) -> str:
     green = sum(row["status"] == scoring.GREEN for row in content["total"]["figures"])
     text += f"{len([r for r in content['total']['figures'] if r['status'] != scoring.NONE])} 项指标中 {green} 项达标"
     text += f"，{('、'.join(red))}未达标。" if red else "。"
-    if content["ranking"]:
-        flags = content["flags"]
-        if flags["red"]:
-            text += f"综合得分前列的是{'、'.join(item['name'] for item in flags['red'])}"
-        if flags["yellow"]:
-            text += f"{'；' if flags['red'] else ''}后三名为{'、'.join(item['name'] for item in flags['yellow'])}，请对照指标抓紧整改"
-        text += "。"
+    flags = content["flags"] if content["ranking"] else {"red": [], "yellow": []}
+    ranked = []
+    if flags["red"]:
+        ranked.append(f"综合得分前列的是{'、'.join(item['name'] for item in flags['red'])}")
+    if flags["yellow"]:
+        ranked.append(f"后三名为{'、'.join(item['name'] for item in flags['yellow'])}，请对照指标抓紧整改")
+    if ranked:
+        text += "；".join(ranked) + "。"
     if content["improvers"]:
         text += f"较上月进步最大的是{'、'.join(item['name'] for item in content['improvers'])}。"
     corrections = content["corrections"]

@@ -1,20 +1,28 @@
 """The PDF's Chinese font: Noto Sans CJK SC cut down to GB2312 + ASCII once, then reused.
 
 WeasyPrint embeds a subset of each font it uses, and subsetting the full CFF font (65,000 glyphs)
-takes 8–16 s a page. A font already cut down to GB2312's 7,445 characters and ASCII (about 3.5 MB,
-built once in about 15 s) makes a page take under 2 s. The cut-down font is written to
+takes 8–16 s a page. A font already cut down to GB2312's 7,445 characters and ASCII (about 3 MB,
+built once in about 45 s of CPU) makes a page take under 2 s. The cut-down font is written to
 `instance/fonts/` on first use (atomically: a temporary file, then a rename, so two processes
 building it at once leave one good file); the full Noto Sans CJK SC stays in the CSS chain after it
 for characters outside GB2312 (rare characters in names). The fonts come from Debian's
 `fonts-noto-cjk` (SIL Open Font License 1.1).
+
+The build runs in a child process (`python -m app.services.bulletins.fonts TARGET`): fontTools is
+pure Python, and 45 s of it in the task worker's own process would hold the interpreter lock from
+the worker's other threads, stretching their database transactions (on SQLite, every request of
+the service queues behind such a transaction's write lock).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -25,6 +33,10 @@ SOURCES = (Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
 FAMILY = "Noto Sans CJK SC"
 SUBSET_NAME = "NotoSansCJKsc-GB2312.otf"
 _lock = threading.Lock()
+# A build takes under a minute of CPU; a busy machine gets ten. A temporary file older than an hour
+# was left by a build that was killed.
+_BUILD_TIMEOUT_SECONDS = 600
+_STALE_TEMPORARY_SECONDS = 3600
 
 
 class FontMissing(RuntimeError):
@@ -60,8 +72,25 @@ def subset_font(directory: Path) -> Path:
     with _lock:
         if target.is_file():
             return target
-        _build(source_font(), target)
+        source = source_font()
+        _remove_stale_temporaries(directory)
+        done = subprocess.run([sys.executable, "-m", __name__, str(source), str(target)], capture_output=True,
+                              text=True, timeout=_BUILD_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)
+        if done.returncode != 0 or not target.is_file():
+            raise RuntimeError(f"building {target.name} failed (exit {done.returncode}): {done.stderr[-2000:]}")
+        logger.info("wrote the GB2312 subset of %s to %s", FAMILY, target)
     return target
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    if not directory.is_dir():
+        return
+    for path in directory.glob("*.otf.tmp"):
+        try:
+            if time.time() - path.stat().st_mtime > _STALE_TEMPORARY_SECONDS:
+                path.unlink()
+        except FileNotFoundError:
+            continue
 
 
 def _build(source: Path, target: Path) -> None:
@@ -90,4 +119,7 @@ def _build(source: Path, target: Path) -> None:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-    logger.info("wrote the GB2312 subset of %s to %s", FAMILY, target)
+
+
+if __name__ == "__main__":
+    _build(Path(sys.argv[1]), Path(sys.argv[2]))
