@@ -13,7 +13,7 @@ from models.callbacks import CallbackReceipt, OfficialFollower
 from models.activities import Activity, ActivityKind, ActivityStatus, Evaluation, RiskLevel, SignupMode
 from models.signups import Signup, SignupStatus
 from models.checkins import ActivityQrCode, Checkin, CheckinMethod, CheckinScan
-from models.service_records import CorrectionRequest, CorrectionStatus, RecordKind, ServiceRecord
+from models.service_records import CorrectionRequest, CorrectionStatus, RecordKind, RecordSource, ServiceRecord
 from models.calendar import LocalFestivalDay
 from models.campaigns import Campaign, CampaignStatus
 from models.announcements import Announcement, AnnouncementStatus
@@ -25,6 +25,7 @@ from models.exports import Export, ExportStatus
 from models.console_sessions import ConsoleLoginLink, ConsoleLoginTicket, ConsoleSession, TicketStatus
 from models.kpis import KpiTarget, KpiValue, StatValue
 from models.bulletins import Bulletin, BulletinStatus, PdfStatus, QuarterlyReport
+from models.uploads import Upload, UploadPurpose
 
 __all__ = [
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -36,5 +37,5 @@ __all__ = [
     "Campaign", "CampaignStatus", "Announcement", "AnnouncementStatus", "SubscriptionCredit", "SubscriptionGrant",
     "JobRun", "IdempotentRequest", "RegionPermit", "ConsoleLoginLink", "ConsoleLoginTicket", "ConsoleSession",
     "TicketStatus", "RegistrationChannel", "KpiTarget", "KpiValue", "StatValue", "Bulletin", "BulletinStatus", "PdfStatus",
-    "QuarterlyReport", "Export", "ExportStatus",
+    "QuarterlyReport", "Export", "ExportStatus", "RecordSource", "Upload", "UploadPurpose",
 ]

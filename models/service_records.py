@@ -18,6 +18,17 @@ class RecordKind(enum.StrEnum):
     CORRECTION = "correction"      # minutes added or taken back by a captain or organiser
 
 
+class RecordSource(enum.StrEnum):
+    """How the minutes came to be recorded: statistics and certificates tell scanned hours from entered ones."""
+
+    SCAN = "scan"                  # check-in and check-out scans (信用时长)
+    MANUAL = "manual"              # an organiser's correction, an approved correction request
+    BULK = "bulk"                  # a captain's or organiser's bulk entry (table or sign-in sheet)
+    DECLARATION = "declaration"    # a volunteer's self-declaration, confirmed by the activity's managers
+    RETROACTIVE = "retroactive"    # 补录 of service held outside the system, approved a level above
+    IMPORT = "import"              # past records imported from another system's spreadsheet
+
+
 class ServiceRecord(Base):
     __tablename__ = "service_records"
 
@@ -27,6 +38,8 @@ class ServiceRecord(Base):
     # Unique: one attendance record per check-in (corrections have none; NULLs never collide).
     checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id", ondelete="RESTRICT"), unique=True)
     kind: Mapped[RecordKind] = mapped_column(StrEnumType(RecordKind))
+    source: Mapped[RecordSource] = mapped_column(StrEnumType(RecordSource), default=RecordSource.SCAN,
+                                                 server_default=RecordSource.SCAN.value)
     minutes: Mapped[int] = mapped_column(Integer)
     corrects_record_id: Mapped[int | None] = mapped_column(ForeignKey("service_records.id", ondelete="RESTRICT"))
     reason: Mapped[str | None] = mapped_column(Text)

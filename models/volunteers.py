@@ -75,6 +75,8 @@ class Volunteer(Base):
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     region_id: Mapped[int] = mapped_column(ForeignKey("regions.id", ondelete="RESTRICT"), index=True)
+    # 志愿者编号, given on approval: the home region's code and a sequence; public where an ID number is not.
+    volunteer_number: Mapped[str | None] = mapped_column(String(24), unique=True, index=True)
     guardian_name: Mapped[str | None] = mapped_column(String(50))
     guardian_mobile: Mapped[str | None] = mapped_column(String(11))
     status: Mapped[VolunteerStatus] = mapped_column(StrEnumType(VolunteerStatus), default=VolunteerStatus.PENDING, index=True)

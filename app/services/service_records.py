@@ -22,8 +22,8 @@ from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
 from app.services import access, audit, notifications
 from app.texts import hours_text
-from models import (Account, Activity, Checkin, CorrectionRequest, CorrectionStatus, RecordKind, ServiceRecord, Signup,
-                    SignupStatus, Volunteer)
+from models import (Account, Activity, Checkin, CorrectionRequest, CorrectionStatus, RecordKind, RecordSource,
+                    ServiceRecord, Signup, SignupStatus, Volunteer)
 
 
 class CreditWindow(Protocol):
@@ -44,7 +44,7 @@ def credited_minutes(activity: CreditWindow, checked_in_at: datetime, checked_ou
 
 _records = ServiceRecord.__table__
 _volunteers = Volunteer.__table__
-_INSERT_ATTENDANCE = insert(_records).values(kind=RecordKind.ATTENDANCE)
+_INSERT_ATTENDANCE = insert(_records).values(kind=RecordKind.ATTENDANCE, source=RecordSource.SCAN)
 # Relative to the stored value: concurrent records of one volunteer cannot lose each other.
 _signups = Signup.__table__
 # The balance moves only if it stays at zero or above: rowcount 0 means the entry was refused.
@@ -272,7 +272,7 @@ def _append_correction(volunteer_id: int, activity_id: int, minutes: int, reason
         raise DomainError("negative_minutes", f"更正后时长不能为负（当前 {current} 分钟）", 422,
                           fields={"minutes_delta": f"不能小于 -{current}"})
     record = ServiceRecord(volunteer_id=volunteer_id, activity_id=activity_id, kind=RecordKind.CORRECTION,
-                           minutes=minutes, corrects_record_id=corrects, reason=reason,
+                           source=RecordSource.MANUAL, minutes=minutes, corrects_record_id=corrects, reason=reason,
                            created_by_account_id=account_id, created_at=now, confirmed_at=now,
                            confirmed_by_account_id=account_id)
     db.session.add(record)
