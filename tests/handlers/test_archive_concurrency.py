@@ -1,5 +1,5 @@
-"""Volunteer numbers under concurrent approvals over real HTTP: never the same number twice, never two
-numbers for one person.
+"""The archive under concurrent requests over real HTTP: volunteer numbers never given twice nor twice to
+one person; a retraction lands once; simultaneous evaluations of one attendee keep one unbroken history.
 
 Requests are released together by a barrier against a served app (as in test_ledger_concurrency.py).
 The control at the end runs the same harness against a naive "count, then take the next number"
@@ -110,3 +110,61 @@ def test_control_the_harness_makes_a_naive_count_then_number_hand_out_duplicates
     finally:
         naive_engine.dispose()
         table.drop(engine)
+
+
+@pytest.fixture
+def held(app, now):
+    """A finished activity alice attended, an award in her archive; the clock after the activity."""
+    from datetime import timedelta
+
+    from app.services import archive
+    from models import ArchiveEntryKind
+
+    with app.app_context():
+        w = f.World(now).build("tree", "org", "team", "captain", "organizer", "admin")
+        activity = w.add_attended_activity()
+        entry = archive.add_entry(w.admin, w.alice.id, kind=ArchiveEntryKind.AWARD, title="优秀志愿者", detail="",
+                                  issuer=None, occurred_on=now.date(), organization_id=None, reason="表彰文件", now=now)
+        world = {"activity_id": activity.id, "volunteer_id": w.alice.id, "entry_id": entry.id,
+                 "organizer": f.bearer(w.organizer), "captain": f.bearer(w.captain), "admin": f.bearer(w.admin)}
+        db.session.commit()
+    app.extensions["clock"] = lambda: now + timedelta(hours=5)
+    return world
+
+
+def test_ten_retractions_at_once_land_once(app, held):
+    from models import ArchiveEntry
+
+    path = f"/api/v1/volunteers/{held['volunteer_id']}/archive/entries/{held['entry_id']}/retraction"
+    bodies = [({"reason": "经核实有误", "nonce": f"retract-burst-{i:03d}"}, held["admin"]) for i in range(CONCURRENCY)]
+    with serve(app) as base_url:
+        results = fire(base_url, path, bodies)
+    outcomes = sorted((status, body.get("error", {}).get("code")) for status, body in results)
+    assert outcomes == [(201, None)] + [(409, "already_retracted")] * (CONCURRENCY - 1)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ArchiveEntry)) == 2
+
+
+def test_ten_evaluations_of_one_attendee_at_once_keep_one_history(app, held):
+    from models import AttendeeEvaluation
+
+    ratings = ["excellent", "qualified", "unqualified"]
+    bodies = [({"items": [{"volunteer_id": held["volunteer_id"], "rating": ratings[i % 3], "note": f"第{i}次"}],
+                "nonce": f"rate-burst-{i:03d}"}, held["captain"] if i % 2 else held["organizer"])
+              for i in range(CONCURRENCY)]
+    barrier = threading.Barrier(CONCURRENCY)
+
+    def send(item):
+        body, headers = item
+        barrier.wait(timeout=30)
+        response = requests.put(f"{base_url}/api/v1/activities/{held['activity_id']}/evaluations", json=body,
+                                headers=headers, timeout=60)
+        return response.status_code
+
+    with serve(app) as base_url:
+        with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+            statuses = list(pool.map(send, bodies))
+    assert statuses == [200] * CONCURRENCY
+    with app.app_context():
+        revisions = sorted(db.session.scalars(select(AttendeeEvaluation.revision)))
+    assert revisions == list(range(1, CONCURRENCY + 1))  # every note differs: ten revisions, none lost or doubled
