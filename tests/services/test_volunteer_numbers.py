@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.services import regions, volunteer_numbers, volunteers
+from app.services import regions, signups, volunteer_numbers, volunteers
 from models import Notification, RegionLevel, VolunteerNumberSequence, VolunteerStatus
 from tests import factories as f
 
@@ -103,6 +103,13 @@ def test_the_number_is_shown_where_an_identifier_is_public(client, world):
     sheet = client.get("/api/v1/volunteers/export.xlsx?status=approved", headers=headers)
     rows = list(openpyxl.load_workbook(io.BytesIO(sheet.data)).active.iter_rows(values_only=True))
     assert rows[1][-1] == "志愿者编号" and rows[2][-1] == "T300000001"
+    activity = world.add_activity(of_team=False)
+    signups.apply(world.p1.account, activity.id, join_waitlist=False, now=world.now)
+    db.session.commit()
+    [signup] = client.get(f"/api/v1/activities/{activity.id}/signups", headers=headers).json["items"]
+    assert signup["volunteer"]["volunteer_number"] == "T300000001"
+    [line] = client.get(f"/api/v1/activities/{activity.id}/attendance", headers=headers).json["items"]
+    assert line["volunteer"]["volunteer_number"] == "T300000001"
 
 
 def test_the_review_answer_carries_the_new_number(client, world):
