@@ -116,3 +116,15 @@ def test_the_review_answer_carries_the_new_number(client, world):
     response = client.post(f"/api/v1/volunteers/{world.p2.id}/review", json={"decision": "approve"},
                            headers=f.bearer(world.admin))
     assert response.status_code == 200 and response.json["volunteer_number"] == "T300000001"
+
+
+def test_the_bots_my_info_shows_the_number(world):
+    from app.services import bot
+    from app.wechat.callbacks import InboundMessage
+
+    approve(world, "p1")
+    world.p1.account.oa_openid = "oa_p1"
+    db.session.flush()
+    reply = bot.reply_to(InboundMessage(msg_type="text", from_user="oa_p1", to_user="gh_sim", create_time=0,
+                                        content="我的信息"), now=world.now)
+    assert "志愿者编号：T300000001" in reply and "身份证" not in reply
