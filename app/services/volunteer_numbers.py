@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
@@ -84,7 +84,7 @@ def backfill(*, limit: int | None = None) -> int:
     those approved before numbers existed. Safe to run again and beside approvals.
     """
     query = (select(Volunteer).where(Volunteer.volunteer_number.is_(None), Volunteer.status.in_(NUMBERED))
-             .order_by(Volunteer.reviewed_at, Volunteer.created_at, Volunteer.id))
+             .order_by(func.coalesce(Volunteer.reviewed_at, Volunteer.created_at), Volunteer.id))
     done = 0
     for volunteer in db.session.scalars(query.limit(limit) if limit else query).all():
         assign_number(volunteer)

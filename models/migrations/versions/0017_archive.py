@@ -89,7 +89,7 @@ def _backfill_numbers():
     rows = connection.execute(sa.text(
         "SELECT v.id, r.code FROM volunteers v JOIN regions r ON r.id = v.region_id "
         "WHERE v.volunteer_number IS NULL AND v.status IN ('approved', 'suspended') "
-        "ORDER BY v.reviewed_at, v.created_at, v.id")).all()
+        "ORDER BY COALESCE(v.reviewed_at, v.created_at), v.id")).all()
     counters = {}
     for volunteer_id, code in rows:
         prefix = code[:_PREFIX_LENGTH]
