@@ -1,5 +1,5 @@
 """Command-line entry points: flask db …, flask seed demo, flask wechat-sim, flask jobs …, flask roles …, flask accounts …,
-flask console …"""
+flask console …, flask volunteers …"""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(roles_cli)
     app.cli.add_command(accounts_cli)
     app.cli.add_command(console_cli)
+    app.cli.add_command(volunteers_cli)
 
 
 seed_cli = AppGroup("seed", help="Load data.")
@@ -230,3 +231,24 @@ def console_login_link(openid: str, base_url: str) -> None:
     except DomainError as exc:
         raise click.ClickException(f"{exc.message} ({exc.code}: {openid})") from None
     click.echo(f"{base_url.rstrip('/')}/console/login?link={token}")
+
+
+volunteers_cli = AppGroup("volunteers", help="Volunteer archives.")
+
+
+@volunteers_cli.command("number-backfill")
+@click.option("--batch", default=1000, show_default=True, help="volunteers numbered per transaction")
+def volunteers_number_backfill(batch: int) -> None:
+    """Give a volunteer number to every approved (or suspended) volunteer who has none; safe to run again."""
+    from app.db import unit_of_work
+    from app.services import volunteer_numbers
+
+    total = 0
+    while True:
+        # One transaction per batch: a sequence row is held only that long while approvals go on.
+        with unit_of_work():
+            done = volunteer_numbers.backfill(limit=batch)
+        total += done
+        if done < batch:
+            break
+    click.echo(f"numbered {total} volunteers")

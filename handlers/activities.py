@@ -30,7 +30,9 @@ class ActivityFields(StrictBody):
     kind: ActivityKind = Field(default=ActivityKind.SERVICE, description="service 服务 / training 培训")
     themes: list[Theme] = Field(default_factory=list, max_length=8, description="关爱主题")
     team_id: Id | None = Field(default=None, description="承办队伍（本组织）")
-    address: str = Field(min_length=2, max_length=200)
+    address: str = Field(min_length=2, max_length=200, description="活动地点")
+    beneficiary: str | None = Field(default=None, min_length=2, max_length=200, description="服务对象，如“一社区空巢老人”")
+    lead_name: str | None = Field(default=None, min_length=2, max_length=50, description="活动负责人姓名")
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     checkin_radius_m: int | None = Field(default=None, ge=10, le=5000, description="签到范围（米），需提供经纬度")
@@ -58,6 +60,8 @@ class PatchBody(StrictBody):
     themes: list[Theme] = Field(default=None, max_length=8)  # type: ignore[assignment]
     team_id: Id | None = None
     address: str = Field(default=None, min_length=2, max_length=200)  # type: ignore[assignment]
+    beneficiary: str | None = Field(default=None, min_length=2, max_length=200)
+    lead_name: str | None = Field(default=None, min_length=2, max_length=50)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     checkin_radius_m: int | None = Field(default=None, ge=10, le=5000)
@@ -112,6 +116,8 @@ class ActivityView(BaseModel):
     team: NamedRef | None
     region: NamedRef
     address: str
+    beneficiary: str | None = Field(description="服务对象")
+    lead_name: str | None = Field(description="活动负责人")
     latitude: float | None
     longitude: float | None
     checkin_radius_m: int | None
@@ -147,7 +153,8 @@ def activity_view(activity: Activity, now: datetime, *, distance_km: float | Non
         organization=NamedRef(id=activity.organization.id, name=activity.organization.name),
         team=NamedRef(id=activity.team.id, name=activity.team.name) if activity.team else None,
         region=NamedRef(id=activity.region.id, name=activity.region.name),
-        address=activity.address, latitude=activity.latitude, longitude=activity.longitude,
+        address=activity.address, beneficiary=activity.beneficiary, lead_name=activity.lead_name,
+        latitude=activity.latitude, longitude=activity.longitude,
         checkin_radius_m=activity.checkin_radius_m, starts_at=activity.starts_at, ends_at=activity.ends_at,
         capacity=activity.capacity, seats_taken=activity.seats_taken,
         seats_left=max(activity.capacity - activity.seats_taken, 0), signup_mode=activity.signup_mode.value,

@@ -85,6 +85,7 @@ class SheetVolunteer(BaseModel):
     id: int
     name: str = Field(description="脱敏姓名")
     mobile: str | None = Field(description="脱敏手机号")
+    volunteer_number: str | None = Field(default=None, description="志愿者编号")
 
 
 class SheetLineView(BaseModel):
@@ -142,7 +143,7 @@ def attendance_sheet(activity_id: int):
         items=[SheetLineView(
             signup_id=line.signup_id,
             volunteer=SheetVolunteer(id=line.volunteer_id, name=pii.mask_name(line.real_name),
-                                     mobile=pii.mask_mobile(line.mobile)),
+                                     mobile=pii.mask_mobile(line.mobile), volunteer_number=line.volunteer_number),
             signup_status=line.signup_status.value, signed_up_at=line.signed_up_at, checked_in_at=line.checked_in_at,
             checked_out_at=line.checked_out_at, checkin_method=line.checkin_method,
             checkout_method=line.checkout_method, service_minutes=line.service_minutes,

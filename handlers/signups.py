@@ -41,6 +41,7 @@ class VolunteerRef(BaseModel):
     id: int
     name: str = Field(description="姓名（脱敏）")
     mobile: str = Field(description="手机号（脱敏）")
+    volunteer_number: str | None = Field(default=None, description="志愿者编号")
 
 
 class SignupView(BaseModel):
@@ -67,7 +68,8 @@ def _view(signup: Signup, *, with_volunteer: bool = False) -> SignupView:
     volunteer = None
     if with_volunteer:
         volunteer = VolunteerRef(id=signup.volunteer.id, name=pii.mask_name(signup.volunteer.real_name) or "",
-                                 mobile=pii.mask_mobile(signup.volunteer.mobile) or "")
+                                 mobile=pii.mask_mobile(signup.volunteer.mobile) or "",
+                                 volunteer_number=signup.volunteer.volunteer_number)
     return SignupView(id=signup.id, activity_id=activity.id, activity_title=activity.title,
                       starts_at=activity.starts_at, ends_at=activity.ends_at, status=signup.status.value,
                       waitlist_position=signups.waitlist_position(signup), reason=signup.reason, volunteer=volunteer)

@@ -93,6 +93,7 @@ class RoleView(BaseModel):
 
 class VolunteerView(BaseModel):
     id: int
+    volunteer_number: str | None = Field(description="志愿者编号（审核通过时生成；公开场合以此代替身份证号）")
     real_name: str
     mobile: str | None = Field(description="本人可见完整号码，其他人看到 138****5678")
     id_number: str | None = Field(description="本人可见完整号码，其他人看到脱敏号码")
@@ -115,6 +116,7 @@ class MeView(VolunteerView):
 
 class DirectoryItem(BaseModel):
     id: int
+    volunteer_number: str | None = Field(description="志愿者编号（审核通过时生成）")
     real_name: str = Field(description="脱敏姓名，如 李*丽")
     mobile: str | None = Field(description="脱敏手机号，如 135****2222")
     gender: str | None
@@ -210,6 +212,7 @@ def _view(volunteer: Volunteer, *, is_owner: bool) -> dict:
     id_number = volunteers.decrypted_id_number(volunteer, settings()["app"]["pii_key"])
     return dict(
         id=volunteer.id,
+        volunteer_number=volunteer.volunteer_number,
         real_name=volunteer.real_name,
         mobile=volunteer.mobile if is_owner else pii.mask_mobile(volunteer.mobile),
         id_number=id_number if is_owner else pii.mask_id_number(id_number),
@@ -277,7 +280,8 @@ def _filters(query: DirectoryFilters) -> directory.Filters:
 def _item(volunteer: Volunteer, region_name: str) -> dict:
     today = to_local(current_time()).date()
     return dict(
-        id=volunteer.id, real_name=pii.mask_name(volunteer.real_name), mobile=pii.mask_mobile(volunteer.mobile),
+        id=volunteer.id, volunteer_number=volunteer.volunteer_number, real_name=pii.mask_name(volunteer.real_name),
+        mobile=pii.mask_mobile(volunteer.mobile),
         gender=volunteer.gender.value if volunteer.gender else None,
         age=age_on(volunteer.birth_date, today) if volunteer.birth_date else None,
         categories=volunteer.categories, skills=volunteer.skills,

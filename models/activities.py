@@ -67,7 +67,11 @@ class Activity(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     kind: Mapped[ActivityKind] = mapped_column(StrEnumType(ActivityKind), default=ActivityKind.SERVICE)
     themes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The place (活动地点) of the 2012 记录办法: where people go, as shown on the archive's records.
     address: Mapped[str] = mapped_column(String(200))
+    # 服务对象 and 活动负责人 of the 2012 记录办法 (activities created before them have none).
+    beneficiary: Mapped[str | None] = mapped_column(String(200))
+    lead_name: Mapped[str | None] = mapped_column(String(50))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     checkin_radius_m: Mapped[int | None] = mapped_column(Integer)

@@ -19,7 +19,8 @@ from models import (Account, Activity, ActivityStatus, Evaluation, Organization,
                     SignupStatus, Team, Volunteer)
 
 # Fields an organiser may change after creation, and which of them move the activity in time.
-EDITABLE = frozenset({"title", "description", "kind", "themes", "team_id", "address", "latitude", "longitude",
+EDITABLE = frozenset({"title", "description", "kind", "themes", "team_id", "address", "beneficiary", "lead_name",
+                      "latitude", "longitude",
                       "checkin_radius_m", "starts_at", "ends_at", "capacity", "signup_mode", "required_skills",
                       "min_age", "risk_level", "requires_insurance", "credit_margin_minutes"})
 TIME_FIELDS = frozenset({"starts_at", "ends_at"})

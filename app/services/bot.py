@@ -171,6 +171,8 @@ def _my_info(oa_openid: str) -> str:
         f"所在社区：{volunteer.region.name}",
         f"注册状态：{STATUS_LABELS[volunteer.status]}",
     ]
+    if volunteer.volunteer_number:
+        lines.append(f"志愿者编号：{volunteer.volunteer_number}")
     if volunteer.status is VolunteerStatus.REJECTED and volunteer.rejection_reason:
         lines.append(f"驳回原因：{volunteer.rejection_reason}")
     return "\n".join(lines)

@@ -136,6 +136,7 @@ class SheetLine:
     unconfirmed_records: int
     flags: list[str]
     record_id: int | None
+    volunteer_number: str | None = None
 
 
 def attendance(account: Account, activity_id: int, *, now: datetime) -> tuple[Activity, list[SheetLine]]:
@@ -153,7 +154,8 @@ def attendance(account: Account, activity_id: int, *, now: datetime) -> tuple[Ac
                                               ServiceRecord.confirmed_at.is_(None))
                    .correlate(Signup).scalar_subquery())
     rows = db.session.execute(
-        select(Signup.id, Signup.volunteer_id, Volunteer.real_name, Volunteer.mobile, Signup.status,
+        select(Signup.id, Signup.volunteer_id, Volunteer.real_name, Volunteer.mobile, Volunteer.volunteer_number,
+               Signup.status,
                Signup.created_at, Signup.service_minutes, Checkin.checked_in_at, Checkin.checked_out_at,
                Checkin.checkin_method, Checkin.checkout_method, Checkin.needs_review, unconfirmed.label("unconfirmed"),
                ServiceRecord.id.label("record_id"))
@@ -181,7 +183,7 @@ def attendance(account: Account, activity_id: int, *, now: datetime) -> tuple[Ac
             checkin_method=row.checkin_method.value if row.checkin_method else None,
             checkout_method=row.checkout_method.value if row.checkout_method else None,
             service_minutes=row.service_minutes, unconfirmed_records=row.unconfirmed or 0, flags=flags,
-            record_id=row.record_id))
+            record_id=row.record_id, volunteer_number=row.volunteer_number))
     return activity, lines
 
 

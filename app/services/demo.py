@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from app.db import unit_of_work
 from app.extensions import db, settings
 from app.services import (activities, broadcasts, calendar, campaigns, checkins, organizations, region_management, regions,
-                          roles, service_records, signups)
+                          roles, service_records, signups, volunteer_numbers)
 from app.timeutil import now_utc, to_local
 from models import (Account, Activity, ActivityStatus, Campaign, Evaluation, MembershipStatus, Notification,
                     NotificationChannel, NotificationStatus, Organization, OrganizationStatus, Region, RegionLevel,
@@ -165,6 +165,8 @@ def _seed_once(now: datetime) -> str:
     _coming(rng, teams, members, now)
     campaign = _campaign(district, rng, teams, now)
     _announcement(teams[0], members[teams[0].id], now)
+    # Approved above without a review: they get their volunteer numbers as a review would have given them.
+    volunteer_numbers.backfill()
     return (f"{len(by_code)} regions, {len(ORGANIZATIONS)} organisations (1 applying), {len(teams)} teams, "
             f"{VOLUNTEERS + 4} volunteers ({PENDING_VOLUNTEERS + 2} pending), {past} past activities, "
             f"campaign 「{campaign.name}」")

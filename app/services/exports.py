@@ -166,7 +166,7 @@ def _volunteer_plan(account_id: int, scope_type: str, scope_id: int, filters: di
                     Volunteer.gender, Volunteer.birth_date, cast(Volunteer.categories, Text).label("categories"),
                     cast(Volunteer.skills, Text).label("skills"), Region.name,
                     Region.path, Volunteer.status, Volunteer.total_service_minutes, Volunteer.service_record_count,
-                    Volunteer.created_at)
+                    Volunteer.created_at, Volunteer.volunteer_number)
              .join(Region, Region.id == Volunteer.region_id).where(*where).order_by(Volunteer.id))
     region = db.session.get(Region, scope_id)
     return Plan(query=query, count=select(func.count()).select_from(Volunteer).where(*where),
@@ -198,14 +198,16 @@ def _volunteer_formatter(reveal: bool, plan: Plan, now: datetime) -> Callable[[A
                 _id_number(row.id_number_encrypted, revealed, key), genders[row.gender],
                 row.birth_date.year if row.birth_date else None, joined(row.categories), joined(row.skills),
                 row.name, statuses[row.status],
-                round(row.total_service_minutes / 60, 1), row.service_record_count, _local(row.created_at))
+                round(row.total_service_minutes / 60, 1), row.service_record_count, _local(row.created_at),
+                row.volunteer_number or "")
     return cells
 
 
 register(ExportKind(
     key="volunteers", label="志愿者名录", scope_types=("region",), has_personal_numbers=True,
     columns=(("编号", 8), ("姓名", 10), ("手机号", 14), ("身份证号", 20), ("性别", 6), ("出生年份", 8), ("类别", 18),
-             ("特长技能", 24), ("所在社区", 16), ("状态", 8), ("服务时长（小时）", 14), ("服务次数", 10), ("注册时间", 18)),
+             ("特长技能", 24), ("所在社区", 16), ("状态", 8), ("服务时长（小时）", 14), ("服务次数", 10), ("注册时间", 18),
+             ("志愿者编号", 22)),
     prepare=_volunteer_plan, formatter=_volunteer_formatter))
 
 

@@ -19,7 +19,7 @@ STATUS_LABELS = {"pending": "审核中", "approved": "已通过", "rejected": "�
 GENDER_LABELS = {"male": "男", "female": "女"}
 _VOLUNTEER_COLUMNS = (("编号", 8), ("姓名", 10), ("手机号", 14), ("性别", 6), ("年龄", 6), ("类别", 18),
                       ("特长技能", 24), ("所在社区", 16), ("状态", 8), ("服务时长（小时）", 14), ("服务次数", 10),
-                      ("注册时间", 18))
+                      ("注册时间", 18), ("志愿者编号", 22))
 
 
 # What makes a spreadsheet read a cell as a formula (OWASP's CSV-injection list; tab and CR too).
@@ -50,7 +50,7 @@ def volunteer_sheet(items: Iterable[Mapping[str, Any]], *, now: datetime) -> byt
                   item["age"] if item["age"] is not None else "", categories, "、".join(item["skills"]),
                   item["region"].name, STATUS_LABELS.get(item["status"], item["status"]),
                   round(item["total_service_minutes"] / 60, 1), item["service_record_count"],
-                  to_local(item["created_at"]).strftime("%Y-%m-%d %H:%M"))
+                  to_local(item["created_at"]).strftime("%Y-%m-%d %H:%M"), item["volunteer_number"] or "")
         for column, value in enumerate(values):
             if isinstance(value, str):
                 sheet.write_string(index, column, _safe(value))

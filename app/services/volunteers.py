@@ -15,7 +15,7 @@ from app import pii
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.resident_id import age_on, parse_resident_id
-from app.services import access, audit, notifications, regions
+from app.services import access, audit, notifications, regions, volunteer_numbers
 from app.timeutil import to_local
 from models import Account, Gender, Volunteer, VolunteerStatus
 
@@ -164,6 +164,9 @@ def review(reviewer: Account, volunteer_id: int, *, approve: bool, reason: str |
     if not changed:
         raise Conflict("not_pending", "该注册已审核，无需重复操作")
     db.session.refresh(volunteer)
+    if approve:
+        # In the approval's transaction: a rolled-back approval gives its number back.
+        volunteer_numbers.assign_number(volunteer)
     audit.record(reviewer.id, "volunteer.approved" if approve else "volunteer.rejected", "volunteer", volunteer.id,
                  now=now, reason=volunteer.rejection_reason)
     _notify_decision(volunteer, now=now)
@@ -274,7 +277,8 @@ def _notify_decision(volunteer: Volunteer, *, now: datetime) -> None:
     approved = volunteer.status is VolunteerStatus.APPROVED
     reason = "欢迎加入志愿服务队伍" if approved else (volunteer.rejection_reason or "")
     text = (f"{volunteer.real_name}，您的志愿者注册{'已通过审核' if approved else '未通过审核'}。"
-            + ("" if approved else f"原因：{reason}。请修改后重新提交。"))
+            + (f"您的志愿者编号为 {volunteer.volunteer_number}。" if approved and volunteer.volunteer_number
+               else "" if approved else f"原因：{reason}。请修改后重新提交。"))
     notifications.notify(volunteer.account_id, f"v{volunteer.id}:{int(now.timestamp())}", notifications.Message(
         kind="registration_result", template="registration_result",
         title="注册审核" + ("已通过" if approved else "未通过"), text=text,
