@@ -109,13 +109,12 @@ class ReceiptVolunteer(BaseModel):
 
 
 class Receipt(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
     number: str
     transfer_id: int
     kind: str
     volunteer: ReceiptVolunteer
-    from_: ReceiptParty = Field(alias="from")
-    to: ReceiptParty
+    origin: ReceiptParty = Field(description="转出方：组织或社区")
+    destination: ReceiptParty = Field(description="转入方：组织（及加入的队伍）或社区")
     approved_at: str
     approved_by: str
     hours_by_recorder: list[ReceiptLine]

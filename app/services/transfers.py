@@ -301,8 +301,8 @@ def build_receipt(row: Transfer, volunteer: Volunteer, *, now: datetime) -> dict
         "kind": row.kind.value,
         "volunteer": {"id": volunteer.id, "name": volunteer.real_name, "volunteer_number": volunteer.volunteer_number,
                       "id_type": "居民身份证" if id_number else None, "id_number": pii.mask_id_number(id_number)},
-        "from": {"organization_id": row.from_organization_id, "region_id": row.from_region_id, "name": origin},
-        "to": {"organization_id": row.to_organization_id, "team_id": row.joined_team_id,
+        "origin": {"organization_id": row.from_organization_id, "region_id": row.from_region_id, "name": origin},
+        "destination": {"organization_id": row.to_organization_id, "team_id": row.joined_team_id,
                "region_id": row.to_region_id, "name": destination},
         "approved_at": row.decided_at.isoformat(),
         "approved_by": destination,
@@ -455,7 +455,7 @@ def _tell_releasers(row: Transfer, volunteer: Volunteer, now: datetime) -> None:
     if row.kind is TransferKind.ORGANIZATION and row.from_organization_id is not None:
         recorded = next((line["minutes"] for line in row.receipt["hours_by_recorder"]
                          if line["organization_id"] == row.from_organization_id), 0)
-    origin = row.receipt["from"]["name"]
+    origin = row.receipt["origin"]["name"]
     text = (f"{name}已{KIND_LABELS[row.kind]}至{_destination(row)}（{format_local(now)}）。"
             + (f"本组织为其记录的{hours_text(recorded)}服务时长仍由本组织证明，可继续查阅。" if recorded else
                "其服务记录仍由原记录组织证明，原记录组织可继续查阅。"))

@@ -82,7 +82,7 @@ def test_an_organisation_transfer_moves_the_membership_and_leaves_the_records_wi
     assert [(line["organization_id"], line["minutes"], line["records"], line["certified_by"]) for line in lines] == [
         (w.org.id, 60, 1, w.org.name)]
     assert decided.receipt["total_minutes"] == 60
-    assert (decided.receipt["from"]["name"], decided.receipt["to"]["name"]) == (w.org.name, "乙区协会")
+    assert (decided.receipt["origin"]["name"], decided.receipt["destination"]["name"]) == (w.org.name, "乙区协会")
     assert decided.receipt_sha256 == hashlib.sha256(transfers.canonical(decided.receipt).encode()).hexdigest()
     # The releasing side is told through the outbox, and that its hours stay its own.
     [released] = messages("transfer_released", w.organizer)
