@@ -11,10 +11,11 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import text as sa_text
+from sqlalchemy import update as sa_update
 
 from app.extensions import db
-from models import (IdempotentRequest, MembershipStatus, Notification, Team, TeamMembership, Transfer, TransferStatus,
-                    Volunteer)
+from models import IdempotentRequest, MembershipStatus, Notification, TeamMembership, Transfer, TransferStatus, Volunteer
 from tests import factories as f
 from tests.fakes import fire, serve
 
@@ -246,3 +247,50 @@ def fire_one(app, headers, body) -> int:
     response = app.test_client().post("/api/v1/me/transfers", json=body, headers=headers)
     assert response.status_code == 201, response.json
     return response.json["id"]
+
+
+# --- controls: without the guards the same bursts do damage, so the tests above prove something -------
+
+def test_control_without_the_conditional_decision_a_burst_approves_many_times(app, client, world, monkeypatch):
+    from app.services import transfers as service
+    from models import AuditLog
+
+    def unconditionally(row, **values):
+        db.session.execute(sa_update(Transfer).where(Transfer.id == row.id).values(**values)
+                           .execution_options(synchronize_session=False))
+        db.session.refresh(row)
+        return True
+
+    h = world["headers"]
+    transfer = client.post("/api/v1/me/transfers", json=apply_body(world, "apply-ctrl-1"), headers=h["alice"]).json
+    monkeypatch.setattr(service, "_conditionally", unconditionally)
+    bodies = [({"decision": "approve", "nonce": f"approve-ctrl-{i:03d}"}, h["other_organizer"])
+              for i in range(CONCURRENCY)]
+    with serve(app) as base_url:
+        fire(base_url, f"/api/v1/transfers/{transfer['id']}/decision", bodies)
+    with app.app_context():
+        approvals = db.session.scalar(select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == "transfer.approved"))
+    assert approvals > 1, "the burst approved once even without the guard: the race test would prove nothing"
+
+
+def test_control_without_the_partial_unique_index_a_burst_files_many_applications(app, world):
+    h = world["headers"]
+    with app.app_context():
+        engine = db.engine
+    with engine.begin() as connection:
+        connection.execute(sa_text("DROP INDEX uq_transfers_volunteer_pending"))
+    try:
+        bodies = [(apply_body(world, f"apply-ctrl-{i:03d}"), h["alice"]) for i in range(CONCURRENCY)]
+        with serve(app) as base_url:
+            fire(base_url, "/api/v1/me/transfers", bodies)
+        with engine.connect() as connection:
+            pending = connection.execute(select(func.count()).select_from(Transfer).where(
+                Transfer.status == TransferStatus.PENDING)).scalar()
+        assert pending > 1, "the burst filed one application even without the index: the race test proves nothing"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa_text("DELETE FROM transfers"))
+            for index in Transfer.__table__.indexes:
+                if index.name == "uq_transfers_volunteer_pending":
+                    index.create(connection)
