@@ -441,11 +441,8 @@ def _tell_receivers(row: Transfer, volunteer: Volunteer, now: datetime) -> None:
     name = pii.mask_name(volunteer.real_name) or "志愿者"
     where = _destination(row)
     text = f"{name}申请{KIND_LABELS[row.kind]}至{where}" + (f"，说明：{row.reason}" if row.reason else "") + "。请及时审核。"
-    for account_id in _receiver_accounts(row):
-        notifications.notify(account_id, [("t", row.id), ("a", account_id)], notifications.Message(
-            kind=notifications.NotificationKind.TRANSFER_REQUEST, template="announcement", title="新的转移申请",
-            text=text, fields={"thing1": "新的转移申请", "thing2": where, "time3": now},
-            page=f"pages/transfers/detail?id={row.id}"), now=now)
+    _tell_side(_receiver_accounts(row), row, notifications.NotificationKind.TRANSFER_REQUEST, "新的转移申请", text,
+               where, now)
 
 
 def _tell_releasers(row: Transfer, volunteer: Volunteer, now: datetime) -> None:
@@ -459,11 +456,17 @@ def _tell_releasers(row: Transfer, volunteer: Volunteer, now: datetime) -> None:
     text = (f"{name}已{KIND_LABELS[row.kind]}至{_destination(row)}（{format_local(now)}）。"
             + (f"本组织为其记录的{hours_text(recorded)}服务时长仍由本组织证明，可继续查阅。" if recorded else
                "其服务记录仍由原记录组织证明，原记录组织可继续查阅。"))
-    for account_id in _releaser_accounts(row):
-        notifications.notify(account_id, [("t", row.id), ("a", account_id)], notifications.Message(
-            kind=notifications.NotificationKind.TRANSFER_RELEASED, template="announcement", title="志愿者已转出",
-            text=text, fields={"thing1": "志愿者已转出", "thing2": origin, "time3": now},
-            page=f"pages/transfers/detail?id={row.id}"), now=now)
+    _tell_side(_releaser_accounts(row), row, notifications.NotificationKind.TRANSFER_RELEASED, "志愿者已转出", text,
+               origin, now)
+
+
+def _tell_side(account_ids: list[int], row: Transfer, kind: notifications.NotificationKind, title: str, text: str,
+               place: str, now: datetime) -> None:
+    """One notice to the organisers or admins of one side, one outbox row each, keyed by transfer and person."""
+    notifications.notify_many([(account_id, [("t", row.id), ("a", account_id)]) for account_id in account_ids],
+                              notifications.Message(kind=kind, template="announcement", title=title, text=text,
+                                                    fields={"thing1": title, "thing2": place, "time3": now},
+                                                    page=f"pages/transfers/detail?id={row.id}"), now=now)
 
 
 def _tell_volunteer(row: Transfer, volunteer: Volunteer, now: datetime) -> None:
