@@ -172,6 +172,7 @@ def decide(account: Account, transfer_id: int, *, approve: bool, reason: str | N
         audit.record(account.id, "transfer.refused", "volunteer", volunteer.id, now=now, transfer_id=row.id,
                      reason=reason)
     _tell_volunteer(row, volunteer, now)
+    logger.info("transfer %s %s (%s) by account %s", row.id, row.status.value, row.kind.value, account.id)
     return row
 
 
@@ -479,8 +480,4 @@ def _tell_volunteer(row: Transfer, volunteer: Volunteer, now: datetime) -> None:
         title=f"转移申请{result}", text=f"您{KIND_LABELS[row.kind]}至{_destination(row)}的申请{result}。{note}。",
         fields={"thing1": volunteer.real_name, "phrase2": result, "thing3": note, "time4": now},
         page=f"pages/transfers/detail?id={row.id}"), now=now)
-
-
-def status_label(status: TransferStatus) -> str:
-    return STATUS_LABELS[status]
 
