@@ -173,6 +173,9 @@ class ServiceSummary(BaseModel):
     total_minutes: int
     total_hours: float
     record_count: int
+    recorded_by: list[int] | None = Field(
+        default=None, description="为空时是全部记录；否则调用者不在该志愿者所在地区的管辖范围内，"
+                                  "只能查看这些组织（调用者所管理、曾为其记录时长的组织）记录的部分")
     recent: list[RecordLine] = Field(description="最近的服务记录（最多20条）")
 
 
@@ -341,9 +344,9 @@ def get_volunteer(volunteer_id: int):
         signups=SignupSummary(total=found.signup_count, recent=[SignupLine(
             id=r.id, activity_id=r.activity_id, activity_title=r.title, starts_at=r.starts_at, ends_at=r.ends_at,
             status=r.status.value, service_minutes=r.service_minutes) for r in found.signups]),
-        service=ServiceSummary(total_minutes=volunteer.total_service_minutes,
-                               total_hours=round(volunteer.total_service_minutes / 60, 1),
-                               record_count=volunteer.service_record_count, recent=[RecordLine(
+        service=ServiceSummary(total_minutes=found.total_minutes,
+                               total_hours=round(found.total_minutes / 60, 1),
+                               record_count=found.record_count, recorded_by=found.organizations, recent=[RecordLine(
                                    id=r.id, activity_id=r.activity_id, activity_title=r.title, kind=r.kind.value,
                                    minutes=r.minutes, created_at=r.created_at) for r in found.records]),
         teams=[TeamLine(id=t.id, name=t.name, organization_id=t.organization_id, since=t.created_at) for t in found.teams],

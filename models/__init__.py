@@ -27,6 +27,7 @@ from models.kpis import KpiTarget, KpiValue, StatValue
 from models.bulletins import Bulletin, BulletinStatus, PdfStatus, QuarterlyReport
 from models.uploads import Upload, UploadPurpose
 from models.archive import ActivityReport, ArchiveEntry, ArchiveEntryKind, AttendeeEvaluation, VolunteerNumberSequence
+from models.transfers import Transfer, TransferKind, TransferStatus
 
 __all__ = [
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -40,4 +41,5 @@ __all__ = [
     "TicketStatus", "RegistrationChannel", "KpiTarget", "KpiValue", "StatValue", "Bulletin", "BulletinStatus", "PdfStatus",
     "QuarterlyReport", "Export", "ExportStatus", "RecordSource", "Upload", "UploadPurpose",
     "ActivityReport", "ArchiveEntry", "ArchiveEntryKind", "AttendeeEvaluation", "VolunteerNumberSequence",
+    "Transfer", "TransferKind", "TransferStatus",
 ]

@@ -14,6 +14,7 @@ refusal always carries the same code:
 | a team's captains and its organisation's organisers | `is_team_manager` | `require_team_manager` → 403 `not_team_manager` |
 | organisers and admins, within their regions | `review_scope_paths` | `require_reviewer` → 403 `not_a_reviewer` |
 | console users: an approved volunteer (to apply for an organisation) or any organiser, captain or admin grant | `is_console_user` | `require_console_user` → 403 `no_console_role` |
+| the organisations that recorded a volunteer's service (谁记录谁证明), read by their overseers wherever the volunteer moved | `recorder_ids_overseen` | (the directory answers `volunteer_not_found`) |
 
 The loaders `activity`, `organization` and `team` raise the noun's one not-found code; a caller
 that must hide a row it found (a draft, another organisation's activity) raises the same error
@@ -30,8 +31,8 @@ from sqlalchemy import Exists, exists, or_, select
 from app.errors import Forbidden, NotFound
 from app.extensions import db
 from app.services import regions
-from models import (Activity, ActivityStatus, Organization, OrganizationStatus, Region, Role, RoleGrant, Team, Volunteer,
-                    VolunteerStatus)
+from models import (Activity, ActivityStatus, Organization, OrganizationStatus, Region, Role, RoleGrant, ServiceRecord, Team,
+                    Volunteer, VolunteerStatus)
 
 
 # --- loaders: one per noun, one not-found code each --------------------------------------------------
@@ -267,3 +268,26 @@ def require_reviewer(account_id: int) -> list[str]:
     if not paths:
         raise Forbidden("not_a_reviewer", "只有组织者或地区管理员可以审核志愿者注册")
     return paths
+
+
+# --- recorders of a volunteer's service: they keep reading what they recorded -------------------------
+
+def recorder_ids(volunteer_id: int) -> list[int]:
+    """Ids of the organisations whose activities hold service records of the volunteer, in id order."""
+    return list(db.session.scalars(select(Activity.organization_id).join(
+        ServiceRecord, ServiceRecord.activity_id == Activity.id).where(
+        ServiceRecord.volunteer_id == volunteer_id).distinct().order_by(Activity.organization_id)))
+
+
+def recorder_ids_overseen(account_id: int, volunteer_id: int) -> list[int]:
+    """Ids of the organisations that recorded the volunteer's service and that the account oversees.
+
+    Region scope (`review_scope_paths`) follows the volunteer's home community, which a transfer
+    moves; the records do not move (谁记录谁证明), so their recorder's organisers and the admins above
+    it read them by this rule wherever the volunteer lives now.
+    """
+    found = []
+    for organization_id in recorder_ids(volunteer_id):
+        if oversees(account_id, organization(organization_id)):
+            found.append(organization_id)
+    return found

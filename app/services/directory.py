@@ -1,7 +1,10 @@
 """The volunteer directory for organisers and admins: search, filter, keyset pages, detail, export.
 
 Scope is `access.review_scope_paths`: an organiser sees the volunteers of their organisation's
-region subtree, an admin those of theirs. Everything answered here is masked (names 李*丽, mobiles
+region subtree, an admin those of theirs. A volunteer's detail is also open, narrowed to what that
+organisation recorded, to the overseers of an organisation that recorded their service
+(`access.recorder_ids_overseen`): after a transfer moved the volunteer's home community out of the
+releasing organisation's region, it still reads the records it made (`record_scope`). Everything answered here is masked (names 李*丽, mobiles
 135****2222); the full number is `volunteers.reveal_mobile`, audited.
 """
 
@@ -17,7 +20,7 @@ from app.db import JsonArrayHolds
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.services import access, audit, paging, regions
-from models import (Account, Activity, Region, ServiceRecord, Signup, Team, TeamMembership, Volunteer,
+from models import (Account, Activity, RecordKind, Region, ServiceRecord, Signup, Team, TeamMembership, Volunteer,
                     VolunteerStatus)
 from models.teams import MembershipStatus
 
@@ -158,28 +161,62 @@ class Detail:
     signup_count: int
     records: list[Any]        # rows: record id, activity id, title, kind, minutes, created_at
     teams: list[Any]          # rows: team id, name, organization id, status, since
+    total_minutes: int = 0    # the volunteer's minutes (only those the caller's organisations recorded, if narrowed)
+    record_count: int = 0
+    organizations: list[int] | None = None   # narrowed to these recorders; None: everything
+
+
+def record_scope(account_id: int, volunteer_id: int) -> tuple[Volunteer, list[int] | None]:
+    """The volunteer and what of theirs the caller reads: everything (None) in region scope, else the
+    ids of the organisations whose records the caller reads as their recorder; not found otherwise."""
+    try:
+        return in_scope(account_id, volunteer_id), None
+    except NotFound:
+        volunteer = db.session.get(Volunteer, volunteer_id)
+        if volunteer is None or volunteer.status is VolunteerStatus.DELETED:
+            raise
+        recorders = access.recorder_ids_overseen(account_id, volunteer.id)
+        if not recorders:
+            raise
+        return volunteer, recorders
 
 
 def detail(account: Account, volunteer_id: int, *, recent: int = 20) -> Detail:
-    """A volunteer's archive with their latest sign-ups, latest service records and teams."""
-    volunteer = in_scope(account.id, volunteer_id)
+    """A volunteer's archive with their latest sign-ups, latest service records and teams.
+
+    A recorder outside the volunteer's region scope sees only its own organisations' part.
+    """
+    volunteer, organizations = record_scope(account.id, volunteer_id)
+    own = (lambda column: column.in_(organizations)) if organizations is not None else (lambda column: True)
     signups = list(db.session.execute(
         select(Signup.id, Activity.id.label("activity_id"), Activity.title, Activity.starts_at, Activity.ends_at,
                Signup.status, Signup.service_minutes, Signup.created_at)
-        .join(Activity, Activity.id == Signup.activity_id).where(Signup.volunteer_id == volunteer.id)
+        .join(Activity, Activity.id == Signup.activity_id)
+        .where(Signup.volunteer_id == volunteer.id, own(Activity.organization_id))
         .order_by(Activity.starts_at.desc(), Signup.id.desc()).limit(recent)))
-    signup_count = db.session.scalar(select(func.count()).select_from(Signup).where(
-        Signup.volunteer_id == volunteer.id)) or 0
+    signup_count = db.session.scalar(select(func.count()).select_from(Signup).join(
+        Activity, Activity.id == Signup.activity_id).where(
+        Signup.volunteer_id == volunteer.id, own(Activity.organization_id))) or 0
     records = list(db.session.execute(
         select(ServiceRecord.id, Activity.id.label("activity_id"), Activity.title, ServiceRecord.kind,
                ServiceRecord.minutes, ServiceRecord.created_at)
-        .join(Activity, Activity.id == ServiceRecord.activity_id).where(ServiceRecord.volunteer_id == volunteer.id)
+        .join(Activity, Activity.id == ServiceRecord.activity_id)
+        .where(ServiceRecord.volunteer_id == volunteer.id, own(Activity.organization_id))
         .order_by(ServiceRecord.created_at.desc(), ServiceRecord.id.desc()).limit(recent)))
     teams = list(db.session.execute(
         select(Team.id, Team.name, Team.organization_id, TeamMembership.status, TeamMembership.created_at)
         .join(TeamMembership, and_(TeamMembership.team_id == Team.id, TeamMembership.volunteer_id == volunteer.id))
-        .where(TeamMembership.status == MembershipStatus.ACTIVE).order_by(Team.id)))
-    return Detail(volunteer=volunteer, signups=signups, signup_count=signup_count, records=records, teams=teams)
+        .where(TeamMembership.status == MembershipStatus.ACTIVE, own(Team.organization_id)).order_by(Team.id)))
+    if organizations is None:
+        total_minutes, record_count = volunteer.total_service_minutes, volunteer.service_record_count
+    else:
+        total_minutes, record_count = db.session.execute(
+            select(func.coalesce(func.sum(ServiceRecord.minutes), 0),
+                   func.count(ServiceRecord.id).filter(ServiceRecord.kind == RecordKind.ATTENDANCE))
+            .join(Activity, Activity.id == ServiceRecord.activity_id)
+            .where(ServiceRecord.volunteer_id == volunteer.id, own(Activity.organization_id))).one()
+    return Detail(volunteer=volunteer, signups=signups, signup_count=signup_count, records=records, teams=teams,
+                  total_minutes=total_minutes, record_count=record_count, organizations=organizations)
 
 
 def last_activity_at(volunteer_id: int) -> datetime | None:

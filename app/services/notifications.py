@@ -51,6 +51,9 @@ class NotificationKind(enum.StrEnum):
     ACCOUNT_STATUS = "account_status"  # a volunteer suspended or reinstated
     BULLETIN_PUBLISHED = "bulletin_published"  # a month's bulletin frozen, to the node's admins and organisers below
     QUARTERLY_REPORT_REMINDER = "quarterly_report_reminder"  # a unit's quarterly report still to submit
+    TRANSFER_REQUEST = "transfer_request"  # a volunteer applies to move here, to the receiving side
+    TRANSFER_RESULT = "transfer_result"  # the receiving side's decision, to the volunteer
+    TRANSFER_RELEASED = "transfer_released"  # a volunteer moved away, to the releasing side
 
 
 # A part of a key: a value (an id, a timestamp, a state), or (tag, value) written together, e.g. ("s", 12) → "s12".
