@@ -180,9 +180,10 @@ def my_archive(query: ArchiveQuery):
 @api_spec.validate(query=ArchiveQuery, resp=answers(200, ArchiveView, 401, 403, 404, 422), tags=["archive"],
                    security=BEARER_SECURITY)
 def volunteer_archive(volunteer_id: int, query: ArchiveQuery):
-    """A volunteer's archive, for organisers and admins over the volunteer's region (name masked)."""
-    volunteer = archive.for_organizer(current_account(), volunteer_id)
-    found = archive.archive(volunteer, period=archive.Period(query.from_, query.to))
+    """A volunteer's archive, for organisers and admins over the volunteer's region (name masked); an
+    organisation that recorded the volunteer's hours reads its own part after the volunteer moved away."""
+    volunteer, organizations = archive.readable_by(current_account(), volunteer_id)
+    found = archive.archive(volunteer, period=archive.Period(query.from_, query.to), organizations=organizations)
     return _archive_view(found, is_owner=False)
 
 

@@ -42,8 +42,18 @@ class Period:
 
 
 def for_organizer(account: Account, volunteer_id: int) -> Volunteer:
-    """The volunteer whose archive the caller may read: organisers and admins over the volunteer's region."""
+    """The volunteer whose archive the caller may write to: organisers and admins over the volunteer's region."""
     return directory.in_scope(account.id, volunteer_id)
+
+
+def readable_by(account: Account, volunteer_id: int) -> tuple[Volunteer, list[int] | None]:
+    """The volunteer and the organisations whose part of the archive the caller reads (None: all of it).
+
+    Organisers and admins over the volunteer's region read everything; an organisation that recorded
+    the volunteer's hours (and admins above it) keeps reading its own part after the volunteer moved
+    away (谁记录谁证明): see `directory.record_scope`.
+    """
+    return directory.record_scope(account.id, volunteer_id)
 
 
 def names_of(account_ids: set[int | None]) -> dict[int, str]:
@@ -55,13 +65,22 @@ def names_of(account_ids: set[int | None]) -> dict[int, str]:
         select(Volunteer.account_id, Volunteer.real_name).where(Volunteer.account_id.in_(wanted)))}
 
 
-def archive(volunteer: Volunteer, *, period: Period = Period()) -> dict[str, Any]:
-    """Every section of the volunteer's archive within the period (by activity start, or by the day an entry names)."""
+def archive(volunteer: Volunteer, *, period: Period = Period(), organizations: list[int] | None = None) -> dict[str, Any]:
+    """Every section of the volunteer's archive within the period (by activity start, or by the day an entry names).
+
+    `organizations`, when given, keeps only what those organisations recorded: their activities'
+    lines and evaluations, and the entries made in their name.
+    """
     if period.since and period.until and period.since > period.until:
         raise ValidationFailed({"to": "不能早于 from"})
     activity_lines = _activity_lines(volunteer, period)
     evaluations = [e for e in evaluations_of(volunteer.id) if period.holds(e["activity"]["starts_at"])]
     entries = _entries(volunteer.id, period)
+    if organizations is not None:
+        activity_lines = [line for line in activity_lines if line["organization"]["id"] in organizations]
+        shown = {line["activity_id"] for line in activity_lines}
+        evaluations = [e for e in evaluations if e["activity"]["id"] in shown]
+        entries = [e for e in entries if e["organization"] and e["organization"]["id"] in organizations]
     records = [line for line in activity_lines if line["kind"] == ActivityKind.SERVICE.value]
     trainings = [line for line in activity_lines if line["kind"] == ActivityKind.TRAINING.value]
     awards = [e for e in entries if e["kind"] == ArchiveEntryKind.AWARD.value]

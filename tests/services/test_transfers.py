@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.errors import DomainError
 from app.extensions import db
-from app.services import access, directory, service_records, transfers
+from app.services import access, archive, directory, service_records, transfers
 from models import (Account, MembershipStatus, Notification, Role, RoleGrant, ServiceRecord, Team, TeamMembership,
                     Transfer, TransferKind, TransferStatus)
 from tests import factories as f
@@ -201,6 +201,11 @@ def test_a_community_transfer_moves_the_home_region_and_the_releasing_organisati
     assert directory.detail(stranger, w.alice.id).organizations is None
     # The admin above the recorder reads them too.
     assert directory.detail(w.admin, w.alice.id).organizations == [w.org.id]
+    # So does the archive: the recorder's lines only, read by the recorder after the move.
+    volunteer, organizations = archive.readable_by(w.organizer, w.alice.id)
+    lines = archive.archive(volunteer, organizations=organizations)["records"]
+    assert organizations == [w.org.id] and [line["activity_id"] for line in lines] == [w.held.id]
+    assert archive.archive(volunteer, organizations=[stranger_org.id])["records"] == []
 
 
 def test_the_receipt_is_frozen_when_approved(world, now):
