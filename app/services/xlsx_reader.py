@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 from xml.parsers import expat
 
+from app.errors import DomainError
+
 _CHUNK = 64 * 1024
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -37,14 +39,11 @@ _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the old binary .xls (and ot
 MAX_FORMULAS_LISTED = 10
 
 
-class XlsxError(Exception):
-    """The file cannot be read as a sheet; `code` is the API error code, `message` says why in Chinese."""
+class XlsxError(DomainError):
+    """The file cannot be read as a sheet: 422 (413 when it inflates too far), a code, why in Chinese."""
 
     def __init__(self, code: str, message: str, **detail: object) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.detail = detail
+        super().__init__(code, message, 413 if code == "import_file_too_large" else 422, context=detail or None)
 
 
 @dataclass(frozen=True)
