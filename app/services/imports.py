@@ -349,7 +349,7 @@ def _match_volunteers(batch: list[Line], ctx: Context) -> None:
     digests = {line.values["digest"] for line in batch if line.values.get("digest")}
     mobiles = {line.values["mobile"] for line in batch if line.values.get("mobile")}
     by_digest = dict(db.session.execute(select(Volunteer.id_number_digest, Volunteer.id).where(
-        Volunteer.id_number_digest.in_(digests)))) if digests else {}
+        Volunteer.id_number_digest.in_(digests))).all()) if digests else {}
     by_mobile: dict[str, list[tuple[int, str | None]]] = {}
     if mobiles:
         for volunteer_id, mobile, digest in db.session.execute(select(Volunteer.id, Volunteer.mobile, Volunteer.id_number_digest)

@@ -116,6 +116,11 @@ def _too_big(name: str) -> XlsxError:
     return XlsxError("import_file_too_large", "文件解压后过大（可能是压缩炸弹），请检查文件或拆分后再导入", part=name)
 
 
+def _too_many_rows(limits: Limits) -> XlsxError:
+    return XlsxError("import_too_many_rows", f"表格行数过多（最多 {limits.max_rows - 1} 行数据；空行也计算在内），"
+                     "请删除多余的空行或拆分后再导入", max_rows=limits.max_rows - 1)
+
+
 def _parser() -> expat.XMLParserType:
     parser = expat.ParserCreate(namespace_separator=" ")
 
@@ -282,10 +287,8 @@ class XlsxReader:
                 counters["rows"] += 1
                 number = attrs.get("r", "")
                 row_number = int(number) if number.isdigit() else counters["last_row"] + 1
-                if counters["rows"] > limits.max_rows or row_number > limits.max_rows:
-                    raise XlsxError("import_too_many_rows",
-                                    f"表格行数过多（最多 {limits.max_rows - 1} 行数据；空行也计算在内），"
-                                    "请删除多余的空行或拆分后再导入", max_rows=limits.max_rows - 1)
+                if counters["rows"] > limits.max_rows:
+                    raise _too_many_rows(limits)
                 counters["last_row"] = row_number
                 counters["last_col"] = -1
                 current[0] = Row(row_number)
@@ -302,8 +305,12 @@ class XlsxReader:
                     _finish_cell(row)
                 cell.clear()
             elif local == "row":
-                if current[0] is not None:
-                    ready.append(current[0])
+                row = current[0]
+                if row is not None:
+                    # A stray empty row far down (a format someone applied) is harmless; data there is not.
+                    if row.number > limits.max_rows and not row.is_empty():
+                        raise _too_many_rows(limits)
+                    ready.append(row)
                 current[0] = None
 
         def text(data: str) -> None:
