@@ -594,9 +594,13 @@ def _has_problems(count: int) -> Conflict:
 def _write_volunteers(row: Import, lines: list[Line], account: Account, ctx: Context, now: datetime) -> int:
     if not lines:
         return 0
-    account_ids = list(db.session.scalars(insert(Account).returning(Account.id, sort_by_parameter_order=True), [
-        {"mp_openid": f"imported:{secrets.token_hex(16)}", "created_at": now, "last_login_at": now,
-         "disabled_at": now, "token_generation": 0} for _ in lines]))
+    # Plain executemany (batched VALUES) and one SELECT back by a unique key: RETURNING with the
+    # parameters' order kept makes SQLite insert row by row.
+    openids = [f"imported:{secrets.token_hex(16)}" for _ in lines]
+    db.session.execute(insert(Account), [{"mp_openid": openid, "created_at": now, "last_login_at": now,
+                                          "disabled_at": now, "token_generation": 0} for openid in openids])
+    by_openid = dict(db.session.execute(select(Account.mp_openid, Account.id).where(Account.mp_openid.in_(openids))).all())
+    account_ids = [by_openid[openid] for openid in openids]
     volunteers = []
     for line, account_id in zip(lines, account_ids):
         values = line.values
@@ -613,8 +617,10 @@ def _write_volunteers(row: Import, lines: list[Line], account: Account, ctx: Con
             "reviewed_by_account_id": account.id, "reviewed_at": now, "total_service_minutes": 0,
             "service_record_count": 0, "created_at": now, "updated_at": now,
         })
-    volunteer_ids = list(db.session.scalars(insert(Volunteer).returning(Volunteer.id, sort_by_parameter_order=True),
-                                            volunteers))
+    db.session.execute(insert(Volunteer), volunteers)
+    by_account = dict(db.session.execute(select(Volunteer.account_id, Volunteer.id).where(
+        Volunteer.account_id.in_(account_ids))).all())
+    volunteer_ids = [by_account[account_id] for account_id in account_ids]
     db.session.execute(insert(ImportedVolunteer), [
         {"volunteer_id": volunteer_id, "import_id": row.id, "row_number": line.number,
          "placeholder_account_id": account_id}
