@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import io
 import multiprocessing
-import os
 import sys
 import tempfile
 import time
@@ -28,15 +27,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.exports import _peak_rss_mb  # noqa: E402  (the same measure as the export benchmark)
-
-
-def _app(url: str, scratch: str):
-    os.environ.pop("APP_CONFIG", None)
-    from app import create_app
-
-    return create_app({"database": {"url": url}, "redis": {"url": ""},
-                       "tasks": {"sqlite_path": f"{scratch}/tasks.db"}, "files": {"directory": f"{scratch}/files"}})
+# The same app and the same memory measure as the export benchmark.
+from bench.exports import _app, _peak_rss_mb  # noqa: E402
 
 
 def setup(url: str, scratch: str) -> tuple[int, int]:

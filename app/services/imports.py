@@ -205,14 +205,20 @@ def _context(organization: Organization, pii_key: str, now: datetime) -> Context
     return Context(organization, region, pii_key, to_local(now).date(), communities)
 
 
+def _text(line: Line, row: Row, mapping: dict[int, Column], name: str, label: str, *, longest: int,
+          spaces: str) -> str:
+    """A required text cell, its runs of whitespace replaced by `spaces`; a problem if empty or too long."""
+    text, _ = _cell(row, mapping, name)
+    text = re.sub(r"\s+", spaces, text)
+    if not text:
+        line.problem(label, f"{label}不能为空")
+    elif len(text) > longest:
+        line.problem(label, f"{label}过长（最多 {longest} 个字）")
+    return text
+
+
 def _name(line: Line, row: Row, mapping: dict[int, Column]) -> str:
-    name, _ = _cell(row, mapping, "real_name")
-    name = re.sub(r"\s+", "", name)
-    if not name:
-        line.problem("姓名", "姓名不能为空")
-    elif len(name) > 50:
-        line.problem("姓名", "姓名过长（最多 50 个字）")
-    return name
+    return _text(line, row, mapping, "real_name", "姓名", longest=50, spaces="")
 
 
 def _mobile(line: Line, row: Row, mapping: dict[int, Column], *, required: bool) -> str | None:
@@ -309,12 +315,7 @@ def _check_record(line: Line, row: Row, mapping: dict[int, Column], ctx: Context
     id_number, _ = _id_number(line, row, mapping, ctx)
     if not mobile and not id_number and not any(p["column"] in ("手机号", "身份证号") for p in line.problems):
         line.problem("身份证号", "身份证号和手机号至少填一项，用来找到志愿者")
-    title, _ = _cell(row, mapping, "title")
-    title = re.sub(r"\s+", " ", title)
-    if not title:
-        line.problem("活动名称", "活动名称不能为空")
-    elif len(title) > 60:
-        line.problem("活动名称", "活动名称过长（最多 60 个字）")
+    title = _text(line, row, mapping, "title", "活动名称", longest=60, spaces=" ")
     held_text, held_is_number = _cell(row, mapping, "held_on")
     held_on = _parse_date(held_text, held_is_number) if held_text else None
     if not held_text:
