@@ -353,8 +353,10 @@ def _match_volunteers(batch: list[Line], ctx: Context) -> None:
         Volunteer.id_number_digest.in_(digests))).all()) if digests else {}
     by_mobile: dict[str, list[tuple[int, str | None]]] = {}
     if mobiles:
-        for volunteer_id, mobile, digest in db.session.execute(select(Volunteer.id, Volunteer.mobile, Volunteer.id_number_digest)
-                                                                .where(Volunteer.mobile.in_(mobiles))):
+        # mobile_last4 is indexed (the directory's search), mobile is not: the index narrows, mobile decides.
+        for volunteer_id, mobile, digest in db.session.execute(
+                select(Volunteer.id, Volunteer.mobile, Volunteer.id_number_digest).where(
+                    Volunteer.mobile_last4.in_({m[-4:] for m in mobiles}), Volunteer.mobile.in_(mobiles))):
             by_mobile.setdefault(mobile, []).append((volunteer_id, digest))
     for line in batch:
         if line.result == "problem":
@@ -384,7 +386,8 @@ def _match_records(batch: list[Line], ctx: Context) -> None:
     by_mobile: dict[str, list[tuple[int, str]]] = {}
     if mobiles:
         for mobile, vid, name in db.session.execute(select(Volunteer.mobile, Volunteer.id, Volunteer.real_name).where(
-                Volunteer.mobile.in_(mobiles), Volunteer.status != VolunteerStatus.DELETED)):
+                Volunteer.mobile_last4.in_({m[-4:] for m in mobiles}), Volunteer.mobile.in_(mobiles),
+                Volunteer.status != VolunteerStatus.DELETED)):
             by_mobile.setdefault(mobile, []).append((vid, name))
     for line in batch:
         if line.result == "problem":
