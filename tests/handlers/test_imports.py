@@ -75,6 +75,13 @@ def test_a_file_of_another_type_or_a_bad_file_is_refused(client, cast):
     assert answer.status_code == 422
 
 
+def test_a_file_may_be_larger_than_a_json_body_but_not_without_limit(client, cast):
+    answer = upload(client, cast, b"\0" * (2 * 1024 * 1024))  # past the API's 1 MiB for JSON: read, and refused as no XLSX
+    assert (answer.status_code, answer.json["error"]["code"]) == (422, "import_not_xlsx")
+    answer = upload(client, cast, b"\0" * (11 * 1024 * 1024))
+    assert (answer.status_code, answer.json["error"]["code"]) == (413, "payload_too_large")
+
+
 def test_problems_block_a_commit_unless_skipped(client, cast):
     data = xlsx([VOLUNTEER_HEADER, ("王芳", "13900000001", None, None, None, "一社区"), ("坏", "123", None, None, None, "一社区")])
     preview = upload(client, cast, data).json
