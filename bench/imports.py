@@ -17,18 +17,16 @@ import argparse
 import io
 import multiprocessing
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # The same app and the same memory measure as the export benchmark.
 from bench.exports import _app, _peak_rss_mb  # noqa: E402
+from bench.harness import Run, run_main  # noqa: E402
 
 
 def setup(url: str, scratch: str) -> tuple[int, int]:
@@ -83,7 +81,7 @@ def roster(count: int, offset: int) -> bytes:
     return buffer.getvalue()
 
 
-def run(url: str, scratch: str, organizer_id: int, org_id: int, data: bytes, answer) -> None:
+def run_import(url: str, scratch: str, organizer_id: int, org_id: int, data: bytes, answer) -> None:
     from app.db import unit_of_work
     from app.extensions import db, settings
     from app.services import imports
@@ -113,52 +111,48 @@ def run(url: str, scratch: str, organizer_id: int, org_id: int, data: bytes, ans
                     "commit_peak_mb": _peak_rss_mb()})
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("count", nargs="?", type=int, default=10_000)
     parser.add_argument("--server-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
-    name = f"bench_imports_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(args.server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(args.server_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            organizer_id, org_id = setup(url, scratch)
-            results = {}
-            for count, offset in ((max(args.count // 10, 1), 0), (args.count, 10_000_000)):
-                started = time.perf_counter()
-                data = roster(count, offset)
-                print(f"wrote an XLSX of {count:,} volunteers ({len(data) / 1e6:.2f} MB) in "
-                      f"{time.perf_counter() - started:.1f} s")
-                context = multiprocessing.get_context("spawn")
-                answer = context.Queue()
-                child = context.Process(target=run, args=(url, scratch, organizer_id, org_id, data, answer))
-                child.start()
-                result = answer.get()
-                child.join()
-                results[count] = result
-                summary = result["summary"]
-                print(f"  preview: {summary['rows']:,} rows ({summary['new']:,} new, {summary['problems']} with problems) "
-                      f"in {result['preview_seconds']:.1f} s; commit: {result['outcome']} in "
-                      f"{result['commit_seconds']:.1f} s; total {result['preview_seconds'] + result['commit_seconds']:.1f} s "
-                      f"({result['cpu_seconds']:.1f} s of it the importing process's CPU; the rest is the database "
-                      "and waiting for a CPU on a busy machine)")
-                print(f"  peak RSS: {result['baseline_rss_mb']:.0f} MB before, {result['preview_peak_mb']:.0f} MB after "
-                      f"the preview, {result['commit_peak_mb']:.0f} MB after the commit")
-            small, large = results[max(args.count // 10, 1)], results[args.count]
-            total = large["preview_seconds"] + large["commit_seconds"]
-            growth = large["commit_peak_mb"] - small["commit_peak_mb"]
-            allowed = 60 * args.count / 10_000
-            print(f"target (10,000 volunteers < 60 s; here < {allowed:.0f} s): time {'PASS' if total < allowed else 'FAIL'} "
-                  f"({total:.1f} s); memory {growth:+.0f} MB from {max(args.count // 10, 1):,} to {args.count:,} rows "
-                  f"({'PASS' if growth < 50 else 'FAIL'}: constant within 50 MB)")
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return run_main(lambda run: measure(run, args.count, args.server_url), tmp_prefix="bench-imports-", keep_tmp=False)
+
+
+def measure(run: Run, count: int, server_url: str) -> int:
+    url = run.throwaway_database(server_url, "bench_imports")
+    scratch = str(run.tmp)
+    organizer_id, org_id = setup(url, scratch)
+    small = max(count // 10, 1)
+    results = {}
+    for size, offset in ((small, 0), (count, 10_000_000)):
+        started = time.perf_counter()
+        data = roster(size, offset)
+        print(f"wrote an XLSX of {size:,} volunteers ({len(data) / 1e6:.2f} MB) in {time.perf_counter() - started:.1f} s")
+        context = multiprocessing.get_context("spawn")
+        answer = context.Queue()
+        child = context.Process(target=run_import, args=(url, scratch, organizer_id, org_id, data, answer))
+        child.start()
+        result = answer.get()
+        child.join()
+        results[size] = result
+        summary = result["summary"]
+        print(f"  preview: {summary['rows']:,} rows ({summary['new']:,} new, {summary['problems']} with problems) "
+              f"in {result['preview_seconds']:.1f} s; commit: {result['outcome']} in "
+              f"{result['commit_seconds']:.1f} s; total {result['preview_seconds'] + result['commit_seconds']:.1f} s "
+              f"({result['cpu_seconds']:.1f} s of it the importing process's CPU; the rest is the database "
+              "and waiting for a CPU on a busy machine)")
+        print(f"  peak RSS: {result['baseline_rss_mb']:.0f} MB before, {result['preview_peak_mb']:.0f} MB after "
+              f"the preview, {result['commit_peak_mb']:.0f} MB after the commit")
+    large = results[count]
+    total = large["preview_seconds"] + large["commit_seconds"]
+    growth = large["commit_peak_mb"] - results[small]["commit_peak_mb"]
+    allowed = 60 * count / 10_000
+    print(f"target (10,000 volunteers < 60 s; here < {allowed:.0f} s): time {'PASS' if total < allowed else 'FAIL'} "
+          f"({total:.1f} s); memory {growth:+.0f} MB from {small:,} to {count:,} rows "
+          f"({'PASS' if growth < 50 else 'FAIL'}: constant within 50 MB)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
