@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 # The same app and the same memory measure as the export benchmark.
 from bench.exports import _app, _peak_rss_mb  # noqa: E402
-from bench.harness import Run, run_main  # noqa: E402
+from bench.harness import Run, run_main, seed_region_chain  # noqa: E402
 
 
 def setup(url: str, scratch: str) -> tuple[int, int]:
@@ -43,11 +43,9 @@ def setup(url: str, scratch: str) -> tuple[int, int]:
         upgrade()
         now = now_utc()
         with unit_of_work():
-            city = regions.add_region("B0", "基准市", RegionLevel.CITY, None, 10_000_000)
-            district = regions.add_region("BD", "基准区", RegionLevel.DISTRICT, city, 5_000_000)
-            street = regions.add_region("BS", "基准街道", RegionLevel.STREET, district, 1_000_000)
+            _, district, street, _ = seed_region_chain("B", "", (10_000_000, 5_000_000, 1_000_000, 10_000))
             for i in range(1, 101):
-                regions.add_region(f"B{i}", f"第{i}社区", RegionLevel.COMMUNITY, street, 10_000)
+                regions.add_region(f"BC{i}", f"第{i}社区", RegionLevel.COMMUNITY, street, 10_000)
             org = Organization(name="基准区志愿者协会", region_id=district.id, status=OrganizationStatus.APPROVED,
                                created_at=now)
             organizer = Account(mp_openid="bench_organizer", created_at=now, last_login_at=now)
