@@ -23,7 +23,7 @@ def register(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
     from handlers import (activities, announcements, archive, audit_log, auth, bulletins, calendar, campaigns,
                           checkins, console_lists, console_sessions, console_static, console_workbench, docs, exports, files,
-                          health, kpis, messages, organizations, quarterly_reports, region_permits, regions,
+                          health, imports, kpis, messages, organizations, quarterly_reports, region_permits, regions,
                           role_grants, service_records, signups, statistics, teams, trainings, transfers,
                           volunteers, wechat_callback)
     from handlers._schemas import IdConverter
@@ -38,7 +38,7 @@ def register(app: Flask) -> None:
                    service_records, archive, calendar, campaigns, announcements, messages, trainings, bulletins,
                    quarterly_reports,
                    console_lists, console_workbench, statistics, console_sessions, role_grants, audit_log, kpis, exports,
-                   files, transfers, docs, wechat_callback, console_static):
+                   imports, files, transfers, docs, wechat_callback, console_static):
         app.register_blueprint(module.blueprint)
     app.extensions["json_body_models"] = {endpoint: json_body_model(view) for endpoint, view in app.view_functions.items()}
 
@@ -60,6 +60,8 @@ def _require_json_bodies() -> None:
     `body`, and so is any body but `{}` on a route that takes none.
     """
     if request.method not in ("POST", "PUT", "PATCH", "DELETE") or not request.path.startswith(API_PREFIX):
+        return
+    if getattr(current_app.view_functions.get(request.endpoint or ""), "takes_file_body", False):
         return
     # Read whatever arrived, with or without a Content-Length (chunked): spectree parses it later.
     data = request.get_data(cache=True)

@@ -120,6 +120,16 @@ def answers(status: int | tuple[int, ...], model: type[BaseModel], *errors: int,
                     **{f"HTTP_{code}": ErrorBody for code in error_statuses})
 
 
+def takes_file_body(view: Callable) -> Callable:
+    """Mark a view whose request body is a file (XLSX, or a multipart form), not JSON.
+
+    The API's JSON check (`handlers._require_json_bodies`) leaves such a request alone, before it reads
+    the body under the JSON limit: the view sets its own limit and reads the file itself.
+    """
+    view.takes_file_body = True  # type: ignore[attr-defined]
+    return view
+
+
 def documented_only(spec_decorator: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
     """Describe a view in the OpenAPI document (`api_spec.validate(resp=answers(…), …)`) without spectree's wrapper.
 

@@ -28,6 +28,7 @@ from models.bulletins import Bulletin, BulletinStatus, PdfStatus, QuarterlyRepor
 from models.uploads import Upload, UploadPurpose
 from models.archive import ActivityReport, ArchiveEntry, ArchiveEntryKind, AttendeeEvaluation, VolunteerNumberSequence
 from models.transfers import Transfer, TransferKind, TransferStatus
+from models.imports import Import, ImportedActivity, ImportedRecord, ImportedVolunteer, ImportKind, ImportStatus
 
 __all__ = [
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -42,4 +43,5 @@ __all__ = [
     "QuarterlyReport", "Export", "ExportStatus", "RecordSource", "Upload", "UploadPurpose",
     "ActivityReport", "ArchiveEntry", "ArchiveEntryKind", "AttendeeEvaluation", "VolunteerNumberSequence",
     "Transfer", "TransferKind", "TransferStatus",
+    "Import", "ImportedActivity", "ImportedRecord", "ImportedVolunteer", "ImportKind", "ImportStatus",
 ]

@@ -309,3 +309,25 @@ def records_of(account_id: int, *, page: int, per_page: int) -> tuple[Volunteer,
         if kind is RecordKind.ATTENDANCE:
             year["records"] += 1
     return volunteer, list(rows), total, by_year
+
+
+def record_imported(activity_id: int, volunteer_id: int, minutes: int, *, account_id: int, reason: str,
+                    now: datetime) -> int:
+    """Write one attendance record imported from another system's spreadsheet (source IMPORT); its id.
+
+    The volunteer's sign-up of the (imported, past) activity carries the balance, as for scanned
+    records: it is created approved on the first record and moved by each.
+    """
+    if db.session.scalar(select(Signup.id).where(Signup.activity_id == activity_id,
+                                                 Signup.volunteer_id == volunteer_id)) is None:
+        db.session.add(Signup(activity_id=activity_id, volunteer_id=volunteer_id, status=SignupStatus.APPROVED,
+                              created_at=now, updated_at=now, service_minutes=0))
+    if not _move_balance(volunteer_id, activity_id, minutes):
+        raise DomainError("negative_minutes", "时长不能为负", 422)
+    record = ServiceRecord(volunteer_id=volunteer_id, activity_id=activity_id, kind=RecordKind.ATTENDANCE,
+                           source=RecordSource.IMPORT, minutes=minutes, reason=reason, created_by_account_id=account_id,
+                           created_at=now, confirmed_by_account_id=account_id, confirmed_at=now)
+    db.session.add(record)
+    db.session.flush()
+    _add_to_totals(volunteer_id, minutes)
+    return record.id

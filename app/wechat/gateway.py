@@ -43,6 +43,14 @@ class MiniProgramSession:
 
 
 @dataclass(frozen=True)
+class PhoneNumber:
+    """A mobile number the user let the mini-program have (getPhoneNumber button), as WeChat vouches for it."""
+
+    pure_number: str       # without the country code
+    country_code: str      # "86" for the mainland
+
+
+@dataclass(frozen=True)
 class QRTicket:
     ticket: str
     url: str
@@ -114,6 +122,15 @@ class WeChatGateway:
             f"{API}/wxa/msg_sec_check", data={"version": 2, "openid": openid, "scene": scene, "content": content},
         ))
         return (result.get("result") or {}).get("suggest", "review")
+
+    def get_user_phone_number(self, code: str) -> PhoneNumber:
+        """Exchange the code of a getPhoneNumber button for the user's mobile number (getuserphonenumber)."""
+        client = self.miniprogram
+        result = self._call(client, lambda: client.post(f"{API}/wxa/business/getuserphonenumber", data={"code": code}))
+        info = result.get("phone_info") if isinstance(result, dict) else None
+        if not isinstance(info, dict) or not info.get("purePhoneNumber"):
+            raise WeChatBadResponse("getuserphonenumber answered without phone_info")
+        return PhoneNumber(str(info["purePhoneNumber"]), str(info.get("countryCode", "")))
 
     # --- official account ---------------------------------------------------------------------
 

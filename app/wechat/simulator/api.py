@@ -181,6 +181,30 @@ def jscode2session(_: str | None) -> Response:
     return jsonify({"openid": f"sim_{code}", "session_key": session_key.decode(), "unionid": f"simu_{code}"})
 
 
+# Codes of the getPhoneNumber button: phone_<11 digits>[_anything] proves that mainland number;
+# phone86_… is the same; phone<cc>_<digits> (e.g. phone1_2025550123) a number abroad.
+PHONE_CODE = re.compile(r"phone(\d{0,3})_(\d{5,15})(?:_[A-Za-z0-9-]*)?")
+
+
+@blueprint.post("/wxa/business/getuserphonenumber")
+@wechat_api("getuserphonenumber", MINIPROGRAM)
+def get_user_phone_number(app_id: str) -> Response:
+    """A code → the number it names, with WeChat's watermark; a code used before → 40029, as on WeChat."""
+    body, errcode = json_body()
+    if body is None:
+        return error(errcode)
+    code = body.get("code")
+    if not isinstance(code, str) or not code:
+        return error(41008)
+    match = PHONE_CODE.fullmatch(code)
+    if match is None or not state().use_phone_code(code):
+        return error(40029)
+    country, number = match.group(1) or "86", match.group(2)
+    return ok(phone_info={"phoneNumber": number if country == "86" else f"+{country}{number}",
+                          "purePhoneNumber": number, "countryCode": country,
+                          "watermark": {"timestamp": int(state().clock()), "appid": app_id}})
+
+
 # --- content security and users -----------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ ROBOT_POSTS_PER_MINUTE = 20
 # Names accepted by POST /_sim/faults ("*": any API call).
 FAULT_APIS = frozenset({
     "stable_token", "token", "jscode2session", "subscribe", "template", "custom", "qrcode", "showqrcode",
-    "wxacode", "msg_sec_check", "user_info", "robot", "*",
+    "wxacode", "msg_sec_check", "user_info", "robot", "getuserphonenumber", "*",
 })
 
 
@@ -119,10 +119,19 @@ class SimulatorState:
         self._faults: list[Fault] = []
         self._robot_posts: dict[str, list[float]] = {}
         self._tickets: dict[str, QRTicket] = {}
+        self._phone_codes_used: set[str] = set()
         self._stats = _Stats()
         self._bucket = _Bucket(0, 0, self.clock())
         self.blocked_words: list[str] = list(DEFAULT_BLOCKED_WORDS if blocked_words is None else blocked_words)
         self.set_rate_limit(rate_limit_per_second)
+
+    def use_phone_code(self, code: str) -> bool:
+        """Spend a getPhoneNumber code: True the first time, False after (WeChat's codes are single-use)."""
+        with self._lock:
+            if code in self._phone_codes_used:
+                return False
+            self._phone_codes_used.add(code)
+            return True
 
     # --- settings -----------------------------------------------------------------------------
 
