@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Literal
 
 from flask import Blueprint
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from app import pii
 from app.errors import ValidationFailed
@@ -19,7 +19,7 @@ from app.services.recording import bulk, declarations, retroactive
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
 from handlers._idempotency import Nonce, idempotent
-from handlers._schemas import Id, MultiLine, Page, RequestSchema, StrictBody, answers, id_path
+from handlers._schemas import Id, MultiLine, Page, StrictBody, answers, id_path
 from models import BulkPreview, Declaration, EntryStatus, RetroactiveEntry, Volunteer
 
 blueprint = Blueprint("recording", __name__, url_prefix="/api/v1")
@@ -33,8 +33,7 @@ class ErrorItem(BaseModel):
 
 # --- bulk entry -------------------------------------------------------------------------------------
 
-class TableRowIn(RequestSchema):
-    model_config = ConfigDict(extra="forbid")
+class TableRowIn(StrictBody):
     volunteer_id: Id = Field(description="已通过报名的志愿者 id")
     started_at: AwareDatetime | None = Field(default=None, description="签到时间；不填为活动开始时间")
     ended_at: AwareDatetime | None = Field(default=None, description="签退时间；不填为活动结束时间")
@@ -281,8 +280,7 @@ def decide_declaration(declaration_id: int, json: DeclarationDecisionBody):
 
 # --- retroactive entries (补录) -----------------------------------------------------------------------
 
-class AttendeeIn(RequestSchema):
-    model_config = ConfigDict(extra="forbid")
+class AttendeeIn(StrictBody):
     volunteer_id: Id
     started_at: AwareDatetime | None = Field(default=None, description="不填为活动开始时间")
     ended_at: AwareDatetime | None = Field(default=None, description="不填为活动结束时间")

@@ -80,15 +80,8 @@ def decide(account: Account, declaration_id: int, *, confirm: bool, reason: str 
         raise NotFound("declaration_not_found", "找不到该时长申报")
     activity = access.require_activity_manager(account.id, db.session.get(Activity, row.activity_id),
                                                doing="确认时长申报")
-    if not confirm and not (reason and reason.strip()):
-        raise DomainError("reason_required", "不予确认时请填写原因", 422, fields={"reason": "必填"})
-    target = EntryStatus.APPROVED if confirm else EntryStatus.REJECTED
-    decided = db.session.execute(
-        update(Declaration).where(Declaration.id == row.id, Declaration.status == EntryStatus.PENDING)
-        .values(status=target, decided_by_account_id=account.id, decided_at=now, decision_reason=reason)
-        .execution_options(synchronize_session=False)).rowcount
-    if not decided:
-        raise Conflict("already_decided", "该申报已处理")
+    target = ledger.decide_once(Declaration, row.id, approve=confirm, reason=reason, account_id=account.id, now=now,
+                                refusing="不予确认", what="申报")
     if confirm:
         record = ledger.credit(activity, row.volunteer_id, row.starts_at, row.ends_at, source=RecordSource.DECLARATION,
                                account_id=account.id, now=now, reason=f"志愿者申报：{row.note}" if row.note else "志愿者申报")

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, exists, func, select, text, update
+from sqlalchemy import bindparam, exists, select, text, update
 
-from app.errors import DomainError
+from app.errors import Conflict, DomainError
 from app.extensions import db
 from app.services.service_records import CreditWindow, _add_to_totals, longest_creditable_minutes
 from app.timeutil import as_utc, format_local
-from models import (Activity, Checkin, RecordKind, RecordSource, ServicePeriod, ServiceRecord, Signup,
-                    SignupStatus)
+from models import Activity, Checkin, EntryStatus, RecordKind, RecordSource, ServicePeriod, ServiceRecord, Signup
 
 # The first key of the advisory lock: this module's lock space (the second is the volunteer id).
 _LOCK_SPACE = 1812
@@ -140,7 +139,20 @@ def credit(activity: Activity, volunteer_id: int, starts_at: datetime, ends_at: 
     return record
 
 
-def approved_signup(activity_id: int, volunteer_id: int) -> bool:
-    return db.session.scalar(select(func.count()).select_from(Signup).where(
-        Signup.activity_id == activity_id, Signup.volunteer_id == volunteer_id,
-        Signup.status == SignupStatus.APPROVED)) > 0
+def decide_once(model: type, row_id: int, *, approve: bool, reason: str | None, account_id: int, now: datetime,
+                refusing: str, what: str) -> EntryStatus:
+    """Move a pending request (a declaration, a 补录) to its decision once; a refusal needs a reason.
+
+    A conditional UPDATE from pending: of simultaneous decisions one goes through, the others are
+    `already_decided`. The caller credits after it, in the same transaction.
+    """
+    if not approve and not (reason and reason.strip()):
+        raise DomainError("reason_required", f"{refusing}时请填写原因", 422, fields={"reason": "必填"})
+    target = EntryStatus.APPROVED if approve else EntryStatus.REJECTED
+    decided = db.session.execute(
+        update(model).where(model.id == row_id, model.status == EntryStatus.PENDING)
+        .values(status=target, decided_by_account_id=account_id, decided_at=now, decision_reason=reason)
+        .execution_options(synchronize_session=False)).rowcount
+    if not decided:
+        raise Conflict("already_decided", f"该{what}已处理")
+    return target

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
-from app.errors import Conflict, DomainError, Forbidden, NotFound
+from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db, settings
 from app.services import access, audit, regions, uploads
 from app.services.recording import ledger
@@ -139,15 +139,8 @@ def decide(account: Account, entry_id: int, *, approve: bool, reason: str | None
         raise access.not_admin_of_region("审批补录（须为该组织所在地区的上级地区管理员）")
     if entry.created_by_account_id == account.id:
         raise Forbidden("approver_is_author", "补录须由他人审批：不能审批自己提交的补录")
-    if not approve and not (reason and reason.strip()):
-        raise DomainError("reason_required", "驳回补录时请填写原因", 422, fields={"reason": "必填"})
-    target = EntryStatus.APPROVED if approve else EntryStatus.REJECTED
-    decided = db.session.execute(
-        update(RetroactiveEntry).where(RetroactiveEntry.id == entry.id, RetroactiveEntry.status == EntryStatus.PENDING)
-        .values(status=target, decided_by_account_id=account.id, decided_at=now, decision_reason=reason)
-        .execution_options(synchronize_session=False)).rowcount
-    if not decided:
-        raise Conflict("already_decided", "该补录申请已处理")
+    target = ledger.decide_once(RetroactiveEntry, entry.id, approve=approve, reason=reason, account_id=account.id,
+                                now=now, refusing="驳回补录", what="补录申请")
     if approve:
         _credit(entry, account, now)
     db.session.refresh(entry)
