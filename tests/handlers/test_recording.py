@@ -410,3 +410,14 @@ def test_retroactive_refusals(client, world, now):
     assert rejected.json["status"] == "rejected" and rejected.json["activity_id"] is None
     again = decide_entry(client, world, made.json["id"], "approve", nonce="retro-again")
     assert again.status_code == 409 and again.json["error"]["code"] == "already_decided"
+
+
+def test_two_sign_ups_with_one_name_and_last_four_are_told_apart_only_by_number(app, client, world, now):
+    with app.app_context():
+        carol = db.session.get(Volunteer, world["carol"])
+        carol.real_name = "张三丰"  # the same mobile's last four as alice
+        activity = db.session.get(Activity, world["activity_id"])
+        sign_up(activity, carol, now)
+        db.session.commit()
+    shown = preview(client, world, xlsx(sheet_rows(world)[:2]))
+    assert [p["code"] for p in shown.json["rows"][0]["problems"]] == ["ambiguous_match"]
