@@ -34,6 +34,8 @@ class BulkPreview(Base):
     """A parsed sign-in sheet: each row's match and problems, committed once by its id."""
 
     __tablename__ = "bulk_previews"
+    # Ids are never reused (SQLite would reuse the largest after a delete): a stale id must not commit another sheet.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"), index=True)

@@ -241,6 +241,11 @@ def test_an_expired_preview_is_not_committed(app, client, world, now):
     late = commit(client, world, shown.json["id"])
     assert late.status_code == 409 and late.json["error"]["code"] == "preview_expired"
     assert ledger(app, world["alice"])["summed"] == 0
+    # The next upload removes the expired one (it held names from the sheet).
+    assert preview(client, world, xlsx(sheet_rows(world)[:2]), nonce="preview-later").status_code == 201
+    gone = client.get(f"/api/v1/activities/{world['activity_id']}/bulk-entries/previews/{shown.json['id']}",
+                      headers=world["h"]["organizer"])
+    assert gone.status_code == 404 and gone.json["error"]["code"] == "preview_not_found"
 
 
 @pytest.mark.parametrize("content, code", [

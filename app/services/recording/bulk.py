@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from app import pii
 from app.errors import Conflict, DomainError, NotFound
@@ -113,6 +113,9 @@ def preview_sheet(account: Account, activity_id: int, data: bytes, *, filename: 
         .where(Signup.activity_id == activity.id, Signup.status == SignupStatus.APPROVED)).all()
     taken: dict[int, list[tuple[datetime, datetime, int]]] = {}
     rows = [_preview_row(activity, row, attendees, taken) for row in parsed]
+    # Previews never committed hold names and mobiles' last digits from the sheet: gone once expired.
+    db.session.execute(delete(BulkPreview).where(BulkPreview.expires_at < now, BulkPreview.committed_at.is_(None))
+                       .execution_options(synchronize_session=False))
     hours = settings()["records"]["preview_hours"]
     preview = BulkPreview(activity_id=activity.id, account_id=account.id, filename=filename[:200], rows=rows,
                           created_at=now, expires_at=now + timedelta(hours=hours))

@@ -31,7 +31,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_bulk_previews_account_id_accounts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['activity_id'], ['activities.id'], name=op.f('fk_bulk_previews_activity_id_activities'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['committed_by_account_id'], ['accounts.id'], name=op.f('fk_bulk_previews_committed_by_account_id_accounts'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_bulk_previews'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bulk_previews')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('bulk_previews', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_bulk_previews_activity_id'), ['activity_id'], unique=False)
