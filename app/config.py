@@ -240,6 +240,10 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
             raise ConfigError(f"exports.{key} must be positive")
     if not settings["files"]["directory"]:
         raise ConfigError("files.directory must not be empty")
+    if not 1 <= settings["records"]["retroactive_days"] <= 3660:
+        raise ConfigError("records.retroactive_days must be between 1 and 3660")
+    if not 1 <= settings["records"]["preview_hours"] <= 24 * 30:
+        raise ConfigError("records.preview_hours must be between 1 and 720")
 
 
 def _freeze(value: Any) -> Any:

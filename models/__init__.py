@@ -29,6 +29,8 @@ from models.uploads import Upload, UploadPurpose
 from models.archive import ActivityReport, ArchiveEntry, ArchiveEntryKind, AttendeeEvaluation, VolunteerNumberSequence
 from models.transfers import Transfer, TransferKind, TransferStatus
 from models.imports import Import, ImportedActivity, ImportedRecord, ImportedVolunteer, ImportKind, ImportStatus
+from models.recording import (BulkPreview, Declaration, EntryStatus, RetroactiveAttendee, RetroactiveEntry,
+                              ServicePeriod)
 
 __all__ = [
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -44,4 +46,5 @@ __all__ = [
     "ActivityReport", "ArchiveEntry", "ArchiveEntryKind", "AttendeeEvaluation", "VolunteerNumberSequence",
     "Transfer", "TransferKind", "TransferStatus",
     "Import", "ImportedActivity", "ImportedRecord", "ImportedVolunteer", "ImportKind", "ImportStatus",
+    "ServicePeriod", "BulkPreview", "EntryStatus", "Declaration", "RetroactiveEntry", "RetroactiveAttendee",
 ]
