@@ -136,7 +136,7 @@ def _clean_image(data: bytes, content_type: str, max_pixels: int, received: str)
     out = io.BytesIO()
     extra = {"icc_profile": icc} if isinstance(icc, bytes) and len(icc) <= _MAX_ICC_BYTES else {}
     if content_type == "image/jpeg":
-        clean.save(out, "JPEG", quality=90, optimize=True, **extra)
+        clean.save(out, "JPEG", quality=90, **extra)
     elif content_type == "image/png":
         clean.save(out, "PNG", **extra)
     else:
