@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -207,6 +208,7 @@ def store(account_id: int, purpose: UploadPurpose, data: bytes, *, content_type:
 
 
 _PENDING = "uploads.stored_keys"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,43}")
 
 
 def _forget_on_rollback(session: Session, key: str) -> None:
@@ -230,7 +232,9 @@ def _rolled_back(session: Session) -> None:
 
 def mine(account_id: int, token: str) -> Upload:
     """The account's upload named by `token`; 404 `upload_not_found` for anyone else's (whose existence is not told)."""
-    row = db.session.scalar(select(Upload).where(Upload.token == token, Upload.account_id == account_id))
+    row = None
+    if _TOKEN.fullmatch(token):  # anything else (a NUL, which PostgreSQL refuses in text) names no upload
+        row = db.session.scalar(select(Upload).where(Upload.token == token, Upload.account_id == account_id))
     if row is None:
         raise NotFound("upload_not_found", "找不到该文件，或它不属于您")
     return row
