@@ -72,6 +72,8 @@ def create_upload(form: UploadForm):
     an image of more pixels than `[files] upload_max_pixels`, `corrupt_file` for one that does not decode.
     Images are stored re-encoded, upright, without EXIF (GPS), XMP or comments, with a thumbnail.
     """
+    if form is None:  # no multipart body at all (spectree validates a form only when one came)
+        raise ValidationFailed({"file": "请以 multipart/form-data 上传文件"})
     if not isinstance(form.file, FileStorage):
         raise ValidationFailed({"file": "应为上传的文件"})
     purpose = UploadPurpose(form.purpose)

@@ -115,6 +115,8 @@ def test_the_form_is_validated(app, client, people):
     assert no_nonce.status_code == 422 and "nonce" in no_nonce.json["error"]["fields"]
     as_json = client.post("/api/v1/uploads", headers=people["alice"], json={"purpose": "evidence", "nonce": "upload-0001"})
     assert as_json.status_code in (415, 422)
+    empty = client.post("/api/v1/uploads", headers=people["alice"])
+    assert empty.status_code == 422 and "file" in empty.json["error"]["fields"]
     assert uploads_count(app) == 0
 
 
