@@ -62,20 +62,22 @@ def _view(row: Upload) -> UploadView:
 
 @blueprint.post("/uploads")
 @login_required
-@api_spec.validate(form=UploadForm, resp=answers(201, UploadView, 400, 401, 413, 415, 422, 503), tags=["uploads"],
+@api_spec.validate(form=UploadForm, resp=answers(201, UploadView, 400, 401, 413, 415, 422, 429, 503), tags=["uploads"],
                    security=BEARER_SECURITY)
 def create_upload(form: UploadForm):
     """Upload a file (multipart/form-data: file, purpose, nonce); the same nonce again answers the first answer.
 
     413 `file_too_large` over `[files] upload_max_bytes` (10 MB by default); 415 `unsupported_file_type`
     unless the bytes are a JPEG, PNG or WebP image (or, for evidence, a PDF); 422 `image_too_large` for
-    an image of more pixels than `[files] upload_max_pixels`, `corrupt_file` for one that does not decode.
+    an image of more pixels than `[files] upload_max_pixels`, `corrupt_file` for one that does not decode;
+    429 `too_many_requests` past `[files] uploads_per_minute`.
     Images are stored re-encoded, upright, without EXIF (GPS), XMP or comments, with a thumbnail.
     """
     if form is None:  # no multipart body at all (spectree validates a form only when one came)
         raise ValidationFailed({"file": "请以 multipart/form-data 上传文件"})
     if not isinstance(form.file, FileStorage):
         raise ValidationFailed({"file": "应为上传的文件"})
+    uploads.require_upload_budget(current_account_id())
     purpose = UploadPurpose(form.purpose)
     data = uploads.read_limited(form.file.stream, settings()["files"]["upload_max_bytes"])
     checked = uploads.check(data, purpose)  # decoding and re-encoding: before any transaction opens

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import secrets
 from collections.abc import Sequence
@@ -26,14 +27,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
+import redis
 from PIL import Image, ImageOps
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from app.errors import DomainError, NotFound, ValidationFailed
-from app.extensions import db, settings
+from app.extensions import db, get_redis, settings
 from app.services import files
+from app.services.rate_limits import TokenBucket
 from models import Upload, UploadPurpose
+
+logger = logging.getLogger(__name__)
 
 LINK_SECONDS = 600
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
@@ -228,6 +233,22 @@ def _rolled_back(session: Session) -> None:
             files.delete(key)
         except DomainError:  # the store is down: the orphan costs space, not correctness
             pass
+
+
+def require_upload_budget(account_id: int) -> None:
+    """At most `[files] uploads_per_minute` uploads an account, cluster-wide (429 beyond).
+
+    The limit guards the web workers' CPU, not correctness: with Redis unreachable, uploads are not held back.
+    """
+    per_minute = settings()["files"]["uploads_per_minute"]
+    bucket = TokenBucket(get_redis(), f"uploads:{account_id}", rate=per_minute / 60, capacity=per_minute)
+    try:
+        granted = bucket.take(1).granted
+    except redis.RedisError as exc:
+        logger.warning("upload rate limit unavailable: %s", exc)
+        return
+    if not granted:
+        raise DomainError("too_many_requests", "上传过于频繁，请稍后再试", 429)
 
 
 def mine(account_id: int, token: str) -> Upload:

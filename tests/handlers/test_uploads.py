@@ -120,6 +120,17 @@ def test_the_form_is_validated(app, client, people):
     assert uploads_count(app) == 0
 
 
+def test_uploads_are_limited_per_account_and_minute(make_app, now):
+    app = make_app(files={"uploads_per_minute": 2})
+    with app.app_context():
+        alice, bob = f.bearer(f.account("sim_rate_a", now)), f.bearer(f.account("sim_rate_b", now))
+        db.session.commit()
+    client = app.test_client()
+    statuses = [post(client, alice, images.jpeg_with_gps(), nonce=f"rate-nonce-{i}").status_code for i in range(3)]
+    assert statuses == [201, 201, 429]
+    assert post(client, bob, images.jpeg_with_gps(), nonce="rate-nonce-b").status_code == 201
+
+
 def test_uploading_needs_a_login(client):
     answer = post(client, {}, images.jpeg_with_gps())
     assert answer.status_code == 401
