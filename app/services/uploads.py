@@ -138,18 +138,21 @@ def _clean_image(data: bytes, content_type: str, max_pixels: int, received: str)
         raise image_too_large(max_pixels) from None
     except (OSError, SyntaxError, ValueError, EOFError, Image.UnidentifiedImageError):
         raise corrupt() from None
-    clean = _pixels_only(upright, content_type)
-    out = io.BytesIO()
     extra = {"icc_profile": icc} if isinstance(icc, bytes) and len(icc) <= _MAX_ICC_BYTES else {}
-    if content_type == "image/jpeg":
-        clean.save(out, "JPEG", quality=90, **extra)
-    elif content_type == "image/png":
-        clean.save(out, "PNG", **extra)
-    else:
-        clean.save(out, "WEBP", quality=90, **extra)
-    kept = out.getvalue()
-    return Checked(content_type, kept, received, width=clean.width, height=clean.height,
-                   thumbnail=_thumbnail(clean))
+    try:
+        clean = _pixels_only(upright, content_type)
+        out = io.BytesIO()
+        if content_type == "image/jpeg":
+            clean.save(out, "JPEG", quality=90, **extra)
+        elif content_type == "image/png":
+            clean.save(out, "PNG", **extra)
+        else:
+            clean.save(out, "WEBP", quality=90, **extra)
+        thumbnail = _thumbnail(clean)
+    except (OSError, ValueError) as exc:  # a decodable image in a mode we cannot write back
+        logger.warning("upload not re-encodable (%s, mode %s): %s", content_type, upright.mode, exc)
+        raise corrupt() from None
+    return Checked(content_type, out.getvalue(), received, width=clean.width, height=clean.height, thumbnail=thumbnail)
 
 
 def image_too_large(max_pixels: int) -> DomainError:
@@ -160,17 +163,17 @@ def image_too_large(max_pixels: int) -> DomainError:
 def _pixels_only(image: Image.Image, content_type: str) -> Image.Image:
     """A new image with the pixels and nothing of the original's metadata (EXIF, XMP, comments, text chunks)."""
     if content_type == "image/jpeg":
-        wanted = "L" if image.mode in ("L", "1", "I;16", "I", "F") else "RGB"
+        wanted = "L" if image.mode in ("L", "1") else "RGB"
     elif content_type == "image/webp":
         wanted = "RGBA" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "RGB"
-    else:
-        wanted = image.mode if image.mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I") else "RGBA"
+    else:  # the modes Pillow writes as PNG
+        wanted = image.mode if image.mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16") else "RGBA"
     converted = image if image.mode == wanted else image.convert(wanted)
     clean = Image.new(converted.mode, converted.size)
     if converted.mode == "P":
         clean.putpalette(converted.getpalette() or [])
-        if "transparency" in converted.info:
-            clean.info["transparency"] = converted.info["transparency"]
+    if "transparency" in converted.info:  # a transparent colour (P, L, RGB), not metadata
+        clean.info["transparency"] = converted.info["transparency"]
     clean.paste(converted, (0, 0))
     return clean
 

@@ -62,6 +62,36 @@ def test_a_transparent_png_keeps_its_alpha_and_its_thumbnail_is_on_white(app_con
     assert Image.open(io.BytesIO(checked.thumbnail)).mode == "RGB"
 
 
+def _encoded(image: Image.Image, kind: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, kind, **options)
+    return out.getvalue()
+
+
+def _animated(kind: str) -> bytes:
+    frames = [Image.new("RGBA", (30, 20), (index * 40, 0, 0, 255)) for index in range(3)]
+    return _encoded(frames[0], kind, save_all=True, append_images=frames[1:])
+
+
+@pytest.mark.parametrize("data, mode", [
+    (_encoded(Image.new("I;16", (50, 40), 30000), "PNG"), "I;16"),
+    (_encoded(Image.new("P", (50, 40), 3), "PNG", transparency=3), "P"),
+    (_encoded(Image.new("LA", (50, 40), (100, 50)), "PNG"), "LA"),
+    (_encoded(Image.new("1", (50, 40), 1), "PNG"), "1"),
+    (_encoded(Image.new("L", (50, 40), 5), "PNG", transparency=5), "L"),
+    (_encoded(Image.new("CMYK", (50, 40), (10, 20, 30, 40)), "JPEG"), "RGB"),
+    (_encoded(Image.new("L", (50, 40), 9), "JPEG"), "L"),
+    (_encoded(Image.new("RGBA", (50, 40), (1, 2, 3, 4)), "WEBP", lossless=True), "RGBA"),
+    (_animated("WEBP"), "RGB"),
+    (_animated("PNG"), "RGBA"),
+], ids=["png-16-bit", "png-palette", "png-grey-alpha", "png-1-bit", "png-grey-transparent", "jpeg-cmyk",
+        "jpeg-grey", "webp-alpha", "webp-animated", "apng"])
+def test_every_pixel_mode_is_kept_or_converted_never_a_500(app_context, data, mode):
+    checked = uploads.check(data, EVIDENCE)
+    assert Image.open(io.BytesIO(checked.data)).mode == mode
+    assert Image.open(io.BytesIO(checked.thumbnail)).mode == "RGB"
+
+
 def test_a_png_named_pdf_is_a_png_the_name_does_not_count(app_context):
     checked = uploads.check(images.png_with_gps(), EVIDENCE)
     assert checked.content_type == "image/png" and checked.thumbnail is not None
