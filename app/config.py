@@ -141,6 +141,7 @@ def _deep_merge(target: dict[str, Any], overrides: Mapping[str, Any], schema: Ma
 # close_at_end: credit up to the activity's end, flagged for review; hold_for_review: credit nothing
 # until a captain or organiser confirms.
 FORGOTTEN_CHECKOUT_POLICIES = ("close_at_end", "hold_for_review")
+FILE_BACKENDS = ("local", "s3")
 
 
 def _validate_values(settings: Mapping[str, Any]) -> None:
@@ -238,12 +239,27 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
     for key in ("link_ttl_seconds", "keep_hours", "stale_minutes", "progress_every", "yield_per"):
         if settings["exports"][key] <= 0:
             raise ConfigError(f"exports.{key} must be positive")
-    if not settings["files"]["directory"]:
+    files = settings["files"]
+    if not files["directory"]:
         raise ConfigError("files.directory must not be empty")
     if not 1 <= settings["records"]["retroactive_days"] <= 3660:
         raise ConfigError("records.retroactive_days must be between 1 and 3660")
     if not 1 <= settings["records"]["preview_hours"] <= 24 * 30:
         raise ConfigError("records.preview_hours must be between 1 and 720")
+    if files["backend"] not in FILE_BACKENDS:
+        raise ConfigError("files.backend must be one of " + ", ".join(FILE_BACKENDS))
+    if files["backend"] == "s3" and not files["s3"]["bucket"]:
+        raise ConfigError("files.s3.bucket must be set when files.backend is \"s3\"")
+    if files["s3"]["addressing_style"] not in ("path", "virtual"):
+        raise ConfigError("files.s3.addressing_style must be \"path\" or \"virtual\"")
+    if files["s3"]["timeout_seconds"] <= 0:
+        raise ConfigError("files.s3.timeout_seconds must be positive")
+    if not 1024 <= files["upload_max_bytes"] <= 512 * 1024 * 1024:
+        raise ConfigError("files.upload_max_bytes must be between 1024 and 536870912")
+    if files["uploads_per_minute"] <= 0:
+        raise ConfigError("files.uploads_per_minute must be positive")
+    if not 10_000 <= files["upload_max_pixels"] <= 200_000_000:
+        raise ConfigError("files.upload_max_pixels must be between 10000 and 200000000")
 
 
 def _freeze(value: Any) -> Any:

@@ -25,7 +25,7 @@ def register(app: Flask) -> None:
                           checkins, console_lists, console_sessions, console_static, console_workbench, docs,
                           exports, files, health, imports, kpis, messages, organizations, quarterly_reports,
                           recording, region_permits, regions, role_grants, service_records, signups, statistics,
-                          teams, trainings, transfers, volunteers, wechat_callback)
+                          teams, trainings, transfers, uploads, volunteers, wechat_callback)
     from handlers._schemas import IdConverter
     from handlers._validation import install_validation_errors
 
@@ -37,10 +37,11 @@ def register(app: Flask) -> None:
     for module in (health, auth, volunteers, regions, organizations, region_permits, teams, activities, signups,
                    checkins, service_records, recording, archive, calendar, campaigns, announcements, messages,
                    trainings, bulletins, quarterly_reports, console_lists, console_workbench, statistics,
-                   console_sessions, role_grants, audit_log, kpis, exports, imports, files, transfers, docs,
+                   console_sessions, role_grants, audit_log, kpis, exports, imports, files, uploads, transfers, docs,
                    wechat_callback, console_static):
         app.register_blueprint(module.blueprint)
     app.extensions["json_body_models"] = {endpoint: json_body_model(view) for endpoint, view in app.view_functions.items()}
+    app.extensions["form_endpoints"] = {endpoint for endpoint, view in app.view_functions.items() if takes_form(view)}
 
 
 def json_body_model(view: Any) -> type | None:
@@ -49,6 +50,31 @@ def json_body_model(view: Any) -> type | None:
     if "json" not in getattr(original, "__annotations__", {}):
         return None
     return typing.get_type_hints(original).get("json")
+
+
+def takes_form(view: Any) -> bool:
+    """Whether a view takes a multipart/form-data body (the `form` parameter spectree fills): a file upload."""
+    return "form" in getattr(inspect.unwrap(view), "__annotations__", {})
+
+
+# Room for a multipart body's boundaries and small fields around the one file it carries.
+_MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _allow_file_upload() -> bool:
+    """A multipart body to a view that takes one: its own size limit, and none of the JSON checks.
+
+    The limit is the file limit plus the multipart overhead, so werkzeug stops reading (413) past it;
+    a declared length above it is refused at once, before a byte is read.
+    """
+    if request.endpoint not in current_app.extensions["form_endpoints"] or request.mimetype != "multipart/form-data":
+        return False
+    limit = current_app.extensions["settings"]["files"]["upload_max_bytes"]
+    if request.content_length is not None and request.content_length > limit + _MULTIPART_OVERHEAD:
+        raise DomainError("file_too_large", f"文件不能超过 {limit / 1024 / 1024:g} MB", 413, fields={"file": "文件过大"})
+    request.max_content_length = limit + _MULTIPART_OVERHEAD
+    request.max_form_parts = 10
+    return True
 
 
 def _require_json_bodies() -> None:
@@ -61,7 +87,7 @@ def _require_json_bodies() -> None:
     """
     if request.method not in ("POST", "PUT", "PATCH", "DELETE") or not request.path.startswith(API_PREFIX):
         return
-    if getattr(current_app.view_functions.get(request.endpoint or ""), "takes_file_body", False):
+    if getattr(current_app.view_functions.get(request.endpoint or ""), "takes_file_body", False) or _allow_file_upload():
         return
     # Read whatever arrived, with or without a Content-Length (chunked): spectree parses it later.
     data = request.get_data(cache=True)

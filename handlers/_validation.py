@@ -89,6 +89,11 @@ class StrictJsonBodies(PydanticModelAdapter):
             return model.model_validate_json(json.dumps(value), strict=True)
         return super().validate_obj(model, value)
 
+    def validation_errors(self, err: Any) -> Any:
+        # spectree renders these as JSON before our `before` hook replaces them: without the input,
+        # which for a multipart form holds the uploaded file (not JSON-serialisable).
+        return err.errors(include_context=False, include_input=False)
+
 
 def install_validation_errors() -> None:
     """Make spectree raise our ValidationFailed instead of answering with its own body; bodies are strict JSON."""

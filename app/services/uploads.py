@@ -1,36 +1,266 @@
-"""Uploads: receive a file, keep it under an unguessable key, hand out tokens and signed links.
+"""Uploads: receive a file, check what it really is, keep it under an unguessable key, hand out tokens and signed links.
+
+`check` judges the bytes, never the client's word (file name, declared type): JPEG, PNG and WebP
+images and PDF documents only, sniffed from their first bytes (415 `unsupported_file_type`), at
+most `[files] upload_max_bytes` (413 `file_too_large`). An image is decoded only after its
+declared size is checked against `[files] upload_max_pixels` (422 `image_too_large`: a 50 KB PNG
+can declare a 400-megapixel image, a decompression bomb), then re-encoded by Pillow with its
+orientation applied: the stored file keeps the pixels and the colour profile and nothing else, so
+EXIF (above all the GPS position: PIPL counts whereabouts as sensitive), XMP, comments and anything
+appended to the file are gone. A thumbnail (JPEG, longest side 320) is made of every image. A file
+that does not decode is 422 `corrupt_file`. All of this runs before any transaction opens.
 
 Other writes refer to uploads by token (`claim`): only the uploader may attach their upload, and
 only for the purpose it was uploaded for. Files are never served by id: `links` signs expiring URLs.
+Files stored in a transaction that then rolls back are deleted again (`_forget_on_rollback`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import logging
+import re
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import BinaryIO
 
-from sqlalchemy import select
+import redis
+from PIL import Image, ImageOps
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
-from app.errors import DomainError
-from app.extensions import db
+from app.errors import DomainError, NotFound, ValidationFailed
+from app.extensions import db, get_redis, settings
 from app.services import files
+from app.services.rate_limits import TokenBucket
 from models import Upload, UploadPurpose
+
+logger = logging.getLogger(__name__)
 
 LINK_SECONDS = 600
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
 
 
+THUMBNAIL_SIDE = 320
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
+# What each purpose takes: photos are images; evidence may also be a scanned sign-in sheet (PDF).
+ACCEPTED = {UploadPurpose.ACTIVITY_PHOTO: IMAGE_TYPES, UploadPurpose.DECLARATION_PHOTO: IMAGE_TYPES,
+            UploadPurpose.EVIDENCE: (*IMAGE_TYPES, "application/pdf")}
+_PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+# A colour profile is kept (without it colours shift); anything larger is not a real one.
+_MAX_ICC_BYTES = 128 * 1024
+
+
+def sniff(head: bytes) -> str | None:
+    """The type the first bytes show (magic numbers), or None for anything we do not take."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    return None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A file that passed `check`: the bytes to keep (re-encoded for an image) and what they are."""
+
+    content_type: str
+    data: bytes
+    received_sha256: str  # of the bytes as they arrived: what a repeated request is recognised by
+    width: int | None = None
+    height: int | None = None
+    thumbnail: bytes | None = None
+
+
+def unsupported(purpose: UploadPurpose) -> DomainError:
+    kinds = "JPEG、PNG、WebP 图片或 PDF 文件" if "application/pdf" in ACCEPTED[purpose] else "JPEG、PNG 或 WebP 图片"
+    return DomainError("unsupported_file_type", f"只能上传 {kinds}", 415, fields={"file": "文件类型不支持"})
+
+
+def corrupt() -> DomainError:
+    return DomainError("corrupt_file", "文件已损坏或不完整，请重新选择", 422, fields={"file": "无法读取"})
+
+
+def read_limited(stream: BinaryIO, max_bytes: int) -> bytes:
+    """All of `stream`, or 413 `file_too_large` as soon as it passes `max_bytes`."""
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise file_too_large(max_bytes)
+    return data
+
+
+def file_too_large(max_bytes: int) -> DomainError:
+    return DomainError("file_too_large", f"文件不能超过 {max_bytes / 1024 / 1024:g} MB", 413,
+                       fields={"file": "文件过大"})
+
+
+def check(data: bytes, purpose: UploadPurpose, *, max_bytes: int | None = None,
+          max_pixels: int | None = None) -> Checked:
+    """Judge the bytes and make them safe to keep; limits default to `[files]`'s."""
+    config = settings()["files"]
+    max_bytes = config["upload_max_bytes"] if max_bytes is None else max_bytes
+    max_pixels = config["upload_max_pixels"] if max_pixels is None else max_pixels
+    if not data:
+        raise ValidationFailed({"file": "文件为空"})
+    if len(data) > max_bytes:
+        raise file_too_large(max_bytes)
+    received = hashlib.sha256(data).hexdigest()
+    content_type = sniff(data[:16])
+    if content_type not in ACCEPTED[purpose]:
+        raise unsupported(purpose)
+    if content_type == "application/pdf":
+        # A whole PDF ends with %%EOF (a few bytes of trailing whitespace or junk are common).
+        if b"%%EOF" not in data[-1024:]:
+            raise corrupt()
+        return Checked(content_type, data, received)
+    return _clean_image(data, content_type, max_pixels, received)
+
+
+def _clean_image(data: bytes, content_type: str, max_pixels: int, received: str) -> Checked:
+    try:
+        with Image.open(io.BytesIO(data), formats=[_PILLOW_FORMATS[content_type]]) as opened:
+            # Only the header has been read: refuse an enormous image before decoding a pixel.
+            width, height = opened.size
+            if width * height > max_pixels or width <= 0 or height <= 0:
+                raise image_too_large(max_pixels)
+            opened.seek(0)  # an animated image: its first frame
+            opened.load()
+            icc = opened.info.get("icc_profile")
+            upright = ImageOps.exif_transpose(opened)
+    except Image.DecompressionBombError:  # Pillow's own limit, should ours be set above it
+        raise image_too_large(max_pixels) from None
+    except (OSError, SyntaxError, ValueError, EOFError, Image.UnidentifiedImageError):
+        raise corrupt() from None
+    extra = {"icc_profile": icc} if isinstance(icc, bytes) and len(icc) <= _MAX_ICC_BYTES else {}
+    try:
+        clean = _pixels_only(upright, content_type)
+        out = io.BytesIO()
+        if content_type == "image/jpeg":
+            clean.save(out, "JPEG", quality=90, **extra)
+        elif content_type == "image/png":
+            clean.save(out, "PNG", **extra)
+        else:
+            clean.save(out, "WEBP", quality=90, **extra)
+        thumbnail = _thumbnail(clean)
+    except (OSError, ValueError) as exc:  # a decodable image in a mode we cannot write back
+        logger.warning("upload not re-encodable (%s, mode %s): %s", content_type, upright.mode, exc)
+        raise corrupt() from None
+    return Checked(content_type, out.getvalue(), received, width=clean.width, height=clean.height, thumbnail=thumbnail)
+
+
+def image_too_large(max_pixels: int) -> DomainError:
+    return DomainError("image_too_large", f"图片尺寸过大（最多 {max_pixels // 1_000_000} 百万像素），请缩小后再上传", 422,
+                       fields={"file": "图片像素过多"})
+
+
+def _pixels_only(image: Image.Image, content_type: str) -> Image.Image:
+    """A new image with the pixels and nothing of the original's metadata (EXIF, XMP, comments, text chunks)."""
+    if content_type == "image/jpeg":
+        wanted = "L" if image.mode in ("L", "1") else "RGB"
+    elif content_type == "image/webp":
+        wanted = "RGBA" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "RGB"
+    else:  # the modes Pillow writes as PNG
+        wanted = image.mode if image.mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16") else "RGBA"
+    converted = image if image.mode == wanted else image.convert(wanted)
+    clean = Image.new(converted.mode, converted.size)
+    if converted.mode == "P":
+        clean.putpalette(converted.getpalette() or [])
+    if "transparency" in converted.info:  # a transparent colour (P, L, RGB), not metadata
+        clean.info["transparency"] = converted.info["transparency"]
+    clean.paste(converted, (0, 0))
+    return clean
+
+
+def _thumbnail(image: Image.Image) -> bytes:
+    small = image.copy()
+    small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    if small.mode in ("RGBA", "LA", "PA", "P", "I;16", "I", "1"):
+        rgba = small.convert("RGBA")
+        small = Image.new("RGB", rgba.size, (255, 255, 255))
+        small.paste(rgba, mask=rgba.getchannel("A"))
+    elif small.mode != "RGB":
+        small = small.convert("RGB")
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=80, optimize=True)
+    return out.getvalue()
+
+
+def receive(account_id: int, purpose: UploadPurpose, checked: Checked, *, now: datetime) -> Upload:
+    """Keep a checked file as the account's upload; the caller commits."""
+    return store(account_id, purpose, checked.data, content_type=checked.content_type, now=now, width=checked.width,
+                 height=checked.height, thumbnail=checked.thumbnail)
+
+
 def store(account_id: int, purpose: UploadPurpose, data: bytes, *, content_type: str, now: datetime,
           width: int | None = None, height: int | None = None, thumbnail: bytes | None = None) -> Upload:
     """Keep checked bytes (and their thumbnail) and record the upload; the caller commits."""
+    session = db.session()
     key = files.save("uploads", f"file{_EXTENSIONS.get(content_type, '')}", data)
+    _forget_on_rollback(session, key)
     thumbnail_key = files.save("thumbnails", "thumb.jpg", thumbnail) if thumbnail is not None else None
+    if thumbnail_key:
+        _forget_on_rollback(session, thumbnail_key)
     row = Upload(token=secrets.token_urlsafe(24), account_id=account_id, purpose=purpose, content_type=content_type,
                  size_bytes=len(data), storage_key=key, thumbnail_key=thumbnail_key, width=width, height=height,
                  created_at=now)
-    db.session.add(row)
-    db.session.flush()
+    session.add(row)
+    session.flush()
+    return row
+
+
+_PENDING = "uploads.stored_keys"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,43}")
+
+
+def _forget_on_rollback(session: Session, key: str) -> None:
+    """Delete `key` again if this transaction rolls back (a concurrent repeat of the nonce won, a later step failed)."""
+    session.info.setdefault(_PENDING, []).append(key)
+
+
+@event.listens_for(Session, "after_commit")
+def _kept(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    for key in session.info.pop(_PENDING, []):
+        try:
+            files.delete(key)
+        except DomainError:  # the store is down: the orphan costs space, not correctness
+            pass
+
+
+def require_upload_budget(account_id: int) -> None:
+    """At most `[files] uploads_per_minute` uploads an account, cluster-wide (429 beyond).
+
+    The limit guards the web workers' CPU, not correctness: with Redis unreachable, uploads are not held back.
+    """
+    per_minute = settings()["files"]["uploads_per_minute"]
+    bucket = TokenBucket(get_redis(), f"uploads:{account_id}", rate=per_minute / 60, capacity=per_minute)
+    try:
+        granted = bucket.take(1).granted
+    except redis.RedisError as exc:
+        logger.warning("upload rate limit unavailable: %s", exc)
+        return
+    if not granted:
+        raise DomainError("too_many_requests", "上传过于频繁，请稍后再试", 429)
+
+
+def mine(account_id: int, token: str) -> Upload:
+    """The account's upload named by `token`; 404 `upload_not_found` for anyone else's (whose existence is not told)."""
+    row = None
+    if _TOKEN.fullmatch(token):  # anything else (a NUL, which PostgreSQL refuses in text) names no upload
+        row = db.session.scalar(select(Upload).where(Upload.token == token, Upload.account_id == account_id))
+    if row is None:
+        raise NotFound("upload_not_found", "找不到该文件，或它不属于您")
     return row
 
 
