@@ -184,9 +184,13 @@ def test_hostile_input_to_every_operation_is_refused_cleanly_and_changes_nothing
 
     before = database_digest(app)
 
+    file_bodies = _file_body_operations(app)
     for path, method, operation in operations(document):
         if "requestBody" not in operation and method not in ("post", "put", "patch"):
             continue
+        if (path, method) in file_bodies or (
+                "requestBody" in operation and "application/json" not in operation["requestBody"]["content"]):
+            continue  # a file body (an upload, an import): tests/handlers/test_uploads.py and test_imports.py attack it
         deep = call(client, world, path, method, operation, body='{"a":' + "[" * 1000 + "]" * 1000 + "}")
         if deep.status_code != 400 or deep.json["error"]["code"] != "malformed_json":
             problems.append(f"{method} {path} deep nesting: {deep.status_code} {deep.get_data(as_text=True)[:200]}")
@@ -208,6 +212,16 @@ def test_hostile_input_to_every_operation_is_refused_cleanly_and_changes_nothing
     assert {("patch", "/api/v1/activities/{activity_id}", "title"), ("patch", "/api/v1/me", "skills"),
             ("patch", "/api/v1/teams/{team_id}", "name")} <= reached_a_write, reached_a_write
     assert len(hostile) > 100  # every text field of every body, every query parameter
+
+
+def _file_body_operations(app) -> set[tuple[str, str]]:
+    """(OpenAPI path, method) of the views that take a file rather than JSON (`takes_file_body`)."""
+    found = set()
+    for rule in app.url_map.iter_rules():
+        if getattr(app.view_functions.get(rule.endpoint), "takes_file_body", False):
+            path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+            found |= {(path, method.lower()) for method in rule.methods or ()}
+    return found
 
 
 def _request_models(app) -> list[tuple[str, str, type]]:
