@@ -26,6 +26,8 @@ from models.console_sessions import ConsoleLoginLink, ConsoleLoginTicket, Consol
 from models.kpis import KpiTarget, KpiValue, StatValue
 from models.bulletins import Bulletin, BulletinStatus, PdfStatus, QuarterlyReport
 from models.uploads import Upload, UploadPurpose
+from models.certificates import (Certificate, CertificateObjection, CertificatePolicy, CertificateStatus,
+                                 ObjectionStatus)
 
 __all__ = [
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -38,4 +40,5 @@ __all__ = [
     "JobRun", "IdempotentRequest", "RegionPermit", "ConsoleLoginLink", "ConsoleLoginTicket", "ConsoleSession",
     "TicketStatus", "RegistrationChannel", "KpiTarget", "KpiValue", "StatValue", "Bulletin", "BulletinStatus", "PdfStatus",
     "QuarterlyReport", "Export", "ExportStatus", "RecordSource", "Upload", "UploadPurpose",
+    "Certificate", "CertificateObjection", "CertificatePolicy", "CertificateStatus", "ObjectionStatus",
 ]
