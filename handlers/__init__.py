@@ -21,11 +21,11 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def register(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
-    from handlers import (activities, announcements, audit_log, auth, bulletins, calendar, campaigns, checkins,
-                          console_lists, console_sessions, console_static, console_workbench, docs, exports, files,
+    from handlers import (activities, announcements, audit_log, auth, bulletins, calendar, campaigns, certificates,
+                          checkins, console_lists, console_sessions, console_static, console_workbench, docs, exports, files,
                           health, kpis, messages, organizations, quarterly_reports, region_permits, regions,
-                          role_grants, service_records, signups, statistics, teams, trainings, volunteers,
-                          wechat_callback)
+                          role_grants, service_records, signups, statistics, teams, trainings, verification,
+                          volunteers, wechat_callback)
     from handlers._schemas import IdConverter
     from handlers._validation import install_validation_errors
 
@@ -37,7 +37,7 @@ def register(app: Flask) -> None:
     for module in (health, auth, volunteers, regions, organizations, region_permits, teams, activities, signups, checkins,
                    service_records, calendar, campaigns, announcements, messages, trainings, bulletins, quarterly_reports,
                    console_lists, console_workbench, statistics, console_sessions, role_grants, audit_log, kpis, exports,
-                   files, docs, wechat_callback, console_static):
+                   files, certificates, verification, docs, wechat_callback, console_static):
         app.register_blueprint(module.blueprint)
     app.extensions["json_body_models"] = {endpoint: json_body_model(view) for endpoint, view in app.view_functions.items()}
 
