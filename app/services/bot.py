@@ -11,7 +11,7 @@ from app import pii
 from app.errors import DomainError
 from app.extensions import db
 from app.services import signups
-from app.services.certificates import flow as certificate_flow, verification
+from app.services.certificates import flow as certificate_flow, publicity as certificate_publicity, verification
 from app.texts import clock_text, day_text, hours_text, moment_text
 from app.timeutil import to_local
 from app.wechat.callbacks import InboundMessage
@@ -231,7 +231,7 @@ def _my_certificates(oa_openid: str) -> str:
         line = (f"{_organization_name(row.organization_id)} {row.period_start.isoformat()}至{row.period_end.isoformat()}"
                 f" {verification.STATUS_LABELS[row.status]}")
         if row.status is CertificateStatus.PUBLICITY and row.publicity_ends_at:
-            line += f"（公示至 {day_text(row.publicity_ends_at, with_year=True)}）"
+            line += f"（公示至 {day_text(certificate_publicity.through(row.publicity_ends_at), with_year=True)}）"
         if row.status is CertificateStatus.REJECTED and row.rejection_reason:
             line += f"（{row.rejection_reason}）"
         if row.serial and row.status in (CertificateStatus.PUBLICITY, CertificateStatus.ISSUED):

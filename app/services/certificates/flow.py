@@ -192,7 +192,8 @@ def _give_serial(row: Certificate, organization: Organization, now: datetime) ->
 def object_to(account_id: int, certificate_id: int, *, reason: str, now: datetime) -> CertificateObjection:
     """Raise an objection to a certificate in publicity (anyone logged in who knows its id)."""
     row = db.session.scalar(select(Certificate).where(Certificate.id == certificate_id))
-    if row is None or row.status not in (CertificateStatus.PUBLICITY, ) and not may_read(account_id, row):
+    # A certificate in publicity is public by design; any other only to those who may read it.
+    if row is None or (row.status is not CertificateStatus.PUBLICITY and not may_read(account_id, row)):
         raise certificate_not_found()
     if row.status is not CertificateStatus.PUBLICITY or now >= row.publicity_ends_at:
         raise Conflict("not_in_publicity", "该证明不在公示期内，不能提出异议")

@@ -67,3 +67,8 @@ def last_day(approved_on: date, policy: Policy) -> date:
 def ends_at(approved_at: datetime, policy: Policy) -> datetime:
     """The moment publicity ends: the midnight after its last day (UTC)."""
     return local_day_bounds(last_day(to_local(approved_at).date(), policy))[1]
+
+
+def through(ends: datetime) -> date:
+    """The last Shanghai day of a publicity that ends at `ends` (the midnight after it)."""
+    return (to_local(ends) - timedelta(microseconds=1)).date()

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from app.errors import DomainError
 from app.extensions import db, get_redis, settings
+from app.services.certificates import publicity
 from app.services.rate_limits import TokenBucket
 from app.timeutil import to_local
 from models import Certificate, CertificateStatus, Organization
@@ -80,7 +81,7 @@ def public_view(row: Certificate) -> dict[str, Any]:
         "issued_for_dissolved": bool(issuer.get("issued_for_dissolved")),
         "issuing_region": issuer.get("issuing_region"),
         "issue_date": (body.get("other") or {}).get("issue_date"),
-        "publicity_ends_on": (to_local(row.publicity_ends_at).date().isoformat()
+        "publicity_ends_on": (publicity.through(row.publicity_ends_at).isoformat()
                               if row.status is CertificateStatus.PUBLICITY and row.publicity_ends_at else None),
         "revoked_on": to_local(row.revoked_at).date().isoformat() if row.revoked_at else None,
         "revocation_reason": row.revocation_reason,
