@@ -124,6 +124,7 @@ def render_pdfs(app, ids: list[int]) -> list[tuple[float, int]]:
             key = db.session.get(Certificate, certificate_id).pdf_file_key
             figures.append((elapsed, files._path(key).stat().st_size))
             db.session.rollback()
+        db.engine.dispose()
     return figures
 
 
@@ -181,7 +182,7 @@ def measure(run: harness.Run, args) -> int:
     pdfs = render_pdfs(app, [row[0] for row in issued[:args.pdfs]])
     try:
         server = run.gunicorn("gunicorn-ours", "app:create_app()", env, workers=2)
-        harness.wait_ready(server, lambda: harness.check_answer(server.port, "GET", "/healthz", [b'"ok"']))
+        harness.wait_ready(server, lambda: harness.check_answer(server.port, "GET", "/healthz", [b'"ok"']), timeout=180)
     except harness.SetupError as exc:
         print(f"set-up failed: {exc}", file=sys.stderr)
         return 1
