@@ -173,13 +173,16 @@ def _issuing_region(account_id: int, organization: Organization) -> Region | Non
 def _give_serial(row: Certificate, organization: Organization, now: datetime) -> None:
     """ZM{organisation}-{year}-{sequence}: the next number of the issuer's year, unique by constraint."""
     year = to_local(now).year
-    for _ in range(5):
+    for _ in range(10):
+        db.session.flush()
         last = db.session.scalar(select(func.max(Certificate.serial_seq)).where(
             Certificate.organization_id == organization.id, Certificate.serial_year == year)) or 0
-        row.serial_year, row.serial_seq = year, last + 1
-        row.serial = f"ZM{organization.id:06d}-{year}-{last + 1:05d}"
         try:
-            with db.session.begin_nested():  # two approvals racing for one number: the loser takes the next
+            # Two approvals racing for one number: on PostgreSQL the second waits on the unique index
+            # until the first commits, fails, and (its savepoint rolled back) reads the new maximum.
+            with db.session.begin_nested():
+                row.serial_year, row.serial_seq = year, last + 1
+                row.serial = f"ZM{organization.id:06d}-{year}-{last + 1:05d}"
                 db.session.flush()
             return
         except IntegrityError:
