@@ -10,7 +10,6 @@ import pytest
 from app.extensions import db
 from app.services.certificates import tasks
 from models import Certificate
-from tests import factories as f
 from tests.handlers.test_bulletins import _inflated
 from tests.services.test_certificates import served  # noqa: F401 (fixture)
 

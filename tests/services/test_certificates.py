@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
 
 from app import pii
 from app.errors import DomainError
@@ -13,7 +12,7 @@ from app.extensions import db, settings
 from app.services.certificates import content, flow, publicity, tasks, verification
 from app.timeutil import SHANGHAI
 from models import (ActivityKind, ActivityStatus, Certificate, CertificateStatus, Checkin, CheckinMethod,
-                    ObjectionStatus, OrganizationStatus, PdfStatus, RecordKind, RecordSource, RoleGrant, ServiceRecord)
+                    ObjectionStatus, OrganizationStatus, RecordKind, RecordSource, RoleGrant, ServiceRecord)
 from tests import factories as f
 
 START, END = date(2026, 1, 1), date(2026, 11, 22)

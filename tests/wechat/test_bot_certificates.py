@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.services import bot
 from app.services.certificates import flow
 from models import ActivityStatus, Certificate, RecordKind, RecordSource, ServiceRecord
 from tests import factories as f
+from tests.wechat.test_bot_commands import say
 from tests.wechat.test_callbacks import post, text_reply, text_xml
 
 
@@ -33,10 +34,6 @@ def world(app, now):
         world = {"org": org.id, "organizer": organizer.id, "volunteer_id": volunteer.id}
         db.session.commit()
     return world
-
-
-def say(client, text, sender="oa_alice", msg_id=None):
-    return text_reply(post(client, "official", text_xml(text, sender=sender, msg_id=msg_id)))["Content"]
 
 
 def certificates(app):

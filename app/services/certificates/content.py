@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from app import pii
 from app.extensions import db, settings
 from app.timeutil import local_day_bounds, to_local
-from models import (Account, Activity, ActivityKind, Checkin, Organization, Region, RecordSource, ServiceRecord,
+from models import (Activity, ActivityKind, Checkin, Organization, Region, RecordSource, ServiceRecord,
                     Volunteer)
 
 ID_TYPE = "居民身份证"
