@@ -226,6 +226,15 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         raise ConfigError("bulletins.quarterly_reminder_day must not be after bulletins.quarterly_due_day")
     if not 60 <= bulletins["pdf_link_seconds"] <= 7 * 24 * 3600:
         raise ConfigError("bulletins.pdf_link_seconds must be between 60 and 604800")
+    certificates = settings["certificates"]
+    if not 1 <= certificates["publicity_days"] <= 60:
+        raise ConfigError("certificates.publicity_days must be between 1 and 60")
+    if not certificates["public_base_url"].startswith(("https://", "http://")):
+        raise ConfigError("certificates.public_base_url must be an http(s) URL")
+    if certificates["verify_per_minute"] <= 0 or certificates["verify_burst"] <= 0:
+        raise ConfigError("certificates.verify_per_minute and certificates.verify_burst must be positive")
+    if not 60 <= certificates["pdf_link_seconds"] <= 7 * 24 * 3600:
+        raise ConfigError("certificates.pdf_link_seconds must be between 60 and 604800")
     checkin = settings["checkin"]
     if checkin["forgotten_checkout_policy"] not in FORGOTTEN_CHECKOUT_POLICIES:
         raise ConfigError("checkin.forgotten_checkout_policy must be one of " + ", ".join(FORGOTTEN_CHECKOUT_POLICIES))

@@ -22,7 +22,7 @@ must also catch up on what it missed rather than act only on the last period.
 
 from __future__ import annotations
 
-from jobs import attendance, bulletins, campaigns, exports, kpis, reminders, trainings
+from jobs import attendance, bulletins, campaigns, certificates, exports, kpis, reminders, trainings
 from jobs.runner import Job, cron, every
 
 JOBS = (
@@ -46,4 +46,6 @@ JOBS = (
     Job("bulletin_freeze", cron(minute=5), bulletins.freeze_due),
     Job("quarterly_report_reminders", cron(month="3,6,9,12", day="1-31", hour=9, minute=15),
         bulletins.remind_quarterly_reports),
+    # Certificates whose publicity ended are issued within 5 minutes; lost PDFs are queued again.
+    Job("certificates_issue_due", cron(minute="*/5"), certificates.issue_due),
 )

@@ -31,6 +31,8 @@ from models.transfers import Transfer, TransferKind, TransferStatus
 from models.imports import Import, ImportedActivity, ImportedRecord, ImportedVolunteer, ImportKind, ImportStatus
 from models.recording import (BulkPreview, Declaration, EntryStatus, RetroactiveAttendee, RetroactiveEntry,
                               ServicePeriod)
+from models.certificates import (Certificate, CertificateObjection, CertificatePolicy, CertificateStatus,
+                                 ObjectionStatus)
 
 __all__ = [
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -47,4 +49,5 @@ __all__ = [
     "Transfer", "TransferKind", "TransferStatus",
     "Import", "ImportedActivity", "ImportedRecord", "ImportedVolunteer", "ImportKind", "ImportStatus",
     "ServicePeriod", "BulkPreview", "EntryStatus", "Declaration", "RetroactiveEntry", "RetroactiveAttendee",
+    "Certificate", "CertificateObjection", "CertificatePolicy", "CertificateStatus", "ObjectionStatus",
 ]

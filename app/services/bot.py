@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app import pii
 from app.errors import DomainError
 from app.extensions import db
 from app.services import signups
-from app.texts import clock_text, hours_text, moment_text
+from app.services.certificates import flow as certificate_flow, publicity as certificate_publicity, verification
+from app.texts import clock_text, day_text, hours_text, moment_text
 from app.timeutil import to_local
 from app.wechat.callbacks import InboundMessage
-from models import (Account, Activity, ActivityStatus, Checkin, ServiceRecord, Signup, SignupStatus, Volunteer,
-                    VolunteerStatus)
+from models import (Account, Activity, ActivityStatus, Certificate, CertificateStatus, Checkin, Organization,
+                    ServiceRecord, Signup, SignupStatus, Volunteer, VolunteerStatus)
 from models.signups import ACTIVE_SIGNUP_STATUSES
 
 HELP_TEXT = (
@@ -25,6 +26,8 @@ HELP_TEXT = (
     "【我的活动】查看您报名的活动\n"
     "【我的时长】查看您的服务时长\n"
     "【报名 活动编号】报名活动，如：报名 12\n"
+    "【开证明】申请志愿服务记录证明（全部时长；或“开证明 2025”只开该年）\n"
+    "【我的证明】查看您的证明及核验链接\n"
     "签到请在活动现场扫码；更多功能请使用志愿服务小程序。"
 )
 SIGN_UP_USAGE = "请发送“报名 活动编号”，如：报名 12（活动编号见小程序活动详情）"
@@ -34,6 +37,8 @@ SIGNUP_LABELS = {
     SignupStatus.WAITLISTED: "候补中",
 }
 _SIGN_UP = re.compile(r"报名\s*[#＃]?\s*(\d{1,9})")
+_REQUEST_CERTIFICATE = re.compile(r"开证明\s*(?:(20\d\d)\s*年?)?")
+REQUEST_CERTIFICATE_USAGE = "请发送“开证明”（全部时长）或“开证明 2025”（该年的时长）"
 WELCOME_TEXT = (
     "欢迎关注志愿服务平台！\n"
     "注册志愿者：打开志愿服务小程序，登录后填写实名信息，所在社区审核通过即可报名活动。\n"
@@ -59,7 +64,8 @@ STATUS_LABELS = {
 
 def has_effects(message: InboundMessage) -> bool:
     """True for commands that change data: their push must claim a receipt first (at most once)."""
-    return message.msg_type == "text" and (message.content or "").strip().startswith("报名")
+    command = (message.content or "").strip()
+    return message.msg_type == "text" and (command.startswith("报名") or command.startswith("开证明"))
 
 
 def reply_to(message: InboundMessage, *, now: datetime) -> str | None:
@@ -82,6 +88,10 @@ def reply_to(message: InboundMessage, *, now: datetime) -> str | None:
         return _my_hours(message.from_user, now)
     if command.startswith("报名"):
         return _sign_up(message.from_user, command, now)
+    if command == "我的证明":
+        return _my_certificates(message.from_user)
+    if command.startswith("开证明"):
+        return _request_certificate(message.from_user, command, now)
     return HELP_TEXT
 
 
@@ -175,4 +185,59 @@ def _my_info(oa_openid: str) -> str:
         lines.append(f"志愿者编号：{volunteer.volunteer_number}")
     if volunteer.status is VolunteerStatus.REJECTED and volunteer.rejection_reason:
         lines.append(f"驳回原因：{volunteer.rejection_reason}")
+    return "\n".join(lines)
+
+
+def _request_certificate(oa_openid: str, command: str, now: datetime) -> str:
+    """「开证明」: certificates for all recorded hours up to today; 「开证明 2025」: for that year."""
+    match = _REQUEST_CERTIFICATE.fullmatch(command)
+    if match is None:
+        return REQUEST_CERTIFICATE_USAGE
+    account = _account(oa_openid)
+    volunteer = _volunteer(oa_openid)
+    if account is None or volunteer is None:
+        return NOT_LINKED_TEXT
+    today = to_local(now).date()
+    if match.group(1):
+        year = int(match.group(1))
+        start, end = date(year, 1, 1), min(date(year, 12, 31), today)
+    else:
+        first = db.session.scalar(select(func.min(Activity.starts_at)).join(
+            ServiceRecord, ServiceRecord.activity_id == Activity.id).where(ServiceRecord.volunteer_id == volunteer.id))
+        start, end = (to_local(first).date() if first else today), today
+    try:
+        # A refusal rolls back only its own writes; the push's receipt stays, so a retry answers the same.
+        with db.session.begin_nested():
+            rows = certificate_flow.request(account, start, end, note=None, now=now)
+    except DomainError as exc:
+        return f"申请未成功：{exc.message}"
+    names = "、".join(dict.fromkeys(_organization_name(row.organization_id) for row in rows))
+    return (f"已申请 {start.isoformat()} 至 {end.isoformat()} 的志愿服务记录证明，共 {len(rows)} 份（{names}）。"
+            "由记录时长的组织审核并公示后出具，发送【我的证明】查看进度。")
+
+
+def _organization_name(organization_id: int) -> str:
+    return db.session.scalar(select(Organization.name).where(Organization.id == organization_id)) or ""
+
+
+def _my_certificates(oa_openid: str) -> str:
+    volunteer = _volunteer(oa_openid)
+    if volunteer is None:
+        return NOT_LINKED_TEXT
+    rows = list(db.session.scalars(select(Certificate).where(Certificate.volunteer_id == volunteer.id)
+                                   .order_by(Certificate.id.desc()).limit(10)))
+    if not rows:
+        return "您还没有志愿服务记录证明。发送【开证明】即可申请。"
+    lines = ["您的志愿服务记录证明："]
+    for row in rows:
+        line = (f"{_organization_name(row.organization_id)} {row.period_start.isoformat()}至{row.period_end.isoformat()}"
+                f" {verification.STATUS_LABELS[row.status]}")
+        if row.status is CertificateStatus.PUBLICITY and row.publicity_ends_at:
+            line += f"（公示至 {day_text(certificate_publicity.through(row.publicity_ends_at), with_year=True)}）"
+        if row.status is CertificateStatus.REJECTED and row.rejection_reason:
+            line += f"（{row.rejection_reason}）"
+        if row.serial and row.status in (CertificateStatus.PUBLICITY, CertificateStatus.ISSUED):
+            line += f"\n编号 {row.serial}，核验：{verification.link(row.serial, row.verification_code)}"
+        lines.append(line)
+    lines.append("PDF 请在小程序「我的证明」中下载。")
     return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""Public verification of a certificate: `/v/{serial}?c={code}`, with no login and no JavaScript.
+
+The serial is printed on the certificate; the code (16 random characters) is a secret of the
+certificate that only its QR code and the holder's copy carry, so knowing or guessing a serial
+reveals nothing. Unknown serial or wrong code → 404 (the same answer, compared in constant time);
+revoked → 410 with the reason and the date (as Open Badges answers a revoked assertion); a
+certificate in publicity shows as such. Lookups are rate-limited per client with a token bucket in
+Redis (`[certificates] verify_per_minute`, `verify_burst`); with Redis unreachable, lookups are not
+held back (the limit guards against enumeration, the code's 80 bits against guessing).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+import redis
+from sqlalchemy import select
+
+from app.errors import DomainError
+from app.extensions import db, get_redis, settings
+from app.services.certificates import publicity
+from app.services.rate_limits import TokenBucket
+from app.timeutil import to_local
+from models import Certificate, CertificateStatus, Organization
+
+logger = logging.getLogger(__name__)
+
+_VISIBLE = (CertificateStatus.PUBLICITY, CertificateStatus.ISSUED, CertificateStatus.REVOKED)
+STATUS_LABELS = {CertificateStatus.REQUESTED: "待审核", CertificateStatus.PUBLICITY: "公示中",
+                 CertificateStatus.ISSUED: "有效", CertificateStatus.REJECTED: "未通过",
+                 CertificateStatus.REVOKED: "已撤销"}
+
+
+def link(serial: str, code: str) -> str:
+    """The verification link the QR code carries."""
+    return f"{settings()['certificates']['public_base_url'].rstrip('/')}/v/{serial}?c={code}"
+
+
+def require_budget(client: str) -> None:
+    """429 `too_many_requests` when the client has used its lookups."""
+    conf = settings()["certificates"]
+    try:
+        granted = TokenBucket(get_redis(), f"certificate-verify:{client}", rate=conf["verify_per_minute"] / 60,
+                              capacity=conf["verify_burst"]).take(1).granted
+    except redis.RedisError as exc:
+        logger.warning("verification rate limit unavailable: %s", exc)
+        return
+    if not granted:
+        raise DomainError("too_many_requests", "查询过于频繁，请稍后再试", 429)
+
+
+def lookup(serial: str, code: str) -> Certificate:
+    """The certificate with this serial and code, if it is public (in publicity, issued or revoked); else 404."""
+    row = db.session.scalar(select(Certificate).where(Certificate.serial == serial)) if len(serial) <= 40 else None
+    expected = row.verification_code if row is not None else "0" * 16
+    matches = hmac.compare_digest(expected.encode(), (code or "").upper().encode()[:64])
+    if row is None or not matches or row.status not in _VISIBLE:
+        raise DomainError("certificate_not_found", "查无此证明：请核对证明编号和验证码", 404)
+    return row
+
+
+def public_view(row: Certificate) -> dict[str, Any]:
+    """What anyone holding the link sees: masked name, hours, period, issuer, issue date, status."""
+    body = row.snapshot or row.content or {}
+    identity, service, issuer = body.get("identity", {}), body.get("service", {}), body.get("issuer", {})
+    organization_name = issuer.get("name") or db.session.scalar(
+        select(Organization.name).where(Organization.id == row.organization_id))
+    return {
+        "serial": row.serial,
+        "status": row.status.value,
+        "status_label": STATUS_LABELS[row.status],
+        "masked_name": identity.get("masked_name"),
+        "volunteer_number": identity.get("volunteer_number"),
+        "hours": service.get("hours"),
+        "activity_count": service.get("activity_count"),
+        "period_start": row.period_start.isoformat(),
+        "period_end": row.period_end.isoformat(),
+        "issuer": organization_name,
+        "issued_for_dissolved": bool(issuer.get("issued_for_dissolved")),
+        "issuing_region": issuer.get("issuing_region"),
+        "issue_date": (body.get("other") or {}).get("issue_date"),
+        "publicity_ends_on": (publicity.through(row.publicity_ends_at).isoformat()
+                              if row.status is CertificateStatus.PUBLICITY and row.publicity_ends_at else None),
+        "revoked_on": to_local(row.revoked_at).date().isoformat() if row.revoked_at else None,
+        "revocation_reason": row.revocation_reason,
+        "snapshot_sha256": row.snapshot_sha256,
+    }
