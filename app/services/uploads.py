@@ -123,7 +123,45 @@ def check(data: bytes, purpose: UploadPurpose, *, max_bytes: int | None = None,
     return _clean_image(data, content_type, max_pixels, received)
 
 
+def _is_complete(data: bytes, content_type: str) -> bool:
+    """Whether the image's bytes run to its end marker, judged from its structure.
+
+    Pillow's own truncation check cannot be relied on: WeasyPrint, imported in the same process,
+    sets the process-wide `ImageFile.LOAD_TRUNCATED_IMAGES`, after which a cut-off image decodes
+    silently with its missing part filled in grey.
+    """
+    if content_type == "image/jpeg":
+        # Walk the marker segments to the first scan; a complete image has its EOI after it (inside
+        # entropy-coded data 0xFF is always followed by 0x00 or a restart marker, never by 0xD9).
+        at = 2
+        while at + 4 <= len(data):
+            if data[at] != 0xFF:
+                return False
+            marker = data[at + 1]
+            if marker == 0xFF:
+                at += 1
+            elif marker == 0xDA:
+                return data.find(b"\xff\xd9", at) != -1
+            elif 0xD0 <= marker <= 0xD7 or marker == 0x01:
+                at += 2
+            else:
+                at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        return False
+    if content_type == "image/png":
+        at = 8
+        while at + 12 <= len(data):
+            length = int.from_bytes(data[at:at + 4], "big")
+            if data[at + 4:at + 8] == b"IEND":
+                return True
+            at += 12 + length
+        return False
+    # WebP: the RIFF header states the file's length.
+    return len(data) >= 8 + int.from_bytes(data[4:8], "little")
+
+
 def _clean_image(data: bytes, content_type: str, max_pixels: int, received: str) -> Checked:
+    if not _is_complete(data, content_type):
+        raise corrupt()
     try:
         with Image.open(io.BytesIO(data), formats=[_PILLOW_FORMATS[content_type]]) as opened:
             # Only the header has been read: refuse an enormous image before decoding a pixel.

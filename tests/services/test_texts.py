@@ -16,7 +16,7 @@ from app import checkin_codes
 from app.errors import DomainError
 from app.extensions import db
 from app.services import (activities, bot, calendar, campaigns, checkins, notifications, official_qr, reminders,
-                          service_records, signups, trainings, volunteers)
+                          service_records, signups, trainings, transfers, volunteers)
 from app.services.message_fields import THING_MAX, fit, fit_fields
 from app.texts import clock_text, day_text, hours_text, moment_text
 from app.timeutil import to_local
@@ -24,7 +24,7 @@ from app.wechat.callbacks import InboundMessage
 from app.wechat.simulator import fields as wechat_rules
 from app.services import quarterly_reports
 from app.services.bulletins import freeze as bulletin_freeze
-from models import Bulletin, BulletinStatus, Campaign, Signup, SignupMode, SignupStatus, TeamKind, VolunteerStatus
+from models import Bulletin, BulletinStatus, Campaign, Signup, SignupMode, SignupStatus, TeamKind, TransferKind, VolunteerStatus
 from tests import factories as f
 
 # --- the formatters --------------------------------------------------------------------------------
@@ -177,6 +177,14 @@ def make_every_notification(world, now) -> None:
     # Quarterly-report reminders from the 15th of the quarter's last month: the street is red on its
     # indicators and has not reported.
     quarterly_reports.remind(now=datetime(2026, 12, 16, 1, 15, tzinfo=timezone.utc))
+    # Moves to another community: the receiving side hears of each, the volunteer of the decision, the
+    # releasing side of an approved one.
+    for person, approve in ((alice, True), (bob, False)):
+        row = transfers.apply(person.account, kind=TransferKind.COMMUNITY, organization_id=None, team_id=None,
+                              from_organization_id=None, region_id=tree["community2"].id, reason=LONG_REASON,
+                              now=now)
+        transfers.decide(world["street_admin"], row.id, approve=approve, reason=None if approve else LONG_REASON,
+                         team_id=None, now=now)
 
 
 def test_every_notification_reads_well_and_fits_its_fields(world, now, captured):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from app.errors import DomainError
 from app.extensions import db
@@ -122,6 +122,25 @@ def test_a_truncated_file_is_422_corrupt_file(app_context, data):
     with pytest.raises(DomainError) as refused:
         uploads.check(data, EVIDENCE)
     assert (refused.value.code, refused.value.status) == ("corrupt_file", 422)
+
+
+@pytest.mark.parametrize("data", [images.noise_jpeg()[:20_000], images.png_with_gps((400, 300))[:-40],
+                                  images.webp_with_gps()[:-20]], ids=["jpeg", "png", "webp"])
+def test_a_truncated_image_is_refused_even_when_pillow_is_told_to_load_truncated_images(app_context, data,
+                                                                                         monkeypatch):
+    # WeasyPrint sets this process-wide on import; the service must not depend on it.
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.raises(DomainError) as refused:
+        uploads.check(data, EVIDENCE)
+    assert refused.value.code == "corrupt_file"
+
+
+@pytest.mark.parametrize("data", [images.noise_jpeg(), images.jpeg_with_gps(), images.png_with_gps(),
+                                  images.webp_with_gps(), images.jpeg_with_gps() + b"PK\x03\x04" * 64],
+                         ids=["jpeg", "jpeg-exif", "png", "webp", "jpeg-with-trailer"])
+def test_whole_images_pass_the_completeness_check(data):
+    content_type = uploads.sniff(data[:16])
+    assert uploads._is_complete(data, content_type)
 
 
 def test_a_decompression_bomb_is_refused_before_it_is_decoded(app_context):
