@@ -18,9 +18,10 @@ from app.errors import DomainError
 from app.extensions import db
 from app.services import access, calendar, regions, trainings
 from app.timeutil import to_local
-from models import (Account, Activity, ActivityStatus, Campaign, Checkin, CorrectionRequest, CorrectionStatus,
-                    Organization, OrganizationStatus, Region, ServiceRecord, Signup, SignupStatus, Volunteer,
-                    VolunteerStatus)
+from models import (Account, Activity, ActivityStatus, Campaign, Certificate, CertificateObjection, CertificateStatus,
+                    Checkin, CorrectionRequest, CorrectionStatus, Declaration, EntryStatus, ObjectionStatus,
+                    Organization, OrganizationStatus, Region, RetroactiveEntry, ServiceRecord, Signup, SignupStatus,
+                    Transfer, TransferKind, TransferStatus, Volunteer, VolunteerStatus)
 
 # Activities that will not take place (or are not public): not on the workbench, do not cover a festival day.
 _NOT_HAPPENING = (ActivityStatus.DRAFT, ActivityStatus.WITHDRAWN, ActivityStatus.CANCELLED)
@@ -93,6 +94,10 @@ def attention(where: Scope, *, now: datetime) -> dict[str, Any]:
                                    .where(CorrectionRequest.status == CorrectionStatus.PENDING, in_scope)),
         "checkouts_to_review": _count(select(func.count()).select_from(Checkin).join(Activity, Activity.id == Checkin.activity_id)
                                       .where(Checkin.needs_review.is_(True), in_scope)),
+        "pending_declarations": _count(select(func.count()).select_from(Declaration)
+                                       .join(Activity, Activity.id == Declaration.activity_id)
+                                       .where(Declaration.status == EntryStatus.PENDING, in_scope)),
+        **_records_attention(where),
     }
     quarter = trainings.Quarter.of(now)
     if where.kind == "region":
@@ -107,6 +112,36 @@ def attention(where: Scope, *, now: datetime) -> dict[str, Any]:
     counts["festival_days_without_activity"] = len(uncovered)
     return {"counts": counts, "quarter": {"year": quarter.year, "quarter": quarter.number, "label": quarter.label},
             "festival_days": uncovered}
+
+
+def _records_attention(where: Scope) -> dict[str, int | None]:
+    """Queues of the records half: 补录 to approve (regions: an admin approves entries below their region),
+    certificates to review or with open objections and transfers to decide (the organisation or, for
+    community transfers, the region that receives). None where the scope has no say."""
+    if where.kind == "teams":
+        return {"retroactive_to_approve": None, "certificates_to_handle": None, "pending_transfers": None}
+    if where.kind == "region":
+        below = select(Region.id).where(Region.path.startswith(where.region.path), Region.id != where.region.id)
+        inside = select(Region.id).where(Region.path.startswith(where.region.path))
+        return {
+            "retroactive_to_approve": _count(select(func.count()).select_from(RetroactiveEntry).where(
+                RetroactiveEntry.status == EntryStatus.PENDING, RetroactiveEntry.region_id.in_(below))),
+            "certificates_to_handle": None,
+            "pending_transfers": _count(select(func.count()).select_from(Transfer).where(
+                Transfer.status == TransferStatus.PENDING, Transfer.kind == TransferKind.COMMUNITY,
+                Transfer.to_region_id.in_(inside))),
+        }
+    organization_id = where.organization.id
+    objected = select(CertificateObjection.certificate_id).where(CertificateObjection.status == ObjectionStatus.OPEN)
+    return {
+        "retroactive_to_approve": None,
+        "certificates_to_handle": _count(select(func.count()).select_from(Certificate).where(
+            Certificate.organization_id == organization_id,
+            or_(Certificate.status == CertificateStatus.REQUESTED,
+                (Certificate.status == CertificateStatus.PUBLICITY) & Certificate.id.in_(objected)))),
+        "pending_transfers": _count(select(func.count()).select_from(Transfer).where(
+            Transfer.status == TransferStatus.PENDING, Transfer.to_organization_id == organization_id)),
+    }
 
 
 def festival_days_without_activity(where: Scope, *, now: datetime) -> list[dict[str, Any]]:

@@ -36,6 +36,19 @@ describe('the lists API shape', () => {
     expect(wb.quarter).toBe('2026年第4季度')
   })
 
+  it('links the records queues to their pages and leaves out the ones the scope does not decide', () => {
+    const wb = normalizeWorkbench({
+      attention: { pending_declarations: 2, retroactive_to_approve: null, certificates_to_handle: 1, pending_transfers: 3 },
+    })
+    expect(wb.attention.map((a) => [a.label, a.count, a.to?.path])).toEqual([
+      ['待确认的自主申报', 2, '/declarations'],
+      ['待审核的记录证明（含公示异议）', 1, '/certificates'],
+      ['待审批的转入申请', 3, '/transfers'],
+    ])
+    expect(normalizeWorkbench({ attention: { retroactive_to_approve: 4 } }).attention[0])
+      .toMatchObject({ label: '待审批的补录', to: { path: '/retroactive-entries' } })
+  })
+
   it('reads weeks by their first day', () => {
     expect(normalizeTrends({ weeks: [{ week: '2026-W49', starts_on: '2026-11-30', signups: 3, service_minutes: 90, service_hours: 1.5 }] }))
       .toEqual([{ week: '2026-11-30', signups: 3, hours: 1.5 }])

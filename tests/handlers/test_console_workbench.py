@@ -72,7 +72,8 @@ def test_an_organisers_workbench(client, world):
     assert body["attention"] == {
         "pending_registrations": 1, "pending_organizations": None, "pending_signups": 1, "open_corrections": 1,
         "checkouts_to_review": 1, "teams_without_training": 1, "streets_without_training": None,
-        "festival_days_without_activity": 3}
+        "festival_days_without_activity": 3, "pending_declarations": 0, "retroactive_to_approve": None,
+        "certificates_to_handle": 0, "pending_transfers": 0}
     assert [d["name"] for d in body["festival_days"]] == [n for n in FESTIVALS_NEXT_30_DAYS if n != "国际志愿者日"]
     assert [a["title"] for a in body["today"]] == ["今天下午的活动"]
     assert [a["title"] for a in body["coming"]] == ["明天的活动", "下周的活动"]
@@ -147,3 +148,48 @@ def test_a_training_this_quarter_clears_the_team(client, world):
     db.session.commit()
     body = workbench(client, world, "organizer", organization_id=world.org.id).json
     assert body["attention"]["teams_without_training"] == 0
+
+
+def test_the_records_queues_are_counted_where_they_are_decided(client, world):
+    """Declarations for the activity's managers; 补录 for admins above the organisation's region; certificate
+    requests and objections for the issuing organisation; transfers for the receiving organisation or region."""
+    from models import (Certificate, CertificateObjection, CertificateStatus, Declaration, RetroactiveEntry, Transfer,
+                        TransferKind)
+
+    now, tree, past = world.now, world.tree, world["past"]
+    world.build("city_admin")
+    db.session.add_all([
+        Declaration(volunteer_id=world.alice.id, activity_id=past.id, starts_at=past.starts_at, ends_at=past.ends_at,
+                    minutes=60, created_at=now),
+        RetroactiveEntry(organization_id=world.org.id, region_id=world.org.region_id, title="社区义诊", place="卫生站",
+                         starts_at=now - timedelta(days=20), ends_at=now - timedelta(days=20, hours=-2), created_at=now),
+        Certificate(volunteer_id=world.bob.id, organization_id=world.org.id, period_start=now.date(),
+                    period_end=now.date(), verification_code="a" * 16, requested_at=now, created_at=now),
+        Transfer(volunteer_id=world.bob.id, kind=TransferKind.ORGANIZATION, to_organization_id=world.org.id,
+                 from_region_id=tree["community"].id, created_at=now),
+        Transfer(volunteer_id=world.alice.id, kind=TransferKind.COMMUNITY, from_region_id=tree["other_community"].id,
+                 to_region_id=tree["community"].id, created_at=now),
+    ])
+    in_publicity = [Certificate(volunteer_id=world.alice.id, organization_id=world.org.id, period_start=now.date(),
+                                period_end=now.date(), verification_code=str(n) * 16, requested_at=now, created_at=now,
+                                status=CertificateStatus.PUBLICITY) for n in (1, 2)]
+    db.session.add_all(in_publicity)
+    db.session.flush()
+    db.session.add(CertificateObjection(certificate_id=in_publicity[0].id, reason="时长有误", created_at=now))
+    db.session.commit()
+
+    organizer = workbench(client, world, "organizer", organization_id=world.org.id).json["attention"]
+    assert (organizer["pending_declarations"], organizer["certificates_to_handle"], organizer["pending_transfers"],
+            organizer["retroactive_to_approve"]) == (1, 2, 1, None)
+    captain = workbench(client, world, "captain", organization_id=world.org.id).json["attention"]
+    assert (captain["pending_declarations"], captain["certificates_to_handle"], captain["pending_transfers"]) == (1, None, None)
+    other = workbench(client, world, "other_organizer", organization_id=world.other_org.id).json["attention"]
+    assert (other["pending_declarations"], other["certificates_to_handle"], other["pending_transfers"]) == (0, 0, 0)
+    # The entry is the district's organisation's: the city's admins approve it, not the district's own.
+    assert workbench(client, world, "city_admin", region_id=tree["city"].id).json["attention"]["retroactive_to_approve"] == 1
+    district = workbench(client, world, "admin", region_id=tree["district"].id).json["attention"]
+    assert district["retroactive_to_approve"] == 0 and district["certificates_to_handle"] is None
+    street = workbench(client, world, "street_admin", region_id=tree["street"].id).json["attention"]
+    assert street["pending_transfers"] == 1
+    assert workbench(client, world, "other_street_admin", region_id=tree["other_street"].id).json["attention"][
+        "pending_transfers"] == 0
