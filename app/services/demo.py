@@ -7,7 +7,8 @@ volunteer `sim_applicant` with a valid 统一社会信用代码), teams of
 several kinds with captains, about 200 volunteers (a few waiting for review) with deterministic names
 and mobiles and no resident ID numbers, twelve weeks of past activities whose sign-ups, check-ins and
 service records went through the services (so ledgers and totals agree), coming activities, a
-region-wide festival campaign with linked activities, an announcement that was delivered, and one
+region-wide festival campaign with linked activities, an announcement that was delivered, one of each
+records queue to decide (a declaration, a certificate request, an incoming transfer, a 补录), and one
 activity open for check-in now (made again on each start when the last one is over). Every run
 also stores this year's populations that are missing (a new year, or data seeded before they were
 kept per year) and completes an application seeded without its applicant.
@@ -23,12 +24,15 @@ from sqlalchemy import select, update
 from app.db import unit_of_work
 from app.extensions import db, settings
 from app.services import (activities, broadcasts, calendar, campaigns, checkins, organizations, region_management, regions,
-                          roles, service_records, signups, volunteer_numbers)
+                          roles, service_records, signups, transfers, uploads, volunteer_numbers)
+from app.services.certificates import flow as certificates_flow
+from app.services.recording import declarations, retroactive
 from app.timeutil import now_utc, to_local
 from models import (Account, Activity, ActivityStatus, Campaign, Evaluation, MembershipStatus, Notification,
                     NotificationChannel, NotificationStatus, Organization, OrganizationStatus, Region, RegionLevel,
                     OrganizationKind, RegionPopulation, RegistrationChannel, Role, RoleGrant, Signup, SignupMode, SignupStatus,
-                    SubscriptionCredit, Team, TeamKind, TeamMembership, Volunteer, VolunteerStatus)
+                    SubscriptionCredit, Team, TeamKind, TeamMembership, TransferKind, UploadPurpose, Volunteer,
+                    VolunteerStatus)
 
 # (code, name, population, children); the first child at each level stays the first (the README walks it).
 REGION_TREE = (
@@ -167,9 +171,64 @@ def _seed_once(now: datetime) -> str:
     _announcement(teams[0], members[teams[0].id], now)
     # Approved above without a review: they get their volunteer numbers as a review would have given them.
     volunteer_numbers.backfill()
+    queues = _records_to_review(teams, members, now)
     return (f"{len(by_code)} regions, {len(ORGANIZATIONS)} organisations (1 applying), {len(teams)} teams, "
             f"{VOLUNTEERS + 4} volunteers ({PENDING_VOLUNTEERS + 2} pending), {past} past activities, "
-            f"campaign 「{campaign.name}」")
+            f"campaign 「{campaign.name}」, {queues}")
+
+
+def _records_to_review(teams: list[Team], members: dict[int, list[Volunteer]], now: datetime) -> str:
+    """One of each queue of the records half, made through the services, so those pages open on work to do:
+    a declaration for the medical team's captain, a certificate request and an incoming transfer for the
+    district association, a 补录 of 解放碑's station for the district's admin."""
+    medical = teams[0]
+    no_show = db.session.execute(
+        select(Activity, Signup).join(Signup, Signup.activity_id == Activity.id)
+        .where(Activity.team_id == medical.id, Activity.ends_at < now, Signup.status == SignupStatus.APPROVED,
+               Signup.service_minutes == 0)
+        .order_by(Activity.starts_at.desc(), Signup.id).limit(1)).first()
+    if no_show is not None:
+        activity, signup = no_show
+        declarations.declare(db.session.get(Volunteer, signup.volunteer_id).account, activity.id,
+                             started_at=activity.starts_at, ended_at=activity.ends_at, photos=[], now=now,
+                             note="当天在现场帮忙测血压，忘了扫码签到，队长可以作证")
+    association = medical.organization_id
+    busiest = db.session.scalar(select(Volunteer).where(Volunteer.id.in_([v.id for v in members[medical.id]]))
+                                .order_by(Volunteer.total_service_minutes.desc(), Volunteer.id).limit(1))
+    today = to_local(now).date()
+    certificates_flow.request(busiest.account, today - timedelta(days=90), today, note="单位评优需要", now=now)
+    station = next(t for t in teams if t.organization_id != association and
+                   db.session.get(Organization, t.organization_id).name.startswith("解放碑"))
+    association_members = {v.id for t in teams if t.organization_id == association for v in members[t.id]}
+    mover = next(v for v in members[station.id] if v.id not in association_members)
+    transfers.apply(mover.account, kind=TransferKind.ORGANIZATION, organization_id=association, team_id=None,
+                    from_organization_id=station.organization_id, region_id=None,
+                    reason="搬到了渝中区，想就近参加协会的活动", now=now)
+    organizer = _organizer_of(station.organization_id)
+    evidence = uploads.receive(organizer.id, UploadPurpose.EVIDENCE,
+                               uploads.check(_sign_in_sheet_photo(), UploadPurpose.EVIDENCE), now=now)
+    held_on = today - timedelta(days=20)
+    retroactive.enter(organizer, station.organization_id, retroactive.Held(
+        title="社区应急疏散演练", place="解放碑社区居民楼", beneficiary="社区居民",
+        content="协助社区开展高层住宅应急疏散演练，引导老人和儿童有序撤离",
+        starts_at=_local(held_on, 19, now), ends_at=_local(held_on, 21, now)),
+        [retroactive.Attendee(volunteer_id=v.id) for v in members[station.id][:3]], [evidence.token], now=now)
+    return "a declaration, a certificate request, a transfer and a 补录 waiting to be decided"
+
+
+def _sign_in_sheet_photo() -> bytes:
+    """A plain picture standing in for the photo of a paper sign-in sheet."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (480, 640), (250, 250, 245))
+    draw = ImageDraw.Draw(image)
+    for row in range(12):
+        draw.line((40, 80 + row * 44, 440, 80 + row * 44), fill=(90, 90, 90), width=2)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80)
+    return out.getvalue()
 
 
 def _volunteers(rng: random.Random, communities: list[Region], now: datetime) -> list[Volunteer]:

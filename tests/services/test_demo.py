@@ -124,6 +124,23 @@ def _coming_activities_an_open_one_sign_ups_to_decide_a_campaign_and_an_announce
     assert count(Notification, Notification.status == NotificationStatus.PENDING) == 0
 
 
+def _one_of_each_records_queue_waits_for_the_people_who_decide_it(seeded, now):
+    from app.services import workbench
+    from models import RetroactiveEntry
+
+    organizer, admin = (db.session.scalar(select(Account).where(Account.mp_openid == openid))
+                        for openid in (demo.DEMO_ORGANIZER, demo.DEMO_ADMIN))
+    association = db.session.scalar(select(Organization).where(Organization.name == "渝中区志愿者协会"))
+    counts = workbench.attention(workbench.scope(organizer, organization_id=association.id, region_id=None),
+                                 now=now)["counts"]
+    assert (counts["pending_declarations"], counts["certificates_to_handle"], counts["pending_transfers"]) == (1, 1, 1)
+    district = db.session.scalar(select(Region).where(Region.code == demo.DISTRICT_CODE))
+    assert workbench.attention(workbench.scope(admin, organization_id=None, region_id=district.id),
+                               now=now)["counts"]["retroactive_to_approve"] == 1
+    entry = db.session.scalars(select(RetroactiveEntry)).one()
+    assert entry.evidence_upload_ids and entry.created_by_account_id != admin.id
+
+
 def _seeding_twice_adds_nothing(seeded, now):
     volunteers, activities, populations = count(Volunteer), count(Activity), count(RegionPopulation)
     assert "already present" in demo.seed(now=now)
@@ -155,5 +172,6 @@ def test_the_demo_data(seeded, now):
     _about_two_hundred_volunteers_with_valid_mobiles_and_no_id_numbers(seeded, now)
     _past_activities_over_twelve_weeks_with_consistent_ledgers(seeded, now)
     _coming_activities_an_open_one_sign_ups_to_decide_a_campaign_and_an_announcement(seeded, now)
+    _one_of_each_records_queue_waits_for_the_people_who_decide_it(seeded, now)
     _seeding_twice_adds_nothing(seeded, now)
     _an_application_seeded_without_its_applicant_is_completed(seeded, now)
