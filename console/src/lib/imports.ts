@@ -29,7 +29,7 @@ export interface RowProblem { column: string; message: string }
 export interface ListedRow {
   row: number
   result: string
-  problems: RowProblem[]
+  problems?: RowProblem[]
   volunteer_id?: number | null
   matched_by?: string | null
 }
@@ -55,7 +55,7 @@ export function rowLines(summary: Pick<ImportSummaryLike, 'listed'>): { row: num
     row: item.row,
     result: item.result,
     text: item.result === 'problem'
-      ? item.problems.map((p) => `${p.column}：${p.message}`).join('；')
+      ? (item.problems ?? []).map((p) => `${p.column}：${p.message}`).join('；')
       : `已存在，将跳过（${MATCHED_BY[item.matched_by ?? ''] ?? '系统中已有'}）`,
   }))
 }
