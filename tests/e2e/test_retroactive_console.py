@@ -82,6 +82,7 @@ def test_a_retroactive_entry_is_entered_approved_above_and_credited(stack, page,
         entry = admin_page.locator("[data-test=retro-entry]").filter(has_text=title)
         expect(entry).to_have_count(1)
         expect(entry).to_contain_text("嘉陵江滨江步道")
+        expect(entry.locator("[data-test=retro-entry-org]")).to_have_text("渝中区志愿者协会")
         expect(entry).to_contain_text("服务对象：沿江居民")
         thumbnail = entry.locator("[data-test=retro-evidence] img")
         expect(thumbnail).to_have_count(1)
