@@ -79,4 +79,14 @@ def test_a_file_that_is_no_spreadsheet_shows_the_apis_message(stack, page, tmp_p
     expect(error).to_be_visible()
     expect(error).not_to_be_empty()
     expect(page.locator("[data-test=import-preview]")).to_have_count(0)
+
+    # A real spreadsheet without the required columns: the API names them.
+    missing = tmp_path / "缺列.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["姓名", "类别"])
+    book.active.append(["张三", "社区志愿者"])
+    book.save(missing)
+    page.locator("[data-test=import-input]").set_input_files(str(missing))
+    expect(error).to_contain_text("缺少必填的列：手机号、所在社区")
+    expect(page.locator("[data-test=import-preview]")).to_have_count(0)
     assert page.errors == []
