@@ -74,6 +74,14 @@ def test_a_file_that_is_no_spreadsheet_shows_the_apis_message(stack, page, tmp_p
     file.write_bytes(b"not a zip at all, just text")
     console_login(page, stack, "sim_organizer")
     page.goto(stack.console_url("imports"))
+    # The template of the chosen kind downloads with the columns the import reads.
+    with page.expect_download() as downloaded:
+        page.locator("[data-test=import-template]").click()
+    template = tmp_path / "template.xlsx"
+    downloaded.value.save_as(template)
+    assert downloaded.value.suggested_filename.endswith(".xlsx"), downloaded.value.suggested_filename
+    header = [cell.value for cell in next(openpyxl.load_workbook(template).active.iter_rows(max_row=1))]
+    assert {"姓名", "手机号", "所在社区"} <= {str(value).rstrip("*") for value in header if value}, header
     page.locator("[data-test=import-input]").set_input_files(str(file))
     error = page.locator("[data-test=import-error]")
     expect(error).to_be_visible()
