@@ -74,6 +74,7 @@ declare module 'vue' {
     StatCard: typeof import('./components/StatCard.vue')['default']
     StatChart: typeof import('./components/StatChart.vue')['default']
     TrendChart: typeof import('./components/TrendChart.vue')['default']
+    UploadList: typeof import('./components/UploadList.vue')['default']
     VolunteerPicker: typeof import('./components/VolunteerPicker.vue')['default']
   }
   export interface GlobalDirectives {

@@ -94,6 +94,22 @@ def _audit_log(page: Page, stack: Stack) -> None:
     expect(page.locator("[data-test=audit-log]")).to_be_visible()
 
 
+def _retroactive(page: Page, stack: Stack) -> None:
+    expect(page.get_by_role("heading", name="补录")).to_be_visible()
+    expect(page.locator("[data-test=retro-list]")).to_be_visible()
+
+
+def _imports(page: Page, stack: Stack) -> None:
+    expect(page.get_by_role("heading", name="导入")).to_be_visible()
+    expect(page.locator("[data-test=import-upload]")).to_be_visible()
+    expect(page.locator("[data-test=import-history]")).to_be_visible()
+
+
+def _transfers(page: Page, stack: Stack) -> None:
+    expect(page.get_by_role("heading", name="转移")).to_be_visible()
+    expect(page.locator("[data-test=transfer-list]")).to_be_visible()
+
+
 PAGES = [
     ("workbench", "sim_organizer", "workbench", _workbench),
     ("volunteers", "sim_organizer", "volunteers", _volunteers),
@@ -106,6 +122,9 @@ PAGES = [
     ("trainings", "sim_admin", "trainings", _trainings),
     ("regions", "sim_admin", "regions", _regions),
     ("audit-log", "sim_admin", "audit-log", _audit_log),
+    ("retroactive-entries", "sim_admin", "retroactive-entries", _retroactive),
+    ("imports", "sim_organizer", "imports", _imports),
+    ("transfers", "sim_organizer", "transfers", _transfers),
 ]
 
 

@@ -26,6 +26,9 @@ export const MENU: readonly MenuItem[] = [
   { key: 'bulletins', path: '/bulletins', title: '月度通报', icon: 'DataAnalysis', roles: ['admin'] },
   { key: 'regions', path: '/regions', title: '地区与权限', icon: 'Location', roles: ['admin'] },
   { key: 'audit-log', path: '/audit-log', title: '操作日志', icon: 'Document', roles: ['admin'] },
+  { key: 'retroactive-entries', path: '/retroactive-entries', title: '补录', icon: 'EditPen', roles: ['organizer', 'admin'] },
+  { key: 'imports', path: '/imports', title: '导入', icon: 'Upload', roles: ['organizer'] },
+  { key: 'transfers', path: '/transfers', title: '转移', icon: 'Switch', roles: ['organizer', 'admin'] },
 ]
 
 export function menusFor(scope: ConsoleScope | null): MenuItem[] {
