@@ -26,6 +26,7 @@ export const MENU: readonly MenuItem[] = [
   { key: 'bulletins', path: '/bulletins', title: '月度通报', icon: 'DataAnalysis', roles: ['admin'] },
   { key: 'regions', path: '/regions', title: '地区与权限', icon: 'Location', roles: ['admin'] },
   { key: 'audit-log', path: '/audit-log', title: '操作日志', icon: 'Document', roles: ['admin'] },
+  { key: 'certificates', path: '/certificates', title: '记录证明', icon: 'Document', roles: ['organizer', 'admin'] },
 ]
 
 export function menusFor(scope: ConsoleScope | null): MenuItem[] {

@@ -45,6 +45,8 @@ export const routes: RouteRecordRaw[] = [
       { path: 'bulletins/:id', name: 'bulletin', component: () => import('@/pages/BulletinDetailPage.vue'), meta: { title: '月度通报', roles: ['admin'] } },
       { path: 'regions', name: 'regions', component: () => import('@/pages/RegionsPage.vue'), meta: { title: '地区与权限', roles: ['admin'] } },
       { path: 'audit-log', name: 'audit-log', component: () => import('@/pages/AuditLogPage.vue'), meta: { title: '操作日志', roles: ['admin'] } },
+      { path: 'certificates', name: 'certificates', component: () => import('@/pages/CertificatesPage.vue'), meta: { title: '记录证明', roles: ORG_ADMIN } },
+      { path: 'volunteers/:id/archive', name: 'volunteer-archive', component: () => import('@/pages/VolunteerArchivePage.vue'), meta: { title: '志愿者档案', roles: ORG_ADMIN } },
       { path: ':pathMatch(.*)*', name: 'not-found', component: () => import('@/pages/NotFoundPage.vue'), meta: { title: '页面不存在' } },
     ],
   },
