@@ -1,7 +1,8 @@
 """记录证明 and a volunteer's full archive in the console.
 
 The certificate's whole life: a demo volunteer with hours requests it through the API; the demo
-organiser reviews it in the console (公示中); publicity runs out; the organiser issues it; the PDF
+organiser reviews it in the console (公示中); someone objects, publicity runs out, the organiser
+dismisses the objection and issues it; the PDF
 downloads (生成中 while the task worker renders it); its QR code, decoded from the rendered PDF, is the
 verification link, which opens as a valid page with the masked name and hours; revoked in the console
 with a reason, the same link answers 410 with that reason.
@@ -81,7 +82,11 @@ def test_a_certificate_is_reviewed_issued_verified_from_its_qr_and_revoked(stack
     console_login(page, stack, "sim_organizer")
     page.goto(stack.console_url("certificates"))
     expect(page.get_by_role("heading", name="记录证明")).to_be_visible()
-    page.locator(f"[data-test=certificate-open][data-id='{certificate_id}']").click()
+    request_row = page.locator("[data-test=certificate-table] .el-table__row", has=page.locator(
+        f"[data-test=certificate-open][data-id='{certificate_id}']"))
+    expect(request_row).to_contain_text(certificate["volunteer_name"])
+    expect(request_row).to_contain_text("待审核")
+    request_row.locator("[data-test=certificate-open]").click()
     drawer = page.locator("[data-test=certificate-drawer]")
     expect(drawer.locator("[data-test=drawer-status]")).to_have_text("待审核")
     drawer.locator("[data-test=certificate-approve]").click()
@@ -99,10 +104,28 @@ def test_a_certificate_is_reviewed_issued_verified_from_its_qr_and_revoked(stack
     expect(publicised.locator("body")).to_contain_text("公示中")
     publicised.close()
 
-    # Publicity runs out; the organiser issues it and downloads the PDF (生成中 until the worker made it).
+    # Someone objects during publicity; after publicity the objection still holds the issue back
+    # until the organiser decides it (dismissed: publicity's outcome stands).
+    objector = stack.mp_login(f"e2e_objector_{uuid.uuid4().hex[:6]}")
+    raised = stack.api("POST", f"certificates/{certificate_id}/objections", token=objector,
+                       json={"reason": "该志愿者当天并未到场", "nonce": uuid.uuid4().hex})
+    assert raised.status_code == 201, raised.text
     _end_publicity(stack, certificate_id)
     page.reload()
     page.locator(f"[data-test=certificate-open][data-id='{certificate_id}']").click()
+    objections = drawer.locator("[data-test=objection-table]")
+    expect(objections).to_contain_text("该志愿者当天并未到场")
+    expect(drawer.locator("[data-test=certificate-issue]")).to_be_disabled()
+    objections.locator("[data-test=objection-dismiss]").click()
+    decision = page.get_by_role("dialog", name="异议不成立（公示继续）")
+    decision.locator("[data-test=reason-input]").fill("经核对签到表，当天到场")
+    decision.locator("[data-test=reason-confirm]").click()
+    expect(objections).to_contain_text("异议不成立")
+    decided = stack.api("GET", f"certificates/{certificate_id}/objections", token=organizer).json()["items"]
+    assert [(o["status"], o["decision_note"]) for o in decided] == [("dismissed", "经核对签到表，当天到场")]
+
+    # Publicity is over with no objection open: the organiser issues it and downloads the PDF
+    # (生成中 until the task worker rendered it).
     expect(drawer.locator("[data-test=certificate-issue]")).to_be_enabled()
     drawer.locator("[data-test=certificate-issue]").click()
     expect(drawer.locator("[data-test=drawer-status]")).to_have_text("已出具")
@@ -161,8 +184,14 @@ def test_the_archive_page_shows_a_records_fields_and_an_added_award(stack, page)
     assert seen.status_code == 200, seen.text
     record = next(r for r in seen.json()["records"] if r["organization"]["id"] == organization_id)
 
+    # Opened from the directory: the volunteer's row links to the archive.
     console_login(page, stack, "sim_organizer")
-    page.goto(stack.console_url(f"volunteers/{volunteer_id}/archive"))
+    page.goto(stack.console_url("volunteers?tab=directory"))
+    page.locator("[data-test=directory-search]").fill(own["volunteer"]["name"])
+    directory = page.locator("[data-test=volunteer-directory]")
+    expect(directory.locator(".el-table__row")).to_have_count(1)
+    directory.locator("[data-test=directory-archive]").click()
+    expect(page).to_have_url(stack.console_url(f"volunteers/{volunteer_id}/archive"))
     archive_page = page.locator("[data-test=archive-page]")
     expect(archive_page.get_by_role("heading", name=f"志愿者档案：{seen.json()['volunteer']['name']}")).to_be_visible()
     expect(archive_page.locator("[data-test=archive-hours]")).to_have_text(f"{seen.json()['totals']['service_hours']:g} 小时")

@@ -94,6 +94,13 @@ def _audit_log(page: Page, stack: Stack) -> None:
     expect(page.locator("[data-test=audit-log]")).to_be_visible()
 
 
+def _certificates(page: Page, stack: Stack) -> None:
+    expect(page.get_by_role("heading", name="记录证明")).to_be_visible()
+    # An admin picks the issuing organisation; one of the region's is chosen at once.
+    expect(page.locator("[data-test=certificate-organization]")).not_to_contain_text("选择出具组织")
+    expect(page.locator("[data-test=certificate-table]")).to_be_visible()
+
+
 PAGES = [
     ("workbench", "sim_organizer", "workbench", _workbench),
     ("volunteers", "sim_organizer", "volunteers", _volunteers),
@@ -106,6 +113,7 @@ PAGES = [
     ("trainings", "sim_admin", "trainings", _trainings),
     ("regions", "sim_admin", "regions", _regions),
     ("audit-log", "sim_admin", "audit-log", _audit_log),
+    ("certificates", "sim_admin", "certificates", _certificates),
 ]
 
 
