@@ -135,6 +135,7 @@ def test_a_certificate_is_reviewed_issued_verified_from_its_qr_and_revoked(stack
         drawer.locator("[data-test=certificate-pdf]").click()
     pdf_path = Path(pdf.value.path())
     assert pdf_path.read_bytes().startswith(b"%PDF")
+    expect(drawer.locator("[data-test=pdf-status]")).to_have_text("已生成", timeout=15_000)  # the drawer asks again
 
     # The QR code carries the verification link: open it as a phone would, no login.
     link = _qr_text(pdf_path)
