@@ -29,6 +29,8 @@ Status = Literal["requested", "publicity", "issued", "rejected", "revoked"]
 class CertificateView(BaseModel):
     id: int
     volunteer_id: int
+    volunteer_name: str | None = Field(description="申请人（脱敏姓名）")
+    volunteer_number: str | None = Field(description="申请人的志愿者编号")
     organization_id: int
     organization_name: str | None = Field(description="出具组织（记录这些时长的组织）")
     period_start: date

@@ -90,7 +90,9 @@ class Stack:
         # The task queue (when there is no Redis) and the generated files live in the stack's folder.
         base = {"APP_REDIS__URL": redis_url, "APP_APP__LOG_LEVEL": "WARNING",
                 "APP_SIMULATOR__SERVICE_URL": f"http://127.0.0.1:{web_port}",
-                "APP_TASKS__SQLITE_PATH": str(self.folder / "tasks.db"), "APP_FILES__DIRECTORY": str(self.folder / "files")}
+                "APP_TASKS__SQLITE_PATH": str(self.folder / "tasks.db"), "APP_FILES__DIRECTORY": str(self.folder / "files"),
+                # Certificates' QR codes point at this stack's verification page.
+                "APP_CERTIFICATES__PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}"}
         self.simulator = SimulatorProcess(self.folder, process_env(self.database_url, **base))
         self._closers.append(self.simulator.close)
         self.env = process_env(self.database_url, **base, APP_WECHAT__API_BASE=self.simulator.url,

@@ -110,6 +110,13 @@ def _transfers(page: Page, stack: Stack) -> None:
     expect(page.locator("[data-test=transfer-list]")).to_be_visible()
 
 
+def _certificates(page: Page, stack: Stack) -> None:
+    expect(page.get_by_role("heading", name="记录证明")).to_be_visible()
+    # An admin picks the issuing organisation; one of the region's is chosen at once.
+    expect(page.locator("[data-test=certificate-organization]")).not_to_contain_text("选择出具组织")
+    expect(page.locator("[data-test=certificate-table]")).to_be_visible()
+
+
 PAGES = [
     ("workbench", "sim_organizer", "workbench", _workbench),
     ("volunteers", "sim_organizer", "volunteers", _volunteers),
@@ -125,6 +132,7 @@ PAGES = [
     ("retroactive-entries", "sim_admin", "retroactive-entries", _retroactive),
     ("imports", "sim_organizer", "imports", _imports),
     ("transfers", "sim_organizer", "transfers", _transfers),
+    ("certificates", "sim_admin", "certificates", _certificates),
 ]
 
 

@@ -52,6 +52,8 @@ def test_the_whole_life_of_a_certificate(app, client, cast):
 
     listed = client.get(f"{URL}/organizations/{cast['org']}/certificates?status=requested", headers=cast["h"]["organizer"])
     assert [item["id"] for item in listed.json["items"]] == [certificate["id"]]
+    # The handler sees whose request it is before any content exists: the masked name only.
+    assert listed.json["items"][0]["volunteer_name"] == "张*丰" and listed.json["items"][0]["content"] is None
 
     approved = approve(client, cast, certificate["id"])
     assert approved["status"] == "publicity" and approved["content"]["service"]["hours"] == 2.5

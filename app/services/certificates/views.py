@@ -6,16 +6,22 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from app import pii
 from app.extensions import db
 from app.services.certificates import verification
-from models import Certificate, CertificateObjection, ObjectionStatus, Organization
+from models import Certificate, CertificateObjection, ObjectionStatus, Organization, Volunteer
 
 
 def view(row: Certificate, *, with_content: bool = True) -> dict[str, Any]:
     open_objections = db.session.scalar(select(func.count()).select_from(CertificateObjection).where(
         CertificateObjection.certificate_id == row.id, CertificateObjection.status == ObjectionStatus.OPEN))
+    # Who asked, before any content exists: the handler reviews a request knowing whose it is (masked, as lists show people).
+    holder = db.session.execute(select(Volunteer.real_name, Volunteer.volunteer_number)
+                                .where(Volunteer.id == row.volunteer_id)).first()
     return {
         "id": row.id, "volunteer_id": row.volunteer_id, "organization_id": row.organization_id,
+        "volunteer_name": pii.mask_name(holder.real_name) if holder else None,
+        "volunteer_number": holder.volunteer_number if holder else None,
         "organization_name": db.session.scalar(select(Organization.name).where(Organization.id == row.organization_id)),
         "period_start": row.period_start, "period_end": row.period_end, "status": row.status.value,
         "status_label": verification.STATUS_LABELS[row.status], "note": row.note, "serial": row.serial,

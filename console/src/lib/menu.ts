@@ -29,6 +29,7 @@ export const MENU: readonly MenuItem[] = [
   { key: 'retroactive-entries', path: '/retroactive-entries', title: '补录', icon: 'EditPen', roles: ['organizer', 'admin'] },
   { key: 'imports', path: '/imports', title: '导入', icon: 'Upload', roles: ['organizer'] },
   { key: 'transfers', path: '/transfers', title: '转移', icon: 'Switch', roles: ['organizer', 'admin'] },
+  { key: 'certificates', path: '/certificates', title: '记录证明', icon: 'Document', roles: ['organizer', 'admin'] },
 ]
 
 export function menusFor(scope: ConsoleScope | null): MenuItem[] {

@@ -48,6 +48,8 @@ export const routes: RouteRecordRaw[] = [
       { path: 'retroactive-entries', name: 'retroactive-entries', component: () => import('@/pages/RetroactivePage.vue'), meta: { title: '补录', roles: ORG_ADMIN } },
       { path: 'imports', name: 'imports', component: () => import('@/pages/ImportsPage.vue'), meta: { title: '导入', roles: ['organizer'] } },
       { path: 'transfers', name: 'transfers', component: () => import('@/pages/TransfersPage.vue'), meta: { title: '转移', roles: ORG_ADMIN } },
+      { path: 'certificates', name: 'certificates', component: () => import('@/pages/CertificatesPage.vue'), meta: { title: '记录证明', roles: ORG_ADMIN } },
+      { path: 'volunteers/:id/archive', name: 'volunteer-archive', component: () => import('@/pages/VolunteerArchivePage.vue'), meta: { title: '志愿者档案', roles: ORG_ADMIN } },
       { path: ':pathMatch(.*)*', name: 'not-found', component: () => import('@/pages/NotFoundPage.vue'), meta: { title: '页面不存在' } },
     ],
   },
