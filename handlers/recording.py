@@ -257,6 +257,39 @@ def my_declarations(query: Page):
     return _declaration_page(rows, total, query)
 
 
+class ScopedDeclarationView(DeclarationView):
+    activity_title: str
+    activity_starts_at: datetime
+    activity_ends_at: datetime
+
+
+class ScopedDeclarationPage(BaseModel):
+    items: list[ScopedDeclarationView]
+    total: int
+    page: int
+    per_page: int
+
+
+class ScopedDeclarationQuery(Page):
+    status: EntryStatus | None = Field(default=None, description="pending 待确认 / approved 已确认 / rejected 不予确认；不填为全部")
+    organization_id: Id | None = Field(default=None, description="只看某组织的活动（须为本人组织的）")
+    team_id: Id | None = Field(default=None, description="只看某队伍的活动（须为本人担任队长的）")
+
+
+@blueprint.get("/declarations")
+@login_required
+@api_spec.validate(query=ScopedDeclarationQuery, resp=answers(200, ScopedDeclarationPage, 401, 422), tags=TAGS,
+                   security=BEARER_SECURITY)
+def scoped_declarations(query: ScopedDeclarationQuery):
+    """Declarations at every activity the caller organises (their organisations') or captains (their teams'), oldest first."""
+    rows, total = declarations.in_scope(current_account(), status=query.status, organization_id=query.organization_id,
+                                        team_id=query.team_id, page=query.page, per_page=query.per_page)
+    items = [ScopedDeclarationView(**_declaration_view(row, volunteer).model_dump(), activity_title=activity.title,
+                                   activity_starts_at=activity.starts_at, activity_ends_at=activity.ends_at)
+             for row, volunteer, activity in rows]
+    return ScopedDeclarationPage(items=items, total=total, page=query.page, per_page=query.per_page)
+
+
 @blueprint.get(f"/declarations/{id_path('declaration_id')}")
 @login_required
 @api_spec.validate(resp=answers(200, DeclarationView, 401, 404), tags=TAGS, security=BEARER_SECURITY)

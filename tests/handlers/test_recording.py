@@ -346,6 +346,62 @@ def test_a_confirmation_that_no_longer_fits_is_refused_and_leaves_it_pending(app
     assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}
 
 
+def other_orgs_declaration(app, client, world, now):
+    """Carol at an activity of another organisation (same hours as ours), declared and pending."""
+    with app.app_context():
+        other = db.session.scalar(select(Organization).where(Organization.id != world["org"]))
+        activity = f.activity(other, db.session.get(Volunteer, world["carol"]).region, now,
+                              starts_in=world["starts_at"] - now, duration=timedelta(hours=3), title="乙区义诊")
+        sign_up(activity, db.session.get(Volunteer, world["carol"]), now)
+        db.session.commit()
+        activity_id, other_id = activity.id, other.id
+    made = client.post(f"/api/v1/activities/{activity_id}/declarations", headers=world["h"]["carol"], json={
+        "started_at": iso(world["starts_at"]), "ended_at": iso(world["ends_at"]), "nonce": "declare-carol"})
+    assert made.status_code == 201
+    return made.json["id"], other_id
+
+
+def scoped(client, world, who="organizer", **query):
+    return client.get("/api/v1/declarations", query_string=query, headers=world["h"][who])
+
+
+def test_the_console_queue_lists_declarations_only_where_the_caller_manages(app, client, world, now):
+    ours = declare(client, world).json["id"]
+    theirs, other_org = other_orgs_declaration(app, client, world, now)
+    mine = scoped(client, world, status="pending")
+    assert mine.status_code == 200 and [i["id"] for i in mine.json["items"]] == [ours]
+    assert mine.json["items"][0]["activity_title"] and mine.json["total"] == 1
+    assert [i["id"] for i in scoped(client, world, who="captain").json["items"]] == [ours]
+    assert [i["id"] for i in scoped(client, world, who="other_organizer").json["items"]] == [theirs]
+    # Naming someone else's organisation narrows to nothing; it never widens the scope.
+    assert scoped(client, world, organization_id=other_org).json == {"items": [], "total": 0, "page": 1, "per_page": 20}
+    assert [i["id"] for i in scoped(client, world, organization_id=world["org"]).json["items"]] == [ours]
+    assert scoped(client, world, who="alice").json["total"] == 0
+    assert scoped(client, world, who="city_admin").json["total"] == 0
+    assert client.get("/api/v1/declarations").status_code == 401
+
+
+def test_the_console_queue_pages_and_filters_by_status(client, world):
+    first = declare(client, world).json["id"]
+    second = declare(client, world, who="bob", nonce="declare-bob", photos=[]).json["id"]
+    one = scoped(client, world, per_page=1)
+    two = scoped(client, world, per_page=1, page=2)
+    assert (one.json["total"], [i["id"] for i in one.json["items"]]) == (2, [first])
+    assert [i["id"] for i in two.json["items"]] == [second]
+    assert scoped(client, world, per_page=1, page=3).json["items"] == []
+    decide(client, world, first, "confirm")
+    assert [i["id"] for i in scoped(client, world, status="pending").json["items"]] == [second]
+    assert [i["status"] for i in scoped(client, world, status="approved").json["items"]] == ["approved"]
+
+
+@pytest.mark.parametrize("query", [{"status": "bogus"}, {"page": "0"}, {"per_page": "101"}, {"page": "x"},
+                                   {"organization_id": "abc"}, {"team_id": "-1"}, {"sort": "id"}])
+def test_the_console_queue_refuses_bad_queries_as_json(client, world, query):
+    answer = scoped(client, world, **query)
+    assert answer.status_code == 422 and answer.is_json
+    assert answer.json["error"]["code"] == "validation_failed" and answer.json["error"]["message"]
+
+
 # --- 补录 ---------------------------------------------------------------------------------------------
 
 def enter(client, world, now, who="organizer", nonce="retro-0001", **body):
