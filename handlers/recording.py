@@ -181,6 +181,16 @@ class DeclarationDecisionBody(StrictBody):
     nonce: Nonce
 
 
+class PhotoLink(BaseModel):
+    token: str
+    content_type: str
+    size_bytes: int
+    width: int | None
+    height: int | None
+    url: str = Field(description="签名链接，短时有效")
+    thumbnail_url: str | None
+
+
 class DeclarationView(BaseModel):
     id: int
     activity_id: int
@@ -190,7 +200,7 @@ class DeclarationView(BaseModel):
     ended_at: datetime
     minutes: int
     note: str
-    photos: list[dict] = Field(description="照片：token、签名链接与缩略图链接（链接有时效）")
+    photos: list[PhotoLink] = Field(description="照片：token、签名链接与缩略图链接（链接有时效）")
     status: str = Field(description="pending 待确认 / approved 已确认并计入 / rejected 不予确认")
     decision_reason: str | None
     record_id: int | None
@@ -216,7 +226,7 @@ def _declaration_view(row: Declaration, volunteer: Volunteer | None = None) -> D
     return DeclarationView(id=row.id, activity_id=row.activity_id, volunteer_id=row.volunteer_id,
                            volunteer_name=pii.mask_name(volunteer.real_name) or "", started_at=row.starts_at,
                            ended_at=row.ends_at, minutes=row.minutes, note=row.note,
-                           photos=[uploads.links(u) for u in declarations.photos_of(row)], status=row.status.value,
+                           photos=[PhotoLink(**uploads.links(u)) for u in declarations.photos_of(row)], status=row.status.value,
                            decision_reason=row.decision_reason, record_id=row.record_id, created_at=row.created_at,
                            decided_at=row.decided_at)
 

@@ -39,6 +39,7 @@ declare module 'vue' {
     ElFormItem: typeof import('element-plus/es')['ElFormItem']
     ElHeader: typeof import('element-plus/es')['ElHeader']
     ElIcon: typeof import('element-plus/es')['ElIcon']
+    ElImage: typeof import('element-plus/es')['ElImage']
     ElInput: typeof import('element-plus/es')['ElInput']
     ElInputNumber: typeof import('element-plus/es')['ElInputNumber']
     ElLink: typeof import('element-plus/es')['ElLink']
@@ -74,6 +75,7 @@ declare module 'vue' {
     StatCard: typeof import('./components/StatCard.vue')['default']
     StatChart: typeof import('./components/StatChart.vue')['default']
     TrendChart: typeof import('./components/TrendChart.vue')['default']
+    UploadList: typeof import('./components/UploadList.vue')['default']
     VolunteerPicker: typeof import('./components/VolunteerPicker.vue')['default']
   }
   export interface GlobalDirectives {

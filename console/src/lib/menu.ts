@@ -26,6 +26,7 @@ export const MENU: readonly MenuItem[] = [
   { key: 'bulletins', path: '/bulletins', title: '月度通报', icon: 'DataAnalysis', roles: ['admin'] },
   { key: 'regions', path: '/regions', title: '地区与权限', icon: 'Location', roles: ['admin'] },
   { key: 'audit-log', path: '/audit-log', title: '操作日志', icon: 'Document', roles: ['admin'] },
+  { key: 'declarations', path: '/declarations', title: '待确认申报', icon: 'Document', roles: ['organizer', 'captain'] },
 ]
 
 export function menusFor(scope: ConsoleScope | null): MenuItem[] {

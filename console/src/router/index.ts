@@ -45,6 +45,7 @@ export const routes: RouteRecordRaw[] = [
       { path: 'bulletins/:id', name: 'bulletin', component: () => import('@/pages/BulletinDetailPage.vue'), meta: { title: '月度通报', roles: ['admin'] } },
       { path: 'regions', name: 'regions', component: () => import('@/pages/RegionsPage.vue'), meta: { title: '地区与权限', roles: ['admin'] } },
       { path: 'audit-log', name: 'audit-log', component: () => import('@/pages/AuditLogPage.vue'), meta: { title: '操作日志', roles: ['admin'] } },
+      { path: 'declarations', name: 'declarations', component: () => import('@/pages/DeclarationsPage.vue'), meta: { title: '待确认申报', roles: ['organizer', 'captain'] } },
       { path: ':pathMatch(.*)*', name: 'not-found', component: () => import('@/pages/NotFoundPage.vue'), meta: { title: '页面不存在' } },
     ],
   },
