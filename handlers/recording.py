@@ -8,18 +8,20 @@ import hashlib
 from datetime import datetime
 from typing import Literal
 
-from flask import Blueprint
+from flask import Blueprint, Response
 from pydantic import AwareDatetime, BaseModel, Field
+from spectree import Response as SpecResponse
 
 from app import pii
-from app.errors import ValidationFailed
+from app.errors import ErrorBody, ValidationFailed
 from app.extensions import api_spec
 from app.services import uploads
+from app.services.spreadsheets import XLSX_MIMETYPE
 from app.services.recording import bulk, declarations, retroactive
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
 from handlers._idempotency import Nonce, idempotent
-from handlers._schemas import Id, MultiLine, Page, StrictBody, answers, id_path
+from handlers._schemas import Id, MultiLine, Page, StrictBody, answers, documented_only, id_path
 from models import BulkPreview, Declaration, EntryStatus, RetroactiveEntry, Volunteer
 
 blueprint = Blueprint("recording", __name__, url_prefix="/api/v1")
@@ -120,6 +122,17 @@ def enter_table(activity_id: int, json: TableBody):
     rows = [bulk.TableRow(r.volunteer_id, r.started_at, r.ended_at) for r in json.rows]
     return idempotent("bulk_entries.table", json, lambda: (BulkResult(**bulk.enter_table(
         current_account(), activity_id, rows, now=current_time())), 201), activity_id=activity_id)
+
+
+@blueprint.get(f"/activities/{id_path('activity_id')}/bulk-entries/template")
+@login_required
+@documented_only(api_spec.validate(resp=SpecResponse("HTTP_200", HTTP_401=ErrorBody, HTTP_403=ErrorBody,
+                                                     HTTP_404=ErrorBody), tags=TAGS, security=BEARER_SECURITY))
+def sheet_template(activity_id: int):
+    """The activity's sign-in sheet as XLSX: the columns a preview reads, one line per approved sign-up."""
+    activity, data = bulk.sheet_template(current_account(), activity_id)
+    return Response(data, mimetype=XLSX_MIMETYPE,
+                    headers={"Content-Disposition": f"attachment; filename=signin-sheet-{activity.id}.xlsx"})
 
 
 @blueprint.post(f"/activities/{id_path('activity_id')}/bulk-entries/previews")

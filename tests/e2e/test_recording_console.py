@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import uuid
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 from playwright.sync_api import expect
@@ -100,6 +101,14 @@ def test_recording_an_activitys_time_in_the_console(stack, page):
     console_login(page, stack, "sim_organizer")
     page.goto(stack.console_url(f"/activities/{activity['id']}?tab=bulk"))
     page.locator("[data-test=bulk-mode-sheet]").click()
+    with page.expect_download() as got:
+        page.locator("[data-test=sheet-template]").click()
+    from openpyxl import load_workbook
+
+    assert got.value.suggested_filename.endswith(".xlsx")
+    template = list(load_workbook(io.BytesIO(Path(got.value.path()).read_bytes())).active.iter_rows(values_only=True))
+    assert template[1][:5] == ("姓名", "志愿者编号", "手机后四位", "签到时间", "签退时间")
+    assert len(template) == 2 + 3 and all(row[1] for row in template[2:]), template  # the three, by number
     page.locator("[data-test=sheet-input]").set_input_files(
         {"name": "签到表.xlsx", "mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
          "buffer": sheet})
@@ -125,6 +134,24 @@ def test_recording_an_activitys_time_in_the_console(stack, page):
     decided = stack.api("GET", f"declarations/{declared.json()['id']}", token=cai["token"]).json()
     assert decided["status"] == "approved" and decided["record_id"], decided
     assert _archive_line(stack, cai, activity["id"])["sources"] == ["declaration"]
+
+    # The table, with the activity's times: everyone is credited already, so each row is refused with why.
+    page.goto(stack.console_url(f"/activities/{activity['id']}?tab=bulk"))
+    expect(page.locator("[data-test=bulk-table] tbody tr")).to_have_count(3)
+    page.locator("[data-test=bulk-submit]").click()
+    expect(page.locator("[data-test=bulk-table-summary]")).to_contain_text("已计入 0 人")
+    expect(page.locator("[data-test=bulk-table-result]").get_by_text("未计入：")).to_have_count(3)
+
+    # 评价: Amy rated 优秀 with a note; the API has it.
+    page.goto(stack.console_url(f"/activities/{activity['id']}?tab=evaluation"))
+    expect(page.locator("[data-test=attendee-evaluations] tbody tr")).to_have_count(3)
+    amy_row = page.locator("[data-test=attendee-evaluations] tbody tr").nth(0)
+    amy_row.get_by_text("优秀").click()
+    amy_row.locator("input[data-test=attendee-note], [data-test=attendee-note] input").fill("全程耐心陪伴")
+    page.locator("[data-test=attendee-evaluations-save]").click()
+    expect(page.get_by_text("已保存 1 人的评价")).to_be_visible()
+    rated = stack.api("GET", f"activities/{activity['id']}/evaluations", token=stack.mp_login("organizer")).json()
+    assert [(a["rating"], a["note"]) for a in rated["attendees"] if a["rating"]] == [("excellent", "全程耐心陪伴")]
 
     # 总结与照片: a photo uploaded and saved shows as a thumbnail; the API's report lists it.
     page.goto(stack.console_url(f"/activities/{activity['id']}?tab=report"))

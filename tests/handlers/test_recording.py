@@ -272,6 +272,28 @@ def test_a_preview_is_for_the_activitys_managers_only(client, world):
                       headers=world["h"]["alice"]).status_code == 403
 
 
+def test_the_sign_in_sheet_template_lists_the_sign_ups_and_reads_back_by_number(app, client, world):
+    import base64
+    import io
+
+    from openpyxl import load_workbook
+
+    got = client.get(f"/api/v1/activities/{world['activity_id']}/bulk-entries/template", headers=world["h"]["captain"])
+    assert got.status_code == 200 and got.mimetype.endswith("spreadsheetml.sheet")
+    assert "attachment" in got.headers["Content-Disposition"]
+    rows = list(load_workbook(io.BytesIO(got.data)).active.iter_rows(values_only=True))
+    assert rows[1][:5] == ("姓名", "志愿者编号", "手机后四位", "签到时间", "签退时间")
+    listed = {row[1]: row[0] for row in rows[2:]}
+    assert listed["T3000007"] == "王*明" and len(rows) == 4  # bob by number, alice too; names masked
+    shown = preview(client, world, base64.b64encode(got.data).decode(), nonce="preview-template")
+    assert shown.status_code == 201, shown.json
+    by_number = {row["volunteer_number"]: row for row in shown.json["rows"] if row["volunteer_number"]}
+    assert by_number["T3000007"]["status"] == "ok" and by_number["T3000007"]["minutes"] == 180
+    for who in ("other_organizer", "alice"):
+        refused = client.get(f"/api/v1/activities/{world['activity_id']}/bulk-entries/template", headers=world["h"][who])
+        assert refused.status_code == 403 and refused.json["error"]["code"]
+
+
 # --- self-declaration ---------------------------------------------------------------------------------
 
 def declare(client, world, who="alice", nonce="declare-0001", **body):
