@@ -239,7 +239,8 @@ def _declaration_view(row: Declaration, volunteer: Volunteer | None = None) -> D
     return DeclarationView(id=row.id, activity_id=row.activity_id, volunteer_id=row.volunteer_id,
                            volunteer_name=pii.mask_name(volunteer.real_name) or "", started_at=row.starts_at,
                            ended_at=row.ends_at, minutes=row.minutes, note=row.note,
-                           photos=[PhotoLink(**uploads.links(u)) for u in declarations.photos_of(row)], status=row.status.value,
+                           photos=[PhotoLink(**uploads.links(u)) for u in declarations.photos_of(row)],
+                           status=row.status.value,
                            decision_reason=row.decision_reason, record_id=row.record_id, created_at=row.created_at,
                            decided_at=row.decided_at)
 
@@ -304,7 +305,7 @@ class ScopedDeclarationQuery(Page):
 @api_spec.validate(query=ScopedDeclarationQuery, resp=answers(200, ScopedDeclarationPage, 401, 422), tags=TAGS,
                    security=BEARER_SECURITY)
 def scoped_declarations(query: ScopedDeclarationQuery):
-    """Declarations at every activity the caller organises (their organisations') or captains (their teams'), oldest first."""
+    """Declarations at every activity the caller organises (their organisations') or captains (their teams')."""
     rows, total = declarations.in_scope(current_account(), status=query.status, organization_id=query.organization_id,
                                         team_id=query.team_id, page=query.page, per_page=query.per_page)
     items = [ScopedDeclarationView(**_declaration_view(row, volunteer).model_dump(), activity_title=activity.title,

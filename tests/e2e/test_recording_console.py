@@ -83,7 +83,8 @@ def test_recording_an_activitys_time_in_the_console(stack, page):
     starts, ends = _held(stack, activity, ended_ago=timedelta(hours=1))
 
     # Cai could not scan: a declaration with a photo, through the mini-program's API.
-    photo = stack.api("POST", "uploads", token=cai["token"], data={"purpose": "declaration_photo", "nonce": f"photo-{suffix}-1"},
+    photo = stack.api("POST", "uploads", token=cai["token"],
+                      data={"purpose": "declaration_photo", "nonce": f"photo-{suffix}-1"},
                       files={"file": ("scene.jpg", _jpeg("orange"), "image/jpeg")})
     assert photo.status_code == 201, photo.text
     declared = stack.api("POST", f"activities/{activity['id']}/declarations", token=cai["token"], json={

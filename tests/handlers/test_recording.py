@@ -290,7 +290,8 @@ def test_the_sign_in_sheet_template_lists_the_sign_ups_and_reads_back_by_number(
     by_number = {row["volunteer_number"]: row for row in shown.json["rows"] if row["volunteer_number"]}
     assert by_number["T3000007"]["status"] == "ok" and by_number["T3000007"]["minutes"] == 180
     for who in ("other_organizer", "alice"):
-        refused = client.get(f"/api/v1/activities/{world['activity_id']}/bulk-entries/template", headers=world["h"][who])
+        refused = client.get(f"/api/v1/activities/{world['activity_id']}/bulk-entries/template",
+                             headers=world["h"][who])
         assert refused.status_code == 403 and refused.json["error"]["code"]
 
 
