@@ -17,7 +17,7 @@ from app.errors import ErrorBody, ValidationFailed
 from app.extensions import api_spec
 from app.services import uploads
 from app.services.spreadsheets import XLSX_MIMETYPE
-from app.services.recording import bulk, declarations, retroactive
+from app.services.recording import bulk, declarations, evidence, retroactive
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
 from handlers._idempotency import Nonce, idempotent
@@ -333,6 +333,29 @@ def decide_declaration(declaration_id: int, json: DeclarationDecisionBody):
     return idempotent("declarations.decide", json, lambda: (_declaration_view(declarations.decide(
         current_account(), declaration_id, confirm=json.decision == "confirm", reason=json.reason,
         now=current_time())), 200), declaration_id=declaration_id)
+
+
+# --- the evidence gallery ------------------------------------------------------------------------------
+
+class EvidenceItem(PhotoLink):
+    source: Literal["report", "declaration", "retroactive"] = Field(
+        description="report 活动总结的照片 / declaration 已确认申报的照片 / retroactive 补录凭证")
+    caption: str
+
+
+class EvidenceView(BaseModel):
+    activity_id: int
+    items: list[EvidenceItem]
+
+
+@blueprint.get(f"/activities/{id_path('activity_id')}/evidence")
+@login_required
+@api_spec.validate(resp=answers(200, EvidenceView, 401, 403, 404), tags=TAGS, security=BEARER_SECURITY)
+def activity_evidence(activity_id: int):
+    """The activity's photos and evidence in one list (signed, expiring links), for whoever may read its report."""
+    found = evidence.of_activity(current_account(), activity_id)
+    return EvidenceView(activity_id=activity_id, items=[
+        EvidenceItem(**uploads.links(upload), source=source, caption=caption) for source, caption, upload in found])
 
 
 # --- retroactive entries (补录) -----------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
-  changedRatings, declarationStatus, gallery, outcomeOf, precheckSheet, summaryOf, tableRows, toBase64, toWallClock,
+  changedRatings, declarationStatus, gallery, lightboxOf, outcomeOf, precheckSheet, summaryOf, tableRows, toBase64, toWallClock,
 } from '@/lib/recording'
 
 const START = '2026-12-05T01:00:00Z' // 09:00 Beijing
@@ -85,16 +85,17 @@ describe('attendee evaluations', () => {
 })
 
 describe('the evidence gallery', () => {
-  const photo = (token: string, thumb: string | null = `t-${token}`) => ({ token, url: `u-${token}`, thumbnail_url: thumb })
+  const item = (token: string, source: string, caption: string, thumb: string | null = `t-${token}`, type = 'image/jpeg') =>
+    ({ token, url: `u-${token}`, thumbnail_url: thumb, content_type: type, source, caption })
 
-  it('shows the report’s photos, then confirmed declarations’, each once, without PDFs', () => {
-    const items = gallery([photo('a'), photo('pdf', null)], [
-      { volunteer_name: '张*', status: 'approved', photos: [photo('b'), photo('a')] },
-      { volunteer_name: '李*', status: 'pending', photos: [photo('c')] },
+  it('opens images in the lightbox, leaves a scanned PDF as a link, and shows a file once', () => {
+    const items = gallery([
+      item('a', 'report', '活动照片'), item('b', 'declaration', '张* 的申报'), item('a', 'declaration', '张* 的申报'),
+      item('pdf', 'retroactive', '补录凭证', null, 'application/pdf'),
     ])
-    expect(items).toEqual([
-      { key: 'a', url: 'u-a', thumbnail: 't-a', caption: '活动照片' },
-      { key: 'b', url: 'u-b', thumbnail: 't-b', caption: '张* 的申报' },
+    expect(items.map((i) => [i.key, i.caption, i.isImage])).toEqual([
+      ['a', '活动照片', true], ['b', '张* 的申报', true], ['pdf', '补录凭证', false],
     ])
+    expect(lightboxOf(items)).toEqual(['u-a', 'u-b'])
   })
 })

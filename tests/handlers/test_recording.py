@@ -505,3 +505,39 @@ def test_two_sign_ups_with_one_name_and_last_four_are_told_apart_only_by_number(
         db.session.commit()
     shown = preview(client, world, xlsx(sheet_rows(world)[:2]))
     assert [p["code"] for p in shown.json["rows"][0]["problems"]] == ["ambiguous_match"]
+
+
+# --- the evidence gallery -------------------------------------------------------------------------------
+
+def test_the_evidence_gallery_holds_the_reports_and_confirmed_declarations_photos(app, client, world, now):
+    made = declare(client, world)
+    assert decide(client, world, made.json["id"], "confirm").status_code == 200
+    with app.app_context():
+        photo = uploads.store(world["organizer_id"], UploadPurpose.ACTIVITY_PHOTO, jpeg(), content_type="image/jpeg",
+                              now=now)
+        db.session.commit()
+        report_token = photo.token
+    written = client.put(f"/api/v1/activities/{world['activity_id']}/report", headers=world["h"]["organizer"],
+                         json={"summary": "陪伴老人", "photos": [report_token], "nonce": "report-0001"})
+    assert written.status_code == 200, written.json
+    shown = client.get(f"/api/v1/activities/{world['activity_id']}/evidence", headers=world["h"]["captain"])
+    assert shown.status_code == 200
+    assert [(i["source"], i["token"]) for i in shown.json["items"]] == [("report", report_token),
+                                                                       ("declaration", world["photo"])]
+    assert shown.json["items"][1]["caption"].endswith("的申报") and shown.json["items"][0]["url"]
+    assert client.get(f"/api/v1/activities/{world['activity_id']}/evidence",
+                      headers=world["h"]["city_admin"]).status_code == 200
+    for who in ("other_organizer", "alice"):
+        refused = client.get(f"/api/v1/activities/{world['activity_id']}/evidence", headers=world["h"][who])
+        assert refused.status_code == 403 and refused.json["error"]["code"] == "not_organizer_or_admin"
+
+
+def test_a_pending_declaration_is_not_evidence_but_an_approved_retroactive_entrys_is(client, world, now):
+    declare(client, world)
+    assert client.get(f"/api/v1/activities/{world['activity_id']}/evidence",
+                      headers=world["h"]["organizer"]).json["items"] == []
+    done = decide_entry(client, world, enter(client, world, now).json["id"], "approve")
+    shown = client.get(f"/api/v1/activities/{done.json['activity_id']}/evidence", headers=world["h"]["organizer"])
+    assert [(i["source"], i["token"], i["caption"]) for i in shown.json["items"]] == [
+        ("retroactive", world["evidence"], "补录凭证")]
+    assert client.get("/api/v1/activities/999999/evidence", headers=world["h"]["organizer"]).status_code == 404

@@ -149,26 +149,34 @@ export interface Photo {
 export interface GalleryItem {
   key: string
   url: string
-  thumbnail: string
+  thumbnail: string | null
+  caption: string
+  isImage: boolean
+}
+
+export interface EvidenceLike extends Photo {
+  source: string
   caption: string
 }
 
 /**
- * The activity's evidence: the report's photos first, then those of confirmed declarations (each named by
- * its volunteer). Files without a thumbnail (a PDF) are left to their own links; a photo listed twice once.
+ * The activity's evidence (GET /activities/{id}/evidence: the report's photos, confirmed declarations',
+ * an approved 补录's evidence) as the gallery shows it: images (with a thumbnail) open in the lightbox,
+ * the others (a scanned sheet as PDF) are links; a file listed twice shows once.
  */
-export function gallery(reportPhotos: readonly Photo[], declarations: readonly { volunteer_name: string; status: string; photos: Photo[] }[]): GalleryItem[] {
+export function gallery(items: readonly EvidenceLike[]): GalleryItem[] {
   const seen = new Set<string>()
-  const items: GalleryItem[] = []
-  const add = (photo: Photo, caption: string) => {
-    if (!photo.thumbnail_url || seen.has(photo.token)) return
-    seen.add(photo.token)
-    items.push({ key: photo.token, url: photo.url, thumbnail: photo.thumbnail_url, caption })
+  const shown: GalleryItem[] = []
+  for (const item of items) {
+    if (seen.has(item.token)) continue
+    seen.add(item.token)
+    const isImage = item.thumbnail_url !== null && (item.content_type ?? 'image/').startsWith('image/')
+    shown.push({ key: item.token, url: item.url, thumbnail: item.thumbnail_url, caption: item.caption, isImage })
   }
-  reportPhotos.forEach((photo) => add(photo, '活动照片'))
-  for (const declaration of declarations) {
-    if (declaration.status !== 'approved') continue
-    declaration.photos.forEach((photo) => add(photo, `${declaration.volunteer_name} 的申报`))
-  }
-  return items
+  return shown
+}
+
+/** The full-size links of the gallery's images, in order, for the lightbox. */
+export function lightboxOf(items: readonly GalleryItem[]): string[] {
+  return items.filter((item) => item.isImage).map((item) => item.url)
 }
