@@ -1,13 +1,15 @@
-"""Recording time on a held activity in the console: a sign-in sheet's preview and commit, a declaration
-confirmed from 待确认申报, and a photo of the summary shown in the evidence gallery; each checked in the API."""
+"""Recording time on a held activity in the console: the sign-in sheet's template, an XLSX sheet's preview
+and commit, a declaration confirmed from 待确认申报, the table's refusals, an attendee's evaluation, and a
+photo of the summary shown in the evidence gallery; each checked in the API."""
 
 from __future__ import annotations
 
 import io
 import sqlite3
 import uuid
-from pathlib import Path
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -36,7 +38,7 @@ def _held(stack, activity: dict, *, ended_ago: timedelta) -> tuple[datetime, dat
     """
     starts = datetime.now(SHANGHAI).replace(second=0, microsecond=0) - ended_ago - timedelta(hours=3)
     ends = starts + timedelta(hours=3)
-    with sqlite3.connect(stack.database_url.removeprefix("sqlite:///")) as db:
+    with closing(sqlite3.connect(stack.database_url.removeprefix("sqlite:///"))) as db, db:
         db.execute("UPDATE activities SET starts_at = ?, ends_at = ? WHERE id = ?",
                    (_utc_text(starts), _utc_text(ends), activity["id"]))
     return starts, ends
@@ -93,11 +95,13 @@ def test_recording_an_activitys_time_in_the_console(stack, page):
     assert declared.status_code == 201, declared.text
 
     # The paper sheet: Amy all along, Ben half an hour late, and a line nobody signed up under (row 5).
-    day = f"{starts:%Y-%m-%d}"
+    def at(moment: datetime) -> str:  # as typed on the sheet, with its own date (the activity may cross midnight)
+        return f"{moment:%Y-%m-%d %H:%M}"
+
     sheet = _sheet(starts, [
-        [amy["name"], amy["mobile"][-4:], f"{day} {starts:%H:%M}", f"{day} {ends:%H:%M}"],
-        [ben["name"], ben["mobile"][-4:], f"{day} {starts + timedelta(minutes=30):%H:%M}", f"{day} {ends:%H:%M}"],
-        ["查无此人", "0000", f"{day} {starts:%H:%M}", f"{day} {ends:%H:%M}"],
+        [amy["name"], amy["mobile"][-4:], at(starts), at(ends)],
+        [ben["name"], ben["mobile"][-4:], at(starts + timedelta(minutes=30)), at(ends)],
+        ["查无此人", "0000", at(starts), at(ends)],
     ])
     console_login(page, stack, "sim_organizer")
     page.goto(stack.console_url(f"/activities/{activity['id']}?tab=bulk"))
