@@ -8,18 +8,20 @@ import hashlib
 from datetime import datetime
 from typing import Literal
 
-from flask import Blueprint
+from flask import Blueprint, Response
 from pydantic import AwareDatetime, BaseModel, Field
+from spectree import Response as SpecResponse
 
 from app import pii
-from app.errors import ValidationFailed
+from app.errors import ErrorBody, ValidationFailed
 from app.extensions import api_spec
 from app.services import uploads
-from app.services.recording import bulk, declarations, retroactive
+from app.services.spreadsheets import XLSX_MIMETYPE
+from app.services.recording import bulk, declarations, evidence, retroactive
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, login_required
 from handlers._idempotency import Nonce, idempotent
-from handlers._schemas import Id, MultiLine, Page, StrictBody, answers, id_path
+from handlers._schemas import Id, MultiLine, Page, StrictBody, answers, documented_only, id_path
 from models import BulkPreview, Declaration, EntryStatus, RetroactiveEntry, Volunteer
 
 blueprint = Blueprint("recording", __name__, url_prefix="/api/v1")
@@ -122,6 +124,17 @@ def enter_table(activity_id: int, json: TableBody):
         current_account(), activity_id, rows, now=current_time())), 201), activity_id=activity_id)
 
 
+@blueprint.get(f"/activities/{id_path('activity_id')}/bulk-entries/template")
+@login_required
+@documented_only(api_spec.validate(resp=SpecResponse("HTTP_200", HTTP_401=ErrorBody, HTTP_403=ErrorBody,
+                                                     HTTP_404=ErrorBody), tags=TAGS, security=BEARER_SECURITY))
+def sheet_template(activity_id: int):
+    """The activity's sign-in sheet as XLSX: the columns a preview reads, one line per approved sign-up."""
+    activity, data = bulk.sheet_template(current_account(), activity_id)
+    return Response(data, mimetype=XLSX_MIMETYPE,
+                    headers={"Content-Disposition": f"attachment; filename=signin-sheet-{activity.id}.xlsx"})
+
+
 @blueprint.post(f"/activities/{id_path('activity_id')}/bulk-entries/previews")
 @login_required
 @api_spec.validate(json=PreviewBody, resp=answers(201, PreviewView, 401, 403, 404, 409, json_body=True), tags=TAGS,
@@ -181,6 +194,16 @@ class DeclarationDecisionBody(StrictBody):
     nonce: Nonce
 
 
+class PhotoLink(BaseModel):
+    token: str
+    content_type: str
+    size_bytes: int
+    width: int | None
+    height: int | None
+    url: str = Field(description="签名链接，短时有效")
+    thumbnail_url: str | None
+
+
 class DeclarationView(BaseModel):
     id: int
     activity_id: int
@@ -190,7 +213,7 @@ class DeclarationView(BaseModel):
     ended_at: datetime
     minutes: int
     note: str
-    photos: list[dict] = Field(description="照片：token、签名链接与缩略图链接（链接有时效）")
+    photos: list[PhotoLink] = Field(description="照片：token、签名链接与缩略图链接（链接有时效）")
     status: str = Field(description="pending 待确认 / approved 已确认并计入 / rejected 不予确认")
     decision_reason: str | None
     record_id: int | None
@@ -216,7 +239,8 @@ def _declaration_view(row: Declaration, volunteer: Volunteer | None = None) -> D
     return DeclarationView(id=row.id, activity_id=row.activity_id, volunteer_id=row.volunteer_id,
                            volunteer_name=pii.mask_name(volunteer.real_name) or "", started_at=row.starts_at,
                            ended_at=row.ends_at, minutes=row.minutes, note=row.note,
-                           photos=[uploads.links(u) for u in declarations.photos_of(row)], status=row.status.value,
+                           photos=[PhotoLink(**uploads.links(u)) for u in declarations.photos_of(row)],
+                           status=row.status.value,
                            decision_reason=row.decision_reason, record_id=row.record_id, created_at=row.created_at,
                            decided_at=row.decided_at)
 
@@ -257,6 +281,39 @@ def my_declarations(query: Page):
     return _declaration_page(rows, total, query)
 
 
+class ScopedDeclarationView(DeclarationView):
+    activity_title: str
+    activity_starts_at: datetime
+    activity_ends_at: datetime
+
+
+class ScopedDeclarationPage(BaseModel):
+    items: list[ScopedDeclarationView]
+    total: int
+    page: int
+    per_page: int
+
+
+class ScopedDeclarationQuery(Page):
+    status: EntryStatus | None = Field(default=None, description="pending 待确认 / approved 已确认 / rejected 不予确认；不填为全部")
+    organization_id: Id | None = Field(default=None, description="只看某组织的活动（须为本人组织的）")
+    team_id: Id | None = Field(default=None, description="只看某队伍的活动（须为本人担任队长的）")
+
+
+@blueprint.get("/declarations")
+@login_required
+@api_spec.validate(query=ScopedDeclarationQuery, resp=answers(200, ScopedDeclarationPage, 401, 422), tags=TAGS,
+                   security=BEARER_SECURITY)
+def scoped_declarations(query: ScopedDeclarationQuery):
+    """Declarations at every activity the caller organises (their organisations') or captains (their teams')."""
+    rows, total = declarations.in_scope(current_account(), status=query.status, organization_id=query.organization_id,
+                                        team_id=query.team_id, page=query.page, per_page=query.per_page)
+    items = [ScopedDeclarationView(**_declaration_view(row, volunteer).model_dump(), activity_title=activity.title,
+                                   activity_starts_at=activity.starts_at, activity_ends_at=activity.ends_at)
+             for row, volunteer, activity in rows]
+    return ScopedDeclarationPage(items=items, total=total, page=query.page, per_page=query.per_page)
+
+
 @blueprint.get(f"/declarations/{id_path('declaration_id')}")
 @login_required
 @api_spec.validate(resp=answers(200, DeclarationView, 401, 404), tags=TAGS, security=BEARER_SECURITY)
@@ -276,6 +333,29 @@ def decide_declaration(declaration_id: int, json: DeclarationDecisionBody):
     return idempotent("declarations.decide", json, lambda: (_declaration_view(declarations.decide(
         current_account(), declaration_id, confirm=json.decision == "confirm", reason=json.reason,
         now=current_time())), 200), declaration_id=declaration_id)
+
+
+# --- the evidence gallery ------------------------------------------------------------------------------
+
+class EvidenceItem(PhotoLink):
+    source: Literal["report", "declaration", "retroactive"] = Field(
+        description="report 活动总结的照片 / declaration 已确认申报的照片 / retroactive 补录凭证")
+    caption: str
+
+
+class EvidenceView(BaseModel):
+    activity_id: int
+    items: list[EvidenceItem]
+
+
+@blueprint.get(f"/activities/{id_path('activity_id')}/evidence")
+@login_required
+@api_spec.validate(resp=answers(200, EvidenceView, 401, 403, 404), tags=TAGS, security=BEARER_SECURITY)
+def activity_evidence(activity_id: int):
+    """The activity's photos and evidence in one list (signed, expiring links), for whoever may read its report."""
+    found = evidence.of_activity(current_account(), activity_id)
+    return EvidenceView(activity_id=activity_id, items=[
+        EvidenceItem(**uploads.links(upload), source=source, caption=caption) for source, caption, upload in found])
 
 
 # --- retroactive entries (补录) -----------------------------------------------------------------------

@@ -66,6 +66,11 @@ def read(account: Account, activity_id: int) -> tuple[Activity, ActivityReport, 
     return activity, current, _photos(current), current.revision
 
 
+def current_photos(activity_id: int) -> list[Upload]:
+    """The photos of the activity's current report (none without one), for its evidence gallery."""
+    return _photos(_latest(activity_id))
+
+
 def _latest(activity_id: int) -> ActivityReport | None:
     return db.session.scalar(select(ActivityReport).where(ActivityReport.activity_id == activity_id)
                              .order_by(ActivityReport.revision.desc()).limit(1))

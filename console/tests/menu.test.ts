@@ -47,8 +47,8 @@ describe('menus per scope', () => {
     expect(t).not.toContain('操作日志')
   })
 
-  it('captains see only activities and the check-in screen', () => {
-    expect(titles(captain)).toEqual(['活动', '签到大屏'])
+  it('captains see activities, the check-in screen and the declarations to confirm', () => {
+    expect(titles(captain)).toEqual(['活动', '签到大屏', '待确认申报'])
     expect(homePathFor(captain)).toBe('/activities')
     expect(homePathFor(organizer)).toBe('/workbench')
     expect(titles(null)).toEqual([])

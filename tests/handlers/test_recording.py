@@ -272,6 +272,29 @@ def test_a_preview_is_for_the_activitys_managers_only(client, world):
                       headers=world["h"]["alice"]).status_code == 403
 
 
+def test_the_sign_in_sheet_template_lists_the_sign_ups_and_reads_back_by_number(app, client, world):
+    import base64
+    import io
+
+    from openpyxl import load_workbook
+
+    got = client.get(f"/api/v1/activities/{world['activity_id']}/bulk-entries/template", headers=world["h"]["captain"])
+    assert got.status_code == 200 and got.mimetype.endswith("spreadsheetml.sheet")
+    assert "attachment" in got.headers["Content-Disposition"]
+    rows = list(load_workbook(io.BytesIO(got.data)).active.iter_rows(values_only=True))
+    assert rows[1][:5] == ("姓名", "志愿者编号", "手机后四位", "签到时间", "签退时间")
+    listed = {row[1]: row[0] for row in rows[2:]}
+    assert listed["T3000007"] == "王*明" and len(rows) == 4  # bob by number, alice too; names masked
+    shown = preview(client, world, base64.b64encode(got.data).decode(), nonce="preview-template")
+    assert shown.status_code == 201, shown.json
+    by_number = {row["volunteer_number"]: row for row in shown.json["rows"] if row["volunteer_number"]}
+    assert by_number["T3000007"]["status"] == "ok" and by_number["T3000007"]["minutes"] == 180
+    for who in ("other_organizer", "alice"):
+        refused = client.get(f"/api/v1/activities/{world['activity_id']}/bulk-entries/template",
+                             headers=world["h"][who])
+        assert refused.status_code == 403 and refused.json["error"]["code"]
+
+
 # --- self-declaration ---------------------------------------------------------------------------------
 
 def declare(client, world, who="alice", nonce="declare-0001", **body):
@@ -344,6 +367,62 @@ def test_a_confirmation_that_no_longer_fits_is_refused_and_leaves_it_pending(app
     shown = client.get(f"/api/v1/declarations/{made.json['id']}", headers=world["h"]["captain"])
     assert shown.json["status"] == "pending"
     assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}
+
+
+def other_orgs_declaration(app, client, world, now):
+    """Carol at an activity of another organisation (same hours as ours), declared and pending."""
+    with app.app_context():
+        other = db.session.scalar(select(Organization).where(Organization.id != world["org"]))
+        activity = f.activity(other, db.session.get(Volunteer, world["carol"]).region, now,
+                              starts_in=world["starts_at"] - now, duration=timedelta(hours=3), title="乙区义诊")
+        sign_up(activity, db.session.get(Volunteer, world["carol"]), now)
+        db.session.commit()
+        activity_id, other_id = activity.id, other.id
+    made = client.post(f"/api/v1/activities/{activity_id}/declarations", headers=world["h"]["carol"], json={
+        "started_at": iso(world["starts_at"]), "ended_at": iso(world["ends_at"]), "nonce": "declare-carol"})
+    assert made.status_code == 201
+    return made.json["id"], other_id
+
+
+def scoped(client, world, who="organizer", **query):
+    return client.get("/api/v1/declarations", query_string=query, headers=world["h"][who])
+
+
+def test_the_console_queue_lists_declarations_only_where_the_caller_manages(app, client, world, now):
+    ours = declare(client, world).json["id"]
+    theirs, other_org = other_orgs_declaration(app, client, world, now)
+    mine = scoped(client, world, status="pending")
+    assert mine.status_code == 200 and [i["id"] for i in mine.json["items"]] == [ours]
+    assert mine.json["items"][0]["activity_title"] and mine.json["total"] == 1
+    assert [i["id"] for i in scoped(client, world, who="captain").json["items"]] == [ours]
+    assert [i["id"] for i in scoped(client, world, who="other_organizer").json["items"]] == [theirs]
+    # Naming someone else's organisation narrows to nothing; it never widens the scope.
+    assert scoped(client, world, organization_id=other_org).json == {"items": [], "total": 0, "page": 1, "per_page": 20}
+    assert [i["id"] for i in scoped(client, world, organization_id=world["org"]).json["items"]] == [ours]
+    assert scoped(client, world, who="alice").json["total"] == 0
+    assert scoped(client, world, who="city_admin").json["total"] == 0
+    assert client.get("/api/v1/declarations").status_code == 401
+
+
+def test_the_console_queue_pages_and_filters_by_status(client, world):
+    first = declare(client, world).json["id"]
+    second = declare(client, world, who="bob", nonce="declare-bob", photos=[]).json["id"]
+    one = scoped(client, world, per_page=1)
+    two = scoped(client, world, per_page=1, page=2)
+    assert (one.json["total"], [i["id"] for i in one.json["items"]]) == (2, [first])
+    assert [i["id"] for i in two.json["items"]] == [second]
+    assert scoped(client, world, per_page=1, page=3).json["items"] == []
+    decide(client, world, first, "confirm")
+    assert [i["id"] for i in scoped(client, world, status="pending").json["items"]] == [second]
+    assert [i["status"] for i in scoped(client, world, status="approved").json["items"]] == ["approved"]
+
+
+@pytest.mark.parametrize("query", [{"status": "bogus"}, {"page": "0"}, {"per_page": "101"}, {"page": "x"},
+                                   {"organization_id": "abc"}, {"team_id": "-1"}, {"sort": "id"}])
+def test_the_console_queue_refuses_bad_queries_as_json(client, world, query):
+    answer = scoped(client, world, **query)
+    assert answer.status_code == 422 and answer.is_json
+    assert answer.json["error"]["code"] == "validation_failed" and answer.json["error"]["message"]
 
 
 # --- 补录 ---------------------------------------------------------------------------------------------
@@ -426,3 +505,39 @@ def test_two_sign_ups_with_one_name_and_last_four_are_told_apart_only_by_number(
         db.session.commit()
     shown = preview(client, world, xlsx(sheet_rows(world)[:2]))
     assert [p["code"] for p in shown.json["rows"][0]["problems"]] == ["ambiguous_match"]
+
+
+# --- the evidence gallery -------------------------------------------------------------------------------
+
+def test_the_evidence_gallery_holds_the_reports_and_confirmed_declarations_photos(app, client, world, now):
+    made = declare(client, world)
+    assert decide(client, world, made.json["id"], "confirm").status_code == 200
+    with app.app_context():
+        photo = uploads.store(world["organizer_id"], UploadPurpose.ACTIVITY_PHOTO, jpeg(), content_type="image/jpeg",
+                              now=now)
+        db.session.commit()
+        report_token = photo.token
+    written = client.put(f"/api/v1/activities/{world['activity_id']}/report", headers=world["h"]["organizer"],
+                         json={"summary": "陪伴老人", "photos": [report_token], "nonce": "report-0001"})
+    assert written.status_code == 200, written.json
+    shown = client.get(f"/api/v1/activities/{world['activity_id']}/evidence", headers=world["h"]["captain"])
+    assert shown.status_code == 200
+    assert [(i["source"], i["token"]) for i in shown.json["items"]] == [("report", report_token),
+                                                                       ("declaration", world["photo"])]
+    assert shown.json["items"][1]["caption"].endswith("的申报") and shown.json["items"][0]["url"]
+    assert client.get(f"/api/v1/activities/{world['activity_id']}/evidence",
+                      headers=world["h"]["city_admin"]).status_code == 200
+    for who in ("other_organizer", "alice"):
+        refused = client.get(f"/api/v1/activities/{world['activity_id']}/evidence", headers=world["h"][who])
+        assert refused.status_code == 403 and refused.json["error"]["code"] == "not_organizer_or_admin"
+
+
+def test_a_pending_declaration_is_not_evidence_but_an_approved_retroactive_entrys_is(client, world, now):
+    declare(client, world)
+    assert client.get(f"/api/v1/activities/{world['activity_id']}/evidence",
+                      headers=world["h"]["organizer"]).json["items"] == []
+    done = decide_entry(client, world, enter(client, world, now).json["id"], "approve")
+    shown = client.get(f"/api/v1/activities/{done.json['activity_id']}/evidence", headers=world["h"]["organizer"])
+    assert [(i["source"], i["token"], i["caption"]) for i in shown.json["items"]] == [
+        ("retroactive", world["evidence"], "补录凭证")]
+    assert client.get("/api/v1/activities/999999/evidence", headers=world["h"]["organizer"]).status_code == 404

@@ -6,8 +6,10 @@
   (the record is written then) or refuses with a reason.
 - `retroactive`: 补录 of service held outside the system, within `[records] retroactive_days`; an
   admin of the region above the organisation approves, never the one who entered it.
+- `evidence`: an activity's gallery: its report's photos, confirmed declarations' photos, an
+  approved 补录's evidence.
 
-All of them credit through `ledger.credit`, which keeps the two limits under concurrency: a
+The first three credit through `ledger.credit`, which keeps the two limits under concurrency: a
 volunteer's minutes on one activity never exceed its duration plus both margins
 (`minutes_exceed_activity`), and one person is never credited in two places at overlapping times
 (`overlapping_service`).

@@ -126,6 +126,17 @@ def preview_sheet(account: Account, activity_id: int, data: bytes, *, filename: 
     return preview
 
 
+def sheet_template(account: Account, activity_id: int) -> tuple[Activity, bytes]:
+    """The activity's sign-in sheet to print and fill (before or after it is held), its sign-ups listed."""
+    activity = access.require_activity_manager(account.id, access.activity(activity_id), doing="下载签到表")
+    attendees = db.session.execute(
+        select(Volunteer.real_name, Volunteer.volunteer_number).join(Signup, Signup.volunteer_id == Volunteer.id)
+        .where(Signup.activity_id == activity.id, Signup.status == SignupStatus.APPROVED).order_by(Signup.id)).all()
+    day = to_local(activity.starts_at).date().isoformat()
+    return activity, sheets.template(activity.title, day, [(pii.mask_name(name) or "", number)
+                                                         for name, number in attendees])
+
+
 def _preview_row(activity: Activity, row: sheets.SheetRow, attendees: list, taken: dict) -> dict:
     problems: list[dict[str, str]] = []
     result = {"row": row.row, "name": row.name, "volunteer_id": None, "volunteer_name": None,

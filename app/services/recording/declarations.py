@@ -110,6 +110,25 @@ def of_activity(account: Account, activity_id: int, *, status: EntryStatus | Non
     return _page(query.order_by(Declaration.created_at, Declaration.id), page, per_page)
 
 
+def in_scope(account: Account, *, status: EntryStatus | None, organization_id: int | None, team_id: int | None,
+             page: int, per_page: int) -> tuple[list[tuple[Declaration, Volunteer, Activity]], int]:
+    """Declarations at every activity the caller manages (the per-activity list's rule, as SQL), oldest first.
+
+    `organization_id` / `team_id` only narrow that set (the console's chosen scope); naming an
+    organisation or team the caller does not manage gives an empty page, never someone else's queue.
+    """
+    query = (select(Declaration, Volunteer, Activity).join(Volunteer, Volunteer.id == Declaration.volunteer_id)
+             .join(Activity, Activity.id == Declaration.activity_id)
+             .where(access.activity_manager_condition(account.id)))
+    if status is not None:
+        query = query.where(Declaration.status == status)
+    if organization_id is not None:
+        query = query.where(Activity.organization_id == organization_id)
+    if team_id is not None:
+        query = query.where(Activity.team_id == team_id)
+    return _page(query.order_by(Declaration.created_at, Declaration.id), page, per_page)
+
+
 def mine(account: Account, *, page: int, per_page: int) -> tuple[list[tuple[Declaration, Volunteer]], int]:
     volunteer = _volunteer_of(account)
     query = (select(Declaration, Volunteer).join(Volunteer, Volunteer.id == Declaration.volunteer_id)

@@ -143,3 +143,30 @@ def moment(value: object, day: date) -> datetime | None:
     year, month, dom, hour, minute = match.groups()
     on = date(int(year), int(month), int(dom)) if year else day
     return datetime(on.year, on.month, on.day, int(hour), int(minute), tzinfo=SHANGHAI)
+
+
+def template(title: str, day: str, attendees: list[tuple[str, str | None]]) -> bytes:
+    """A sign-in sheet to print: a title line, the header `read` looks for, one line per approved sign-up.
+
+    Names are masked (the console never shows them in full): a line with the volunteer number is matched
+    by it; a volunteer without one writes their full name and the mobile's last four on the paper.
+    """
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+    sheet = book.add_worksheet("签到表")
+    bold = book.add_format({"bold": True})
+    text = book.add_format({"num_format": "@"})
+    sheet.write_string(0, 0, f"{title}（{day}）签到表：有志愿者编号的按编号匹配；没有编号的请写全名和手机后四位。"
+                             "时间写 8:30 或 2026-12-05 08:30，不填按活动时间", bold)
+    for column, label in enumerate(("姓名", "志愿者编号", "手机后四位", "签到时间", "签退时间", "签名")):
+        sheet.write_string(1, column, label, bold)
+        sheet.set_column(column, column, 16, text)
+    for row, (name, number) in enumerate(attendees, start=2):
+        sheet.write_string(row, 0, name)
+        if number:
+            sheet.write_string(row, 1, number)
+    book.close()
+    return buffer.getvalue()
+

@@ -19,17 +19,18 @@ export const MENU: readonly MenuItem[] = [
   { key: 'org-review', path: '/organizations', title: '组织审核', icon: 'OfficeBuilding', roles: ['admin'] },
   { key: 'activities', path: '/activities', title: '活动', icon: 'Calendar', roles: ['organizer', 'captain'] },
   { key: 'screen', path: '/activities', title: '签到大屏', icon: 'Monitor', roles: ['organizer', 'captain'], query: { view: 'screen' } },
+  { key: 'declarations', path: '/declarations', title: '待确认申报', icon: 'Checked', roles: ['organizer', 'captain'] },
   { key: 'announcements', path: '/announcements', title: '通知公告', icon: 'Bell', roles: ['organizer'] },
   { key: 'calendar', path: '/calendar', title: '节庆日与活动计划', icon: 'Flag', roles: ['organizer', 'admin'] },
   { key: 'trainings', path: '/trainings', title: '培训', icon: 'Reading', roles: ['organizer', 'admin'] },
+  { key: 'retroactive-entries', path: '/retroactive-entries', title: '补录', icon: 'EditPen', roles: ['organizer', 'admin'] },
+  { key: 'certificates', path: '/certificates', title: '记录证明', icon: 'Stamp', roles: ['organizer', 'admin'] },
+  { key: 'transfers', path: '/transfers', title: '转移', icon: 'Switch', roles: ['organizer', 'admin'] },
+  { key: 'imports', path: '/imports', title: '导入', icon: 'Upload', roles: ['organizer'] },
   { key: 'exports', path: '/exports', title: '导出', icon: 'Download', roles: ['organizer', 'admin'] },
   { key: 'bulletins', path: '/bulletins', title: '月度通报', icon: 'DataAnalysis', roles: ['admin'] },
   { key: 'regions', path: '/regions', title: '地区与权限', icon: 'Location', roles: ['admin'] },
   { key: 'audit-log', path: '/audit-log', title: '操作日志', icon: 'Document', roles: ['admin'] },
-  { key: 'retroactive-entries', path: '/retroactive-entries', title: '补录', icon: 'EditPen', roles: ['organizer', 'admin'] },
-  { key: 'imports', path: '/imports', title: '导入', icon: 'Upload', roles: ['organizer'] },
-  { key: 'transfers', path: '/transfers', title: '转移', icon: 'Switch', roles: ['organizer', 'admin'] },
-  { key: 'certificates', path: '/certificates', title: '记录证明', icon: 'Document', roles: ['organizer', 'admin'] },
 ]
 
 export function menusFor(scope: ConsoleScope | null): MenuItem[] {
