@@ -426,3 +426,75 @@ def test_two_sign_ups_with_one_name_and_last_four_are_told_apart_only_by_number(
         db.session.commit()
     shown = preview(client, world, xlsx(sheet_rows(world)[:2]))
     assert [p["code"] for p in shown.json["rows"][0]["problems"]] == ["ambiguous_match"]
+
+
+# --- a scanned check-out under the same two limits ----------------------------------------------------
+
+def manual(client, world, activity_id, at, nonce, who="captain"):
+    return client.post(f"/api/v1/activities/{activity_id}/manual-checkins",
+                       json={"volunteer_id": world["alice"], "reason": "手机没电了", "nonce": f"manual-{nonce}", "at": iso(at)},
+                       headers=world["h"][who])
+
+
+def test_a_check_out_overlapping_time_entered_elsewhere_is_refused_and_changes_nothing(app, client, world, now):
+    elsewhere = second_activity(app, world, now)
+    assert table(client, world, [{"volunteer_id": world["alice"]}], "elsewhere-1", activity_id=elsewhere).status_code == 201
+    checked_in = manual(client, world, world["activity_id"], world["starts_at"], "co-in-1")
+    assert checked_in.json.get("result") == "checked_in", checked_in.json
+    refused = manual(client, world, world["activity_id"], world["ends_at"], "co-out-1")
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "overlapping_service"
+    assert "社区义诊" in refused.json["error"]["message"]
+    assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}
+    with app.app_context():
+        from models import Checkin
+        assert db.session.scalar(select(Checkin.checked_out_at)) is None  # still checked in
+
+
+def test_a_check_out_after_time_elsewhere_ended_is_credited(app, client, world, now):
+    elsewhere = second_activity(app, world, now, at=world["starts_at"] - timedelta(hours=5))
+    assert table(client, world, [{"volunteer_id": world["alice"]}], "before-1", activity_id=elsewhere).status_code == 201
+    manual(client, world, world["activity_id"], world["starts_at"], "after-in-1")
+    answer = manual(client, world, world["activity_id"], world["ends_at"], "after-out-1")
+    assert answer.status_code == 200 and (answer.json["result"], answer.json["minutes"]) == ("checked_out", 180)
+    assert ledger(app, world["alice"]) == {"balances": 360, "summed": 360, "total": 360}
+
+
+def test_a_check_out_past_the_cap_with_time_entered_at_the_activity_is_refused(app, client, world):
+    early = table(client, world, [{"volunteer_id": world["alice"], "started_at": iso(world["starts_at"] - timedelta(minutes=30)),
+                                   "ended_at": iso(world["starts_at"])}], "cap-early-1")
+    record_id = early.json["rows"][0]["record_id"]
+    assert client.post(f"/api/v1/service-records/{record_id}/corrections",
+                       json={"minutes_delta": 150, "reason": "会前培训", "nonce": "cap-corr-1"},
+                       headers=world["h"]["organizer"]).status_code == 201
+    manual(client, world, world["activity_id"], world["starts_at"] + timedelta(minutes=10), "cap-in-1")
+    refused = manual(client, world, world["activity_id"], world["ends_at"], "cap-out-1")
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "minutes_exceed_activity"
+    assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}
+    # A shorter stay fits in what is left of the 240 minutes.
+    fits = manual(client, world, world["activity_id"], world["starts_at"] + timedelta(minutes=60), "cap-out-2")
+    assert fits.status_code == 200 and fits.json["minutes"] == 50
+    assert ledger(app, world["alice"]) == {"balances": 230, "summed": 230, "total": 230}
+
+
+def test_a_forgotten_check_out_that_overlaps_is_closed_but_held_uncredited(app, client, world, now):
+    from app.services import checkins
+    from models import Checkin
+
+    elsewhere = second_activity(app, world, now)
+    manual(client, world, world["activity_id"], world["starts_at"], "held-in-1")
+    table(client, world, [{"volunteer_id": world["alice"]}], "held-else-1", activity_id=elsewhere)
+    with app.app_context():
+        rules = checkins.Rules(opens_minutes_before_start=30, checkout_grace_minutes=30, min_minutes_before_checkout=5)
+        assert checkins.close_forgotten_checkouts(rules=rules, policy="close_at_end", now=now) == 1
+        db.session.commit()
+        checkin = db.session.scalar(select(Checkin))
+        assert checkin.checked_out_at is not None and checkin.needs_review
+    assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}
+
+
+def test_a_refused_self_scan_reads_as_addressed_to_the_volunteer():
+    from app.errors import DomainError
+    from app.services import checkin_texts
+
+    refusal = DomainError("overlapping_service", "该志愿者在 9:00 至 12:00 已在「社区义诊」计入服务时长", 409)
+    assert checkin_texts.to_the_volunteer(refusal).message.startswith("您在 9:00")
