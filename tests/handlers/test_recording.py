@@ -44,6 +44,21 @@ def world(app, now):
     return world
 
 
+def told(app, kind):
+    """(account, title) of each notice of `kind` written to the outbox, in order."""
+    from models import Notification
+
+    with app.app_context():
+        rows = db.session.scalars(select(Notification).where(Notification.kind == kind).order_by(Notification.id))
+        return [(row.account_id, row.payload.get("title") or row.payload.get("data", {}).get("thing1", {}).get("value"))
+                for row in rows]
+
+
+def volunteer_account(app, volunteer_id):
+    with app.app_context():
+        return db.session.get(Volunteer, volunteer_id).account_id
+
+
 def second_activity(app, world, now, *, at=None):
     """Another activity of the org at the same time (or `at`), with alice and bob signed up."""
     with app.app_context():
@@ -304,6 +319,7 @@ def test_a_declaration_confirmed_becomes_a_record_of_source_declaration(app, cli
     assert again.status_code == 409 and again.json["error"]["code"] == "already_decided"
     mine = client.get("/api/v1/me/declarations", headers=world["h"]["alice"])
     assert [item["status"] for item in mine.json["items"]] == ["approved"]
+    assert told(app, "declaration_result") == [(volunteer_account(app, world["alice"]), "时长申报已确认")]
 
 
 def test_a_refusal_needs_a_reason_and_credits_nothing(app, client, world):
@@ -313,6 +329,7 @@ def test_a_refusal_needs_a_reason_and_credits_nothing(app, client, world):
     refused = decide(client, world, made.json["id"], "refuse", nonce="decide-0002", reason="当天未见到本人")
     assert refused.json["status"] == "rejected" and refused.json["decision_reason"] == "当天未见到本人"
     assert ledger(app, world["alice"])["summed"] == 0
+    assert told(app, "declaration_result") == [(volunteer_account(app, world["alice"]), "时长申报未确认")]
 
 
 def test_declaration_refusals(client, world):
@@ -382,6 +399,7 @@ def test_a_retroactive_entry_approved_a_level_above_becomes_records(app, client,
         assert sorted((r.source.value, r.minutes) for r in records) == [("retroactive", 60), ("retroactive", 120)]
     assert ledger(app, world["alice"]) == {"balances": 120, "summed": 120, "total": 120}
     assert all(a["record_id"] for a in done.json["attendees"])
+    assert told(app, "retroactive_result") == [(world["organizer_id"], "补录审批已通过")]
 
 
 def test_the_author_never_approves_their_own_entry(app, client, world, now):
