@@ -16,7 +16,9 @@ import logging
 from typing import Any
 
 import redis
-from sqlalchemy import JSON, Row, bindparam, func, select, type_coerce
+from flask import current_app
+from sqlalchemy import JSON, Engine, Row, bindparam, create_engine, func, select, type_coerce
+from sqlalchemy.exc import DBAPIError
 
 from app.errors import DomainError
 from app.extensions import db, get_redis, settings
@@ -80,14 +82,34 @@ def lookup(serial: str, code: str) -> Row:
             # which a switch to autocommit and back would undo; a local file has no round trips.)
             row = db.session.connection().execute(_LOOKUP, {"serial": serial}).first()
         else:
-            with bind.connect() as connection:
-                row = (connection.execution_options(isolation_level="AUTOCOMMIT")
-                       .execute(_LOOKUP, {"serial": serial}).first())
+            row = _read_autocommit(bind, serial)
     expected = row.verification_code.encode() if row is not None else _NO_CODE
     matches = hmac.compare_digest(expected, (code or "").upper().encode()[:64])
     if row is None or not matches or row.status not in _VISIBLE:
         raise DomainError("certificate_not_found", "查无此证明：请核对证明编号和验证码", 404)
     return row
+
+
+def _read_autocommit(bind: Engine, serial: str) -> Row | None:
+    """The lookup on the page's own small pool of autocommit connections, without a ping per checkout.
+
+    The app's engine pings each connection it hands out (a round trip, ~15 % of a view's CPU); here a
+    connection found dead (a restarted database) is invalidated and the read tried once more instead.
+    """
+    app = current_app._get_current_object()
+    engine = app.extensions.get("verification_engine")
+    if engine is None:
+        engine = create_engine(bind.url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=8, pool_timeout=10,
+                               pool_pre_ping=False)
+        app.extensions["verification_engine"] = engine
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                return connection.execute(_LOOKUP, {"serial": serial}).first()
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    return None
 
 
 def etag(row: Row) -> str:
