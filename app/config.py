@@ -267,6 +267,8 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         raise ConfigError("files.upload_max_bytes must be between 1024 and 536870912")
     if files["uploads_per_minute"] <= 0:
         raise ConfigError("files.uploads_per_minute must be positive")
+    if files["unattached_grace_hours"] < 1:
+        raise ConfigError("files.unattached_grace_hours must be at least 1")
     if not 10_000 <= files["upload_max_pixels"] <= 200_000_000:
         raise ConfigError("files.upload_max_pixels must be between 10000 and 200000000")
 

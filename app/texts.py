@@ -36,3 +36,8 @@ def hours_text(minutes: int) -> str:
     if not hours:
         return f"{rest}分钟"
     return f"{hours}小时{rest}分钟" if rest else f"{hours}小时"
+
+
+def clause(text: str | None) -> str:
+    """Someone's words (a reason, a note) set inside our sentence: without their closing stop, which we add."""
+    return (text or "").strip().rstrip("。.!！;；,，")

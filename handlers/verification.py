@@ -7,7 +7,7 @@ one with the reason and date, 404 for an unknown serial or a wrong code, 429 pas
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, request
 
 from app.errors import DomainError
 from app.services.certificates import verification
@@ -24,10 +24,22 @@ def _wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
+# Public, but about a person: kept by the phone (private), revalidated on every view (no-cache) so a
+# revocation shows at once; a revalidation with the same ETag is a 304 without a body.
+_HEADERS = {"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex",
+            "Vary": "Accept"}
+_TEMPLATE = "certificates/verify.html"
+
+
+def _page(**context) -> str:
+    # The compiled template from Jinja's cache, rendered directly: no context processors or signals
+    # on the one page that is looked up by anyone holding a QR code.
+    return current_app.jinja_env.get_template(_TEMPLATE).render(**context)
+
+
 @blueprint.get("/v/<string(maxlength=40):serial>")
 def verify(serial: str):
     as_json = _wants_json()
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
     try:
         verification.require_budget(request.remote_addr or "unknown")
         if not set(serial) <= _SERIAL_CHARS:
@@ -35,11 +47,14 @@ def verify(serial: str):
         row = verification.lookup(serial, request.args.get("c", ""))
     except DomainError as error:
         if as_json:
-            return jsonify(error.to_dict()), error.status, headers
-        return render_template("certificates/verify.html", c=None, error=error), error.status, headers
+            return jsonify(error.to_dict()), error.status, _HEADERS
+        return _page(c=None, error=error), error.status, _HEADERS
     view = verification.public_view(row)
     status = 410 if view["status"] == "revoked" else 200
+    tag = verification.etag(row)
+    headers = {**_HEADERS, "ETag": f'"{tag}"'}
+    if request.if_none_match.contains_weak(tag):
+        return "", 304, headers
     if as_json:
-        body = {**view, "revoked": status == 410}
-        return jsonify(body), status, headers
-    return render_template("certificates/verify.html", c=view, error=None), status, headers
+        return jsonify({**view, "revoked": status == 410}), status, headers
+    return _page(c=view, error=None), status, headers

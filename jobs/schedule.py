@@ -22,7 +22,7 @@ must also catch up on what it missed rather than act only on the last period.
 
 from __future__ import annotations
 
-from jobs import attendance, bulletins, campaigns, certificates, exports, kpis, reminders, trainings
+from jobs import attendance, bulletins, campaigns, certificates, exports, kpis, reminders, trainings, uploads
 from jobs.runner import Job, cron, every
 
 JOBS = (
@@ -48,4 +48,6 @@ JOBS = (
         bulletins.remind_quarterly_reports),
     # Certificates whose publicity ended are issued within 5 minutes; lost PDFs are queued again.
     Job("certificates_issue_due", cron(minute="*/5"), certificates.issue_due),
+    # Uploads nothing names after [files] unattached_grace_hours: rows, files and thumbnails deleted.
+    Job("uploads_sweep", cron(minute=41), uploads.sweep_unattached),
 )

@@ -25,8 +25,9 @@ _TO_THE_VOLUNTEER = {
 
 def to_the_volunteer(refusal: DomainError) -> DomainError:
     """The refusal as the volunteer reads it: same code, status and context, 您 in the message."""
-    return type(refusal)(refusal.code, _TO_THE_VOLUNTEER.get(refusal.code, refusal.message), refusal.status,
-                         context=refusal.context)
+    # Refusals written for the captain with details in them (overlap, cap) read as well with 您.
+    message = _TO_THE_VOLUNTEER.get(refusal.code) or refusal.message.replace("该志愿者", "您")
+    return type(refusal)(refusal.code, message, refusal.status, context=refusal.context)
 
 
 @contextmanager

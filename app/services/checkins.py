@@ -29,6 +29,7 @@ from app.db import insert_unless_present
 from app.errors import DomainError
 from app.extensions import db
 from app.services import access, checkin_texts, service_records
+from app.services.recording import ledger
 from app.texts import moment_text
 from models import (Activity, ActivityStatus, Checkin, CheckinMethod, CheckinScan, Signup, SignupStatus, Volunteer,
                     VolunteerStatus)
@@ -274,6 +275,9 @@ _CLOSE_CHECKIN = (
             checked_out_by_account_id=bindparam("account_id"))
     .returning(_checkins.c.checked_in_at, _checkins.c.checked_out_at)
 )
+# The same on PostgreSQL, also taking the volunteer's crediting lock (ledger.py) for the record that
+# follows, at no extra round trip; only the closer of the check-in takes it.
+_CLOSE_CHECKIN_LOCKING = _CLOSE_CHECKIN.returning(ledger.lock_expression(_checkins.c.volunteer_id).label("locked"))
 
 
 def _execute(statement: Executable, params: dict[str, Any]) -> Result:
@@ -413,15 +417,22 @@ def _checkout(activity: Row, door: Row, *, step: int | None, method: CheckinMeth
         raise CheckinError("too_soon_to_check_out", f"签到后 {rules.min_minutes_before_checkout} 分钟内不能签退",
                            context=_context(activity, door, at))
     _require_window(door.checked_in_at, activity.ends_at + timedelta(minutes=rules.checkout_grace_minutes), at, door)
-    closed = _execute(_CLOSE_CHECKIN, {
+    locking = db.session.get_bind().dialect.name == "postgresql"
+    closed = _execute(_CLOSE_CHECKIN_LOCKING if locking else _CLOSE_CHECKIN, {
         "checkin_id": door.checkin_id, "at": at, "method": method, "account_id": account_id}).first()
     if closed is None:
         # Another scan closed it a moment ago: one check-out, one record.
         raise CheckinError("already_checked_out", "该志愿者已签退",
                            context=_context(activity, door_of(activity.id, door.volunteer_id), at))
-    minutes = service_records.record_attendance(activity, checkin_id=door.checkin_id, volunteer_id=door.volunteer_id,
-                                                checked_in_at=closed.checked_in_at,
-                                                checked_out_at=closed.checked_out_at, account_id=account_id, now=now)
+    try:
+        minutes = ledger.credit_checkin(activity, checkin_id=door.checkin_id, volunteer_id=door.volunteer_id,
+                                        checked_in_at=closed.checked_in_at, checked_out_at=closed.checked_out_at,
+                                        account_id=account_id, now=now, lock_held=True)
+    except DomainError as refusal:
+        # Time credited another way (bulk, a declaration, 补录) overlaps this stay or fills the
+        # activity's cap: the check-out is refused and rolled back, the volunteer stays checked in.
+        raise CheckinError(refusal.code, refusal.message, refusal.status,
+                           context=_context(activity, door, at)) from None
     return ScanAnswer(result="checked_out", **_who(door), checked_in_at=closed.checked_in_at.isoformat(),
                       checked_out_at=closed.checked_out_at.isoformat(), minutes=minutes)
 
@@ -472,7 +483,12 @@ def close_forgotten_checkouts(*, rules: Rules, policy: str, now: datetime, limit
             continue
         closed += 1
         if policy == "close_at_end":
-            service_records.record_attendance(db.session.get(Activity, changed.activity_id), checkin_id=checkin_id,
-                                              volunteer_id=changed.volunteer_id, checked_in_at=changed.checked_in_at,
-                                              checked_out_at=changed.checked_out_at, account_id=None, now=now)
+            try:
+                with db.session.begin_nested():
+                    ledger.credit_checkin(db.session.get(Activity, changed.activity_id), checkin_id=checkin_id,
+                                          volunteer_id=changed.volunteer_id, checked_in_at=changed.checked_in_at,
+                                          checked_out_at=changed.checked_out_at, account_id=None, now=now)
+            except DomainError as refusal:
+                # Overlapping or over the cap: closed and held for review (needs_review) uncredited.
+                logger.info("forgotten check-out held uncredited: checkin=%s code=%s", checkin_id, refusal.code)
     return closed

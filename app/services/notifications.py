@@ -54,6 +54,9 @@ class NotificationKind(enum.StrEnum):
     TRANSFER_REQUEST = "transfer_request"  # a volunteer applies to move here, to the receiving side
     TRANSFER_RESULT = "transfer_result"  # the receiving side's decision, to the volunteer
     TRANSFER_RELEASED = "transfer_released"  # a volunteer moved away, to the releasing side
+    DECLARATION_RESULT = "declaration_result"  # a self-declaration confirmed or refused, to the volunteer
+    RETROACTIVE_RESULT = "retroactive_result"  # a 补录 approved or refused, to the organiser who entered it
+    CERTIFICATE_PROGRESS = "certificate_progress"  # a certificate in publicity, issued, refused or revoked, to its holder
 
 
 # A part of a key: a value (an id, a timestamp, a state), or (tag, value) written together, e.g. ("s", 12) → "s12".

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import bindparam, exists, func, insert, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
@@ -42,9 +42,7 @@ def credited_minutes(activity: CreditWindow, checked_in_at: datetime, checked_ou
     return max(int((end - start).total_seconds() // 60), 0)
 
 
-_records = ServiceRecord.__table__
 _volunteers = Volunteer.__table__
-_INSERT_ATTENDANCE = insert(_records).values(kind=RecordKind.ATTENDANCE, source=RecordSource.SCAN)
 # Relative to the stored value: concurrent records of one volunteer cannot lose each other.
 _signups = Signup.__table__
 # The balance moves only if it stays at zero or above: rowcount 0 means the entry was refused.
@@ -57,42 +55,35 @@ _ADD_TO_TOTALS = (update(_volunteers).where(_volunteers.c.id == bindparam("volun
                           service_record_count=_volunteers.c.service_record_count + bindparam("records")))
 
 
-def record_attendance(activity: CreditWindow, *, checkin_id: int, volunteer_id: int, checked_in_at: datetime,
-                      checked_out_at: datetime, account_id: int | None, now: datetime) -> int:
-    """Write the attendance record of a closed check-in, add it to the volunteer's totals; the minutes.
-
-    The caller has just closed the check-in with a conditional UPDATE, so this runs once per
-    check-in; the unique checkin_id would refuse a second record all the same.
-    """
-    minutes = credited_minutes(activity, checked_in_at, checked_out_at)
-    if not _move_balance(volunteer_id, activity.id, minutes):
-        # A check-in needs an approved sign-up, so its row is there; refuse loudly if it is not.
-        raise DomainError("not_signed_up", "该志愿者未报名本活动，不能记录时长", 409)
-    db.session.connection().execute(_INSERT_ATTENDANCE, {
-        "volunteer_id": volunteer_id, "activity_id": activity.id, "checkin_id": checkin_id, "minutes": minutes,
-        "created_by_account_id": account_id, "created_at": now})
-    _add_to_totals(volunteer_id, minutes)
-    return minutes
-
-
 def confirm_activity(account: Account, activity_id: int, *, now: datetime) -> dict[str, int]:
     """A captain or organiser confirms an activity's records; check-ins held for review get theirs now."""
     activity = access.require_activity_manager(account.id, access.activity(activity_id), doing="确认时长")
     held = db.session.scalars(select(Checkin).where(
         Checkin.activity_id == activity.id, Checkin.checked_out_at.is_not(None), Checkin.needs_review.is_(True),
         ~exists().where(ServiceRecord.checkin_id == Checkin.id))).all()
+    from app.services.recording import ledger
+
+    refused: list[int] = []
     for checkin in held:
-        record_attendance(activity, checkin_id=checkin.id, volunteer_id=checkin.volunteer_id,
-                          checked_in_at=checkin.checked_in_at, checked_out_at=checkin.checked_out_at,
-                          account_id=account.id, now=now)
-    db.session.execute(update(Checkin).where(Checkin.activity_id == activity.id, Checkin.needs_review.is_(True))
+        try:
+            # Under the same limits as every other way of crediting: a held check-in that overlaps
+            # time credited elsewhere, or would pass the cap, stays held (and is counted) for a person
+            # to sort out, rather than stopping the whole confirmation.
+            with db.session.begin_nested():
+                ledger.credit_checkin(activity, checkin_id=checkin.id, volunteer_id=checkin.volunteer_id,
+                                      checked_in_at=checkin.checked_in_at, checked_out_at=checkin.checked_out_at,
+                                      account_id=account.id, now=now)
+        except DomainError:
+            refused.append(checkin.id)
+    db.session.execute(update(Checkin).where(Checkin.activity_id == activity.id, Checkin.needs_review.is_(True),
+                                             Checkin.id.not_in(refused))
                        .values(needs_review=False).execution_options(synchronize_session=False))
     confirmed = db.session.execute(
         update(ServiceRecord).where(ServiceRecord.activity_id == activity.id, ServiceRecord.confirmed_at.is_(None))
         .values(confirmed_at=now, confirmed_by_account_id=account.id).execution_options(synchronize_session=False)
     ).rowcount
     audit.record(account.id, "service_records.confirmed", "activity", activity.id, now=now, records=confirmed)
-    return {"confirmed": confirmed, "credited_after_review": len(held)}
+    return {"confirmed": confirmed, "credited_after_review": len(held) - len(refused)}
 
 
 def correct(account: Account, record_id: int, *, minutes_delta: int, reason: str, now: datetime) -> ServiceRecord:

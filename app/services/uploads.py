@@ -24,12 +24,12 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import BinaryIO
 
 import redis
 from PIL import Image, ImageOps
-from sqlalchemy import event, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
 
 from app.errors import DomainError, NotFound, ValidationFailed
@@ -310,9 +310,11 @@ def claim(account_id: int, tokens: Sequence[str], purposes: Sequence[UploadPurpo
         raise DomainError("too_many_uploads", f"最多上传 {limit} 个文件", 422, fields={field: f"最多 {limit} 个"})
     if not tokens:
         return []
+    # FOR SHARE (PostgreSQL): the sweep of unattached uploads skips rows being claimed, and a claim
+    # waits for a sweep that took its rows first (then finds them gone: "please upload again").
     rows = {row.token: row for row in db.session.scalars(
         select(Upload).where(Upload.token.in_(tokens), Upload.account_id == account_id,
-                             Upload.purpose.in_(list(purposes))))}
+                             Upload.purpose.in_(list(purposes))).with_for_update(read=True))}
     missing = [token for token in tokens if token not in rows]
     if missing:
         raise DomainError("upload_not_found", "有文件未上传成功或不属于您，请重新上传", 422,
@@ -330,3 +332,64 @@ def links(upload: Upload, *, filename: str | None = None) -> dict:
         "thumbnail_url": (files.signed_url(upload.thumbnail_key, filename=f"thumb-{name}.jpg", ttl_seconds=LINK_SECONDS)
                           if upload.thumbnail_key else None),
     }
+
+
+# --- the sweep of uploads never attached ----------------------------------------------------------
+#
+# An upload is attached when a row names its id: a declaration's photos, a 补录's evidence, any
+# revision of an activity's report. Those rows are written after the upload (by the uploader,
+# through `claim`), so only rows made since the oldest candidate are read. The sweep runs hourly and
+# looks back CATCH_UP past the grace period, so a week without a scheduler is caught up; an upload
+# checked and found attached is simply checked again on the next run until it ages out of that window.
+
+CATCH_UP = timedelta(days=7)
+
+
+def _attached_ids(since: datetime) -> set[int]:
+    """Ids of uploads named by any row made at or after `since`."""
+    from models import ActivityReport, Declaration, RetroactiveEntry
+
+    attached: set[int] = set()
+    for column, made_at in ((Declaration.photo_upload_ids, Declaration.created_at),
+                            (RetroactiveEntry.evidence_upload_ids, RetroactiveEntry.created_at),
+                            (ActivityReport.photo_upload_ids, ActivityReport.created_at)):
+        for ids in db.session.scalars(select(column).where(made_at >= since)):
+            attached.update(ids or ())
+    return attached
+
+
+def take_unattached(*, now: datetime, grace: timedelta, after_id: int = 0,
+                    limit: int = 500) -> tuple[list[tuple[int, str, str | None]], int | None]:
+    """Delete the rows of uploads older than `grace` that nothing names, of the next `limit` after `after_id`.
+
+    Returns their (id, key, thumbnail key) and the last id looked at (None when there were none:
+    the sweep is done). The caller commits, then deletes the files (`forget_files`): a file
+    outlives its row at worst, never the other way round. Rows being claimed right now are locked
+    and skipped (PostgreSQL).
+    """
+    cutoff = now - grace
+    candidates = db.session.execute(
+        select(Upload.id, Upload.storage_key, Upload.thumbnail_key, Upload.created_at)
+        .where(Upload.id > after_id, Upload.created_at < cutoff, Upload.created_at >= cutoff - CATCH_UP)
+        .order_by(Upload.id).limit(limit).with_for_update(skip_locked=True)).all()
+    if not candidates:
+        return [], None
+    attached = _attached_ids(min(row.created_at for row in candidates))
+    gone = [(row.id, row.storage_key, row.thumbnail_key) for row in candidates if row.id not in attached]
+    if gone:
+        db.session.execute(delete(Upload).where(Upload.id.in_([upload_id for upload_id, _, _ in gone]))
+                           .execution_options(synchronize_session=False))
+    return gone, candidates[-1].id
+
+
+def forget_files(keys: Sequence[str | None]) -> int:
+    """Delete stored files (after their rows are committed gone); how many were there. Failures are logged."""
+    deleted = 0
+    for key in keys:
+        if not key:
+            continue
+        try:
+            deleted += files.delete(key)
+        except Exception:  # noqa: BLE001 (one unreachable object must not stop the rest)
+            logger.warning("could not delete an unattached upload's file", exc_info=True)
+    return deleted

@@ -180,3 +180,34 @@ def test_bad_requests_change_nothing(client, cast):
                         headers=cast["h"]["alice"])
     assert extra.status_code == 422
     assert client.get(f"{URL}/me/certificates", headers=cast["h"]["alice"]).json["items"] == []
+
+
+def test_the_page_is_revalidated_every_view_and_an_unchanged_one_is_a_304(client, cast):
+    certificate = request_mine(client, cast)[cast["org"]]
+    approved = approve(client, cast, certificate["id"])
+    path = approved["verification_url"].removeprefix("https://volunteer.example.org")
+    first = client.get(path)
+    assert first.status_code == 200 and first.headers["Cache-Control"] == "private, no-cache"
+    assert first.headers["Vary"] == "Accept" and first.headers["ETag"].startswith('"publicity-')
+    again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+    assert client.get(path, headers={"If-None-Match": '"issued-x-0"'}).status_code == 200
+    wrong = client.get(path[:-4] + "AAAA", headers={"If-None-Match": first.headers["ETag"]})
+    assert wrong.status_code == 404   # the validator never stands in for the code
+
+
+def test_the_page_reads_again_after_its_connection_died(app, client, cast):
+    """PostgreSQL: the page's own autocommit pool pings nothing; a dead connection is retried once."""
+    import sqlalchemy as sa
+    from app.extensions import db
+
+    certificate = request_mine(client, cast)[cast["org"]]
+    path = approve(client, cast, certificate["id"])["verification_url"].removeprefix("https://volunteer.example.org")
+    assert client.get(path).status_code == 200
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("the autocommit pool is PostgreSQL's")
+        with db.engine.connect() as connection:
+            connection.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                       "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    assert client.get(path).status_code == 200

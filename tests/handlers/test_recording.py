@@ -44,6 +44,21 @@ def world(app, now):
     return world
 
 
+def told(app, kind):
+    """(account, title) of each notice of `kind` written to the outbox, in order."""
+    from models import Notification
+
+    with app.app_context():
+        rows = db.session.scalars(select(Notification).where(Notification.kind == kind).order_by(Notification.id))
+        return [(row.account_id, row.payload.get("title") or row.payload.get("data", {}).get("thing1", {}).get("value"))
+                for row in rows]
+
+
+def volunteer_account(app, volunteer_id):
+    with app.app_context():
+        return db.session.get(Volunteer, volunteer_id).account_id
+
+
 def second_activity(app, world, now, *, at=None):
     """Another activity of the org at the same time (or `at`), with alice and bob signed up."""
     with app.app_context():
@@ -327,6 +342,7 @@ def test_a_declaration_confirmed_becomes_a_record_of_source_declaration(app, cli
     assert again.status_code == 409 and again.json["error"]["code"] == "already_decided"
     mine = client.get("/api/v1/me/declarations", headers=world["h"]["alice"])
     assert [item["status"] for item in mine.json["items"]] == ["approved"]
+    assert told(app, "declaration_result") == [(volunteer_account(app, world["alice"]), "时长申报已确认")]
 
 
 def test_a_refusal_needs_a_reason_and_credits_nothing(app, client, world):
@@ -336,6 +352,7 @@ def test_a_refusal_needs_a_reason_and_credits_nothing(app, client, world):
     refused = decide(client, world, made.json["id"], "refuse", nonce="decide-0002", reason="当天未见到本人")
     assert refused.json["status"] == "rejected" and refused.json["decision_reason"] == "当天未见到本人"
     assert ledger(app, world["alice"])["summed"] == 0
+    assert told(app, "declaration_result") == [(volunteer_account(app, world["alice"]), "时长申报未确认")]
 
 
 def test_declaration_refusals(client, world):
@@ -461,6 +478,7 @@ def test_a_retroactive_entry_approved_a_level_above_becomes_records(app, client,
         assert sorted((r.source.value, r.minutes) for r in records) == [("retroactive", 60), ("retroactive", 120)]
     assert ledger(app, world["alice"]) == {"balances": 120, "summed": 120, "total": 120}
     assert all(a["record_id"] for a in done.json["attendees"])
+    assert told(app, "retroactive_result") == [(world["organizer_id"], "补录审批已通过")]
 
 
 def test_the_author_never_approves_their_own_entry(app, client, world, now):
@@ -541,3 +559,73 @@ def test_a_pending_declaration_is_not_evidence_but_an_approved_retroactive_entry
     assert [(i["source"], i["token"], i["caption"]) for i in shown.json["items"]] == [
         ("retroactive", world["evidence"], "补录凭证")]
     assert client.get("/api/v1/activities/999999/evidence", headers=world["h"]["organizer"]).status_code == 404
+# --- a scanned check-out under the same two limits ----------------------------------------------------
+
+def manual(client, world, activity_id, at, nonce, who="captain"):
+    return client.post(f"/api/v1/activities/{activity_id}/manual-checkins",
+                       json={"volunteer_id": world["alice"], "reason": "手机没电了", "nonce": f"manual-{nonce}", "at": iso(at)},
+                       headers=world["h"][who])
+
+
+def test_a_check_out_overlapping_time_entered_elsewhere_is_refused_and_changes_nothing(app, client, world, now):
+    elsewhere = second_activity(app, world, now)
+    assert table(client, world, [{"volunteer_id": world["alice"]}], "elsewhere-1", activity_id=elsewhere).status_code == 201
+    checked_in = manual(client, world, world["activity_id"], world["starts_at"], "co-in-1")
+    assert checked_in.json.get("result") == "checked_in", checked_in.json
+    refused = manual(client, world, world["activity_id"], world["ends_at"], "co-out-1")
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "overlapping_service"
+    assert "社区义诊" in refused.json["error"]["message"]
+    assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}
+    with app.app_context():
+        from models import Checkin
+        assert db.session.scalar(select(Checkin.checked_out_at)) is None  # still checked in
+
+
+def test_a_check_out_after_time_elsewhere_ended_is_credited(app, client, world, now):
+    elsewhere = second_activity(app, world, now, at=world["starts_at"] - timedelta(hours=5))
+    assert table(client, world, [{"volunteer_id": world["alice"]}], "before-1", activity_id=elsewhere).status_code == 201
+    manual(client, world, world["activity_id"], world["starts_at"], "after-in-1")
+    answer = manual(client, world, world["activity_id"], world["ends_at"], "after-out-1")
+    assert answer.status_code == 200 and (answer.json["result"], answer.json["minutes"]) == ("checked_out", 180)
+    assert ledger(app, world["alice"]) == {"balances": 360, "summed": 360, "total": 360}
+
+
+def test_a_check_out_past_the_cap_with_time_entered_at_the_activity_is_refused(app, client, world):
+    early = table(client, world, [{"volunteer_id": world["alice"], "started_at": iso(world["starts_at"] - timedelta(minutes=30)),
+                                   "ended_at": iso(world["starts_at"])}], "cap-early-1")
+    record_id = early.json["rows"][0]["record_id"]
+    assert client.post(f"/api/v1/service-records/{record_id}/corrections",
+                       json={"minutes_delta": 150, "reason": "会前培训", "nonce": "cap-corr-1"},
+                       headers=world["h"]["organizer"]).status_code == 201
+    manual(client, world, world["activity_id"], world["starts_at"] + timedelta(minutes=10), "cap-in-1")
+    refused = manual(client, world, world["activity_id"], world["ends_at"], "cap-out-1")
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "minutes_exceed_activity"
+    assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}
+    # A shorter stay fits in what is left of the 240 minutes.
+    fits = manual(client, world, world["activity_id"], world["starts_at"] + timedelta(minutes=60), "cap-out-2")
+    assert fits.status_code == 200 and fits.json["minutes"] == 50
+    assert ledger(app, world["alice"]) == {"balances": 230, "summed": 230, "total": 230}
+
+
+def test_a_forgotten_check_out_that_overlaps_is_closed_but_held_uncredited(app, client, world, now):
+    from app.services import checkins
+    from models import Checkin
+
+    elsewhere = second_activity(app, world, now)
+    manual(client, world, world["activity_id"], world["starts_at"], "held-in-1")
+    table(client, world, [{"volunteer_id": world["alice"]}], "held-else-1", activity_id=elsewhere)
+    with app.app_context():
+        rules = checkins.Rules(opens_minutes_before_start=30, checkout_grace_minutes=30, min_minutes_before_checkout=5)
+        assert checkins.close_forgotten_checkouts(rules=rules, policy="close_at_end", now=now) == 1
+        db.session.commit()
+        checkin = db.session.scalar(select(Checkin))
+        assert checkin.checked_out_at is not None and checkin.needs_review
+    assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}
+
+
+def test_a_refused_self_scan_reads_as_addressed_to_the_volunteer():
+    from app.errors import DomainError
+    from app.services import checkin_texts
+
+    refusal = DomainError("overlapping_service", "该志愿者在 9:00 至 12:00 已在「社区义诊」计入服务时长", 409)
+    assert checkin_texts.to_the_volunteer(refusal).message.startswith("您在 9:00")

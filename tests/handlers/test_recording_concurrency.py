@@ -125,3 +125,43 @@ def test_one_sign_in_sheet_committed_at_once_by_many_credits_once(app, world):
     assert statuses == [201] + [409] * (CONCURRENCY - 1)
     assert {body["error"]["code"] for status, body in results if status == 409} == {"preview_already_committed"}
     assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}
+
+
+def test_a_check_out_and_entries_elsewhere_at_once_credit_one(app, world):
+    """The scan path takes the same per-volunteer lock (inside its closing UPDATE) and checks the same rules."""
+    path = f"/api/v1/activities/{world['activity_id']}/manual-checkins"
+    manual = {"volunteer_id": world["alice"], "reason": "老人无智能手机"}
+    with serve(app) as base_url:
+        checked_in = requests.post(f"{base_url}{path}", json={**manual, "nonce": "scan-race-in",
+                                                               "at": world["starts_at"].isoformat()},
+                                   headers=world["captain"], timeout=60)
+        assert checked_in.json()["result"] == "checked_in"
+        to_send = [(path, {**manual, "nonce": "scan-race-out", "at": world["ends_at"].isoformat()}, world["captain"])]
+        to_send += [(f"/api/v1/activities/{world['others'][i % 4]}/bulk-entries",
+                     {"rows": [{"volunteer_id": world["alice"]}], "nonce": f"scan-elsewhere-{i:04d}"},
+                     world["organizer"]) for i in range(CONCURRENCY - 1)]
+        results = send_all(base_url, to_send)
+    checked_out = results[0][0] == 200
+    entered = sum(1 for status, body in results[1:] if status == 201 and body["recorded"] == 1)
+    assert checked_out + entered == 1
+    if not checked_out:
+        assert results[0][1]["error"]["code"] == "overlapping_service"
+    assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}
+
+
+def test_check_outs_at_two_activities_at_once_credit_one(app, world):
+    """Two captains close the same person's stays at two activities held at the same time."""
+    activity_ids = [world["activity_id"], *world["others"]]
+    manual = {"volunteer_id": world["alice"], "reason": "老人无智能手机"}
+    with serve(app) as base_url:
+        for i, activity_id in enumerate(activity_ids):
+            answer = requests.post(f"{base_url}/api/v1/activities/{activity_id}/manual-checkins",
+                                   json={**manual, "nonce": f"two-in-{i:04d}", "at": world["starts_at"].isoformat()},
+                                   headers=world["organizer"], timeout=60)
+            assert answer.json()["result"] == "checked_in"
+        results = send_all(base_url, [(f"/api/v1/activities/{activity_id}/manual-checkins",
+                                       {**manual, "nonce": f"two-out-{i:04d}", "at": world["ends_at"].isoformat()},
+                                       world["organizer"]) for i, activity_id in enumerate(activity_ids)])
+    assert sorted(status for status, _ in results) == [200] + [409] * (len(activity_ids) - 1)
+    assert {body["error"]["code"] for status, body in results if status == 409} == {"overlapping_service"}
+    assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}

@@ -271,3 +271,18 @@ def test_the_pdf_page_has_the_four_parts_a_seal_area_and_the_qr_of_the_verificat
                  "110101-000042", "社区环境整治", "急救培训", "王会长", row.serial, "2026-12-01", url):
         assert part in page, part
     assert "<svg" in page and "110101199001011234" not in page
+
+
+def test_the_holder_is_told_each_step_once_and_the_issue_notice_carries_the_link(served):
+    from sqlalchemy import select
+    from models import Notification
+
+    row = approved(served)
+    flow.issue(row.id, now=row.publicity_ends_at)
+    flow.issue(row.id, now=row.publicity_ends_at)     # the job and the button: told once
+    flow.revoke(served.organizer.id, row.id, reason="活动记录有误", now=row.publicity_ends_at)
+    told = db.session.execute(select(Notification.account_id, Notification.idempotency_key, Notification.payload)
+                              .where(Notification.kind == "certificate_progress").order_by(Notification.id)).all()
+    assert {account_id for account_id, _, _ in told} == {served.alice.account.id}
+    assert [key.rsplit(":", 1)[1] for _, key, _ in told] == ["publicity", "issued", "revoked"]
+    assert verification.link(row.serial, row.verification_code) in str(told[1].payload)

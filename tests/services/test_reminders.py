@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.services import activities, checkins, reminders, service_records, signups
+from app.services import activities, checkins, reminders, signups
+from app.services.recording import ledger
 from models import (Campaign, CampaignStatus, Checkin, CheckinMethod, Notification, NotificationStatus,
                     OfficialFollower, Signup, SignupStatus, VolunteerStatus)
 from tests import factories as f
@@ -124,9 +125,9 @@ def attend(activity, volunteer, checked_in_at, checked_out_at=None):
     if checked_out_at is not None:
         checkin.checked_out_at = checked_out_at
         checkin.checkout_method = CheckinMethod.MANUAL
-        service_records.record_attendance(activity, checkin_id=checkin.id, volunteer_id=volunteer.id,
-                                          checked_in_at=checked_in_at, checked_out_at=checked_out_at,
-                                          account_id=None, now=checked_out_at)
+        ledger.credit_checkin(activity, checkin_id=checkin.id, volunteer_id=volunteer.id,
+                              checked_in_at=checked_in_at, checked_out_at=checked_out_at,
+                              account_id=None, now=checked_out_at)
     return checkin
 
 

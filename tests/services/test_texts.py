@@ -24,8 +24,13 @@ from app.wechat.callbacks import InboundMessage
 from app.wechat.simulator import fields as wechat_rules
 from app.services import quarterly_reports
 from app.services.bulletins import freeze as bulletin_freeze
-from models import Bulletin, BulletinStatus, Campaign, Signup, SignupMode, SignupStatus, TeamKind, TransferKind, VolunteerStatus
+from app.services import uploads
+from app.services.certificates import flow as certificates
+from app.services.recording import declarations, retroactive
+from models import (Bulletin, BulletinStatus, Campaign, Signup, SignupMode, SignupStatus, TeamKind, TransferKind,
+                    UploadPurpose, VolunteerStatus)
 from tests import factories as f
+from tests.recording_world import jpeg
 
 # --- the formatters --------------------------------------------------------------------------------
 
@@ -185,6 +190,33 @@ def make_every_notification(world, now) -> None:
                               now=now)
         transfers.decide(world["street_admin"], row.id, approve=approve, reason=None if approve else LONG_REASON,
                          team_id=None, now=now)
+    # Declared time confirmed and refused (to the volunteer); a 补录 approved and refused (to its author).
+    declared = f.activity(org, tree["community"], now, title=LONG_TITLE, address=LONG_ADDRESS,
+                          starts_in=timedelta(hours=-6))
+    for person, confirm in ((carol, True), (dave, False)):
+        db.session.add(Signup(activity_id=declared.id, volunteer_id=person.id, status=SignupStatus.APPROVED,
+                              created_at=now, updated_at=now))
+        db.session.flush()
+        made = declarations.declare(person.account, declared.id, started_at=declared.starts_at,
+                                    ended_at=declared.ends_at, note=LONG_REASON, photos=[], now=now)
+        declarations.decide(organizer, made.id, confirm=confirm, reason=None if confirm else LONG_REASON + "。", now=now)
+    approver = f.admin("sim_texts_city_admin", tree["city"], now)
+    for days_ago, approve in ((3, True), (5, False)):
+        evidence = uploads.store(organizer.id, UploadPurpose.EVIDENCE, jpeg(), content_type="image/jpeg", now=now)
+        began = now - timedelta(days=days_ago)
+        entry = retroactive.enter(organizer, org.id, retroactive.Held(
+            title=LONG_TITLE, place=LONG_ADDRESS, beneficiary="社区空巢老人", content=LONG_REASON, starts_at=began,
+            ends_at=began + timedelta(hours=2)), [retroactive.Attendee(alice.id)], [evidence.token], now=now)
+        retroactive.decide(approver, entry.id, approve=approve,
+                           reason=None if approve else LONG_REASON, now=now)
+    # A certificate's steps, to its holder: publicity, issue, revocation; a second one refused.
+    period = (to_local(now).date() - timedelta(days=30), to_local(now).date())
+    first = certificates.request(carol.account, *period, note=None, now=now)[0]
+    certificates.review(organizer.id, first.id, approve=True, reason=None, now=now)
+    certificates.issue(first.id, now=first.publicity_ends_at)
+    certificates.revoke(organizer.id, first.id, reason=LONG_REASON + "。", now=first.publicity_ends_at)
+    second = certificates.request(carol.account, *period, note=None, now=now)[0]
+    certificates.review(organizer.id, second.id, approve=False, reason=LONG_REASON, now=now)
 
 
 def test_every_notification_reads_well_and_fits_its_fields(world, now, captured):
@@ -194,7 +226,7 @@ def test_every_notification_reads_well_and_fits_its_fields(world, now, captured)
     assert kinds == set(notifications.NotificationKind) - {notifications.NotificationKind.ANNOUNCEMENT}
     for message in captured:
         for text in (message.title, message.text):
-            assert not doubled(text), (message.kind, text)
+            assert not doubled(text) and "。。" not in text, (message.kind, text)
             assert not any(word in text for word in _THIRD_PERSON), (message.kind, text)
             assert "组织管理员" not in text and not re.search(r"(?<!\d)0\d月|月0\d日", text), (message.kind, text)
         data = fit_fields(message.fields)
@@ -206,6 +238,12 @@ def test_every_notification_reads_well_and_fits_its_fields(world, now, captured)
         assert shown == message.title or shown.endswith("…"), (message.kind, shown)
     titles = {message.title for message in captured if message.kind == "signup_result"}
     assert titles == {"报名成功", "报名已通过", "报名未通过", "报名候补成功"}
+    steps = [message for message in captured if message.kind == "certificate_progress"]
+    assert [message.title for message in steps] == ["志愿服务记录证明公示中", "志愿服务记录证明已出具",
+                                                    "志愿服务记录证明已撤销", "志愿服务记录证明未通过"]
+    assert "/v/ZM" in steps[1].text and "?c=" in steps[1].text
+    decided = {message.title for message in captured if message.kind in ("declaration_result", "retroactive_result")}
+    assert decided == {"时长申报已确认", "时长申报未确认", "补录审批已通过", "补录审批未通过"}
     changed = {message.kind: message for message in captured if message.kind.startswith("activity_")}
     assert changed["activity_cancelled"].title == "活动已取消"
     assert changed["activity_time_changed"].title == "活动时间调整"

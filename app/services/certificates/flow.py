@@ -26,9 +26,10 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
-from app.services import access, audit, regions
+from app.services import access, audit, notifications, regions
 from app.services.certificates import content as contents, publicity
 from app.services.volunteers import own_volunteer
+from app.texts import clause, day_text
 from app.timeutil import to_local
 from models import (Account, Certificate, CertificateObjection, CertificatePolicy, CertificateStatus,
                     ObjectionStatus, Organization, OrganizationStatus, Region, Role, RoleGrant, Volunteer)
@@ -140,6 +141,7 @@ def review(account_id: int, certificate_id: int, *, approve: bool, reason: str |
         audit.record(account_id, "certificate.rejected", "organization", organization.id, now=now,
                      certificate_id=row.id, reason=reason)
         db.session.flush()
+        tell_holder(row, now)
         return row
     volunteer = db.session.get(Volunteer, row.volunteer_id)
     region = regions.get_region(organization.region_id)
@@ -157,6 +159,7 @@ def review(account_id: int, certificate_id: int, *, approve: bool, reason: str |
     audit.record(account_id, "certificate.approved", "organization", organization.id, now=now, certificate_id=row.id,
                  serial=row.serial, publicity_days=policy.publicity_days, working_days=policy.working_days)
     db.session.flush()
+    tell_holder(row, now)
     return row
 
 
@@ -219,11 +222,14 @@ def decide_objection(account_id: int, certificate_id: int, objection_id: int, *,
         raise Conflict("objection_decided", "该异议已处理")
     objection.status = ObjectionStatus.UPHELD if upheld else ObjectionStatus.DISMISSED
     objection.decided_by_account_id, objection.decided_at, objection.decision_note = account_id, now, note
-    if upheld and row.status is CertificateStatus.PUBLICITY:
+    rejected = upheld and row.status is CertificateStatus.PUBLICITY
+    if rejected:
         row.status, row.rejection_reason = CertificateStatus.REJECTED, f"公示期异议成立：{note}"
     audit.record(account_id, "certificate.objection_" + objection.status.value, "organization", row.organization_id,
                  now=now, certificate_id=row.id, objection_id=objection.id, note=note)
     db.session.flush()
+    if rejected:
+        tell_holder(row, now)
     return objection
 
 
@@ -258,10 +264,11 @@ def issue(certificate_id: int, *, now: datetime, account_id: int | None = None) 
         .values(status=CertificateStatus.ISSUED, snapshot=snapshot, snapshot_sha256=contents.snapshot_hash(snapshot),
                 issued_at=now, issued_by_account_id=issued_by)
         .execution_options(synchronize_session=False)).rowcount == 1
+    db.session.expire(row)
     if done:
         audit.record(account_id, "certificate.issued", "organization", row.organization_id, now=now,
                      certificate_id=row.id, serial=row.serial)
-    db.session.expire(row)
+        tell_holder(row, now)
     return done
 
 
@@ -296,7 +303,46 @@ def revoke(account_id: int, certificate_id: int, *, reason: str, now: datetime) 
     audit.record(account_id, "certificate.revoked", "organization", row.organization_id, now=now,
                  certificate_id=row.id, serial=row.serial, reason=reason)
     db.session.flush()
+    tell_holder(row, now)
     return row
+
+
+# --- telling the holder ---------------------------------------------------------------------------
+
+_PROGRESS_RESULTS = {CertificateStatus.PUBLICITY: "公示中", CertificateStatus.ISSUED: "已出具",
+                     CertificateStatus.REJECTED: "未通过", CertificateStatus.REVOKED: "已撤销"}
+
+
+def tell_holder(row: Certificate, now: datetime) -> None:
+    """The volunteer hears of each step of their certificate: publicity, issue (with its link), refusal, revocation.
+
+    Keyed by certificate and step, so a step told twice (the job and the handler's button) is one notice.
+    """
+    from app.services.certificates import verification
+
+    result = _PROGRESS_RESULTS[row.status]
+    organization = db.session.get(Organization, row.organization_id)
+    what = (f"您申请的{day_text(row.period_start, with_year=True)}至{day_text(row.period_end, with_year=True)}"
+            f"志愿服务记录证明（{organization.name}）")
+    if row.status is CertificateStatus.PUBLICITY:
+        note = f"公示至{day_text(row.publicity_ends_at)}"
+        text = f"{what}已通过审核，正在公示，{note}。公示期满无异议即正式出具。"
+    elif row.status is CertificateStatus.ISSUED:
+        note = "可在小程序中查看和下载"
+        text = (f"{what}已出具，证明编号 {row.serial}。可在小程序「我的证明」中查看和下载，"
+                f"他人可通过以下链接核验：{verification.link(row.serial, row.verification_code)}")
+    elif row.status is CertificateStatus.REJECTED:
+        note = clause(row.rejection_reason) or "未通过审核"
+        text = f"{what}未通过。原因：{note}。如有疑问，可联系出具组织。"
+    else:
+        note = clause(row.revocation_reason) or "已撤销"
+        text = f"您的志愿服务记录证明（编号 {row.serial}）已被{organization.name}撤销。原因：{note}。该证明此后核验时将显示为已撤销。"
+    account_id = db.session.scalar(select(Volunteer.account_id).where(Volunteer.id == row.volunteer_id))
+    notifications.notify(account_id, [("c", row.id), row.status.value], notifications.Message(
+        kind=notifications.NotificationKind.CERTIFICATE_PROGRESS, template="registration_result",
+        title=f"志愿服务记录证明{result}", text=text,
+        fields={"thing1": "志愿服务记录证明", "phrase2": result, "thing3": note, "time4": now},
+        page=f"pages/certificates/detail?id={row.id}"), now=now)
 
 
 # --- lists ----------------------------------------------------------------------------------------

@@ -12,5 +12,7 @@
 The first three credit through `ledger.credit`, which keeps the two limits under concurrency: a
 volunteer's minutes on one activity never exceed its duration plus both margins
 (`minutes_exceed_activity`), and one person is never credited in two places at overlapping times
-(`overlapping_service`).
+(`overlapping_service`). A scanned check-out credits through `ledger.credit_checkin` under the same
+two rules and the same lock (taken inside the UPDATE that closes the check-in); so do a forgotten
+check-out closed by the job and a held one confirmed later (refused ones stay held for review).
 """

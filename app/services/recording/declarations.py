@@ -15,9 +15,10 @@ from sqlalchemy import select, update
 
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
-from app.services import access, audit, uploads
+from app.services import access, audit, notifications, uploads
 from app.services.recording import bulk, ledger
 from app.services.service_records import _page
+from app.texts import clause, clock_text, hours_text, moment_text
 from models import (Account, Activity, Declaration, EntryStatus, RecordSource, Signup, SignupStatus, Upload,
                     UploadPurpose, Volunteer)
 
@@ -89,7 +90,23 @@ def decide(account: Account, declaration_id: int, *, confirm: bool, reason: str 
                            .execution_options(synchronize_session=False))
     db.session.refresh(row)
     audit.record(account.id, f"declaration.{target.value}", "activity", activity.id, now=now, declaration_id=row.id)
+    _tell_volunteer(row, activity, now)
     return row
+
+
+def _tell_volunteer(row: Declaration, activity: Activity, now: datetime) -> None:
+    """The volunteer learns the decision on their declaration, in the transaction that made it."""
+    confirmed = row.status is EntryStatus.APPROVED
+    result = "已确认" if confirmed else "未确认"
+    note = f"已计入{hours_text(row.minutes)}" if confirmed else f"原因：{clause(row.decision_reason)}"
+    account_id = db.session.scalar(select(Volunteer.account_id).where(Volunteer.id == row.volunteer_id))
+    notifications.notify(account_id, [("d", row.id)], notifications.Message(
+        kind=notifications.NotificationKind.DECLARATION_RESULT, template="correction_result",
+        title=f"时长申报{result}",
+        text=(f"您申报的「{activity.title}」服务时长（{moment_text(row.starts_at)} 至 {clock_text(row.ends_at)}）"
+              + ("已确认，" + note + "。" if confirmed else f"未被确认。{note}。如有疑问，可联系活动队长或组织者。")),
+        fields={"thing1": activity.title, "phrase2": result, "thing3": note},
+        page="pages/me/records"), now=now, activity_id=activity.id)
 
 
 def photos_of(row: Declaration) -> list[Upload]:

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, exists, select, text, update
+from sqlalchemy import Integer, bindparam, cast, exists, func, insert, literal, select, text, union_all, update
 
 from app.errors import Conflict, DomainError
 from app.extensions import db
-from app.services.service_records import CreditWindow, _add_to_totals, longest_creditable_minutes
+from app.services.service_records import (CreditWindow, _add_to_totals, credited_minutes,
+                                          longest_creditable_minutes)
 from app.timeutil import as_utc, format_local
 from models import Activity, Checkin, EntryStatus, RecordKind, RecordSource, ServicePeriod, ServiceRecord, Signup
 
 # The first key of the advisory lock: this module's lock space (the second is the volunteer id).
-_LOCK_SPACE = 1812
+LOCK_SPACE = 1812
 _signups = Signup.__table__
 _CREDIT_WITHIN_CAP = (update(_signups)
                       .where(_signups.c.volunteer_id == bindparam("v_id"), _signups.c.activity_id == bindparam("a_id"),
@@ -57,30 +58,39 @@ def lock_volunteer(volunteer_id: int) -> None:
     """Take this volunteer's crediting lock until the transaction ends (PostgreSQL; SQLite has one writer)."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(:space, :volunteer)"),
-                           {"space": _LOCK_SPACE, "volunteer": volunteer_id})
+                           {"space": LOCK_SPACE, "volunteer": volunteer_id})
+
+
+# Every credited span of a volunteer near [starts_at, ends_at), in one statement: the entered ones
+# (`service_periods`, stored clipped, so they carry their own span as their window and no margin) and
+# the scanned ones (a closed check-in with its record, clipped here to its activity's window). One
+# round trip, which is all a check-out pays when the volunteer has nothing else recorded.
+_ENTERED_SPANS = (select(Activity.title, ServicePeriod.starts_at.label("span_start"),
+                         ServicePeriod.ends_at.label("span_end"), ServicePeriod.starts_at.label("window_start"),
+                         ServicePeriod.ends_at.label("window_end"), literal(0, Integer).label("margin"))
+                  .join(Activity, Activity.id == ServicePeriod.activity_id)
+                  .where(ServicePeriod.volunteer_id == bindparam("v_id"), ServicePeriod.starts_at < bindparam("until"),
+                         ServicePeriod.ends_at > bindparam("since")))
+_SCANNED_SPANS = (select(Activity.title, Checkin.checked_in_at, Checkin.checked_out_at, Activity.starts_at,
+                         Activity.ends_at, Activity.credit_margin_minutes)
+                  .join(Activity, Activity.id == Checkin.activity_id)
+                  .where(Checkin.volunteer_id == bindparam("v_id"), Checkin.checked_out_at.is_not(None),
+                         Checkin.checked_in_at < bindparam("until"), Checkin.checked_out_at > bindparam("since"),
+                         exists().where(ServiceRecord.checkin_id == Checkin.id)))
+_CREDITED_SPANS = union_all(_ENTERED_SPANS, _SCANNED_SPANS)
 
 
 def overlapping(volunteer_id: int, starts_at: datetime, ends_at: datetime) -> tuple[str, datetime, datetime] | None:
     """The title and span of a credited service of the volunteer that overlaps [starts_at, ends_at), if any."""
-    entered = db.session.execute(
-        select(Activity.title, ServicePeriod.starts_at, ServicePeriod.ends_at)
-        .join(Activity, Activity.id == ServicePeriod.activity_id)
-        .where(ServicePeriod.volunteer_id == volunteer_id, ServicePeriod.starts_at < ends_at,
-               ServicePeriod.ends_at > starts_at).limit(1)).first()
-    if entered is not None:
-        return entered.title, as_utc(entered.starts_at), as_utc(entered.ends_at)
-    # Scanned attendance: the check-in's span as credited (clipped to its activity's window).
-    scanned = db.session.execute(
-        select(Activity, Checkin.checked_in_at, Checkin.checked_out_at)
-        .join(Activity, Activity.id == Checkin.activity_id)
-        .where(Checkin.volunteer_id == volunteer_id, Checkin.checked_out_at.is_not(None),
-               Checkin.checked_in_at < ends_at, Checkin.checked_out_at > starts_at,
-               exists().where(ServiceRecord.checkin_id == Checkin.id)))
-    for activity, checked_in_at, checked_out_at in scanned:
-        low, high = window(activity)
-        start, end = max(as_utc(checked_in_at), low), min(as_utc(checked_out_at), high)
+    db.session.flush()
+    rows = db.session.connection().execute(_CREDITED_SPANS, {"v_id": volunteer_id, "since": starts_at,
+                                                             "until": ends_at})
+    for title, span_start, span_end, window_start, window_end, margin in rows:
+        slack = timedelta(minutes=margin)
+        start = max(as_utc(span_start), as_utc(window_start) - slack)
+        end = min(as_utc(span_end), as_utc(window_end) + slack)
         if start < ends_at and end > starts_at and end > start:
-            return activity.title, start, end
+            return title, start, end
     return None
 
 
@@ -137,6 +147,54 @@ def credit(activity: Activity, volunteer_id: int, starts_at: datetime, ends_at: 
     db.session.flush()
     _add_to_totals(volunteer_id, minutes)
     return record
+
+
+def lock_expression(volunteer_id):
+    """This volunteer's crediting lock as an SQL expression, to take it inside another statement.
+
+    The check-out puts it in the RETURNING of the UPDATE that closes the check-in, so the scan pays
+    no round trip for it. The statements that check overlap and cap come after it, so under READ
+    COMMITTED they see whatever an earlier holder committed.
+    """
+    return func.pg_advisory_xact_lock(LOCK_SPACE, cast(volunteer_id, Integer))
+
+
+_records = ServiceRecord.__table__
+_INSERT_SCANNED = insert(_records).values(kind=RecordKind.ATTENDANCE, source=RecordSource.SCAN)
+
+
+def credit_checkin(activity: CreditWindow, *, checkin_id: int, volunteer_id: int, checked_in_at: datetime,
+                   checked_out_at: datetime, account_id: int | None, now: datetime, lock_held: bool = False) -> int:
+    """Write the attendance record of a just-closed check-in under the two limits; its minutes.
+
+    The same rules as `credit`: the span as credited (clipped to the activity's window) must not
+    overlap another credited span of the volunteer (`overlapping_service`), and the balance at the
+    activity must stay within its cap (`minutes_exceed_activity`); refused, nothing is written and
+    the caller rolls back the check-out. `lock_held`: the caller took the volunteer's lock already
+    (the scan path, inside its closing UPDATE). Runs once per check-in: the caller closed it with a
+    conditional UPDATE, and the unique checkin_id would refuse a second record all the same.
+    """
+    minutes = credited_minutes(activity, checked_in_at, checked_out_at)
+    if not lock_held:
+        lock_volunteer(volunteer_id)
+    if minutes > 0:
+        low, high = window(activity)
+        check_overlap(volunteer_id, max(as_utc(checked_in_at), low), min(as_utc(checked_out_at), high))
+    cap = longest_creditable_minutes(activity)
+    moved = db.session.connection().execute(_CREDIT_WITHIN_CAP, {
+        "v_id": volunteer_id, "a_id": activity.id, "delta": minutes, "cap": cap}).rowcount
+    if moved != 1:
+        balance = db.session.scalar(select(Signup.service_minutes).where(
+            Signup.volunteer_id == volunteer_id, Signup.activity_id == activity.id))
+        if balance is None:
+            # A check-in needs an approved sign-up, so its row is there; refuse loudly if it is not.
+            raise DomainError("not_signed_up", "该志愿者未报名本活动，不能记录时长", 409)
+        raise exceeds(cap, balance)
+    db.session.connection().execute(_INSERT_SCANNED, {
+        "volunteer_id": volunteer_id, "activity_id": activity.id, "checkin_id": checkin_id, "minutes": minutes,
+        "created_by_account_id": account_id, "created_at": now})
+    _add_to_totals(volunteer_id, minutes)
+    return minutes
 
 
 def decide_once(model: type, row_id: int, *, approve: bool, reason: str | None, account_id: int, now: datetime,

@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db, settings
-from app.services import access, audit, regions, uploads
+from app.services import access, audit, notifications, regions, uploads
 from app.services.recording import ledger
 from app.services.service_records import _page
+from app.texts import clause, day_text
 from app.timeutil import as_utc
 from models import (Account, Activity, ActivityKind, ActivityStatus, EntryStatus, RecordSource, Region, RetroactiveAttendee,
                     RetroactiveEntry, Signup, SignupMode, SignupStatus, Upload, UploadPurpose, Volunteer,
@@ -146,7 +147,26 @@ def decide(account: Account, entry_id: int, *, approve: bool, reason: str | None
     db.session.refresh(entry)
     audit.record(account.id, f"retroactive_entry.{target.value}", "organization", entry.organization_id, now=now,
                  entry_id=entry.id)
+    _tell_author(entry, now)
     return entry
+
+
+def _tell_author(entry: RetroactiveEntry, now: datetime) -> None:
+    """The organiser who entered the 补录 learns the decision (organisers get notices, as for corrections)."""
+    approved = entry.status is EntryStatus.APPROVED
+    result = "已通过" if approved else "未通过"
+    if approved:
+        people = db.session.scalar(select(func.count()).where(RetroactiveAttendee.entry_id == entry.id))
+        note = f"{people}人的服务时长已计入"
+    else:
+        note = f"原因：{clause(entry.decision_reason)}"
+    notifications.notify(entry.created_by_account_id, [("r", entry.id)], notifications.Message(
+        kind=notifications.NotificationKind.RETROACTIVE_RESULT, template="correction_result",
+        title=f"补录审批{result}",
+        text=(f"您提交的补录「{entry.title}」（{day_text(entry.starts_at)}）审批{result}。{note}。"
+              + ("" if approved else "可补充材料后重新提交。")),
+        fields={"thing1": entry.title, "phrase2": result, "thing3": note},
+        page=None), now=now)
 
 
 def _credit(entry: RetroactiveEntry, account: Account, now: datetime) -> None:
