@@ -1,6 +1,7 @@
 // The monthly bulletin (月月通报) as the console shows it: the frozen content's shape (the API keeps it
 // as one JSON document, so it is read here once, tolerantly), the list's month labels, what is missing.
 import { currentPeriod, formatChange, formatValue, periodLabel, shiftPeriod, type KpiFigureLike } from '@/lib/kpi'
+import { list, num, obj, text, type Json } from './json'
 
 export interface BulletinFigure extends KpiFigureLike {
   previous?: number | null
@@ -45,20 +46,6 @@ export interface BulletinContent {
   corrections: { label: string; items: BulletinCorrection[] } | null
 }
 
-type Json = Record<string, unknown>
-
-function obj(value: unknown): Json {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : {}
-}
-function list(value: unknown): Json[] {
-  return Array.isArray(value) ? value.filter((x) => x && typeof x === 'object').map((x) => x as Json) : []
-}
-function text(value: unknown): string {
-  return typeof value === 'string' ? value : ''
-}
-function num(value: unknown): number | null {
-  return typeof value === 'number' && Number.isFinite(value) ? value : null
-}
 
 function figure(row: Json): BulletinFigure {
   return {

@@ -2,6 +2,7 @@
 // issuer's handler to do, the publicity countdown, and the frozen content read tolerantly (the API keeps
 // it as one JSON document with four parts: identity, service, issuer, other).
 import type { Label } from '@/lib/labels'
+import { list, num, obj, text, type Json } from './json'
 
 export type CertificateStatus = 'requested' | 'publicity' | 'issued' | 'rejected' | 'revoked'
 
@@ -103,19 +104,6 @@ export interface CertificateContent {
   other: { serial: string; issueDate: string; notes: string[] }
 }
 
-type Json = Record<string, unknown>
-function obj(value: unknown): Json {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : {}
-}
-function list(value: unknown): Json[] {
-  return Array.isArray(value) ? value.filter((x) => x && typeof x === 'object').map((x) => x as Json) : []
-}
-function text(value: unknown): string {
-  return typeof value === 'string' ? value : ''
-}
-function num(value: unknown): number | null {
-  return typeof value === 'number' && Number.isFinite(value) ? value : null
-}
 function line(item: Json): ContentLine {
   return { date: text(item.date), title: text(item.title), place: text(item.place), content: text(item.content), hours: num(item.hours) }
 }
