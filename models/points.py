@@ -4,7 +4,9 @@ Every transfer moves a positive amount from one account (debit) to another (cred
 all balances is zero by construction. The balances are applied by a database trigger on INSERT into
 points_transfers (migration 0022), not by Python: a CHECK then refuses any balance below zero on an
 account that may not go negative, whoever writes. Transfers are never updated (a trigger refuses);
-a mistake is undone by a correcting transfer.
+a mistake is undone by a correcting transfer. The same trigger writes one entry per side with the
+account's running balance (pgledger style), so an account's history with its balance after each
+line is one index range scan, however long the ledger grows.
 """
 
 from __future__ import annotations
@@ -96,3 +98,20 @@ class PointsTransfer(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     event_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PointsEntry(Base):
+    """One side of a transfer on one account, with the balance right after it. Written only by the trigger."""
+
+    __tablename__ = "points_entries"
+    __table_args__ = (
+        UniqueConstraint("transfer_id", "account_id"),
+        Index("ix_points_entries_account_id_id", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("points_accounts.id", ondelete="RESTRICT"))
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("points_transfers.id", ondelete="RESTRICT"))
+    # Signed: negative on the debited account, positive on the credited one.
+    amount: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)

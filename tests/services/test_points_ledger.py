@@ -37,6 +37,16 @@ def test_an_earn_moves_points_from_issuance_and_the_ledger_sums_to_zero(alice, n
     assert alice.version == 1
 
 
+def test_the_history_shows_each_line_with_the_balance_after_it(alice, now):
+    ledger.gift("gift-1", ALICE, BOB, 30, None, now)
+    ledger.hold("hold-1", REGION, ALICE, 20, "redemption:1", now, now + timedelta(hours=1))
+    lines = ledger.history(alice.id)
+    assert [(e.amount, e.balance_after, t.code) for e, t in lines] == [(-20, 50, "hold"), (-30, 70, "gift"),
+                                                                        (100, 100, "earn")]
+    older = ledger.history(alice.id, limit=1, before_entry_id=lines[0][0].id)
+    assert [e.id for e, _ in older] == [lines[1][0].id]
+
+
 def test_account_is_got_or_created_once(app_context, now):
     first = ledger.account(Kind.VOLUNTEER, ALICE, now)
     assert ledger.account("volunteer", ALICE, now).id == first.id
@@ -162,9 +172,11 @@ def test_the_database_applies_a_direct_insert_to_both_balances(alice, now):
     assert (ledger.balance(alice.id), ledger.balance(bob.id)) == (60, 40)
 
 
-def test_the_database_refuses_a_changed_transfer(alice):
+def test_the_database_refuses_a_changed_transfer_or_entry(alice):
     with pytest.raises(DBAPIError):
         raw("UPDATE points_transfers SET amount = 1000")
+    with pytest.raises(DBAPIError):
+        raw("UPDATE points_entries SET balance_after = 1000")
     assert ledger.balance(alice.id) == 100
 
 
@@ -184,4 +196,9 @@ def test_on_postgresql_balances_move_only_through_transfers_and_transfers_are_ne
         raw("UPDATE points_accounts SET balance = balance + 1000 WHERE id = :id", id=alice.id)
     with pytest.raises(DBAPIError, match="immutable"):
         raw("DELETE FROM points_transfers")
+    with pytest.raises(DBAPIError, match="immutable"):
+        raw("DELETE FROM points_entries")
+    with pytest.raises(DBAPIError, match="only by points_transfers"):
+        raw("INSERT INTO points_entries (account_id, transfer_id, amount, balance_after) "
+            "SELECT account_id, transfer_id + 0, 5, 5 FROM points_entries LIMIT 1")
     assert ledger.balance(alice.id) == 100

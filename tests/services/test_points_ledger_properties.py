@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select
 from app.errors import DomainError
 from app.extensions import db
 from app.services.points import ledger
-from models.points import PointsAccount, PointsAccountKind as Kind, PointsTransfer
+from models.points import PointsAccount, PointsAccountKind as Kind, PointsEntry, PointsTransfer
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=timezone.utc)
 REGION = 1
@@ -203,6 +203,20 @@ class LedgerMachine(RuleBasedStateMachine):
             moved[account_id] = delta
         for account_id, balance in db.session.execute(select(PointsAccount.id, PointsAccount.balance)):
             assert balance == moved[account_id], account_id
+
+    @invariant()
+    def entries_run_to_the_balance(self):
+        """Two entries per transfer, and each account's entries are a running balance ending at its balance."""
+        count = db.session.scalar(select(func.count()).select_from(PointsTransfer))
+        entries = db.session.execute(select(PointsEntry.account_id, PointsEntry.amount, PointsEntry.balance_after)
+                                     .order_by(PointsEntry.id)).all()
+        assert len(entries) == 2 * count
+        running: dict[int, int] = {}
+        for account_id, amount, after in entries:
+            running[account_id] = running.get(account_id, 0) + amount
+            assert after == running[account_id]
+        for account_id, balance in db.session.execute(select(PointsAccount.id, PointsAccount.balance)):
+            assert running.get(account_id, 0) == balance
 
     @invariant()
     def each_key_took_effect_once(self):

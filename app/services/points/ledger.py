@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from app.db import upsert_insert
 from app.errors import DomainError, NotFound
 from app.extensions import db
-from models.points import (HOLD_RESOLUTIONS, PointsAccount, PointsAccountKind, PointsTransfer,
+from models.points import (HOLD_RESOLUTIONS, PointsAccount, PointsAccountKind, PointsEntry, PointsTransfer,
                            TransferCode)
 
 Kind = PointsAccountKind
@@ -59,6 +59,15 @@ def balance(account_id: int) -> int:
     if value is None:
         raise NotFound("points_account_not_found", "找不到该积分账户")
     return value
+
+
+def history(account_id: int, limit: int = 20, before_entry_id: int | None = None) -> list[tuple[PointsEntry, PointsTransfer]]:
+    """The account's lines, newest first, each with the balance after it: keyset paging on (account_id, id)."""
+    query = (select(PointsEntry, PointsTransfer).join(PointsTransfer, PointsTransfer.id == PointsEntry.transfer_id)
+             .where(PointsEntry.account_id == account_id).order_by(PointsEntry.id.desc()).limit(limit))
+    if before_entry_id is not None:
+        query = query.where(PointsEntry.id < before_entry_id)
+    return [(entry, row) for entry, row in db.session.execute(query)]
 
 
 # ------------------------------------------------------------------------------------------ transfers

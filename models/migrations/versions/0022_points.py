@@ -1,4 +1,4 @@
-"""Points: accounts and immutable transfers of a double-entry ledger, with the triggers that keep it.
+"""Points: accounts, immutable transfers and entries of a double-entry ledger, with the triggers that keep it.
 
 Revision ID: 0022
 Revises: 0021
@@ -24,11 +24,17 @@ depends_on = None
 PG_UP = [
     """
     CREATE FUNCTION points_apply_transfer() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        after_debit bigint;
+        after_credit bigint;
     BEGIN
         UPDATE points_accounts SET balance = balance - NEW.amount, version = version + 1
-         WHERE id = NEW.debit_account_id;
+         WHERE id = NEW.debit_account_id RETURNING balance INTO after_debit;
         UPDATE points_accounts SET balance = balance + NEW.amount, version = version + 1
-         WHERE id = NEW.credit_account_id;
+         WHERE id = NEW.credit_account_id RETURNING balance INTO after_credit;
+        INSERT INTO points_entries (account_id, transfer_id, amount, balance_after)
+        VALUES (NEW.debit_account_id, NEW.id, -NEW.amount, after_debit),
+               (NEW.credit_account_id, NEW.id, NEW.amount, after_credit);
         RETURN NULL;
     END $$
     """,
@@ -46,6 +52,25 @@ PG_UP = [
     """
     CREATE TRIGGER points_transfers_immutable BEFORE UPDATE OR DELETE ON points_transfers
     FOR EACH ROW EXECUTE FUNCTION points_transfers_immutable()
+    """,
+    """
+    CREATE TRIGGER points_entries_immutable BEFORE UPDATE OR DELETE ON points_entries
+    FOR EACH ROW EXECUTE FUNCTION points_transfers_immutable()
+    """,
+    # Entries come only from points_apply_transfer (trigger depth 2), never from a direct INSERT.
+    """
+    CREATE FUNCTION points_entries_from_transfers() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF pg_trigger_depth() < 2 THEN
+            RAISE EXCEPTION 'points entries are written only by points_transfers'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN NEW;
+    END $$
+    """,
+    """
+    CREATE TRIGGER points_entries_from_transfers BEFORE INSERT ON points_entries
+    FOR EACH ROW EXECUTE FUNCTION points_entries_from_transfers()
     """,
     # A balance moves only inside points_apply_transfer (trigger depth 2); a direct UPDATE is depth 1.
     """
@@ -85,6 +110,9 @@ PG_DOWN = [
     "DROP FUNCTION IF EXISTS points_account_born_empty()",
     "DROP TRIGGER IF EXISTS points_accounts_balance_guard ON points_accounts",
     "DROP FUNCTION IF EXISTS points_balance_guard()",
+    "DROP TRIGGER IF EXISTS points_entries_from_transfers ON points_entries",
+    "DROP FUNCTION IF EXISTS points_entries_from_transfers()",
+    "DROP TRIGGER IF EXISTS points_entries_immutable ON points_entries",
     "DROP TRIGGER IF EXISTS points_transfers_immutable ON points_transfers",
     "DROP FUNCTION IF EXISTS points_transfers_immutable()",
     "DROP TRIGGER IF EXISTS points_transfers_apply ON points_transfers",
@@ -97,14 +125,24 @@ SQLITE_UP = [
     BEGIN
         UPDATE points_accounts SET balance = balance - NEW.amount, version = version + 1
          WHERE id = NEW.debit_account_id;
+        INSERT INTO points_entries (account_id, transfer_id, amount, balance_after)
+        SELECT id, NEW.id, -NEW.amount, balance FROM points_accounts WHERE id = NEW.debit_account_id;
         UPDATE points_accounts SET balance = balance + NEW.amount, version = version + 1
          WHERE id = NEW.credit_account_id;
+        INSERT INTO points_entries (account_id, transfer_id, amount, balance_after)
+        SELECT id, NEW.id, NEW.amount, balance FROM points_accounts WHERE id = NEW.credit_account_id;
     END
     """,
     """
     CREATE TRIGGER points_transfers_immutable BEFORE UPDATE ON points_transfers
     BEGIN
         SELECT RAISE(ABORT, 'points transfers are immutable; make a correcting transfer');
+    END
+    """,
+    """
+    CREATE TRIGGER points_entries_immutable BEFORE UPDATE ON points_entries
+    BEGIN
+        SELECT RAISE(ABORT, 'points entries are immutable');
     END
     """,
     """
@@ -117,6 +155,7 @@ SQLITE_UP = [
 ]
 
 SQLITE_DOWN = [
+    "DROP TRIGGER IF EXISTS points_entries_immutable",
     "DROP TRIGGER IF EXISTS points_accounts_born_empty",
     "DROP TRIGGER IF EXISTS points_transfers_immutable",
     "DROP TRIGGER IF EXISTS points_transfers_apply",
@@ -165,6 +204,20 @@ def upgrade():
         batch_op.create_index('ix_points_transfers_credit_account_id_id', ['credit_account_id', 'id'], unique=False)
         batch_op.create_index('ix_points_transfers_debit_account_id_id', ['debit_account_id', 'id'], unique=False)
 
+    op.create_table('points_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('transfer_id', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('balance_after', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['points_accounts.id'], name=op.f('fk_points_entries_account_id_points_accounts'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['transfer_id'], ['points_transfers.id'], name=op.f('fk_points_entries_transfer_id_points_transfers'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_points_entries')),
+    sa.UniqueConstraint('transfer_id', 'account_id', name=op.f('uq_points_entries_transfer_id_account_id'))
+    )
+    with op.batch_alter_table('points_entries', schema=None) as batch_op:
+        batch_op.create_index('ix_points_entries_account_id_id', ['account_id', 'id'], unique=False)
+
     statements = PG_UP if op.get_bind().dialect.name == 'postgresql' else SQLITE_UP
     for statement in statements:
         op.execute(statement)
@@ -174,6 +227,10 @@ def downgrade():
     statements = PG_DOWN if op.get_bind().dialect.name == 'postgresql' else SQLITE_DOWN
     for statement in statements:
         op.execute(statement)
+    with op.batch_alter_table('points_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_points_entries_account_id_id')
+
+    op.drop_table('points_entries')
     with op.batch_alter_table('points_transfers', schema=None) as batch_op:
         batch_op.drop_index('ix_points_transfers_debit_account_id_id')
         batch_op.drop_index('ix_points_transfers_credit_account_id_id')
