@@ -135,6 +135,16 @@ def test_only_holds_are_settled_and_holds_only_by_settlement(alice, now):
         ledger.transfer("raw-post", held.credit_account_id, alice.id, 30, "post", None, now)
 
 
+def test_a_transfer_goes_only_between_the_kinds_its_code_names(alice, now):
+    pool = ledger.account(Kind.ORG_POOL, ORG, now)
+    with pytest.raises(ValueError):
+        ledger.transfer("earn-to-pool", ledger.account(Kind.ISSUANCE, REGION, now).id, pool.id, 5, "earn", None, now)
+    with pytest.raises(ValueError):
+        ledger.transfer("gift-to-pool", alice.id, pool.id, 5, "gift", None, now)
+    ledger.transfer("fund", ledger.account(Kind.ISSUANCE, REGION, now).id, pool.id, 5, "fund", None, now)
+    assert ledger.balance(pool.id) == 5
+
+
 def test_points_expire_into_the_expiry_account(alice, now):
     ledger.expire_points("expire-2025", REGION, ALICE, 100, "year:2025", now)
     assert ledger.balance(alice.id) == 0

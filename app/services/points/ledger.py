@@ -32,6 +32,21 @@ Code = TransferCode
 # Transfers a correcting transfer may reverse; holds are settled by void instead, corrections are not corrected.
 CORRECTABLE = frozenset({Code.EARN, Code.FUND, Code.BONUS, Code.GIFT, Code.EXPIRE})
 
+# Which kinds of account each code moves points between (debit, credit); a correction reverses one of
+# the correctable pairs. A call outside these is a programming error, not a user's: ValueError.
+ROUTES: dict[TransferCode, frozenset[tuple[PointsAccountKind, PointsAccountKind]]] = {
+    Code.EARN: frozenset({(Kind.ISSUANCE, Kind.VOLUNTEER)}),
+    Code.FUND: frozenset({(Kind.ISSUANCE, Kind.ORG_POOL), (Kind.ISSUANCE, Kind.SPONSOR)}),
+    Code.BONUS: frozenset({(Kind.ORG_POOL, Kind.VOLUNTEER)}),
+    Code.GIFT: frozenset({(Kind.VOLUNTEER, Kind.VOLUNTEER)}),
+    Code.EXPIRE: frozenset({(Kind.VOLUNTEER, Kind.EXPIRY)}),
+    Code.HOLD: frozenset({(Kind.VOLUNTEER, Kind.HOLDS)}),
+    Code.POST: frozenset({(Kind.HOLDS, Kind.REDEMPTIONS)}),
+    Code.VOID: frozenset({(Kind.HOLDS, Kind.VOLUNTEER)}),
+    Code.HOLD_EXPIRE: frozenset({(Kind.HOLDS, Kind.VOLUNTEER)}),
+}
+ROUTES[Code.CORRECT] = frozenset((credit, debit) for code in CORRECTABLE for debit, credit in ROUTES[code])
+
 
 def insufficient(balance: int, amount: int) -> DomainError:
     return DomainError("insufficient_points", f"积分不足：可用 {balance} 分，需要 {amount} 分", 409,
@@ -127,6 +142,9 @@ def _record(key: str, spec: _Spec, now: datetime, *, check=None, expires_at: dat
     if check is not None:
         check()
     debit = accounts[spec.debit_account_id]
+    route = (Kind(debit.kind), Kind(accounts[spec.credit_account_id].kind))
+    if route not in ROUTES[spec.code]:
+        raise ValueError(f"a {spec.code} transfer does not go from {route[0]} to {route[1]}")
     if not debit.allow_negative and debit.balance < spec.amount:
         raise insufficient(debit.balance, spec.amount)
     row = PointsTransfer(idempotency_key=key, debit_account_id=spec.debit_account_id,
