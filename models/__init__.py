@@ -33,6 +33,7 @@ from models.recording import (BulkPreview, Declaration, EntryStatus, Retroactive
                               ServicePeriod)
 from models.certificates import (Certificate, CertificateObjection, CertificatePolicy, CertificateStatus,
                                  ObjectionStatus)
+from models.points import PointsAccount, PointsAccountKind, PointsEntry, PointsTransfer, TransferCode
 
 __all__ = [
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -50,4 +51,5 @@ __all__ = [
     "Import", "ImportedActivity", "ImportedRecord", "ImportedVolunteer", "ImportKind", "ImportStatus",
     "ServicePeriod", "BulkPreview", "EntryStatus", "Declaration", "RetroactiveEntry", "RetroactiveAttendee",
     "Certificate", "CertificateObjection", "CertificatePolicy", "CertificateStatus", "ObjectionStatus",
+    "PointsAccount", "PointsAccountKind", "PointsEntry", "PointsTransfer", "TransferCode",
 ]
