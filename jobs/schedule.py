@@ -22,7 +22,7 @@ must also catch up on what it missed rather than act only on the last period.
 
 from __future__ import annotations
 
-from jobs import attendance, bulletins, campaigns, certificates, exports, kpis, reminders, trainings
+from jobs import attendance, bulletins, campaigns, certificates, exports, kpis, reminders, stars, trainings
 from jobs.runner import Job, cron, every
 
 JOBS = (
@@ -48,4 +48,7 @@ JOBS = (
         bulletins.remind_quarterly_reports),
     # Certificates whose publicity ended are issued within 5 minutes; lost PDFs are queued again.
     Job("certificates_issue_due", cron(minute="*/5"), certificates.issue_due),
+    # Stars: who qualifies gets an application each morning; publicity that ended is awarded within 5 minutes.
+    Job("stars_open_qualified", cron(hour=2, minute=30), stars.open_qualified),
+    Job("stars_award_due", cron(minute="*/5"), stars.award_due),
 )

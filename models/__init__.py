@@ -33,6 +33,8 @@ from models.recording import (BulkPreview, Declaration, EntryStatus, Retroactive
                               ServicePeriod)
 from models.certificates import (Certificate, CertificateObjection, CertificatePolicy, CertificateStatus,
                                  ObjectionStatus)
+from models.stars import (OPEN_STAR_STATUSES, StarApplication, StarObjection, StarObjectionStatus, StarOrigin,
+                          StarRule, StarStatus)
 
 __all__ = [
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -50,4 +52,6 @@ __all__ = [
     "Import", "ImportedActivity", "ImportedRecord", "ImportedVolunteer", "ImportKind", "ImportStatus",
     "ServicePeriod", "BulkPreview", "EntryStatus", "Declaration", "RetroactiveEntry", "RetroactiveAttendee",
     "Certificate", "CertificateObjection", "CertificatePolicy", "CertificateStatus", "ObjectionStatus",
+    "StarApplication", "StarObjection", "StarObjectionStatus", "StarOrigin", "StarRule", "StarStatus",
+    "OPEN_STAR_STATUSES",
 ]

@@ -54,6 +54,7 @@ class NotificationKind(enum.StrEnum):
     TRANSFER_REQUEST = "transfer_request"  # a volunteer applies to move here, to the receiving side
     TRANSFER_RESULT = "transfer_result"  # the receiving side's decision, to the volunteer
     TRANSFER_RELEASED = "transfer_released"  # a volunteer moved away, to the releasing side
+    STAR_RESULT = "star_result"  # a star awarded, refused (at review or by an objection) or revoked, to the volunteer
 
 
 # A part of a key: a value (an id, a timestamp, a state), or (tag, value) written together, e.g. ("s", 12) → "s12".
