@@ -25,6 +25,8 @@ from app.wechat.simulator import fields as wechat_rules
 from app.services import quarterly_reports
 from app.services.bulletins import freeze as bulletin_freeze
 from models import Bulletin, BulletinStatus, Campaign, Signup, SignupMode, SignupStatus, TeamKind, TransferKind, VolunteerStatus
+from models import RecordKind, RecordSource, ServiceRecord, StarOrigin
+from app.services.stars import flow as star_flow
 from tests import factories as f
 
 # --- the formatters --------------------------------------------------------------------------------
@@ -185,6 +187,18 @@ def make_every_notification(world, now) -> None:
                               now=now)
         transfers.decide(world["street_admin"], row.id, approve=approve, reason=None if approve else LONG_REASON,
                          team_id=None, now=now)
+    # Stars: one awarded and then revoked, one refused at review, each with the longest reason.
+    for person, approve in ((carol, True), (dave, False)):
+        db.session.add(ServiceRecord(volunteer_id=person.id, activity_id=held.id, kind=RecordKind.CORRECTION,
+                                     source=RecordSource.MANUAL, minutes=120 * 60, created_at=now))
+        db.session.flush()
+        application, _ = star_flow.open_application(person, 1, origin=StarOrigin.JOB, now=now)
+        star_flow.review(world["street_admin"].id, application.id, approve=approve,
+                         reason=None if approve else LONG_REASON, now=now)
+        if approve:
+            star_flow.award(application.id, now=application.publicity_ends_at)
+            star_flow.revoke(world["street_admin"].id, application.id, reason=LONG_REASON,
+                             now=application.publicity_ends_at)
 
 
 def test_every_notification_reads_well_and_fits_its_fields(world, now, captured):

@@ -71,13 +71,10 @@ def may_review(account_id: int, row: StarApplication) -> bool:
     return access.is_admin_over(account_id, regions.get_region(row.approval_region_id))
 
 
-def _home(row: StarApplication) -> Region:
-    return regions.get_region(db.session.get(Volunteer, row.volunteer_id).region_id)
-
-
 def may_read(account_id: int, row: StarApplication) -> bool:
     volunteer = db.session.get(Volunteer, row.volunteer_id)
-    return volunteer.account_id == account_id or access.is_admin_over(account_id, regions.get_region(volunteer.region_id))
+    return (volunteer.account_id == account_id
+            or access.is_admin_over(account_id, regions.get_region(volunteer.region_id)))
 
 
 def get_for(account_id: int, application_id: int, *, lock: bool = False) -> StarApplication:
