@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import chinese_calendar
 import pytest
 from sqlalchemy import select
 
@@ -176,6 +177,22 @@ def test_publicity_counts_working_days_across_national_day(world):
     assert flow.current_level(world.alice.id) == 1
     [message] = messages(world, world.alice)
     assert "1星级志愿者" in str(message.payload)
+
+
+def test_a_year_the_calendar_does_not_know_yet_counts_monday_to_friday_and_says_so(world, caplog):
+    # chinesecalendar 1.11.0 stops at 2026: the 2027 Spring Festival holidays are not known to it yet.
+    try:
+        chinese_calendar.is_workday(date(2027, 2, 8))
+        pytest.skip("chinesecalendar knows 2027 now: the Spring Festival is counted as a holiday")
+    except NotImplementedError:
+        pass
+    record(world, 120 * 60)
+    approved_at = datetime(2027, 2, 5, 2, 0, tzinfo=timezone.utc)  # Friday
+    jobs.open_qualified(now=approved_at)
+    row = db.session.scalar(select(StarApplication))
+    flow.review(world.street_admin.id, row.id, approve=True, reason=None, now=approved_at)
+    assert publicity.through(row.publicity_ends_at) == date(2027, 2, 12)  # Mon 8 … Fri 12
+    assert "no data for 2027" in caplog.text or "counting Monday to Friday" in caplog.text
 
 
 def test_calendar_days_when_the_region_says_so(world):

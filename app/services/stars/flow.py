@@ -169,10 +169,10 @@ def review(account_id: int, application_id: int, *, approve: bool, reason: str |
     row = _for_reviewer(account_id, application_id, doing="审核")
     if row.status is not StarStatus.PENDING:
         raise Conflict("star_application_not_pending", "该星级申请已审核过")
+    if not approve and not reason:
+        raise DomainError("rejection_reason_required", "驳回时请填写原因", 422)
     row.reviewed_by_account_id, row.reviewed_at = account_id, now
     if not approve:
-        if not reason:
-            raise DomainError("rejection_reason_required", "驳回时请填写原因", 422)
         row.status, row.rejection_reason = StarStatus.REJECTED, reason
         audit.record(account_id, "star.rejected", "volunteer", row.volunteer_id, now=now,
                      star_application_id=row.id, level=row.level, reason=reason)
