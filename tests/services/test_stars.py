@@ -287,3 +287,18 @@ def test_the_database_keeps_one_open_application_per_volunteer_and_level(world):
         with db.session.begin_nested():
             db.session.add(twin)
             db.session.flush()
+
+
+def test_a_racing_open_answers_the_row_the_other_one_wrote(world, monkeypatch):
+    record(world, 120 * 60)
+    first, _ = flow.apply(world.alice.account, 1, now=world.now)
+    real, looks = flow._open_for, []
+
+    def racing(*args):  # the racer's first look finds nothing; its insert then hits the unique index
+        looks.append(args)
+        return None if len(looks) == 1 else real(*args)
+
+    monkeypatch.setattr(flow, "_open_for", racing)
+    again, made = flow.open_application(world.alice, 1, origin=StarOrigin.JOB, now=world.now)
+    assert (again.id, made) == (first.id, False) and len(looks) == 2
+    assert db.session.scalar(select(StarApplication).where(StarApplication.id != first.id)) is None
