@@ -130,6 +130,10 @@ class ObjectionView(BaseModel):
     created_at: datetime
 
 
+class ObjectionList(BaseModel):
+    items: list[ObjectionView]
+
+
 class RevokeBody(StrictBody):
     reason: str = Field(min_length=2, max_length=200)
     nonce: Nonce
@@ -141,14 +145,21 @@ class AdminQuery(QueryArgs):
     region_id: int | None = Field(default=None, ge=1, description="只看该地区（含下级）的志愿者；不填为所辖全部")
 
 
-def _view(row) -> ApplicationView:
+def _views(rows) -> list[ApplicationView]:
+    counts = flow.open_objection_counts([row.id for row in rows])
+    return [_view(row, counts.get(row.id, 0)) for row in rows]
+
+
+def _view(row, open_objections: int | None = None) -> ApplicationView:
+    if open_objections is None:
+        open_objections = flow.open_objection_counts([row.id]).get(row.id, 0)
     return ApplicationView(
         id=row.id, volunteer_id=row.volunteer_id, level=row.level, status=row.status.value,
         status_label=flow.STATUS_LABELS[row.status], origin=row.origin.value,
         approval_region_id=row.approval_region_id, qualifying_hours=round(row.qualifying_minutes / 60, 2),
         months_registered=row.months_registered, opened_at=row.opened_at, reviewed_at=row.reviewed_at,
         rejection_reason=row.rejection_reason, publicity_ends_at=row.publicity_ends_at,
-        open_objections=sum(1 for item in flow.objections_of(row) if item.status.value == "open"),
+        open_objections=open_objections,
         awarded_at=row.awarded_at, revoked_at=row.revoked_at, revocation_reason=row.revocation_reason)
 
 
@@ -174,7 +185,7 @@ def my_stars():
     """The caller's star (highest awarded, not revoked), the application under way, and the history."""
     _, level, rows = flow.mine(current_account())
     opened = next((row for row in rows if row.status in (StarStatus.PENDING, StarStatus.PUBLICITY)), None)
-    return MyStars(level=level, open_application=_view(opened) if opened else None, history=[_view(r) for r in rows])
+    return MyStars(level=level, open_application=_view(opened) if opened else None, history=_views(rows))
 
 
 @blueprint.post("/me/star-applications")
@@ -236,7 +247,7 @@ def delete_star_rules(region_id: int):
 def list_star_applications(query: AdminQuery):
     """Applications of volunteers in the caller's regions (admins), newest first, at most 500."""
     rows = flow.for_admin(current_account_id(), status=query.status, region_id=query.region_id)
-    return ApplicationList(items=[_view(row) for row in rows])
+    return ApplicationList(items=_views(rows))
 
 
 @blueprint.get(f"/star-applications/{id_path('application_id')}")
@@ -259,6 +270,15 @@ def review_star_application(application_id: int, json: ReviewBody):
         return _view(row), 200
 
     return idempotent("stars.review", json, write, application_id=application_id)
+
+
+@blueprint.get(f"/star-applications/{id_path('application_id')}/objections")
+@login_required
+@api_spec.validate(resp=answers(200, ObjectionList, 401, 404), tags=["stars"], security=BEARER_SECURITY)
+def star_objections(application_id: int):
+    """Objections raised during publicity, with their decisions (the volunteer, and admins over their region)."""
+    row = flow.get_for(current_account_id(), application_id)
+    return ObjectionList(items=[_objection(item) for item in flow.objections_of(row)])
 
 
 @blueprint.post(f"/star-applications/{id_path('application_id')}/objections")

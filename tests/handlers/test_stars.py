@@ -81,8 +81,7 @@ def test_a_street_admin_may_not_set_the_districts_rules_nor_read_them(client, ca
 
 def test_from_the_job_to_the_award_and_revocation(app, client, cast):
     h, clock = cast["h"], cast["clock"]
-    with app.app_context():
-        assert jobs.open_qualified(now=clock["now"]) == {"opened": 2}
+    assert jobs.open_qualified(now=clock["now"]) == {"opened": 2}
     mine = client.get(f"{URL}/me/stars", headers=h["alice"]).json
     assert mine["level"] == 0 and mine["open_application"]["level"] == 3
     three = mine["open_application"]["id"]
@@ -110,12 +109,16 @@ def test_from_the_job_to_the_award_and_revocation(app, client, cast):
     objection = client.post(f"{URL}/star-applications/{three}/objections", json={"reason": "时长存疑", "nonce": "obj-00001"},
                             headers=h["bob"])
     assert objection.status_code == 201
+    assert client.get(f"{URL}/star-applications/{three}", headers=h["alice"]).json["open_objections"] == 1
     decided = client.post(f"{URL}/star-applications/{three}/objections/{objection.json['id']}/decision",
                           json={"decision": "dismiss", "note": "已核实", "nonce": "dec-00001"}, headers=h["admin"])
     assert decided.status_code == 200 and decided.json["status"] == "dismissed"
+    listed = client.get(f"{URL}/star-applications/{three}/objections", headers=h["admin"]).json["items"]
+    assert [(item["reason"], item["status"]) for item in listed] == [("时长存疑", "dismissed")]
+    assert client.get(f"{URL}/star-applications/{three}/objections", headers=h["other_admin"]).status_code == 404
 
-    with app.app_context():
-        assert jobs.award_due(now=clock["now"] + timedelta(days=14)) == {"awarded": 1}
+    # The jobs run in the test's app context, which the client's requests share (SQLite: one writer).
+    assert jobs.award_due(now=clock["now"] + timedelta(days=14)) == {"awarded": 1}
     mine = client.get(f"{URL}/me/stars", headers=h["alice"]).json
     assert mine["level"] == 3 and mine["open_application"] is None and mine["history"][0]["status"] == "awarded"
 

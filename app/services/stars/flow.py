@@ -226,6 +226,15 @@ def objections_of(row: StarApplication) -> list[StarObjection]:
                                    .order_by(StarObjection.id)))
 
 
+def open_objection_counts(application_ids: list[int]) -> dict[int, int]:
+    """application id → objections still open, for a page of applications in one query."""
+    if not application_ids:
+        return {}
+    return dict(db.session.execute(select(StarObjection.application_id, func.count()).where(
+        StarObjection.application_id.in_(application_ids), StarObjection.status == StarObjectionStatus.OPEN)
+        .group_by(StarObjection.application_id)).all())
+
+
 def _open_objection(application_id: Any):
     return exists().where(StarObjection.application_id == application_id,
                           StarObjection.status == StarObjectionStatus.OPEN)
