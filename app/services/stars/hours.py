@@ -20,10 +20,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from app.extensions import db
+from app.services.stars.rules import Rules
 from app.timeutil import to_local
 from models import Activity, ActivityKind, ServiceRecord, Volunteer
-
-from app.services.stars.rules import Rules
 
 _original = aliased(ServiceRecord)
 
