@@ -22,7 +22,7 @@ must also catch up on what it missed rather than act only on the last period.
 
 from __future__ import annotations
 
-from jobs import attendance, bulletins, campaigns, certificates, exports, kpis, reminders, trainings, uploads
+from jobs import attendance, bulletins, campaigns, certificates, exports, kpis, reminders, stars, trainings, uploads
 from jobs.runner import Job, cron, every
 
 JOBS = (
@@ -50,4 +50,7 @@ JOBS = (
     Job("certificates_issue_due", cron(minute="*/5"), certificates.issue_due),
     # Uploads nothing names after [files] unattached_grace_hours: rows, files and thumbnails deleted.
     Job("uploads_sweep", cron(minute=41), uploads.sweep_unattached),
+    # Stars: who qualifies gets an application each morning; publicity that ended is awarded within 5 minutes.
+    Job("stars_open_qualified", cron(hour=2, minute=30), stars.open_qualified),
+    Job("stars_award_due", cron(minute="*/5"), stars.award_due),
 )

@@ -34,6 +34,8 @@ from models.recording import (BulkPreview, Declaration, EntryStatus, Retroactive
 from models.certificates import (Certificate, CertificateObjection, CertificatePolicy, CertificateStatus,
                                  ObjectionStatus)
 from models.points import PointsAccount, PointsAccountKind, PointsEntry, PointsTransfer, TransferCode
+from models.stars import (OPEN_STAR_STATUSES, StarApplication, StarObjection, StarObjectionStatus, StarOrigin,
+                          StarRule, StarStatus)
 
 __all__ = [
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
@@ -52,4 +54,6 @@ __all__ = [
     "ServicePeriod", "BulkPreview", "EntryStatus", "Declaration", "RetroactiveEntry", "RetroactiveAttendee",
     "Certificate", "CertificateObjection", "CertificatePolicy", "CertificateStatus", "ObjectionStatus",
     "PointsAccount", "PointsAccountKind", "PointsEntry", "PointsTransfer", "TransferCode",
+    "StarApplication", "StarObjection", "StarObjectionStatus", "StarOrigin", "StarRule", "StarStatus",
+    "OPEN_STAR_STATUSES",
 ]

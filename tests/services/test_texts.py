@@ -27,8 +27,9 @@ from app.services.bulletins import freeze as bulletin_freeze
 from app.services import uploads
 from app.services.certificates import flow as certificates
 from app.services.recording import declarations, retroactive
-from models import (Bulletin, BulletinStatus, Campaign, Signup, SignupMode, SignupStatus, TeamKind, TransferKind,
-                    UploadPurpose, VolunteerStatus)
+from app.services.stars import flow as star_flow
+from models import (Bulletin, BulletinStatus, Campaign, RecordKind, RecordSource, ServiceRecord, Signup, SignupMode,
+                    SignupStatus, StarOrigin, TeamKind, TransferKind, UploadPurpose, VolunteerStatus)
 from tests import factories as f
 from tests.recording_world import jpeg
 
@@ -217,6 +218,18 @@ def make_every_notification(world, now) -> None:
     certificates.revoke(organizer.id, first.id, reason=LONG_REASON + "。", now=first.publicity_ends_at)
     second = certificates.request(carol.account, *period, note=None, now=now)[0]
     certificates.review(organizer.id, second.id, approve=False, reason=LONG_REASON, now=now)
+    # Stars: one awarded and then revoked, one refused at review, each with the longest reason.
+    for person, approve in ((carol, True), (dave, False)):
+        db.session.add(ServiceRecord(volunteer_id=person.id, activity_id=held.id, kind=RecordKind.CORRECTION,
+                                     source=RecordSource.MANUAL, minutes=120 * 60, created_at=now))
+        db.session.flush()
+        application, _ = star_flow.open_application(person, 1, origin=StarOrigin.JOB, now=now)
+        star_flow.review(world["street_admin"].id, application.id, approve=approve,
+                         reason=None if approve else LONG_REASON, now=now)
+        if approve:
+            star_flow.award(application.id, now=application.publicity_ends_at)
+            star_flow.revoke(world["street_admin"].id, application.id, reason=LONG_REASON,
+                             now=application.publicity_ends_at)
 
 
 def test_every_notification_reads_well_and_fits_its_fields(world, now, captured):

@@ -1,0 +1,144 @@
+"""Star rules in force for a region: each value from the nearest region up the tree that set it, else the default.
+
+A `star_rules` row may set any subset of the values (NULL = as the region above), so a district can
+change its thresholds and keep the city's approval levels; `in_force` says where each value comes
+from. Defaults: 100 / 300 / 600 / 1000 / 1500 hours, no minimum months registered, every record
+source counts (a region narrows them), 1–2★ street, 3–4★ district, 5★ city, 5 working days.
+
+Changing rules never takes an awarded star away: an award is a fact about the rules in force when it
+was reviewed (each application keeps a copy of them), so a raised threshold applies only to
+applications opened afterwards; open applications keep the rules they were opened under. Revoking
+a star is an admin's decision with a reason, never a side effect of a rule change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from app.errors import DomainError
+from app.extensions import db
+from app.services import access, audit, regions
+from app.services.certificates import publicity
+from models import RecordSource, Region, RegionLevel, StarRule
+from models.regions import LEVEL_ORDER
+
+LEVELS = (1, 2, 3, 4, 5)
+FIELDS = ("thresholds_hours", "min_months", "sources", "approval_levels", "publicity_days", "publicity_working_days")
+DEFAULTS: dict[str, Any] = {
+    "thresholds_hours": [100, 300, 600, 1000, 1500],
+    "min_months": 0,
+    "sources": [source.value for source in RecordSource],
+    "approval_levels": [RegionLevel.STREET.value, RegionLevel.STREET.value, RegionLevel.DISTRICT.value,
+                        RegionLevel.DISTRICT.value, RegionLevel.CITY.value],
+    "publicity_days": 5,
+    "publicity_working_days": True,
+}
+# Approval can sit at most at a street: a community (社区) is not a reviewing level.
+APPROVAL_LEVELS = (RegionLevel.CITY.value, RegionLevel.DISTRICT.value, RegionLevel.STREET.value)
+
+
+@dataclass(frozen=True)
+class Rules:
+    thresholds_hours: list[int]
+    min_months: int
+    sources: list[str]
+    approval_levels: list[str]
+    publicity_days: int
+    publicity_working_days: bool
+    # field → id of the region whose row set it, None for the default.
+    origins: dict[str, int | None]
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in FIELDS}
+
+    def publicity_policy(self) -> publicity.Policy:
+        return publicity.Policy(self.publicity_days, self.publicity_working_days, self.origins["publicity_days"])
+
+
+def in_force(region: Region) -> Rules:
+    """The rules for volunteers whose home region is `region`."""
+    lineage = regions.lineage_ids(region)
+    rows = {row.region_id: row for row in db.session.scalars(select(StarRule).where(StarRule.region_id.in_(lineage)))}
+    values: dict[str, Any] = {}
+    origins: dict[str, int | None] = {}
+    for name in FIELDS:
+        values[name], origins[name] = DEFAULTS[name], None
+        for region_id in reversed(lineage):
+            value = getattr(rows[region_id], name) if region_id in rows else None
+            if value is not None:
+                values[name], origins[name] = value, region_id
+                break
+    return Rules(**values, origins=origins)
+
+
+def own_row(region: Region) -> StarRule | None:
+    return db.session.scalar(select(StarRule).where(StarRule.region_id == region.id))
+
+
+def _invalid(field: str, message: str) -> DomainError:
+    return DomainError("invalid_star_rules", f"星级规则不正确：{message}", 422, fields={field: message})
+
+
+def validate(values: dict[str, Any]) -> None:
+    """Check a set of values (None = inherit) beyond what the schema says: shapes the JSON columns cannot."""
+    thresholds = values.get("thresholds_hours")
+    if thresholds is not None:
+        if len(thresholds) != 5 or any(not isinstance(h, int) or h < 1 for h in thresholds):
+            raise _invalid("thresholds_hours", "须为 5 个正整数（1 至 5 星所需小时数）")
+        if any(a >= b for a, b in zip(thresholds, thresholds[1:])):
+            raise _invalid("thresholds_hours", "须逐级递增")
+    sources = values.get("sources")
+    if sources is not None:
+        known = {source.value for source in RecordSource}
+        if not sources or any(source not in known for source in sources) or len(set(sources)) != len(sources):
+            raise _invalid("sources", "须为不重复的时长来源：" + "、".join(sorted(known)))
+    levels = values.get("approval_levels")
+    if levels is not None:
+        if len(levels) != 5 or any(level not in APPROVAL_LEVELS for level in levels):
+            raise _invalid("approval_levels", "须为 5 个审核层级（city / district / street）")
+        order = [LEVEL_ORDER.index(RegionLevel(level)) for level in levels]
+        # A higher star is never approved lower down the tree than a lesser one.
+        if any(a < b for a, b in zip(order, order[1:])):
+            raise _invalid("approval_levels", "高星级的审核层级不能低于低星级")
+
+
+def set_rules(account_id: int, region_id: int, values: dict[str, Any], *, now: datetime) -> StarRule:
+    """Replace the region's own values (None = inherit); admins of the region or above."""
+    region = regions.get_region(region_id)
+    access.require_admin_over(account_id, region, doing="设置星级评定规则")
+    validate(values)
+    row = own_row(region)
+    if row is None:
+        row = StarRule(region_id=region.id)
+        db.session.add(row)
+    for name in FIELDS:
+        setattr(row, name, values.get(name))
+    row.updated_by_account_id, row.updated_at = account_id, now
+    audit.record(account_id, "star.rules_set", "region", region.id, now=now, region_path=region.path,
+                 **{name: values.get(name) for name in FIELDS})
+    db.session.flush()
+    return row
+
+
+def clear_rules(account_id: int, region_id: int, *, now: datetime) -> bool:
+    """Drop the region's own values: it inherits everything again. Whether there was a row."""
+    region = regions.get_region(region_id)
+    access.require_admin_over(account_id, region, doing="设置星级评定规则")
+    row = own_row(region)
+    if row is None:
+        return False
+    db.session.delete(row)
+    audit.record(account_id, "star.rules_cleared", "region", region.id, now=now, region_path=region.path)
+    db.session.flush()
+    return True
+
+
+def read(account_id: int, region_id: int) -> tuple[Region, StarRule | None, Rules]:
+    """The region's own row and the rules in force there (admins of the region or above)."""
+    region = regions.get_region(region_id)
+    access.require_admin_over(account_id, region, doing="查看星级评定规则")
+    return region, own_row(region), in_force(region)
