@@ -10,13 +10,16 @@ from sqlalchemy import func, select
 from app import pii
 from app.errors import DomainError
 from app.extensions import db
-from app.services import signups
+from app.services import regions, signups
+from app.services.points import views as points_views
+from app.services.stars import flow as star_flow, hours as star_hours, rules as star_rules
 from app.services.certificates import flow as certificate_flow, publicity as certificate_publicity, verification
 from app.texts import clock_text, day_text, hours_text, moment_text
 from app.timeutil import to_local
 from app.wechat.callbacks import InboundMessage
 from models import (Account, Activity, ActivityStatus, Certificate, CertificateStatus, Checkin, Organization,
-                    ServiceRecord, Signup, SignupStatus, Volunteer, VolunteerStatus)
+                    ServiceRecord, Signup, SignupStatus, StarApplication, StarStatus, Volunteer, VolunteerStatus)
+from models.stars import OPEN_STAR_STATUSES
 from models.signups import ACTIVE_SIGNUP_STATUSES
 
 HELP_TEXT = (
@@ -28,6 +31,8 @@ HELP_TEXT = (
     "【报名 活动编号】报名活动，如：报名 12\n"
     "【开证明】申请志愿服务记录证明（全部时长；或“开证明 2025”只开该年）\n"
     "【我的证明】查看您的证明及核验链接\n"
+    "【我的星级】查看您的星级和距下一星级的时长\n"
+    "【我的积分】查看您的积分余额和最近记录\n"
     "签到请在活动现场扫码；更多功能请使用志愿服务小程序。"
 )
 SIGN_UP_USAGE = "请发送“报名 活动编号”，如：报名 12（活动编号见小程序活动详情）"
@@ -92,6 +97,10 @@ def reply_to(message: InboundMessage, *, now: datetime) -> str | None:
         return _my_certificates(message.from_user)
     if command.startswith("开证明"):
         return _request_certificate(message.from_user, command, now)
+    if command == "我的星级":
+        return _my_stars(message.from_user, now)
+    if command == "我的积分":
+        return _my_points(message.from_user)
     return HELP_TEXT
 
 
@@ -240,4 +249,50 @@ def _my_certificates(oa_openid: str) -> str:
             line += f"\n编号 {row.serial}，核验：{verification.link(row.serial, row.verification_code)}"
         lines.append(line)
     lines.append("PDF 请在小程序「我的证明」中下载。")
+    return "\n".join(lines)
+
+
+def _my_stars(oa_openid: str, now: datetime) -> str:
+    """「我的星级」: the star held, the hours that count under the home region's rules, what the next one needs."""
+    volunteer = _volunteer(oa_openid)
+    if volunteer is None:
+        return NOT_LINKED_TEXT
+    level = star_flow.current_level(volunteer.id)
+    rules = star_rules.in_force(regions.get_region(volunteer.region_id))
+    minutes = star_hours.qualifying_minutes(volunteer, rules)
+    lines = [f"您是{star_flow.stars_text(level)}。" if level else "您还没有评上星级。",
+             f"计入星级评定的服务时长：{hours_text(minutes)}"]
+    pending = db.session.scalar(select(StarApplication).where(
+        StarApplication.volunteer_id == volunteer.id, StarApplication.status.in_(OPEN_STAR_STATUSES))
+        .order_by(StarApplication.level.desc()).limit(1))
+    if pending is not None:
+        state = "审核中" if pending.status is StarStatus.PENDING else (
+            f"公示中，公示至 {day_text(certificate_publicity.through(pending.publicity_ends_at), with_year=True)}")
+        lines.append(f"您的{star_flow.stars_text(pending.level)}申请{state}。")
+    elif level < len(rules.thresholds_hours):
+        wanted = rules.thresholds_hours[level]
+        short = wanted * 60 - minutes
+        months = star_hours.months_registered(volunteer, now)
+        if short > 0:
+            lines.append(f"评{star_flow.stars_text(level + 1)}需 {wanted} 小时，还差 {hours_text(short)}。")
+        elif months < rules.min_months:
+            lines.append(f"时长已够{star_flow.stars_text(level + 1)}，注册满 {rules.min_months} 个月后即可评定"
+                         f"（已注册 {months} 个月）。")
+        else:
+            lines.append(f"时长已够{star_flow.stars_text(level + 1)}，平台每天评定一次，也可在小程序中申请。")
+    return "\n".join(lines)
+
+
+def _my_points(oa_openid: str) -> str:
+    """「我的积分」: the balance and the last five lines of the volunteer's points account."""
+    account = _account(oa_openid)
+    if account is None or _volunteer(oa_openid) is None:
+        return NOT_LINKED_TEXT
+    found = points_views.mine(account, limit=5, cursor=None)
+    if not found["items"]:
+        return "您还没有积分。参加志愿服务、记录时长后即可获得积分。"
+    lines = [f"积分余额：{found['balance']}", "最近记录："]
+    for item in found["items"]:
+        sign = "+" if item["amount"] > 0 else ""
+        lines.append(f"{day_text(item['event_at'])} {item['code_label']} {sign}{item['amount']}（余 {item['balance_after']}）")
     return "\n".join(lines)
