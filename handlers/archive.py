@@ -133,8 +133,18 @@ class ArchiveHolder(BaseModel):
     region: NamedRef
 
 
+class StarLine(BaseModel):
+    level: int = Field(description="星级 1–5")
+    status: str = Field(description="awarded 已评定 / revoked 已撤销")
+    awarded_at: datetime | None
+    revoked_at: datetime | None
+    revocation_reason: str | None
+
+
 class ArchiveView(BaseModel):
     volunteer: ArchiveHolder
+    star_level: int = Field(description="现有星级（已评定且未撤销的最高星级），0 为未评定")
+    stars: list[StarLine] = Field(description="星级评定记录（含已撤销的），新的在前")
     period_from: date | None
     period_to: date | None
     totals: ArchiveTotals
@@ -153,6 +163,7 @@ def _archive_view(found: dict, *, is_owner: bool) -> ArchiveView:
                                                        else pii.mask_name(volunteer.real_name) or ""),
                                 volunteer_number=volunteer.volunteer_number, status=volunteer.status.value,
                                 region=NamedRef(id=volunteer.region.id, name=volunteer.region.name)),
+        star_level=found["star_level"], stars=[StarLine.model_validate(line) for line in found["stars"]],
         period_from=found["period"].since, period_to=found["period"].until,
         totals=ArchiveTotals(**totals, service_hours=round(totals["service_minutes"] / 60, 2)),
         records=[RecordLine.model_validate(line) for line in found["records"]],

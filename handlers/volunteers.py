@@ -16,6 +16,7 @@ from app.errors import ErrorBody, ValidationFailed
 from app.extensions import api_spec, settings
 from app.resident_id import age_on
 from app.services import accounts, directory, roles, spreadsheets, volunteers
+from app.services.stars import flow as star_flow
 from app.services.volunteers import Category
 from app.timeutil import current_time, to_local
 from handlers._auth import BEARER_SECURITY, current_account, login_required
@@ -112,6 +113,7 @@ class VolunteerView(BaseModel):
 
 class MeView(VolunteerView):
     roles: list[RoleView]
+    star_level: int = Field(description="星级（已评定且未撤销的最高星级），0 为未评定")
 
 
 class DirectoryItem(BaseModel):
@@ -236,7 +238,7 @@ def _view(volunteer: Volunteer, *, is_owner: bool) -> dict:
 def _me(volunteer: Volunteer) -> MeView:
     grants = [RoleView(role=g.role.value, team_id=g.team_id, organization_id=g.organization_id, region_id=g.region_id)
               for g in roles.roles_of(volunteer.account_id)]
-    return MeView(**_view(volunteer, is_owner=True), roles=grants)
+    return MeView(**_view(volunteer, is_owner=True), roles=grants, star_level=star_flow.current_level(volunteer.id))
 
 
 @blueprint.post("/volunteers")

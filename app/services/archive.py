@@ -22,9 +22,10 @@ from app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.extensions import db
 from app.services import access, audit, directory, regions
 from app.services.attendee_evaluations import evaluations_of
+from app.services.stars import flow as star_flow
 from app.timeutil import to_local
 from models import (Account, Activity, ActivityKind, ActivityReport, ArchiveEntry, ArchiveEntryKind, Organization,
-                    ServiceRecord, Volunteer)
+                    ServiceRecord, StarApplication, StarStatus, Volunteer)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,15 @@ def names_of(account_ids: set[int | None]) -> dict[int, str]:
         select(Volunteer.account_id, Volunteer.real_name).where(Volunteer.account_id.in_(wanted)))}
 
 
+def stars_of(volunteer_id: int) -> list[dict[str, Any]]:
+    """The stars awarded (and those later revoked), newest first: the archive keeps the history of each."""
+    rows = db.session.scalars(select(StarApplication).where(
+        StarApplication.volunteer_id == volunteer_id,
+        StarApplication.status.in_((StarStatus.AWARDED, StarStatus.REVOKED))).order_by(StarApplication.awarded_at.desc()))
+    return [{"level": row.level, "status": row.status.value, "awarded_at": row.awarded_at, "revoked_at": row.revoked_at,
+             "revocation_reason": row.revocation_reason} for row in rows]
+
+
 def archive(volunteer: Volunteer, *, period: Period = Period(), organizations: list[int] | None = None) -> dict[str, Any]:
     """Every section of the volunteer's archive within the period (by activity start, or by the day an entry names).
 
@@ -93,6 +103,8 @@ def archive(volunteer: Volunteer, *, period: Period = Period(), organizations: l
         "awards": awards,
         "evaluations": evaluations,
         "complaints": complaints,
+        "star_level": star_flow.current_level(volunteer.id),
+        "stars": stars_of(volunteer.id),
         "totals": {
             "service_minutes": sum(line["minutes"] for line in records),
             "service_activities": len(records),

@@ -121,6 +121,10 @@ def test_from_the_job_to_the_award_and_revocation(app, client, cast):
     assert jobs.award_due(now=clock["now"] + timedelta(days=14)) == {"awarded": 1}
     mine = client.get(f"{URL}/me/stars", headers=h["alice"]).json
     assert mine["level"] == 3 and mine["open_application"] is None and mine["history"][0]["status"] == "awarded"
+    # The star shows wherever the volunteer is: /me and the archive (their own and the directory's).
+    assert client.get(f"{URL}/me", headers=h["alice"]).json["star_level"] == 3
+    archive = client.get(f"{URL}/me/archive", headers=h["alice"]).json
+    assert archive["star_level"] == 3 and [(s["level"], s["status"]) for s in archive["stars"]] == [(3, "awarded")]
 
     short = client.post(f"{URL}/star-applications/{three}/revoke", json={"reason": "x", "nonce": "rvk-00001"},
                         headers=h["admin"])
@@ -129,6 +133,10 @@ def test_from_the_job_to_the_award_and_revocation(app, client, cast):
                           headers=h["admin"])
     assert revoked.status_code == 200 and revoked.json["status"] == "revoked"
     assert client.get(f"{URL}/me/stars", headers=h["alice"]).json["level"] == 0
+    assert client.get(f"{URL}/me", headers=h["alice"]).json["star_level"] == 0
+    archive = client.get(f"{URL}/me/archive", headers=h["alice"]).json
+    assert archive["star_level"] == 0
+    assert [(s["level"], s["status"], s["revocation_reason"]) for s in archive["stars"]] == [(3, "revoked", "服务记录造假")]
 
 
 def test_the_volunteer_applies_once_and_only_when_qualified(client, cast):

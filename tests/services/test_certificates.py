@@ -101,11 +101,30 @@ def test_bad_periods_are_refused(served, start, end, code):
     assert caught.value.code == code
 
 
+def test_the_star_held_when_reviewed_is_in_the_content_and_on_the_page(served):
+    from app.services.certificates import pdf
+    from models import StarApplication, StarOrigin, StarStatus
+
+    db.session.add(StarApplication(volunteer_id=served.alice.id, level=2, status=StarStatus.AWARDED,
+                                   origin=StarOrigin.VOLUNTEER, approval_region_id=served.tree["street"].id,
+                                   qualifying_minutes=300 * 60, months_registered=12, rules={},
+                                   opened_at=served.now, awarded_at=served.now))
+    db.session.flush()
+    row = approved(served)
+    assert row.content["identity"]["star_level"] == 2
+    page = pdf.html(row.content, "https://example.org/v/x?c=y", font_path=None)
+    assert "2星级志愿者" in page
+    # A volunteer without a star: no line for it.
+    assert "星级" not in pdf.html({**row.content, "identity": {**row.content["identity"], "star_level": 0}},
+                                  "https://example.org/v/x?c=y", font_path=None)
+
+
 def test_content_has_the_four_parts_with_masked_id_and_service_hours_only(served):
     row = approved(served)
     c = row.content
     assert c["identity"] == {"name": "张三丰", "masked_name": "张*丰", "id_type": "居民身份证",
-                             "id_number_masked": "110***********1234", "volunteer_number": "110101-000042"}
+                             "id_number_masked": "110***********1234", "volunteer_number": "110101-000042",
+                             "star_level": 0}
     service = c["service"]
     assert (service["hours"], service["scanned_hours"], service["entered_hours"]) == (2.5, 2.0, 0.5)
     assert [a["title"] for a in service["activities"]] == ["社区环境整治"]

@@ -1,6 +1,6 @@
 """What a certificate says: the four parts of the 2015 意见 (民发〔2015〕149号), built from the ledger.
 
-1. identity: name, ID type and masked number, volunteer number;
+1. identity: name, ID type and masked number, volunteer number, the star held when the content was made;
 2. service: service hours and content (each activity with its date and hours), trainings, awards;
 3. issuer: the organisation's name, person in charge, handler, contact;
 4. other: certificate number, issue date, notes.
@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from app import pii
 from app.extensions import db, settings
+from app.services.stars import flow as star_flow
 from app.timeutil import local_day_bounds, to_local
 from models import (Activity, ActivityKind, ArchiveEntry, ArchiveEntryKind, Checkin, Organization, Region, RecordSource,
                     ServiceRecord, Volunteer)
@@ -133,7 +134,8 @@ def build(volunteer: Volunteer, organization: Organization, start: date, end: da
     return {
         "identity": {"name": volunteer.real_name, "masked_name": pii.mask_name(volunteer.real_name),
                      "id_type": ID_TYPE, "id_number_masked": masked_id_number(volunteer),
-                     "volunteer_number": volunteer.volunteer_number},
+                     "volunteer_number": volunteer.volunteer_number,
+                     "star_level": star_flow.current_level(volunteer.id)},
         "service": {"period_start": start.isoformat(), "period_end": end.isoformat(),
                     "hours": hours(service_minutes), "minutes": service_minutes,
                     "scanned_hours": hours(scanned_minutes), "entered_hours": hours(entered_minutes),
