@@ -12,15 +12,17 @@ from typing import Literal
 
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
+from app import pii
 from app.db import unit_of_work
-from app.extensions import api_spec
+from app.extensions import api_spec, db
 from app.services.stars import flow, rules as star_rules
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, current_account_id, login_required
 from handlers._idempotency import Nonce, idempotent
 from handlers._schemas import MultiLine, QueryArgs, StrictBody, answers, id_path
-from models import RecordSource, StarStatus
+from models import RecordSource, Region, StarStatus, Volunteer
 
 blueprint = Blueprint("stars", __name__, url_prefix="/api/v1")
 
@@ -48,6 +50,7 @@ class RulesInForce(BaseModel):
     publicity_days: int
     publicity_working_days: bool
     origins: dict[str, int | None] = Field(description="各项取自哪个地区的规则（地区 id）；null 为系统默认")
+    origin_names: dict[str, str] = Field(description="origins 中出现的地区 id → 地区名称")
 
 
 class RulesView(BaseModel):
@@ -71,6 +74,8 @@ class RulesBody(StrictBody):
 class ApplicationView(BaseModel):
     id: int
     volunteer_id: int
+    volunteer_name: str = Field(description="志愿者姓名（脱敏）")
+    volunteer_number: str | None = Field(description="志愿者编号")
     level: int = Field(description="星级 1–5")
     status: Status = Field(description="pending 待审核 / publicity 公示中 / awarded 已评定 / rejected 未通过 / revoked 已撤销")
     status_label: str
@@ -145,16 +150,30 @@ class AdminQuery(QueryArgs):
     region_id: int | None = Field(default=None, ge=1, description="只看该地区（含下级）的志愿者；不填为所辖全部")
 
 
+def _people(volunteer_ids) -> dict[int, tuple[str, str | None]]:
+    """volunteer id → (masked name, volunteer number), for a page of applications in one query."""
+    ids = sorted(set(volunteer_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(select(Volunteer.id, Volunteer.real_name, Volunteer.volunteer_number)
+                              .where(Volunteer.id.in_(ids))).all()
+    return {row.id: (pii.mask_name(row.real_name) or "", row.volunteer_number) for row in rows}
+
+
 def _views(rows) -> list[ApplicationView]:
     counts = flow.open_objection_counts([row.id for row in rows])
-    return [_view(row, counts.get(row.id, 0)) for row in rows]
+    people = _people(row.volunteer_id for row in rows)
+    return [_view(row, counts.get(row.id, 0), people) for row in rows]
 
 
-def _view(row, open_objections: int | None = None) -> ApplicationView:
+def _view(row, open_objections: int | None = None, people=None) -> ApplicationView:
     if open_objections is None:
         open_objections = flow.open_objection_counts([row.id]).get(row.id, 0)
+    if people is None:
+        people = _people([row.volunteer_id])
+    name, number = people.get(row.volunteer_id, ("", None))
     return ApplicationView(
-        id=row.id, volunteer_id=row.volunteer_id, level=row.level, status=row.status.value,
+        id=row.id, volunteer_id=row.volunteer_id, volunteer_name=name, volunteer_number=number, level=row.level, status=row.status.value,
         status_label=flow.STATUS_LABELS[row.status], origin=row.origin.value,
         approval_region_id=row.approval_region_id, qualifying_hours=round(row.qualifying_minutes / 60, 2),
         months_registered=row.months_registered, opened_at=row.opened_at, reviewed_at=row.reviewed_at,
@@ -171,8 +190,11 @@ def _objection(row) -> ObjectionView:
 def _rules_view(region_id: int) -> RulesView:
     _, own, in_force = star_rules.read(current_account_id(), region_id)
     own_values = None if own is None else RulesValues(**{name: getattr(own, name) for name in star_rules.FIELDS})
-    return RulesView(region_id=region_id, own=own_values, in_force=RulesInForce(**in_force.values(),
-                                                                                   origins=in_force.origins),
+    ids = sorted({origin for origin in in_force.origins.values() if origin is not None})
+    names = dict(db.session.execute(select(Region.id, Region.name).where(Region.id.in_(ids))).all()) if ids else {}
+    return RulesView(region_id=region_id, own=own_values,
+                     in_force=RulesInForce(**in_force.values(), origins=in_force.origins,
+                                           origin_names={str(key): value for key, value in names.items()}),
                      updated_at=own.updated_at if own else None)
 
 

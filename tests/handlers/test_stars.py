@@ -44,6 +44,7 @@ def test_rules_get_put_delete_with_inheritance(client, cast):
     below = client.get(f"{URL}/regions/{cast['community']}/star-rules", headers=h["admin"]).json["in_force"]
     assert below["thresholds_hours"][1] == 200 and below["origins"]["thresholds_hours"] == cast["district"]
     assert below["origins"]["approval_levels"] is None
+    assert below["origin_names"] == {str(cast["district"]): cast["world"].tree["district"].name}
     for _ in range(2):  # repeating the DELETE changes nothing
         gone = client.delete(f"{URL}/regions/{cast['district']}/star-rules", headers=h["admin"])
         assert gone.status_code == 200 and gone.json["own"] is None
@@ -89,6 +90,8 @@ def test_from_the_job_to_the_award_and_revocation(app, client, cast):
 
     listed = client.get(f"{URL}/star-applications?status=pending", headers=h["street_admin"])
     assert sorted(item["id"] for item in listed.json["items"]) == sorted([three, one])
+    # The queue names each volunteer as the console shows them: masked name and volunteer number.
+    assert all("*" in item["volunteer_name"] and "volunteer_number" in item for item in listed.json["items"])
     assert client.get(f"{URL}/star-applications", headers=h["other_admin"]).json["items"] == []
     assert client.get(f"{URL}/star-applications", headers=h["alice"]).status_code == 403
 
