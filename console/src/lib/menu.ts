@@ -25,6 +25,7 @@ export const MENU: readonly MenuItem[] = [
   { key: 'trainings', path: '/trainings', title: '培训', icon: 'Reading', roles: ['organizer', 'admin'] },
   { key: 'retroactive-entries', path: '/retroactive-entries', title: '补录', icon: 'EditPen', roles: ['organizer', 'admin'] },
   { key: 'certificates', path: '/certificates', title: '记录证明', icon: 'Stamp', roles: ['organizer', 'admin'] },
+  { key: 'stars', path: '/stars', title: '星级评定', icon: 'Medal', roles: ['admin'] },
   { key: 'transfers', path: '/transfers', title: '转移', icon: 'Switch', roles: ['organizer', 'admin'] },
   { key: 'imports', path: '/imports', title: '导入', icon: 'Upload', roles: ['organizer'] },
   { key: 'exports', path: '/exports', title: '导出', icon: 'Download', roles: ['organizer', 'admin'] },
