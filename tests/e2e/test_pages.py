@@ -117,6 +117,11 @@ def _certificates(page: Page, stack: Stack) -> None:
     expect(page.locator("[data-test=certificate-table]")).to_be_visible()
 
 
+def _stars(page: Page, stack: Stack) -> None:
+    expect(page.get_by_role("heading", name="星级评定")).to_be_visible()
+    expect(page.locator("[data-test=star-table]")).to_be_visible()
+
+
 PAGES = [
     ("workbench", "sim_organizer", "workbench", _workbench),
     ("volunteers", "sim_organizer", "volunteers", _volunteers),
@@ -133,6 +138,7 @@ PAGES = [
     ("imports", "sim_organizer", "imports", _imports),
     ("transfers", "sim_organizer", "transfers", _transfers),
     ("certificates", "sim_admin", "certificates", _certificates),
+    ("stars", "sim_admin", "stars", _stars),
 ]
 
 
