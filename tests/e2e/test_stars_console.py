@@ -6,6 +6,8 @@ records are a few hours, and no API gives hours without an activity), applies th
 API, and `sim_admin` (admin of 渝中区, above the street that approves 1★ by default) approves it in the
 console: 公示中 with the publicity end the API has. The rule is dropped again, then set in 星级规则
 (1★ at 80 hours → 本级设置, the API has it) and restored (恢复继承 → 系统默认, the API has none).
+An admin of the volunteer's street only may not approve a 3★ (the district's by default): the page
+shows the API's refusal in its words and the application stays 待审核.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import SHANGHAI, console_login, region_named
+from tests.e2e.helpers import SHANGHAI, children, console_login, region_named
 from tests.e2e.stack import Stack
 
 
@@ -27,14 +29,14 @@ def _rules(stack: Stack, token: str, region_id: int) -> dict:
     return answer.json()
 
 
-def _applicant(stack: Stack, candidates: range) -> tuple[str, dict]:
-    """A demo volunteer who may apply for 1★ under the low rule: (token, the application)."""
+def _applicant(stack: Stack, candidates: range, level: int = 1) -> tuple[str, dict]:
+    """A demo volunteer who may apply for `level` under the low rule: (token, the application)."""
     for index in candidates:
         token = stack.mp_login(f"demo_v{index:03d}")
-        answer = stack.api("POST", "me/star-applications", token=token, json={"level": 1, "nonce": uuid.uuid4().hex})
+        answer = stack.api("POST", "me/star-applications", token=token, json={"level": level, "nonce": uuid.uuid4().hex})
         if answer.status_code == 201:
             return token, answer.json()
-    raise AssertionError("no demo volunteer qualifies for 1★ under a 1-hour rule")
+    raise AssertionError(f"no demo volunteer qualifies for {level}★ under the low rule")
 
 
 def test_an_admin_approves_a_star_and_sets_and_restores_the_district_rules(stack, page):
@@ -98,3 +100,33 @@ def test_an_admin_approves_a_star_and_sets_and_restores_the_district_rules(stack
     assert restored["own"] is None and restored["in_force"]["origins"]["thresholds_hours"] != district["id"], restored
     expect(origin).to_have_text("系统默认" if restored["in_force"]["origins"]["thresholds_hours"] is None
                                 else f"继承自 {restored['in_force']['origin_names'][str(restored['in_force']['origins']['thresholds_hours'])]}")
+
+
+def test_a_street_admin_is_refused_a_three_star_approval_in_the_apis_words(stack, page):
+    admin = stack.mp_login("admin")
+    district = region_named(stack, admin, "重庆市", "渝中区")
+    low = stack.api("PUT", f"regions/{district['id']}/star-rules", token=admin, json={
+        "thresholds_hours": [1, 2, 3, 7000, 8000], "min_months": 0, "nonce": uuid.uuid4().hex})
+    assert low.status_code == 200, low.text
+    try:
+        volunteer, application = _applicant(stack, range(1, 60), level=3)
+    finally:
+        assert stack.api("DELETE", f"regions/{district['id']}/star-rules", token=admin).status_code == 200
+    # The volunteer's street gets an admin of its own (3★ is the district's by default).
+    community_id = stack.api("GET", "me", token=volunteer).json()["region"]["id"]
+    street = next(s for s in children(stack, admin, district["id"])
+                  if community_id in {c["id"] for c in children(stack, admin, s["id"])})
+    code = f"e2e_stars_street_{uuid.uuid4().hex[:6]}"
+    stack.cli("roles", "grant", f"sim_{code}", "admin", str(street["id"]))
+    refused = stack.api("POST", f"star-applications/{application['id']}/review", token=stack.mp_login(code),
+                        json={"decision": "approve", "nonce": uuid.uuid4().hex})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_star_approver", refused.text
+
+    console_login(page, stack, f"sim_{code}")
+    page.goto(stack.console_url("stars"))
+    page.locator(f"[data-test=star-open][data-id='{application['id']}']").click()
+    drawer = page.locator("[data-test=star-drawer]")
+    drawer.locator("[data-test=star-approve]").click()
+    expect(page.locator(".el-message--error")).to_contain_text(refused.json()["error"]["message"])
+    expect(drawer.locator("[data-test=star-drawer-status]")).to_have_text("待审核")
+    assert stack.api("GET", f"star-applications/{application['id']}", token=admin).json()["status"] == "pending"
