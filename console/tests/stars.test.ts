@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import { matchField } from '@/api/feedback'
 import { actionsFor, approvalLevelsText, bodyFrom, checkRules, formFrom, hoursText, levelText, originLabel, publicityText,
-  ruleFieldOf, ruleOriginKind, ruleOriginText, sourcesText, starStatus } from '@/lib/stars'
+  RULE_FIELDS, ruleOriginKind, ruleOriginText, sourcesText, starStatus } from '@/lib/stars'
 
 const DEFAULTS = {
   thresholds_hours: [100, 300, 600, 1000, 1500], min_months: 0, sources: ['scan', 'declaration'],
@@ -88,9 +89,9 @@ describe('star rules', () => {
   })
 
   it('puts API field errors on the form items', () => {
-    expect(ruleFieldOf('thresholds_hours')).toBe('thresholds_hours')
-    expect(ruleFieldOf('thresholds_hours.2')).toBe('thresholds_hours')
-    expect(ruleFieldOf('sources.0')).toBe('sources')
-    expect(ruleFieldOf('nonce')).toBeNull()
+    expect(matchField('thresholds_hours', RULE_FIELDS)).toBe('thresholds_hours')
+    expect(matchField('thresholds_hours.2', RULE_FIELDS)).toBe('thresholds_hours')
+    expect(matchField('sources.0', RULE_FIELDS)).toBe('sources')
+    expect(matchField('nonce', RULE_FIELDS)).toBeNull()
   })
 })

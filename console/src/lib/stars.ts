@@ -206,12 +206,6 @@ export function checkRules(form: RulesForm): Partial<Record<RuleField, string>> 
   return errors
 }
 
-/** Map an API field path ("thresholds_hours.2", "body.sources") to the form item showing it. */
-export function ruleFieldOf(path: string): RuleField | null {
-  const parts = path.split('.')
-  return (parts.find((p) => (RULE_FIELDS as readonly string[]).includes(p)) as RuleField | undefined) ?? null
-}
-
 export interface ApplicationLike {
   status: string
   open_objections: number
