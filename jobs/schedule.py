@@ -22,7 +22,8 @@ must also catch up on what it missed rather than act only on the last period.
 
 from __future__ import annotations
 
-from jobs import attendance, bulletins, campaigns, certificates, exports, kpis, reminders, rewards, stars, trainings, uploads
+from jobs import (attendance, bulletins, campaigns, certificates, exports, kpis, reminders, rewards, stars, trainings,
+                  uploads)
 from jobs.runner import Job, cron, every
 
 JOBS = (
