@@ -94,6 +94,12 @@ class RewardBody(StrictBody):
     hold_minutes: int | None = Field(default=None, ge=5, le=43200)
     nonce: Nonce
 
+    @model_validator(mode="after")
+    def _sponsor_named(self):
+        if self.publisher == "sponsor" and not self.sponsor_name:
+            raise ValueError("a sponsored reward names its sponsor (sponsor_name)")
+        return self
+
 
 class RewardEditBody(StrictBody):
     sponsor_name: str | None = Field(default=None, min_length=1, max_length=100)

@@ -78,6 +78,11 @@ def test_bad_input_and_permissions(client, shop):
     backwards = client.post(url, json={**body, "nonce": "publish-0007", "valid_until": body["valid_from"]},
                             headers=headers["organizer"])
     assert backwards.status_code == 422 and backwards.get_json()["error"]["code"] == "reward_validity_invalid"
+    assert client.post(url, json={**body, "nonce": "publish-0008", "publisher": "sponsor"},
+                       headers=headers["organizer"]).status_code == 422
+    sponsored = client.post(url, json={**body, "nonce": "publish-0009", "publisher": "sponsor", "sponsor_name": "某超市"},
+                            headers=headers["organizer"])
+    assert sponsored.status_code == 201 and sponsored.get_json()["sponsor_name"] == "某超市"
     assert client.post(url, data="{", headers={**headers["organizer"], "Content-Type": "application/json"}).status_code == 400
     assert client.post(url, json=body).status_code == 401
     pickups = f"/api/v1/stations/{w.org.id}/pickups"

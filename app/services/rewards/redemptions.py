@@ -81,7 +81,7 @@ def redeem(account: Account, reward_id: int, *, now: datetime) -> Redemption:
         raise DomainError("redemption_limit_reached", f"每人限兑 {reward.limit_per_person} 次，您已达上限", 409,
                           context={"limit": reward.limit_per_person})
     # Refuse early without touching the reward's row when the balance cannot pay; the ledger re-checks under its lock.
-    available = ledger.account(ledger.Kind.VOLUNTEER, volunteer.id, now).balance
+    available = ledger.balance(ledger.account(ledger.Kind.VOLUNTEER, volunteer.id, now).id)
     if available < reward.points_price:
         raise ledger.insufficient(available, reward.points_price)
     _take_one_unit(reward.id, now)
