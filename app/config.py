@@ -235,6 +235,8 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         raise ConfigError("certificates.verify_per_minute and certificates.verify_burst must be positive")
     if not 60 <= certificates["pdf_link_seconds"] <= 7 * 24 * 3600:
         raise ConfigError("certificates.pdf_link_seconds must be between 60 and 604800")
+    if not 5 <= settings["rewards"]["hold_minutes"] <= 43200:
+        raise ConfigError("rewards.hold_minutes must be between 5 and 43200")
     checkin = settings["checkin"]
     if checkin["forgotten_checkout_policy"] not in FORGOTTEN_CHECKOUT_POLICIES:
         raise ConfigError("checkin.forgotten_checkout_policy must be one of " + ", ".join(FORGOTTEN_CHECKOUT_POLICIES))

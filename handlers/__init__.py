@@ -24,7 +24,7 @@ def register(app: Flask) -> None:
     from handlers import (activities, announcements, archive, audit_log, auth, bulletins, calendar, campaigns,
                           certificates, checkins, console_lists, console_sessions, console_static, console_workbench,
                           docs, exports, files, health, imports, kpis, messages, organizations, points,
-                          quarterly_reports, recording, region_permits, regions, role_grants, service_records,
+                          quarterly_reports, recording, region_permits, regions, rewards, role_grants, service_records,
                           signups, stars, statistics, teams, trainings, transfers, uploads, verification,
                           volunteers, wechat_callback)
     from handlers._schemas import IdConverter
@@ -39,7 +39,7 @@ def register(app: Flask) -> None:
                    checkins, service_records, recording, archive, calendar, campaigns, announcements, messages,
                    trainings, bulletins, quarterly_reports, console_lists, console_workbench, statistics,
                    console_sessions, role_grants, audit_log, kpis, exports, imports, files, uploads, transfers,
-                   certificates, points, stars, verification, docs, wechat_callback, console_static):
+                   certificates, points, rewards, stars, verification, docs, wechat_callback, console_static):
         app.register_blueprint(module.blueprint)
     app.extensions["json_body_models"] = {endpoint: json_body_model(view) for endpoint, view in app.view_functions.items()}
     app.extensions["form_endpoints"] = {endpoint for endpoint, view in app.view_functions.items() if takes_form(view)}

@@ -22,7 +22,8 @@ must also catch up on what it missed rather than act only on the last period.
 
 from __future__ import annotations
 
-from jobs import attendance, bulletins, campaigns, certificates, exports, kpis, reminders, stars, trainings, uploads
+from jobs import (attendance, bulletins, campaigns, certificates, exports, kpis, reminders, rewards, stars, trainings,
+                  uploads)
 from jobs.runner import Job, cron, every
 
 JOBS = (
@@ -53,4 +54,6 @@ JOBS = (
     # Stars: who qualifies gets an application each morning; publicity that ended is awarded within 5 minutes.
     Job("stars_open_qualified", cron(hour=2, minute=30), stars.open_qualified),
     Job("stars_award_due", cron(minute="*/5"), stars.award_due),
+    # Rewards: a redemption hold past its time releases its points and unit of stock within 5 minutes.
+    Job("rewards_expire_holds", cron(minute="*/5"), rewards.expire_holds),
 )

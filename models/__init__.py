@@ -36,8 +36,12 @@ from models.certificates import (Certificate, CertificateObjection, CertificateP
 from models.points import PointsAccount, PointsAccountKind, PointsEntry, PointsTransfer, TransferCode
 from models.stars import (OPEN_STAR_STATUSES, StarApplication, StarObjection, StarObjectionStatus, StarOrigin,
                           StarRule, StarStatus)
+from models.rewards import (COUNTED_STATUSES, Redemption, RedemptionStatus, Reward, RewardKind, RewardPublisher,
+                            RewardStatus, StationOperator)
 
 __all__ = [
+    "COUNTED_STATUSES", "Redemption", "RedemptionStatus", "Reward", "RewardKind", "RewardPublisher", "RewardStatus",
+    "StationOperator",
     "Base", "Region", "RegionLevel", "RegionPopulation", "Organization", "OrganizationKind", "OrganizationStatus", "Team", "TeamKind", "Account",
     "Volunteer", "VolunteerStatus", "Gender", "RoleGrant", "Role", "AuditLog", "Notification",
     "NotificationStatus", "NotificationChannel", "CallbackReceipt", "OfficialFollower", "JoinMode",

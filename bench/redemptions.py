@@ -1,0 +1,193 @@
+"""Rewards: N simultaneous redemptions through gunicorn on PostgreSQL; throughput, p99, stock exactly right.
+
+    .venv/bin/python bench/redemptions.py [--volunteers 200] [--stock 50] [--workers 2] [--threads 8]
+        [--server-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379/15]
+
+Creates a throwaway PostgreSQL database, migrates it and seeds one organisation with one reward of
+`--stock` units and `--volunteers` approved volunteers with enough points each (the service's own
+functions). Starts gunicorn (gthread, `--workers` × `--threads`) and releases one
+`POST /api/v1/rewards/{id}/redemptions` per volunteer at once (a barrier over as many client threads).
+Reports the wall time, throughput (answers a second), latency percentiles, the answers by status and
+error code, and checks afterwards, in the database: stock = initial − holds, one redemption per 201,
+the holds account = holds × price, the ledger balanced (sum of balances 0). Exit 1 if a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import harness  # noqa: E402
+
+PRICE = 30
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--volunteers", type=int, default=200, help="simultaneous redemptions (default 200)")
+    parser.add_argument("--stock", type=int, default=50, help="units in stock (default 50)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    harness.add_server_url_option(parser)
+    harness.add_redis_options(parser, "redis://127.0.0.1:6379/15")
+    harness.add_json_option(parser)
+    harness.add_keep_tmp_option(parser, "logs")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return harness.run_main(lambda run: measure(run, args), tmp_prefix="bench-redemptions-", keep_tmp=args.keep_tmp)
+
+
+def seed(env: dict[str, str], volunteers: int, stock: int):
+    """(app, reward id, bearer tokens): the reward is valid around the real clock (gunicorn uses it)."""
+    for key, value in env.items():
+        os.environ[key] = value
+    from app import create_app
+    from app.db import unit_of_work
+    from app.extensions import db, settings
+    from app.services import accounts
+    from app.services.points import ledger
+    from app.services.rewards import catalogue
+    from models import Account, Organization, OrganizationStatus, Role, RoleGrant, Volunteer, VolunteerStatus
+
+    now = datetime.now(timezone.utc)
+    app = create_app()
+    tokens = []
+    with app.app_context():
+        secret = settings()["app"]["secret_key"]
+        with unit_of_work():
+            chain = harness.seed_region_chain("BR", "兑换", (1_000_000, 300_000, 50_000, 8_000))
+            organizer = Account(mp_openid="bench_org", created_at=now, last_login_at=now)
+            db.session.add(organizer)
+            org = Organization(name="基准服务站", region_id=chain[1].id, status=OrganizationStatus.APPROVED,
+                               created_at=now, contact_name="王站长", contact_mobile="010-12345678")
+            db.session.add(org)
+            db.session.flush()
+            db.session.add(RoleGrant(account_id=organizer.id, role=Role.ORGANIZER, organization_id=org.id, created_at=now))
+            db.session.flush()
+            reward = catalogue.publish(organizer.id, org.id, {
+                "kind": "goods", "title": "环保袋", "points_price": PRICE, "stock": stock, "limit_per_person": 1,
+                "valid_from": now - timedelta(days=1), "valid_until": now + timedelta(days=30),
+                "pickup_place": "基准服务站"}, now=now)
+            reward_id, region_id = reward.id, reward.region_id
+        with unit_of_work():
+            for n in range(volunteers):
+                account = Account(mp_openid=f"bench_r{n}", created_at=now, last_login_at=now)
+                db.session.add(account)
+                db.session.flush()
+                volunteer = Volunteer(account_id=account.id, real_name="欧阳志远", mobile="13912345678",
+                                      region_id=chain[3].id, status=VolunteerStatus.APPROVED,
+                                      volunteer_number=f"BR3-{n:08d}", created_at=now, updated_at=now)
+                db.session.add(volunteer)
+                db.session.flush()
+                ledger.earn(f"bench-earn-{n}", region_id, volunteer.id, PRICE * 2, None, now)
+                tokens.append(accounts.issue_token(account.id, secret, generation=account.token_generation))
+        db.engine.dispose()
+    return app, reward_id, tokens
+
+
+def fire(port: int, reward_id: int, tokens: list[str]) -> tuple[float, list[tuple[int, str, float]]]:
+    barrier = threading.Barrier(len(tokens))
+
+    def send(item):
+        n, token = item
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/rewards/{reward_id}/redemptions", method="POST",
+            data=json.dumps({"nonce": f"bench-{n:08d}"}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        barrier.wait(timeout=60)
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, body = error.code, error.read()
+        elapsed = time.perf_counter() - started
+        try:
+            code = "created" if status == 201 else json.loads(body)["error"]["code"]
+        except (ValueError, KeyError, TypeError):
+            code = f"http_{status}"
+        return status, code, elapsed
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
+        results = list(pool.map(send, enumerate(tokens)))
+    return time.perf_counter() - started, results
+
+
+def check(app, reward_id: int, stock: int, created: int) -> dict[str, bool]:
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from models import PointsAccount, PointsAccountKind, Redemption, Reward
+
+    with app.app_context():
+        left = db.session.scalar(select(Reward.stock).where(Reward.id == reward_id))
+        rows = db.session.scalar(select(func.count()).select_from(Redemption).where(Redemption.reward_id == reward_id))
+        held = db.session.scalar(select(PointsAccount.balance).where(PointsAccount.kind == PointsAccountKind.HOLDS)) or 0
+        total = db.session.scalar(select(func.sum(PointsAccount.balance)))
+        figures = {"stock_left": left, "redemptions": rows, "holds_balance": held, "ledger_sum": total}
+        db.engine.dispose()
+    harness.log(f"afterwards: {figures}")
+    return {"stock = initial - holds": left == stock - created, "one redemption per 201": rows == created,
+            "holds account = holds x price": held == created * PRICE, "ledger balanced": total == 0,
+            "no oversell": created <= stock}
+
+
+def measure(run: harness.Run, args) -> int:
+    try:
+        db_url = run.throwaway_database(args.server_url, "bench_redemptions")
+        redis_url, redis_desc = run.shared_redis(args.redis_url)
+        env = harness.app_environment(run.tmp, db_url, redis_url, APP_TASKS__SQLITE_PATH=str(run.tmp / "tasks.db"))
+        harness.migrate(env)
+    except harness.SetupError as exc:
+        print(f"set-up failed: {exc}", file=sys.stderr)
+        return 1
+    harness.log(f"seeding {args.volunteers} volunteers and a reward of {args.stock}")
+    app, reward_id, tokens = seed(env, args.volunteers, args.stock)
+    try:
+        server = run.gunicorn("gunicorn-ours", "app:create_app()", env, workers=args.workers, worker_class="gthread",
+                              threads=args.threads, timeout=120)
+        harness.wait_ready(server, lambda: harness.check_answer(server.port, "GET", "/healthz", [b'"ok"']), timeout=180)
+    except harness.SetupError as exc:
+        print(f"set-up failed: {exc}", file=sys.stderr)
+        return 1
+    harness.log(f"firing {len(tokens)} redemptions at once")
+    wall, results = fire(server.port, reward_id, tokens)
+    latencies = sorted(elapsed for _, _, elapsed in results)
+    codes = Counter(code for _, code, _ in results)
+    created = codes.get("created", 0)
+    summary = harness.latency_summary(latencies)
+    checks = check(app, reward_id, args.stock, created)
+    harness.print_settings({"volunteers (simultaneous)": args.volunteers, "stock": args.stock,
+                            "gunicorn": f"{args.workers} × {harness.worker_class_label('gthread', args.threads)}",
+                            "redis": redis_desc}, 28)
+    harness.print_header("results")
+    print(f"wall time           {wall:.3f} s")
+    print(f"throughput          {len(results) / wall:.1f} answers/s")
+    print("latency             " + ", ".join(f"{key[:-3]} {value:.1f} ms" for key, value in summary.items()))
+    print(f"answers             {dict(codes)}")
+    for name, passed in checks.items():
+        print(f"{name:<32}{harness.verdict(passed)}")
+    if args.json:
+        harness.write_json(args.json, {"wall_seconds": wall, "throughput": len(results) / wall, "latency": summary,
+                                       "answers": dict(codes), "checks": checks})
+    return 0 if all(checks.values()) and created == min(args.stock, args.volunteers) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Rewards over HTTP: organisers publish, volunteers redeem and void, stations scan; bad input and permissions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from app.extensions import db
+from app.services.points import ledger
+from tests import factories as f
+
+
+@pytest.fixture
+def shop(app, app_context, client, now):
+    app.extensions["clock"] = lambda: now
+    w = f.World(now).build("tree", "org", "organizer", "other_org", "other_organizer")
+    ledger.earn("earn-alice", w.tree["community"].id, w.alice.id, 100, None, now)
+    db.session.commit()
+    headers = w.bearers("organizer", "other_organizer", "alice", "bob")
+    body = {"kind": "service", "title": "理发服务", "points_price": 40, "stock": 3, "limit_per_person": 1,
+            "valid_from": (now - timedelta(days=1)).isoformat(), "valid_until": (now + timedelta(days=7)).isoformat(),
+            "pickup_place": "一社区服务站", "nonce": "publish-0001"}
+    created = client.post(f"/api/v1/organizations/{w.org.id}/rewards", json=body, headers=headers["organizer"])
+    assert created.status_code == 201, created.get_json()
+    return w, headers, created.get_json(), body
+
+
+def test_publish_redeem_scan_and_see_it(client, shop, now):
+    w, headers, reward, _ = shop
+    assert [r["id"] for r in client.get("/api/v1/rewards", headers=headers["alice"]).get_json()["items"]] == [reward["id"]]
+    redeemed = client.post(f"/api/v1/rewards/{reward['id']}/redemptions", json={"nonce": "tap-000001"},
+                           headers=headers["alice"])
+    assert redeemed.status_code == 201, redeemed.get_json()
+    held = redeemed.get_json()
+    assert held["status"] == "held" and len(held["pickup_code"]) == 6 and held["pickup_token"]
+    again = client.post(f"/api/v1/rewards/{reward['id']}/redemptions", json={"nonce": "tap-000001"},
+                        headers=headers["alice"])
+    assert again.status_code == 201 and again.get_json()["id"] == held["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert client.get("/api/v1/me/points", headers=headers["alice"]).get_json()["balance"] == 60
+    wrong_station = client.post(f"/api/v1/stations/{w.other_org.id}/pickups",
+                                json={"code": held["pickup_code"], "nonce": "scan-000001"}, headers=headers["other_organizer"])
+    assert wrong_station.status_code == 404 and wrong_station.get_json()["error"]["code"] == "pickup_code_invalid"
+    scanned = client.post(f"/api/v1/stations/{w.org.id}/pickups", json={"token": held["pickup_token"], "nonce": "scan-000002"},
+                          headers=headers["organizer"])
+    assert scanned.status_code == 200 and scanned.get_json()["status"] == "fulfilled"
+    twice = client.post(f"/api/v1/stations/{w.org.id}/pickups", json={"code": held["pickup_code"], "nonce": "scan-000003"},
+                        headers=headers["organizer"])
+    assert twice.status_code == 404
+    mine = client.get("/api/v1/me/redemptions", headers=headers["alice"]).get_json()["items"]
+    assert [(r["status"], r["pickup_code"]) for r in mine] == [("fulfilled", None)]
+
+
+def test_void_returns_points_and_stock(client, shop):
+    w, headers, reward, _ = shop
+    held = client.post(f"/api/v1/rewards/{reward['id']}/redemptions", json={"nonce": "tap-000002"},
+                       headers=headers["alice"]).get_json()
+    voided = client.post(f"/api/v1/me/redemptions/{held['id']}/void", json={"nonce": "void-000001"}, headers=headers["alice"])
+    assert voided.status_code == 200 and voided.get_json()["status"] == "voided"
+    assert client.get("/api/v1/me/points", headers=headers["alice"]).get_json()["balance"] == 100
+    assert client.get(f"/api/v1/organizations/{w.org.id}/rewards", headers=headers["organizer"]).get_json()["items"][0]["stock"] == 3
+    others = client.post(f"/api/v1/me/redemptions/{held['id']}/void", json={"nonce": "void-000002"}, headers=headers["bob"])
+    assert others.status_code == 404 and others.get_json()["error"]["code"] == "redemption_not_found"
+    again = client.post(f"/api/v1/me/redemptions/{held['id']}/void", json={"nonce": "void-000003"}, headers=headers["alice"])
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "redemption_not_held"
+
+
+def test_bad_input_and_permissions(client, shop):
+    w, headers, reward, body = shop
+    url = f"/api/v1/organizations/{w.org.id}/rewards"
+    assert client.post(url, json={**body, "nonce": "publish-0002"}, headers=headers["other_organizer"]).status_code == 403
+    assert client.post(url, json={**body, "nonce": "publish-0003"}, headers=headers["alice"]).status_code == 403
+    assert client.post(url, json={**body, "nonce": "publish-0004", "stock": -1}, headers=headers["organizer"]).status_code == 422
+    assert client.post(url, json={**body, "nonce": "publish-0005", "points_price": "5"},
+                       headers=headers["organizer"]).status_code == 422
+    assert client.post(url, json={**body, "nonce": "publish-0006", "surprise": 1}, headers=headers["organizer"]).status_code == 422
+    backwards = client.post(url, json={**body, "nonce": "publish-0007", "valid_until": body["valid_from"]},
+                            headers=headers["organizer"])
+    assert backwards.status_code == 422 and backwards.get_json()["error"]["code"] == "reward_validity_invalid"
+    assert client.post(url, json={**body, "nonce": "publish-0008", "publisher": "sponsor"},
+                       headers=headers["organizer"]).status_code == 422
+    sponsored = client.post(url, json={**body, "nonce": "publish-0009", "publisher": "sponsor", "sponsor_name": "某超市"},
+                            headers=headers["organizer"])
+    assert sponsored.status_code == 201 and sponsored.get_json()["sponsor_name"] == "某超市"
+    assert client.post(url, data="{", headers={**headers["organizer"], "Content-Type": "application/json"}).status_code == 400
+    assert client.post(url, json=body).status_code == 401
+    pickups = f"/api/v1/stations/{w.org.id}/pickups"
+    assert client.post(pickups, json={"code": "12345", "nonce": "scan-000009"}, headers=headers["organizer"]).status_code == 422
+    assert client.post(pickups, json={"nonce": "scan-000010"}, headers=headers["organizer"]).status_code == 422
+    refused = client.post(pickups, json={"code": "123456", "nonce": "scan-000011"}, headers=headers["alice"])
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "not_station_operator"
+    assert client.post(f"/api/v1/rewards/{reward['id']}/redemptions", json={}, headers=headers["alice"]).status_code == 422
+    assert client.post("/api/v1/rewards/999999/redemptions", json={"nonce": "tap-000404"},
+                       headers=headers["alice"]).status_code == 404
+    edited = client.patch(f"/api/v1/rewards/{reward['id']}", json={"stock": 10, "nonce": "edit-000001"},
+                          headers=headers["organizer"])
+    assert edited.status_code == 200 and edited.get_json()["stock"] == 10
+    assert client.patch(f"/api/v1/rewards/{reward['id']}", json={"stock": 1, "nonce": "edit-000002"},
+                        headers=headers["other_organizer"]).status_code == 403
+    withdrawn = client.post(f"/api/v1/rewards/{reward['id']}/withdraw", json={"nonce": "withdraw-01"},
+                            headers=headers["organizer"])
+    assert withdrawn.status_code == 200 and withdrawn.get_json()["status"] == "withdrawn"
+    gone = client.post(f"/api/v1/rewards/{reward['id']}/redemptions", json={"nonce": "tap-000003"}, headers=headers["alice"])
+    assert gone.status_code == 409 and gone.get_json()["error"]["code"] == "reward_unavailable"
+
+
+def test_out_of_stock_and_insufficient_points_have_codes(client, shop, now):
+    w, headers, reward, body = shop
+    small = client.post(f"/api/v1/organizations/{w.org.id}/rewards",
+                        json={**body, "stock": 0, "nonce": "publish-0100"}, headers=headers["organizer"]).get_json()
+    empty = client.post(f"/api/v1/rewards/{small['id']}/redemptions", json={"nonce": "tap-000100"}, headers=headers["alice"])
+    assert empty.status_code == 409 and empty.get_json()["error"]["code"] == "out_of_stock"
+    poor = client.post(f"/api/v1/rewards/{reward['id']}/redemptions", json={"nonce": "tap-000101"}, headers=headers["bob"])
+    assert poor.status_code == 409 and poor.get_json()["error"]["code"] == "insufficient_points"
