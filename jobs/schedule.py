@@ -22,7 +22,8 @@ must also catch up on what it missed rather than act only on the last period.
 
 from __future__ import annotations
 
-from jobs import attendance, bulletins, campaigns, certificates, exports, kpis, reminders, stars, trainings, uploads
+from jobs import (attendance, bulletins, campaigns, certificates, exports, kpis, points, reminders, stars, trainings,
+                  uploads)
 from jobs.runner import Job, cron, every
 
 JOBS = (
@@ -53,4 +54,7 @@ JOBS = (
     # Stars: who qualifies gets an application each morning; publicity that ended is awarded within 5 minutes.
     Job("stars_open_qualified", cron(hour=2, minute=30), stars.open_qualified),
     Job("stars_award_due", cron(minute="*/5"), stars.award_due),
+    # Points: records earn within a minute of being written (outside the scan's transaction); expiry nightly.
+    Job("points_earn_catch_up", cron(minute="*"), points.earn_catch_up),
+    Job("points_expire_due", cron(hour=3, minute=20), points.expire_due),
 )
