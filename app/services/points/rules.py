@@ -156,3 +156,10 @@ def clear_rules(account_id: int, region_id: int, *, now: datetime) -> bool:
     audit.record(account_id, "points.rules_cleared", "region", region.id, now=now, region_path=region.path)
     db.session.flush()
     return True
+
+
+def read(account_id: int, region_id: int) -> tuple[Region, PointsRule | None, Rules]:
+    """The region's own row and the rules in force there (admins of the region or above)."""
+    region = regions.get_region(region_id)
+    access.require_admin_over(account_id, region, doing="查看积分规则")
+    return region, own_row(region), in_force(region)
