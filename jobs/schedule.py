@@ -56,5 +56,6 @@ JOBS = (
     Job("stars_award_due", cron(minute="*/5"), stars.award_due),
     # Points: records earn within a minute of being written (outside the scan's transaction); expiry nightly.
     Job("points_earn_catch_up", cron(minute="*"), points.earn_catch_up),
+    Job("points_earn_full", cron(hour=3, minute=10), points.earn_full),
     Job("points_expire_due", cron(hour=3, minute=20), points.expire_due),
 )

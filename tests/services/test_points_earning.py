@@ -13,6 +13,7 @@ from app.extensions import db
 from app.services.points import earning, expiry, ledger, rules as points_rules
 from models import (ActivityStatus, PointsAccountKind, PointsTransfer, RecordKind, RecordSource, ServiceRecord,
                     TransferCode)
+from jobs import points as points_jobs
 from models.points_rules import PointsEarning
 
 
@@ -134,6 +135,19 @@ def test_the_pass_works_in_batches_and_catches_up(world):
     assert run(world, limit=10)["records"] == 3
     assert balance(world.alice, world.now) == 50
     assert db.session.scalar(select(func.count()).select_from(PointsEarning)) == 5
+
+
+def test_the_minutely_window_and_the_nightly_full_pass(world):
+    late = record(world, 60)           # committed "late": below the window of the highest earned id
+    for _ in range(3):
+        record(world, 60)
+    db.session.add(PointsEarning(
+        record_id=late.id + 3, volunteer_id=world.alice.id, activity_id=world.held.id, year=2026, points=0,
+        computed_points=0, created_at=world.now))
+    db.session.commit()
+    assert earning.catch_up(now=world.now, window=1)["records"] == 0
+    assert points_jobs.earn_full(now=world.now)["records"] == 3
+    assert balance(world.alice, world.now) == 30
 
 
 def test_points_expire_first_in_first_out_once(world):

@@ -128,15 +128,25 @@ def _take_back(record: ServiceRecord, activity_id: int, amount: int, now: dateti
             break
 
 
-def pending_record_ids(limit: int = BATCH) -> list[int]:
-    return list(db.session.scalars(select(ServiceRecord.id).where(
-        ~exists().where(PointsEarning.record_id == ServiceRecord.id)).order_by(ServiceRecord.id).limit(limit)))
+def pending_record_ids(limit: int = BATCH, window: int | None = None) -> list[int]:
+    """Records without an earning, oldest first; with `window`, only among ids above the highest earned
+    minus `window` (the minutely pass: an index range instead of an anti-join over every record ever)."""
+    query = select(ServiceRecord.id).where(~exists().where(PointsEarning.record_id == ServiceRecord.id))
+    if window is not None:
+        highest = db.session.scalar(select(func.max(PointsEarning.record_id)))
+        if highest is not None:
+            query = query.where(ServiceRecord.id > highest - window)
+    return list(db.session.scalars(query.order_by(ServiceRecord.id).limit(limit)))
 
 
-def catch_up(*, now: datetime, limit: int = BATCH) -> dict[str, int]:
-    """Earn for records without an earning, each in its own transaction; idempotent, safe to run twice at once."""
+def catch_up(*, now: datetime, limit: int = BATCH, window: int | None = None) -> dict[str, int]:
+    """Earn for records without an earning, each in its own transaction; idempotent, safe to run twice at once.
+
+    The minutely job passes a `window` (records are committed roughly in id order; a transaction that
+    commits a lower id late by more than the window is left to the nightly full pass, `window=None`).
+    """
     with unit_of_work():
-        ids = pending_record_ids(limit)
+        ids = pending_record_ids(limit, window)
     cache: dict = {}
     earned = taken = skipped = 0
     for record_id in ids:
