@@ -15,6 +15,7 @@ from models import (ActivityStatus, PointsAccountKind, PointsTransfer, RecordKin
                     TransferCode)
 from jobs import points as points_jobs
 from models.points_rules import PointsEarning
+from tests import factories as f
 
 
 def record(world, minutes, *, source=RecordSource.SCAN, volunteer=None, activity=None, corrects=None, at=None):
@@ -163,3 +164,12 @@ def test_points_expire_first_in_first_out_once(world):
     assert expiry.expire_due(now=world.now + timedelta(days=1)) == {"expired": 0, "volunteers": 0}
     # Bob's 30 received now do not expire yet.
     assert balance(world.bob, world.now) == 30
+
+
+def test_a_record_written_by_the_real_check_out_path_earns_on_the_next_pass(app_context, now):
+    w = f.World(now).build("tree", "org", "team", "captain", "volunteer")
+    w.add_attended_activity()                     # check-in and check-out by the captain: one 60-minute record
+    db.session.commit()
+    assert run(w) == {"records": 1, "earned": 10, "taken_back": 0, "skipped": 0}
+    assert balance(w.volunteer, now) == 10
+    assert db.session.scalar(select(ServiceRecord.minutes)) == 60
