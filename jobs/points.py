@@ -24,8 +24,9 @@ def earn_full(*, now: datetime) -> dict[str, int]:
     while True:
         done = earning.catch_up(now=now)
         for name, value in done.items():
-            total[name] += value
-        if done["records"] < earning.BATCH or done["records"] == done["skipped"]:
+            total[name] = total.get(name, 0) + value
+        # Stop when the batch was the last, or when nothing in it could be handled (failures wait for tomorrow).
+        if done["records"] < earning.BATCH or done["records"] == done["skipped"] + done.get("failed", 0):
             return total
 
 

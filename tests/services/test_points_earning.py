@@ -173,3 +173,20 @@ def test_a_record_written_by_the_real_check_out_path_earns_on_the_next_pass(app_
     assert run(w) == {"records": 1, "earned": 10, "taken_back": 0, "skipped": 0}
     assert balance(w.volunteer, now) == 10
     assert db.session.scalar(select(ServiceRecord.minutes)) == 60
+
+
+def test_a_record_the_ledger_refuses_is_logged_and_retried_without_blocking_the_rest(world, monkeypatch):
+    bad = record(world, 60)
+    record(world, 60)
+    real = ledger.earn
+
+    def refuse_first(key, *args, **kwargs):
+        if key == earning.earn_key(bad.id):
+            raise DomainError("points_amount_invalid", "测试")
+        return real(key, *args, **kwargs)
+
+    monkeypatch.setattr(ledger, "earn", refuse_first)
+    assert run(world) == {"records": 2, "earned": 10, "taken_back": 0, "skipped": 0, "failed": 1}
+    monkeypatch.setattr(ledger, "earn", real)
+    assert run(world)["earned"] == 10
+    assert balance(world.alice, world.now) == 20

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from app.db import unit_of_work
+from app.errors import DomainError
 from app.extensions import db
 from app.services.points import ledger
 from app.services.points import rules as points_rules
@@ -148,7 +149,7 @@ def catch_up(*, now: datetime, limit: int = BATCH, window: int | None = None) ->
     with unit_of_work():
         ids = pending_record_ids(limit, window)
     cache: dict = {}
-    earned = taken = skipped = 0
+    earned = taken = skipped = failed = 0
     for record_id in ids:
         try:
             with unit_of_work():
@@ -158,6 +159,12 @@ def catch_up(*, now: datetime, limit: int = BATCH, window: int | None = None) ->
             # Another pass claimed the record between our read and our insert: it is handled.
             skipped += 1
             continue
+        except DomainError:
+            # Refused by the ledger (should not happen: amounts are clamped under the lock). Logged and
+            # left without an earning, so the next pass retries it; one bad record never blocks the rest.
+            logger.exception("points: record %d could not earn", record_id)
+            failed += 1
+            continue
         if row is None:
             skipped += 1
         elif points > 0:
@@ -166,4 +173,7 @@ def catch_up(*, now: datetime, limit: int = BATCH, window: int | None = None) ->
             taken -= points
     if earned or taken:
         logger.info("points earned from records: +%d −%d over %d records", earned, taken, len(ids))
-    return {"records": len(ids), "earned": earned, "taken_back": taken, "skipped": skipped}
+    result = {"records": len(ids), "earned": earned, "taken_back": taken, "skipped": skipped}
+    if failed:
+        result["failed"] = failed
+    return result
