@@ -58,7 +58,8 @@ class Rules:
         return {name: getattr(self, name) for name in FIELDS}
 
     def coefficient(self, grade: int | None) -> float:
-        return 1.0 if grade is None else float(self.grade_coefficients[grade - 1])
+        # The column has no CHECK yet (a later activities form sets it): anything but 1–3 counts as ungraded.
+        return float(self.grade_coefficients[grade - 1]) if grade in GRADES else 1.0
 
     def points_for(self, minutes: int, grade: int | None) -> int:
         """Whole points for the minutes (rounded down, sign kept): minutes / 60 × per hour × coefficient."""
