@@ -62,6 +62,9 @@ def test_a_gift_by_nonce_moves_points_once(world, client):
     missing = client.post("/api/v1/me/points/gifts", headers=alice,
                           json={"to_volunteer_number": "V404", "amount": 5, "nonce": "gift-0004"})
     assert missing.status_code == 404
+    garbled = client.post("/api/v1/me/points/gifts", headers={**alice, "Content-Type": "application/json"},
+                          data="{not json")
+    assert garbled.status_code in (400, 422) and "error" in garbled.get_json()
     assert client.post("/api/v1/me/points/gifts", json=body).status_code == 401
     assert client.post("/api/v1/me/points/gifts", headers=f.bearer(world.organizer),
                        json={**body, "nonce": "gift-0005"}).status_code == 403
