@@ -22,8 +22,8 @@ must also catch up on what it missed rather than act only on the last period.
 
 from __future__ import annotations
 
-from jobs import (attendance, bulletins, campaigns, certificates, exports, kpis, reminders, rewards, stars, trainings,
-                  uploads)
+from jobs import (attendance, bulletins, campaigns, certificates, exports, kpis, points, reminders, rewards, stars,
+                  trainings, uploads)
 from jobs.runner import Job, cron, every
 
 JOBS = (
@@ -56,4 +56,8 @@ JOBS = (
     Job("stars_award_due", cron(minute="*/5"), stars.award_due),
     # Rewards: a redemption hold past its time releases its points and unit of stock within 5 minutes.
     Job("rewards_expire_holds", cron(minute="*/5"), rewards.expire_holds),
+    # Points: records earn within a minute of being written (outside the scan's transaction); expiry nightly.
+    Job("points_earn_catch_up", cron(minute="*"), points.earn_catch_up),
+    Job("points_earn_full", cron(hour=3, minute=10), points.earn_full),
+    Job("points_expire_due", cron(hour=3, minute=20), points.expire_due),
 )

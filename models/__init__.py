@@ -34,6 +34,7 @@ from models.recording import (BulkPreview, Declaration, EntryStatus, Retroactive
 from models.certificates import (Certificate, CertificateObjection, CertificatePolicy, CertificateStatus,
                                  ObjectionStatus)
 from models.points import PointsAccount, PointsAccountKind, PointsEntry, PointsTransfer, TransferCode
+from models.points_rules import PointsEarning, PointsRankingConsent, PointsRule
 from models.stars import (OPEN_STAR_STATUSES, StarApplication, StarObjection, StarObjectionStatus, StarOrigin,
                           StarRule, StarStatus)
 from models.rewards import (COUNTED_STATUSES, Redemption, RedemptionStatus, Reward, RewardKind, RewardPublisher,
@@ -57,7 +58,8 @@ __all__ = [
     "Import", "ImportedActivity", "ImportedRecord", "ImportedVolunteer", "ImportKind", "ImportStatus",
     "ServicePeriod", "BulkPreview", "EntryStatus", "Declaration", "RetroactiveEntry", "RetroactiveAttendee",
     "Certificate", "CertificateObjection", "CertificatePolicy", "CertificateStatus", "ObjectionStatus",
-    "PointsAccount", "PointsAccountKind", "PointsEntry", "PointsTransfer", "TransferCode",
+    "PointsAccount", "PointsAccountKind", "PointsEarning", "PointsEntry", "PointsRankingConsent", "PointsRule",
+    "PointsTransfer", "TransferCode",
     "StarApplication", "StarObjection", "StarObjectionStatus", "StarOrigin", "StarRule", "StarStatus",
     "OPEN_STAR_STATUSES",
 ]

@@ -94,6 +94,9 @@ class Activity(Base):
     created_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # 海南's grading of activities by difficulty, skill and risk (1–3); NULL = ungraded, coefficient 1.0.
+    # The coefficient of each grade is a region's points rule (app/services/points/rules.py).
+    points_grade: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -64,8 +64,8 @@ def test_the_real_table_loads():
                           "training_reminders_quarter_start", "training_reminders_before_end",
                           "training_compliance_report", "kpi_refresh", "kpi_refresh_nightly", "bulletin_freeze",
                           "quarterly_report_reminders", "exports_requeue_stalled", "exports_delete_expired",
-                          "certificates_issue_due", "stars_open_qualified", "stars_award_due", "rewards_expire_holds",
-                          "uploads_sweep"}
+                           "certificates_issue_due", "stars_open_qualified", "stars_award_due", "rewards_expire_holds",
+                           "uploads_sweep", "points_earn_catch_up", "points_earn_full", "points_expire_due"}
     # Minutely passes keep minute periods; the quarterly ones run each day of their catch-up window once.
     assert table["volunteer_reminders"].period == "minute"
     assert table["training_reminders_quarter_start"].period == "day"

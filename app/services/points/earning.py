@@ -1,0 +1,179 @@
+"""Points from service records, outside the scan's transaction: a catch-up pass earns for every record
+that has no earning yet (an outbox read off the records themselves).
+
+Why not in the scan: the check-out path holds the volunteer's crediting lock and must stay a few
+statements (issue 14); writing points there would add the issuance account's row lock, which every
+earning in the region shares, to every scan. So a record is committed first and earns on the next
+pass of `points_earn_catch_up` (every minute). Nothing can be missed: the pass selects records
+with no `points_earnings` row (an anti-join on its primary key), so a crashed pass, a missed minute
+or a record written by any path (scan, bulk entry, declaration, 补录, import, correction) is picked
+up next time. Nothing can be earned twice: the earning row's primary key is the record id and the
+transfer's idempotency key is "earn:record:<id>", both written in one transaction per record.
+
+- A record earns `points_for(minutes, grade)` under the rules of the activity's region, if its
+  source earns (a correction counts under the source of the record it corrects), within the
+  volunteer's yearly cap (Shanghai calendar year of the record; net of what was taken back).
+- A correction that takes minutes back makes correcting transfers against the earnings of the same
+  volunteer at the same activity, newest first, with keys "earn:record:<correction id>:<transfer id>".
+  It never takes back more than was earned there, nor more than the volunteer holds now (points
+  already gifted or redeemed stay spent): the earning row says `clamped_to_earned` or
+  `clamped_to_balance` and keeps what the rules alone would have taken (`computed_points`).
+- Points never change hours: this module only reads service records.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from app.db import unit_of_work
+from app.errors import DomainError
+from app.extensions import db
+from app.services.points import ledger
+from app.services.points import rules as points_rules
+from app.timeutil import to_local
+from models import Activity, PointsAccountKind, PointsTransfer, ServiceRecord, TransferCode
+from models.points_rules import PointsEarning
+
+logger = logging.getLogger(__name__)
+BATCH = 500
+_original = aliased(ServiceRecord)
+
+
+def earn_key(record_id: int) -> str:
+    return f"earn:record:{record_id}"
+
+
+def _net(*where) -> int:
+    return int(db.session.scalar(select(func.coalesce(func.sum(PointsEarning.points), 0)).where(*where)) or 0)
+
+
+def earn_record(record_id: int, *, now: datetime, cache: dict | None = None) -> PointsEarning | None:
+    """Earn (or take back) the points of one record once; None if it was handled already."""
+    if db.session.get(PointsEarning, record_id) is not None:
+        return None
+    record = db.session.get(ServiceRecord, record_id)
+    activity = db.session.get(Activity, record.activity_id)
+    source = record.source
+    if record.corrects_record_id is not None:
+        source = db.session.scalar(select(ServiceRecord.source).where(ServiceRecord.id == record.corrects_record_id))
+    rules = points_rules.in_force_by_id(activity.region_id, cache)
+    year = to_local(record.created_at).year
+    earning = PointsEarning(record_id=record.id, volunteer_id=record.volunteer_id, activity_id=activity.id, year=year,
+                            points=0, computed_points=0, note=None, created_at=now)
+    # Claim the record first: a concurrent pass waits here on the primary key and then fails its insert.
+    db.session.add(earning)
+    db.session.flush()
+    if getattr(source, "value", source) not in rules.sources:
+        earning.note = "source_not_earning"
+        return earning
+    computed = rules.points_for(record.minutes, activity.points_grade)
+    earning.computed_points = computed
+    if computed == 0:
+        return earning
+    volunteer_account = ledger.account(PointsAccountKind.VOLUNTEER, record.volunteer_id, now)
+    # The volunteer's account lock serialises the cap and clamp reads with other earnings and spends.
+    ledger._lock(volunteer_account.id)
+    if computed > 0:
+        amount = computed
+        if rules.yearly_cap:
+            room = max(0, rules.yearly_cap - _net(PointsEarning.volunteer_id == record.volunteer_id,
+                                                  PointsEarning.year == year, PointsEarning.record_id != record.id))
+            if room < amount:
+                amount, earning.note = room, "yearly_cap"
+        if amount > 0:
+            ledger.earn(earn_key(record.id), activity.region_id, record.volunteer_id, amount,
+                        f"service_record:{record.id}", now)
+        earning.points = amount
+        return earning
+    wanted = -computed
+    earned_here = _net(PointsEarning.volunteer_id == record.volunteer_id, PointsEarning.activity_id == activity.id,
+                       PointsEarning.record_id != record.id)
+    take = min(wanted, max(0, earned_here))
+    if take < wanted:
+        earning.note = "clamped_to_earned"
+    held = ledger.balance(volunteer_account.id)
+    if held < take:
+        take, earning.note = held, "clamped_to_balance"
+    earning.points = -take
+    _take_back(record, activity.id, take, now)
+    return earning
+
+
+def _take_back(record: ServiceRecord, activity_id: int, amount: int, now: datetime) -> None:
+    """Correct the pair's earn transfers, newest first, until `amount` is reversed."""
+    if amount <= 0:
+        return
+    keys = [earn_key(rid) for rid in db.session.scalars(select(PointsEarning.record_id).where(
+        PointsEarning.volunteer_id == record.volunteer_id, PointsEarning.activity_id == activity_id,
+        PointsEarning.points > 0))]
+    corrected = aliased(PointsTransfer)
+    rows = db.session.execute(
+        select(PointsTransfer.id, PointsTransfer.amount,
+               select(func.coalesce(func.sum(corrected.amount), 0)).where(corrected.corrects_transfer_id == PointsTransfer.id)
+               .scalar_subquery())
+        .where(PointsTransfer.idempotency_key.in_(keys or [""]), PointsTransfer.code == TransferCode.EARN)
+        .order_by(PointsTransfer.id.desc())).all()
+    left = amount
+    for transfer_id, original, done in rows:
+        part = min(left, original - int(done))
+        if part <= 0:
+            continue
+        ledger.correct(f"{earn_key(record.id)}:{transfer_id}", transfer_id, part, f"service_record:{record.id}", now)
+        left -= part
+        if left == 0:
+            break
+
+
+def pending_record_ids(limit: int = BATCH, window: int | None = None) -> list[int]:
+    """Records without an earning, oldest first; with `window`, only among ids above the highest earned
+    minus `window` (the minutely pass: an index range instead of an anti-join over every record ever)."""
+    query = select(ServiceRecord.id).where(~exists().where(PointsEarning.record_id == ServiceRecord.id))
+    if window is not None:
+        highest = db.session.scalar(select(func.max(PointsEarning.record_id)))
+        if highest is not None:
+            query = query.where(ServiceRecord.id > highest - window)
+    return list(db.session.scalars(query.order_by(ServiceRecord.id).limit(limit)))
+
+
+def catch_up(*, now: datetime, limit: int = BATCH, window: int | None = None) -> dict[str, int]:
+    """Earn for records without an earning, each in its own transaction; idempotent, safe to run twice at once.
+
+    The minutely job passes a `window` (records are committed roughly in id order; a transaction that
+    commits a lower id late by more than the window is left to the nightly full pass, `window=None`).
+    """
+    with unit_of_work():
+        ids = pending_record_ids(limit, window)
+    cache: dict = {}
+    earned = taken = skipped = failed = 0
+    for record_id in ids:
+        try:
+            with unit_of_work():
+                row = earn_record(record_id, now=now, cache=cache)
+                points = row.points if row is not None else 0
+        except IntegrityError:
+            # Another pass claimed the record between our read and our insert: it is handled.
+            skipped += 1
+            continue
+        except DomainError:
+            # Refused by the ledger (should not happen: amounts are clamped under the lock). Logged and
+            # left without an earning, so the next pass retries it; one bad record never blocks the rest.
+            logger.exception("points: record %d could not earn", record_id)
+            failed += 1
+            continue
+        if row is None:
+            skipped += 1
+        elif points > 0:
+            earned += points
+        else:
+            taken -= points
+    if earned or taken:
+        logger.info("points earned from records: +%d −%d over %d records", earned, taken, len(ids))
+    result = {"records": len(ids), "earned": earned, "taken_back": taken, "skipped": skipped}
+    if failed:
+        result["failed"] = failed
+    return result
