@@ -181,7 +181,8 @@ def test_only_the_writer_writes_outbox_rows_or_spells_keys():
                 if name == "Notification" or (args[:1] == ["Notification"] and name.split(".")[-1] in (
                         "insert", "upsert_insert", "insert_unless_present")):
                     found.append(f"{where}: {ast.unparse(node)[:80]}")
-                if any(keyword.arg == "idempotency_key" for keyword in node.keywords):
+                # The points ledger's transfers have a key of their own (the caller's), not an outbox key.
+                if name != "PointsTransfer" and any(keyword.arg == "idempotency_key" for keyword in node.keywords):
                     found.append(f"{where}: idempotency_key= …")
             if isinstance(node, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "idempotency_key"
                                                   for k in node.keys):
