@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 
 from app.errors import DomainError
-from app.extensions import db
-from app.services import access, audit, regions
+from app.services import regions
+from app.services.region_rules import RulesTable
 from models import RecordSource, Region
 from models.points_rules import PointsRule
 
@@ -69,20 +68,12 @@ class Rules:
         return value if minutes >= 0 else -value
 
 
-def in_force(region: Region) -> Rules:
-    lineage = regions.lineage_ids(region)
-    rows = {row.region_id: row for row in db.session.scalars(select(PointsRule).where(PointsRule.region_id.in_(lineage)))}
-    values: dict[str, Any] = {}
-    origins: dict[str, int | None] = {}
-    for name in FIELDS:
-        values[name], origins[name] = DEFAULTS[name], None
-        for region_id in reversed(lineage):
-            value = getattr(rows[region_id], name) if region_id in rows else None
-            if value is not None:
-                values[name], origins[name] = value, region_id
-                break
-    return Rules(**values, origins=origins)
+TABLE = RulesTable(PointsRule, FIELDS, DEFAULTS, audit_prefix="points", noun="积分规则")
 
+
+def in_force(region: Region) -> Rules:
+    values, origins = TABLE.in_force(region)
+    return Rules(**values, origins=origins)
 
 
 def in_force_by_id(region_id: int, cache: dict[int, Rules] | None = None) -> Rules:
@@ -95,7 +86,7 @@ def in_force_by_id(region_id: int, cache: dict[int, Rules] | None = None) -> Rul
 
 
 def own_row(region: Region) -> PointsRule | None:
-    return db.session.scalar(select(PointsRule).where(PointsRule.region_id == region.id))
+    return TABLE.own_row(region)
 
 
 def _invalid(field: str, message: str) -> DomainError:
@@ -130,37 +121,15 @@ def validate(values: dict[str, Any]) -> None:
 
 def set_rules(account_id: int, region_id: int, values: dict[str, Any], *, now: datetime) -> PointsRule:
     """Replace the region's own values (None = inherit); admins of the region or above."""
-    region = regions.get_region(region_id)
-    access.require_admin_over(account_id, region, doing="设置积分规则")
-    validate(values)
-    row = own_row(region)
-    if row is None:
-        row = PointsRule(region_id=region.id)
-        db.session.add(row)
-    for name in FIELDS:
-        value = values.get(name)
-        setattr(row, name, [float(c) for c in value] if name == "grade_coefficients" and value is not None else value)
-    row.updated_by_account_id, row.updated_at = account_id, now
-    audit.record(account_id, "points.rules_set", "region", region.id, now=now, region_path=region.path,
-                 **{name: values.get(name) for name in FIELDS})
-    db.session.flush()
-    return row
+    return TABLE.set(account_id, region_id, values, validate=validate, now=now,
+                     stored=lambda name, value: [float(c) for c in value] if name == "grade_coefficients" else value)
 
 
 def clear_rules(account_id: int, region_id: int, *, now: datetime) -> bool:
-    region = regions.get_region(region_id)
-    access.require_admin_over(account_id, region, doing="设置积分规则")
-    row = own_row(region)
-    if row is None:
-        return False
-    db.session.delete(row)
-    audit.record(account_id, "points.rules_cleared", "region", region.id, now=now, region_path=region.path)
-    db.session.flush()
-    return True
+    return TABLE.clear(account_id, region_id, now=now)
 
 
 def read(account_id: int, region_id: int) -> tuple[Region, PointsRule | None, Rules]:
     """The region's own row and the rules in force there (admins of the region or above)."""
-    region = regions.get_region(region_id)
-    access.require_admin_over(account_id, region, doing="查看积分规则")
+    region = TABLE.readable(account_id, region_id)
     return region, own_row(region), in_force(region)

@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 
 from app.errors import DomainError
-from app.extensions import db
-from app.services import access, audit, regions
 from app.services.certificates import publicity
+from app.services.region_rules import RulesTable
 from models import RecordSource, Region, RegionLevel, StarRule
 from models.regions import LEVEL_ORDER
 
@@ -59,24 +57,17 @@ class Rules:
         return publicity.Policy(self.publicity_days, self.publicity_working_days, self.origins["publicity_days"])
 
 
+TABLE = RulesTable(StarRule, FIELDS, DEFAULTS, audit_prefix="star", noun="星级评定规则")
+
+
 def in_force(region: Region) -> Rules:
     """The rules for volunteers whose home region is `region`."""
-    lineage = regions.lineage_ids(region)
-    rows = {row.region_id: row for row in db.session.scalars(select(StarRule).where(StarRule.region_id.in_(lineage)))}
-    values: dict[str, Any] = {}
-    origins: dict[str, int | None] = {}
-    for name in FIELDS:
-        values[name], origins[name] = DEFAULTS[name], None
-        for region_id in reversed(lineage):
-            value = getattr(rows[region_id], name) if region_id in rows else None
-            if value is not None:
-                values[name], origins[name] = value, region_id
-                break
+    values, origins = TABLE.in_force(region)
     return Rules(**values, origins=origins)
 
 
 def own_row(region: Region) -> StarRule | None:
-    return db.session.scalar(select(StarRule).where(StarRule.region_id == region.id))
+    return TABLE.own_row(region)
 
 
 def _invalid(field: str, message: str) -> DomainError:
@@ -108,37 +99,15 @@ def validate(values: dict[str, Any]) -> None:
 
 def set_rules(account_id: int, region_id: int, values: dict[str, Any], *, now: datetime) -> StarRule:
     """Replace the region's own values (None = inherit); admins of the region or above."""
-    region = regions.get_region(region_id)
-    access.require_admin_over(account_id, region, doing="设置星级评定规则")
-    validate(values)
-    row = own_row(region)
-    if row is None:
-        row = StarRule(region_id=region.id)
-        db.session.add(row)
-    for name in FIELDS:
-        setattr(row, name, values.get(name))
-    row.updated_by_account_id, row.updated_at = account_id, now
-    audit.record(account_id, "star.rules_set", "region", region.id, now=now, region_path=region.path,
-                 **{name: values.get(name) for name in FIELDS})
-    db.session.flush()
-    return row
+    return TABLE.set(account_id, region_id, values, validate=validate, now=now)
 
 
 def clear_rules(account_id: int, region_id: int, *, now: datetime) -> bool:
     """Drop the region's own values: it inherits everything again. Whether there was a row."""
-    region = regions.get_region(region_id)
-    access.require_admin_over(account_id, region, doing="设置星级评定规则")
-    row = own_row(region)
-    if row is None:
-        return False
-    db.session.delete(row)
-    audit.record(account_id, "star.rules_cleared", "region", region.id, now=now, region_path=region.path)
-    db.session.flush()
-    return True
+    return TABLE.clear(account_id, region_id, now=now)
 
 
 def read(account_id: int, region_id: int) -> tuple[Region, StarRule | None, Rules]:
     """The region's own row and the rules in force there (admins of the region or above)."""
-    region = regions.get_region(region_id)
-    access.require_admin_over(account_id, region, doing="查看星级评定规则")
+    region = TABLE.readable(account_id, region_id)
     return region, own_row(region), in_force(region)
