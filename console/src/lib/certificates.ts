@@ -83,11 +83,6 @@ export function publicityText(endsAt: string | null | undefined, now: Date = new
 
 export const PDF_LABELS: Record<string, string> = { pending: '生成中', ready: '已生成', failed: '生成失败，稍后自动重试' }
 
-export const OBJECTION_STATUS: Record<string, Label> = {
-  open: { text: '待处理', type: 'warning' },
-  upheld: { text: '异议成立', type: 'danger' },
-  dismissed: { text: '异议不成立', type: 'info' },
-}
 
 // --- the frozen content -------------------------------------------------------------------------------
 

@@ -220,8 +220,3 @@ export function actionsFor(app: ApplicationLike): { review: boolean; decideObjec
   }
 }
 
-export const OBJECTION_STATUS: Record<string, { text: string; type: TagType }> = {
-  open: { text: '待处理', type: 'warning' },
-  upheld: { text: '成立', type: 'danger' },
-  dismissed: { text: '不成立', type: 'info' },
-}
