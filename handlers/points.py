@@ -282,7 +282,7 @@ def get_ranking_consent():
 
 @blueprint.put("/me/points/ranking-consent")
 @login_required
-@api_spec.validate(json=ConsentBody, resp=answers(200, ConsentView, 401, 403), tags=["points"],
+@api_spec.validate(json=ConsentBody, resp=answers(200, ConsentView, 401, 403, json_body=True), tags=["points"],
                    security=BEARER_SECURITY)
 def put_ranking_consent(json: ConsentBody):
     """Turn appearing in points rankings on or off (takes effect at once; setting it twice changes nothing)."""
