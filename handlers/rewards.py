@@ -13,13 +13,15 @@ from typing import Literal
 from flask import Blueprint
 from pydantic import BaseModel, Field, model_validator
 
-from app.extensions import api_spec
+from app.extensions import api_spec, db
+from app.pii import mask_name
 from app.services.rewards import catalogue, redemptions
 from app.services.volunteers import own_archive
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, current_account_id, login_required
 from handlers._idempotency import Nonce, idempotent
 from handlers._schemas import Id, MultiLine, StrictBody, answers, id_path
+from models.volunteers import Volunteer
 
 blueprint = Blueprint("rewards", __name__, url_prefix="/api/v1")
 
@@ -74,6 +76,7 @@ class PickupView(BaseModel):
     reward_id: int
     reward_title: str
     points: int
+    volunteer_name: str | None = Field(default=None, description="领取人姓名（打码），供兑换点核对")
     status: Literal["fulfilled"]
     resolved_at: datetime
 
@@ -212,7 +215,9 @@ def pickup(organization_id: int, json: PickupBody):
         row = redemptions.fulfil(current_account_id(), organization_id, now=current_time(), token=json.token,
                                  code=json.code)
         reward = catalogue.get(row.reward_id)
+        volunteer = db.session.get(Volunteer, row.volunteer_id)
         return PickupView(redemption_id=row.id, reward_id=reward.id, reward_title=reward.title, points=row.points,
+                          volunteer_name=mask_name(volunteer.real_name) if volunteer else None,
                           status="fulfilled", resolved_at=row.resolved_at), 200
 
     return idempotent("rewards.pickup", json, write, organization_id=organization_id)

@@ -45,6 +45,7 @@ def test_publish_redeem_scan_and_see_it(client, shop, now):
     scanned = client.post(f"/api/v1/stations/{w.org.id}/pickups", json={"token": held["pickup_token"], "nonce": "scan-000002"},
                           headers=headers["organizer"])
     assert scanned.status_code == 200 and scanned.get_json()["status"] == "fulfilled"
+    assert scanned.get_json()["volunteer_name"] and "*" in scanned.get_json()["volunteer_name"]
     twice = client.post(f"/api/v1/stations/{w.org.id}/pickups", json={"code": held["pickup_code"], "nonce": "scan-000003"},
                         headers=headers["organizer"])
     assert twice.status_code == 404
