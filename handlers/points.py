@@ -83,7 +83,7 @@ class PointsRulesInForce(BaseModel):
     gift_max_per_year: int
     bonus_cap_per_activity: int
     origins: dict[str, int | None] = Field(description="各项取自哪个地区的规则（地区 id）；null 为系统默认")
-    origin_names: dict[str, str] = Field(default_factory=dict, description="origins 中出现的地区 id → 地区名称")
+    origin_names: dict[str, str] = Field(description="origins 中出现的地区 id → 地区名称")
 
 
 class PointsRulesView(BaseModel):

@@ -50,6 +50,7 @@ export const routes: RouteRecordRaw[] = [
       { path: 'transfers', name: 'transfers', component: () => import('@/pages/TransfersPage.vue'), meta: { title: '转移', roles: ORG_ADMIN } },
       { path: 'certificates', name: 'certificates', component: () => import('@/pages/CertificatesPage.vue'), meta: { title: '记录证明', roles: ORG_ADMIN } },
       { path: 'stars', name: 'stars', component: () => import('@/pages/StarsPage.vue'), meta: { title: '星级评定', roles: ['admin'] } },
+      { path: 'points', name: 'points', component: () => import('@/pages/PointsPage.vue'), meta: { title: '积分', roles: ['organizer', 'admin'] } },
       { path: 'volunteers/:id/archive', name: 'volunteer-archive', component: () => import('@/pages/VolunteerArchivePage.vue'), meta: { title: '志愿者档案', roles: ORG_ADMIN } },
       { path: 'declarations', name: 'declarations', component: () => import('@/pages/DeclarationsPage.vue'), meta: { title: '待确认申报', roles: ['organizer', 'captain'] } },
       { path: ':pathMatch(.*)*', name: 'not-found', component: () => import('@/pages/NotFoundPage.vue'), meta: { title: '页面不存在' } },
