@@ -122,6 +122,11 @@ def _stars(page: Page, stack: Stack) -> None:
     expect(page.locator("[data-test=star-table]")).to_be_visible()
 
 
+def _points(page: Page, stack: Stack) -> None:
+    expect(page.get_by_role("heading", name="积分")).to_be_visible()
+    expect(page.locator("[data-test=points-pool]")).to_be_visible()
+
+
 PAGES = [
     ("workbench", "sim_organizer", "workbench", _workbench),
     ("volunteers", "sim_organizer", "volunteers", _volunteers),
@@ -139,6 +144,7 @@ PAGES = [
     ("transfers", "sim_organizer", "transfers", _transfers),
     ("certificates", "sim_admin", "certificates", _certificates),
     ("stars", "sim_admin", "stars", _stars),
+    ("points", "sim_organizer", "points", _points),
 ]
 
 
