@@ -13,17 +13,18 @@ from typing import Literal
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from app.db import unit_of_work
 from app.errors import DomainError
-from app.extensions import api_spec
+from app.extensions import api_spec, db
 from app.services.points import giving, rankings, rules as points_rules, views
 from app.services.volunteers import own_archive, own_volunteer
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, current_account_id, login_required
 from handlers._idempotency import Nonce, idempotent
 from handlers._schemas import Id, PageQuery, QueryArgs, StrictBody, answers, id_path
-from models import RecordSource
+from models import RecordSource, Region
 
 blueprint = Blueprint("points", __name__, url_prefix="/api/v1")
 
@@ -82,6 +83,7 @@ class PointsRulesInForce(BaseModel):
     gift_max_per_year: int
     bonus_cap_per_activity: int
     origins: dict[str, int | None] = Field(description="各项取自哪个地区的规则（地区 id）；null 为系统默认")
+    origin_names: dict[str, str] = Field(description="origins 中出现的地区 id → 地区名称")
 
 
 class PointsRulesView(BaseModel):
@@ -106,8 +108,12 @@ class PointsRulesBody(StrictBody):
 def _rules_view(region_id: int) -> PointsRulesView:
     _, own, in_force = points_rules.read(current_account_id(), region_id)
     own_values = None if own is None else PointsRulesValues(**{n: getattr(own, n) for n in points_rules.FIELDS})
+    # Names of the regions values come from, so the console can say 「继承自 重庆市」 (as for star rules).
+    ids = sorted({origin for origin in in_force.origins.values() if origin is not None})
+    names = dict(db.session.execute(select(Region.id, Region.name).where(Region.id.in_(ids))).all()) if ids else {}
     return PointsRulesView(region_id=region_id, own=own_values,
-                           in_force=PointsRulesInForce(**in_force.values(), origins=in_force.origins),
+                           in_force=PointsRulesInForce(**in_force.values(), origins=in_force.origins,
+                                                       origin_names={str(k): v for k, v in names.items()}),
                            updated_at=own.updated_at if own else None)
 
 

@@ -127,6 +127,11 @@ def _rewards(page: Page, stack: Stack) -> None:
     expect(page.locator("[data-test=reward-table]")).to_be_visible()
 
 
+def _points(page: Page, stack: Stack) -> None:
+    expect(page.get_by_role("heading", name="积分")).to_be_visible()
+    expect(page.locator("[data-test=points-pool]")).to_be_visible()
+
+
 PAGES = [
     ("workbench", "sim_organizer", "workbench", _workbench),
     ("volunteers", "sim_organizer", "volunteers", _volunteers),
@@ -145,6 +150,9 @@ PAGES = [
     ("certificates", "sim_admin", "certificates", _certificates),
     ("stars", "sim_admin", "stars", _stars),
     ("rewards", "sim_organizer", "rewards", _rewards),
+
+
+    ("points", "sim_organizer", "points", _points),
 ]
 
 

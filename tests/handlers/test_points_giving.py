@@ -37,6 +37,8 @@ def test_rules_read_set_and_cleared_by_admins_only(world, client):
     body = answer.get_json()
     assert body["in_force"]["yearly_cap"] == 1500 and body["in_force"]["origins"]["yearly_cap"] == district
     assert body["own"]["points_per_hour"] is None and body["in_force"]["points_per_hour"] == 10
+    # The console says 「继承自 …」 by these names; a default value has no region, hence no name.
+    assert body["in_force"]["origin_names"] == {str(district): world.tree["district"].name}
     assert client.put(url, headers=admin, json={"yearly_cap": -1, "nonce": "rules-0002"}).status_code == 422
     assert client.put(url, headers=admin, json={"grade_coefficients": [1, 20, 1], "nonce": "rules-0003"}).get_json()[
         "error"]["code"] == "invalid_points_rules"

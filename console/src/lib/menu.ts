@@ -26,6 +26,7 @@ export const MENU: readonly MenuItem[] = [
   { key: 'retroactive-entries', path: '/retroactive-entries', title: '补录', icon: 'EditPen', roles: ['organizer', 'admin'] },
   { key: 'certificates', path: '/certificates', title: '记录证明', icon: 'Stamp', roles: ['organizer', 'admin'] },
   { key: 'stars', path: '/stars', title: '星级评定', icon: 'Medal', roles: ['admin'] },
+  { key: 'points', path: '/points', title: '积分', icon: 'Coin', roles: ['organizer', 'admin'] },
   { key: 'rewards', path: '/rewards', title: '积分兑换', icon: 'Present', roles: ['organizer'] },
   { key: 'transfers', path: '/transfers', title: '转移', icon: 'Switch', roles: ['organizer', 'admin'] },
   { key: 'imports', path: '/imports', title: '导入', icon: 'Upload', roles: ['organizer'] },

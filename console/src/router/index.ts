@@ -52,6 +52,7 @@ export const routes: RouteRecordRaw[] = [
       { path: 'stars', name: 'stars', component: () => import('@/pages/StarsPage.vue'), meta: { title: '星级评定', roles: ['admin'] } },
       { path: 'rewards', name: 'rewards', component: () => import('@/pages/RewardsPage.vue'), meta: { title: '积分兑换', roles: ['organizer'] } },
       { path: 'rewards/pickup', name: 'rewards-pickup', component: () => import('@/pages/RewardsPage.vue'), meta: { title: '兑换核销', roles: ['organizer'] } },
+      { path: 'points', name: 'points', component: () => import('@/pages/PointsPage.vue'), meta: { title: '积分', roles: ['organizer', 'admin'] } },
       { path: 'volunteers/:id/archive', name: 'volunteer-archive', component: () => import('@/pages/VolunteerArchivePage.vue'), meta: { title: '志愿者档案', roles: ORG_ADMIN } },
       { path: 'declarations', name: 'declarations', component: () => import('@/pages/DeclarationsPage.vue'), meta: { title: '待确认申报', roles: ['organizer', 'captain'] } },
       { path: ':pathMatch(.*)*', name: 'not-found', component: () => import('@/pages/NotFoundPage.vue'), meta: { title: '页面不存在' } },
