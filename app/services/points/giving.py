@@ -111,7 +111,7 @@ def bonus(account_id: int, organization_id: int, volunteer_id: int, activity_id:
     org = access.require_organizer(account_id, organization_id, doing="发放组织奖励积分")
     activity = db.session.get(Activity, activity_id)
     if activity is None or activity.organization_id != org.id:
-        raise NotFound("activity_not_found", "找不到该活动")
+        raise access.activity_not_found()
     served = db.session.scalar(select(ServiceRecord.id).where(
         ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.activity_id == activity.id).limit(1))
     if served is None:
