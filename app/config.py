@@ -7,6 +7,7 @@ import binascii
 import copy
 import os
 import tomllib
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -87,6 +88,10 @@ def _coerce(value: Any, default: Any, dotted: str, source: str) -> Any:
     elif isinstance(default, int):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+    elif isinstance(default, list):
+        if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+            return list(value)
+        raise ConfigError(f"{source}: {dotted} must be a list of strings, got {value!r}")
     elif isinstance(value, type(default)):
         return value
     raise ConfigError(f"{source}: {dotted} must be of type {type(default).__name__}, got {value!r}")
@@ -120,6 +125,8 @@ def _parse_env_value(raw: str, default: Any, name: str) -> Any:
             return float(raw)
         if isinstance(default, int):
             return int(raw)
+        if isinstance(default, list):
+            return [item.strip() for item in raw.split(",") if item.strip()]
     except ValueError:
         raise ConfigError(f"environment variable {name}={raw!r} must be of type {type(default).__name__}") from None
     return raw
@@ -226,6 +233,7 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         raise ConfigError("bulletins.quarterly_reminder_day must not be after bulletins.quarterly_due_day")
     if not 60 <= bulletins["pdf_link_seconds"] <= 7 * 24 * 3600:
         raise ConfigError("bulletins.pdf_link_seconds must be between 60 and 604800")
+    _validate_working_days(settings["working_days"])
     certificates = settings["certificates"]
     if not 1 <= certificates["publicity_days"] <= 60:
         raise ConfigError("certificates.publicity_days must be between 1 and 60")
@@ -275,9 +283,27 @@ def _validate_values(settings: Mapping[str, Any]) -> None:
         raise ConfigError("files.upload_max_pixels must be between 10000 and 200000000")
 
 
+def _validate_working_days(working_days: Mapping[str, Any]) -> None:
+    days = {}
+    for key in ("holidays", "make_up_days"):
+        try:
+            days[key] = {date.fromisoformat(item) for item in working_days[key]}
+        except ValueError as exc:
+            raise ConfigError(f"working_days.{key}: {exc} (write days as YYYY-MM-DD)") from None
+    both = sorted(days["holidays"] & days["make_up_days"])
+    if both:
+        raise ConfigError(f"working_days: {both[0].isoformat()} is both a holiday and a make-up working day")
+    weekdays = sorted(day for day in days["make_up_days"] if day.weekday() < 5)
+    if weekdays:
+        raise ConfigError(f"working_days.make_up_days: {weekdays[0].isoformat()} is a weekday; "
+                          "make-up working days are the Saturdays and Sundays worked in exchange for a holiday")
+
+
 def _freeze(value: Any) -> Any:
     if isinstance(value, dict):
         return MappingProxyType({key: _freeze(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return tuple(value)
     return value
 
 
@@ -285,4 +311,6 @@ def thaw(value: Any) -> Any:
     """Return a mutable deep copy of frozen settings."""
     if isinstance(value, Mapping):
         return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return list(value)
     return value

@@ -107,6 +107,10 @@ def test_overrides_are_deep_merged_and_checked():
     ({"scheduler": {"renew_seconds": 20}}, "shorter than scheduler.lease_seconds"),
     ({"reminders": {"day_before_hour": 24}}, "0-23"),
     ({"reminders": {"hours_before": 0}}, "between 1 and 23"),
+    ({"working_days": {"holidays": ["2027-02-30"]}}, "working_days.holidays.*YYYY-MM-DD"),
+    ({"working_days": {"holidays": [20270206]}}, "must be a list of strings"),
+    ({"working_days": {"make_up_days": ["2031-01-08"]}}, "2031-01-08 is a weekday"),
+    ({"working_days": {"holidays": ["2031-01-12"], "make_up_days": ["2031-01-12"]}}, "both a holiday and a make-up"),
 ])
 def test_invalid_values_are_refused(override, message):
     with pytest.raises(ConfigError, match=message):
@@ -129,4 +133,13 @@ def test_create_app_refuses_bad_overrides():
 def _plain(value):
     if hasattr(value, "items"):
         return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return list(value)
     return value
+
+
+def test_a_list_comes_from_the_environment_comma_separated():
+    settings = load_settings(environ={"APP_CONFIG": str(EXAMPLE_FILE),
+                                      "APP_WORKING_DAYS__HOLIDAYS": "2031-01-06, 2031-01-07"})
+    assert settings["working_days"]["holidays"] == ("2031-01-06", "2031-01-07")
+    assert settings["working_days"]["make_up_days"] == ()

@@ -203,9 +203,26 @@ def test_the_nearest_regions_rule_wins_else_the_configured_default(served):
     assert caught.value.code == "not_admin_of_region"
 
 
-def test_years_beyond_the_holiday_data_count_monday_to_friday():
+def test_years_beyond_the_holiday_data_count_monday_to_friday(app):
     policy = publicity.Policy(3, True, None)
-    assert publicity.last_day(date(2031, 1, 3), policy) == date(2031, 1, 8)   # Fri → Mon, Tue, Wed
+    with app.app_context():
+        assert publicity.last_day(date(2031, 1, 3), policy) == date(2031, 1, 8)   # Fri → Mon, Tue, Wed
+
+
+def test_a_published_schedule_in_the_configuration_covers_a_year_the_calendar_lacks(make_app):
+    # A made-up schedule for 2031 (beyond the bundled data): Jan 6–8 off, Sunday Jan 12 worked instead.
+    app = make_app(working_days={"holidays": ["2031-01-06", "2031-01-07", "2031-01-08"],
+                                 "make_up_days": ["2031-01-12"]})
+    policy = publicity.Policy(3, True, None)
+    with app.app_context():
+        assert not publicity.is_working_day(date(2031, 1, 7))
+        assert publicity.is_working_day(date(2031, 1, 12))
+        assert not publicity.is_working_day(date(2031, 1, 11))              # an ordinary Saturday
+        # Fri 3 → Thu 9, Fri 10, Sun 12 (make-up): Mon–Wed were holidays.
+        assert publicity.last_day(date(2031, 1, 3), policy) == date(2031, 1, 12)
+        # A year the configuration does not mention still follows the bundled calendar: 2026-10-01 is National Day.
+        assert not publicity.is_working_day(date(2026, 10, 1))
+        assert publicity.is_working_day(date(2026, 10, 10))                 # its make-up Saturday
 
 
 def test_issue_waits_for_the_end_of_publicity_and_open_objections(served):

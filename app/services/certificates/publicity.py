@@ -6,11 +6,14 @@ issuing organisation's region applies, or of the nearest region above it that se
 Counting starts the day after approval (Shanghai days) and publicity ends at the midnight after the
 last counted day. Working days follow China's official holidays and make-up working days
 (`chinesecalendar`, whose data is updated each year when the State Council publishes the next
-year's schedule); for a year it does not cover yet, Monday to Friday are counted, and a warning is logged.
+year's schedule). A year the package does not cover yet can be given in `[working_days]` (holidays and
+make-up working days as published); for a year neither knows, Monday to Friday are counted, and a
+warning is logged.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -47,11 +50,25 @@ def policy_for(region: Region) -> Policy:
 
 def is_working_day(day: date) -> bool:
     """China's official working days (make-up Saturdays included, holidays excluded); Monday–Friday beyond the data."""
+    conf = settings()["working_days"]
+    holidays, make_up_days = _configured_days(conf["holidays"], conf["make_up_days"])
+    if day in holidays:
+        return False
+    if day in make_up_days:
+        return True
+    if day.year in {other.year for other in holidays | make_up_days}:
+        return day.weekday() < 5
     try:
         return chinese_calendar.is_workday(day)
     except NotImplementedError:
-        logger.warning("chinesecalendar has no data for %s: counting Monday to Friday", day.year)
+        logger.warning("chinesecalendar has no data for %s and [working_days] names no day of it: "
+                       "counting Monday to Friday", day.year)
         return day.weekday() < 5
+
+
+@functools.lru_cache(maxsize=4)
+def _configured_days(holidays: tuple[str, ...], make_up_days: tuple[str, ...]) -> tuple[frozenset[date], frozenset[date]]:
+    return (frozenset(map(date.fromisoformat, holidays)), frozenset(map(date.fromisoformat, make_up_days)))
 
 
 def last_day(approved_on: date, policy: Policy) -> date:
