@@ -175,7 +175,7 @@ CATALOGUE: dict[str, tuple[int | tuple[int, ...], str]] = {
     "not_registered": (404, "您还没有注册为志愿者"),
     "not_signed_up": ((403, 409), "请先注册成为志愿者并报名本活动"),
     "not_star_approver": (403, "该星级由规则指定层级（默认 1–2 星镇街、3–4 星区县、5 星市）或其上级的管理员审核、处理异议与撤销"),
-    "not_station_operator": (403, "只有本兑换点的核销员或组织者可以核销取货码"),
+    "not_station_operator": (403, "只有本兑换点的核销员或组织者可以核销取货码、查看兑换记录"),
     "not_suspendable": (409, "只有已通过审核的志愿者可以暂停"),
     "not_suspended": (409, "该志愿者未被暂停"),
     "not_team_manager": (403, "只有本队所属组织的组织者或本队队长可以执行此操作"),

@@ -245,6 +245,15 @@ def pool(organization_id: int, query: PoolQuery):
     return PoolView(**giving.pool_view(current_account_id(), organization_id, limit=query.limit, before=query.before))
 
 
+@blueprint.get(f"/organizations/{id_path('organization_id')}/points/sponsor-account")
+@login_required
+@api_spec.validate(query=PoolQuery, resp=answers(200, PoolView, 401, 403, 404, 422), tags=["points"],
+                   security=BEARER_SECURITY)
+def sponsor_account(organization_id: int, query: PoolQuery):
+    """The organisation's sponsor account: the points its sponsored rewards honoured (balance and lines, newest first), paged like the pool."""
+    return PoolView(**giving.sponsor_view(current_account_id(), organization_id, limit=query.limit, before=query.before))
+
+
 # --- rankings -------------------------------------------------------------------------------------------
 
 class ConsentView(BaseModel):

@@ -13,6 +13,7 @@ from typing import Literal
 from flask import Blueprint
 from pydantic import BaseModel, Field, model_validator
 
+from app.db import unit_of_work
 from app.extensions import api_spec, db
 from app.pii import mask_name
 from app.services.rewards import catalogue, redemptions
@@ -20,7 +21,8 @@ from app.services.volunteers import own_archive
 from app.timeutil import current_time
 from handlers._auth import BEARER_SECURITY, current_account, current_account_id, login_required
 from handlers._idempotency import Nonce, idempotent
-from handlers._schemas import Id, MultiLine, StrictBody, answers, id_path
+from handlers._schemas import Id, MultiLine, PageQuery, StrictBody, answers, id_path
+from models import RedemptionStatus
 from models.volunteers import Volunteer
 
 blueprint = Blueprint("rewards", __name__, url_prefix="/api/v1")
@@ -49,6 +51,8 @@ class RewardView(BaseModel):
 
 class RewardList(BaseModel):
     items: list[RewardView]
+    next_cursor: str | None = Field(description="下一页的 cursor；最后一页为 null")
+    total: int
 
 
 class RedemptionView(BaseModel):
@@ -146,6 +150,46 @@ class OperatorView(BaseModel):
     created_at: datetime
 
 
+class OperatorLine(OperatorView):
+    name: str | None = Field(description="核销员姓名（打码，如 张*丰）；账号没有志愿者档案为 null")
+    volunteer_number: str | None
+    granted_by_account_id: int | None
+
+
+class OperatorList(BaseModel):
+    items: list[OperatorLine]
+
+
+class OperatorRemoved(BaseModel):
+    organization_id: int
+    account_id: int
+    removed: bool = Field(description="true：本次移除；false：该账号本来就不是核销员（重复删除不再改变什么）")
+
+
+class StationRedemptionQuery(PageQuery):
+    status: Literal["held", "fulfilled", "voided", "expired"] | None = Field(default=None, description="只看该状态")
+
+
+class StationRedemptionLine(BaseModel):
+    id: int
+    status: Literal["held", "fulfilled", "voided", "expired"]
+    status_label: str
+    points: int
+    volunteer_name: str | None = Field(description="兑换人姓名（打码）")
+    volunteer_number: str | None
+    created_at: datetime = Field(description="兑换（冻结）时间")
+    hold_expires_at: datetime
+    resolved_at: datetime | None = Field(description="领取、取消或过期的时间")
+    fulfilled_by_account_id: int | None = Field(description="核销人账号")
+    fulfilled_by_name: str | None = Field(description="核销人姓名（打码）")
+
+
+class StationRedemptionPage(BaseModel):
+    items: list[StationRedemptionLine]
+    next_cursor: str | None
+    total: int
+
+
 def _reward(row) -> RewardView:
     return RewardView(id=row.id, organization_id=row.organization_id, publisher=row.publisher.value,
                       sponsor_name=row.sponsor_name, kind=row.kind.value, title=row.title, description=row.description,
@@ -164,13 +208,19 @@ def _redemption(row) -> RedemptionView:
                           created_at=row.created_at, resolved_at=row.resolved_at)
 
 
+def _reward_page(page: tuple) -> RewardList:
+    rows, next_cursor, total = page
+    return RewardList(items=[_reward(row) for row in rows], next_cursor=next_cursor, total=total)
+
+
 @blueprint.get("/rewards")
 @login_required
-@api_spec.validate(resp=answers(200, RewardList, 401, 403), tags=["rewards"], security=BEARER_SECURITY)
-def available_rewards():
-    """Rewards the caller (a volunteer) may redeem now: published for their region or one above it, within validity."""
+@api_spec.validate(query=PageQuery, resp=answers(200, RewardList, 401, 403, 422), tags=["rewards"],
+                   security=BEARER_SECURITY)
+def available_rewards(query: PageQuery):
+    """Rewards the caller (a volunteer) may redeem now: published for their region or one above it, within validity; ending soonest first."""
     volunteer = own_archive(current_account())
-    return RewardList(items=[_reward(row) for row in catalogue.available_to(volunteer, now=current_time())])
+    return _reward_page(catalogue.available_to(volunteer, now=current_time(), limit=query.limit, cursor=query.cursor))
 
 
 @blueprint.post(f"/rewards/{id_path('reward_id')}/redemptions")
@@ -236,12 +286,55 @@ def add_operator(organization_id: int, json: OperatorBody):
     return idempotent("rewards.add_operator", json, write, organization_id=organization_id)
 
 
+@blueprint.get(f"/stations/{id_path('organization_id')}/operators")
+@login_required
+@api_spec.validate(resp=answers(200, OperatorList, 401, 403, 404), tags=["rewards"], security=BEARER_SECURITY)
+def list_operators(organization_id: int):
+    """The station's operators (organisers), in the order they were named; names masked."""
+    rows = redemptions.operators(current_account_id(), organization_id)
+    return OperatorList(items=[OperatorLine(
+        organization_id=row.organization_id, account_id=row.account_id, created_at=row.created_at,
+        name=mask_name(volunteer.real_name) if volunteer else None,
+        volunteer_number=volunteer.volunteer_number if volunteer else None,
+        granted_by_account_id=row.granted_by_account_id) for row, volunteer in rows])
+
+
+@blueprint.delete(f"/stations/{id_path('organization_id')}/operators/{id_path('account_id')}")
+@login_required
+@api_spec.validate(resp=answers(200, OperatorRemoved, 401, 403, 404), tags=["rewards"], security=BEARER_SECURITY)
+def remove_operator(organization_id: int, account_id: int):
+    """Organisers take the operator role away (audited); repeating it changes nothing. The last one may go: organisers still scan."""
+    with unit_of_work():
+        removed = redemptions.remove_operator(current_account_id(), organization_id, account_id, now=current_time())
+    return OperatorRemoved(organization_id=organization_id, account_id=account_id, removed=removed)
+
+
+@blueprint.get(f"/rewards/{id_path('reward_id')}/redemptions")
+@login_required
+@api_spec.validate(query=StationRedemptionQuery, resp=answers(200, StationRedemptionPage, 401, 403, 404, 422),
+                   tags=["rewards"], security=BEARER_SECURITY)
+def reward_redemptions(reward_id: int, query: StationRedemptionQuery):
+    """A reward's redemptions, newest first, for its station's organisers and operators: masked names, who handed it over."""
+    status = RedemptionStatus(query.status) if query.status else None
+    rows, names, next_cursor, total = redemptions.of_reward(current_account_id(), reward_id, status=status,
+                                                            limit=query.limit, cursor=query.cursor)
+    return StationRedemptionPage(items=[StationRedemptionLine(
+        id=row.id, status=row.status.value, status_label=STATUS_LABELS[row.status.value], points=row.points,
+        volunteer_name=mask_name(volunteer.real_name), volunteer_number=volunteer.volunteer_number,
+        created_at=row.created_at, hold_expires_at=row.hold_expires_at, resolved_at=row.resolved_at,
+        fulfilled_by_account_id=row.fulfilled_by_account_id,
+        fulfilled_by_name=mask_name(names.get(row.fulfilled_by_account_id))) for row, volunteer in rows],
+        next_cursor=next_cursor, total=total)
+
+
 @blueprint.get(f"/organizations/{id_path('organization_id')}/rewards")
 @login_required
-@api_spec.validate(resp=answers(200, RewardList, 401, 403, 404), tags=["rewards"], security=BEARER_SECURITY)
-def organization_rewards(organization_id: int):
+@api_spec.validate(query=PageQuery, resp=answers(200, RewardList, 401, 403, 404, 422), tags=["rewards"],
+                   security=BEARER_SECURITY)
+def organization_rewards(organization_id: int, query: PageQuery):
     """Every reward the organisation published (organisers), newest first."""
-    return RewardList(items=[_reward(row) for row in catalogue.of_organization(current_account_id(), organization_id)])
+    return _reward_page(catalogue.of_organization(current_account_id(), organization_id, limit=query.limit,
+                                                  cursor=query.cursor))
 
 
 @blueprint.post(f"/organizations/{id_path('organization_id')}/rewards")

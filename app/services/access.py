@@ -13,6 +13,7 @@ refusal always carries the same code:
 | …and, for the console's lists of it, its teams' captains (for their teams) | `captained_team_ids` | `not_organizer_or_admin(doing, captains_too=True)` |
 | a team's captains and its organisation's organisers | `is_team_manager` | `require_team_manager` → 403 `not_team_manager` |
 | organisers and admins, within their regions | `review_scope_paths` | `require_reviewer` → 403 `not_a_reviewer` |
+| a reward station's organisers and the operators they name (核销员) | `is_station_operator` | `require_station_operator` → 403 `not_station_operator` |
 | console users: an approved volunteer (to apply for an organisation) or any organiser, captain or admin grant | `is_console_user` | `require_console_user` → 403 `no_console_role` |
 | the organisations that recorded a volunteer's service (谁记录谁证明), read by their overseers wherever the volunteer moved | `recorder_ids_overseen` | (the directory answers `volunteer_not_found`) |
 
@@ -31,8 +32,8 @@ from sqlalchemy import Exists, exists, or_, select
 from app.errors import Forbidden, NotFound
 from app.extensions import db
 from app.services import regions
-from models import (Activity, ActivityStatus, Organization, OrganizationStatus, Region, Role, RoleGrant, ServiceRecord, Team,
-                    Volunteer, VolunteerStatus)
+from models import (Activity, ActivityStatus, Organization, OrganizationStatus, Region, Role, RoleGrant, ServiceRecord,
+                    StationOperator, Team, Volunteer, VolunteerStatus)
 
 
 # --- loaders: one per noun, one not-found code each --------------------------------------------------
@@ -118,6 +119,25 @@ def require_organizer(account_id: int, organization_id: int, *, doing: str, appr
         raise Forbidden("not_organizer", f"只有本组织的组织者可以{doing}")
     if approved and found.status is not OrganizationStatus.APPROVED:
         raise Forbidden("organization_not_approved", f"组织通过审核后才能{doing}")
+    return found
+
+
+# --- a reward station: its organisers and the operators they name ------------------------------------
+
+def is_station_operator(account_id: int, organization_id: int) -> bool:
+    """Whether the account may hand rewards over at the organisation's station: an organiser or a named operator.
+
+    Organisers always may, so removing the last operator leaves the station able to scan.
+    """
+    return is_organizer(account_id, organization_id) or db.session.scalar(select(StationOperator.id).where(
+        StationOperator.organization_id == organization_id, StationOperator.account_id == account_id)) is not None
+
+
+def require_station_operator(account_id: int, organization_id: int, *, doing: str) -> Organization:
+    """The organisation if the account is one of its station's organisers or operators."""
+    found = organization(organization_id)
+    if not is_station_operator(account_id, organization_id):
+        raise Forbidden("not_station_operator", f"只有本兑换点的核销员或组织者可以{doing}")
     return found
 
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import {
-  bodyOf, changesOf, checkForm, emptyForm, formOf, kindText, limitText, pickupInput, pickupRefusal, pickupSuccess,
-  priceText, rewardState, type RewardValues,
+  actsAsSponsor, bodyOf, changesOf, checkForm, emptyForm, formOf, handedOverBy, kindText, limitText, personText,
+  pickupInput, pickupRefusal, pickupSuccess, priceText, REDEMPTION_STATUS_OPTIONS, redemptionQuery, redemptionTag,
+  rewardState, type RewardValues,
 } from '@/lib/rewards'
 
 const reward: RewardValues & { status: string } = {
@@ -91,5 +92,31 @@ describe('labels', () => {
     expect(kindText('service')).toBe('服务')
     expect(priceText(30)).toBe('30 积分')
     expect(limitText(2)).toBe('每人限 2 份')
+  })
+})
+
+describe('the station lists', () => {
+  it('asks for a status only when one is chosen, and continues after the cursor', () => {
+    expect(redemptionQuery('', null)).toEqual({ limit: 20 })
+    expect(redemptionQuery('fulfilled', 'abc')).toEqual({ limit: 20, status: 'fulfilled', cursor: 'abc' })
+    expect(REDEMPTION_STATUS_OPTIONS.map((o) => o.label)).toEqual(['全部', '待领取', '已领取', '已取消', '已过期'])
+  })
+  it('tags the states and says who handed a reward over', () => {
+    expect(redemptionTag('fulfilled')).toBe('success')
+    expect(redemptionTag('held')).toBe('warning')
+    expect(redemptionTag('odd')).toBe('info')
+    expect(handedOverBy({ fulfilled_by_account_id: 7, fulfilled_by_name: '王*明' })).toBe('王*明')
+    expect(handedOverBy({ fulfilled_by_account_id: 7, fulfilled_by_name: null })).toBe('账号 7')
+    expect(handedOverBy({ fulfilled_by_account_id: null, fulfilled_by_name: null })).toBe('—')
+  })
+  it('names people masked, with their number, or by account', () => {
+    expect(personText('张*三', 'V0012')).toBe('张*三（V0012）')
+    expect(personText('张*三', null)).toBe('张*三')
+    expect(personText(null, null, 42)).toBe('账号 42')
+  })
+  it('knows a sponsor by its rewards or its account', () => {
+    expect(actsAsSponsor([{ publisher: 'station' }], 0)).toBe(false)
+    expect(actsAsSponsor([{ publisher: 'station' }, { publisher: 'sponsor' }], 0)).toBe(true)
+    expect(actsAsSponsor([], 3)).toBe(true)
   })
 })

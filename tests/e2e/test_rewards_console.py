@@ -4,7 +4,9 @@ it through the mini-program API, and the station types the 6-digit code at the p
 The volunteer's points are earned through the ledger's own service (`ledger.earn`, as the earning
 jobs do), run in a Python process on the stack's database: no API gives points without service hours.
 The desk shows 兑换成功 with the reward and the masked name; the same code typed again shows the API's
-refusal in its words; the API then says fulfilled and the stock is 1. 下架, confirmed, withdraws it.
+refusal in its words; the API then says fulfilled and the stock is 1. The reward's 兑换记录 drawer lists
+the fulfilled redemption (masked name, who handed it over) and filters by state. 下架, confirmed,
+withdraws it. An operator named on the 核销员 tab is removed after a confirmation.
 """
 
 from __future__ import annotations
@@ -32,6 +34,24 @@ with create_app().app_context():
 """
 
 
+ACCOUNT_OF = """
+import sys
+from app import create_app
+from app.extensions import db
+from models import Volunteer
+
+with create_app().app_context():
+    print(db.session.get(Volunteer, int(sys.argv[1])).account_id)
+"""
+
+
+def _account_of(stack: Stack, volunteer_id: int) -> int:
+    done = subprocess.run([sys.executable, "-c", ACCOUNT_OF, str(volunteer_id)], cwd=ROOT, env=stack.env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip().splitlines()[-1])
+
+
 def _earn(stack: Stack, region_id: int, volunteer_id: int, amount: int) -> None:
     done = subprocess.run([sys.executable, "-c", EARN, f"e2e-earn-{uuid.uuid4().hex}", str(region_id), str(volunteer_id),
                            str(amount)], cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=120)
@@ -39,7 +59,7 @@ def _earn(stack: Stack, region_id: int, volunteer_id: int, amount: int) -> None:
 
 
 def _reward(stack: Stack, token: str, organization_id: int, title: str) -> dict:
-    answer = stack.api("GET", f"organizations/{organization_id}/rewards", token=token)
+    answer = stack.api("GET", f"organizations/{organization_id}/rewards?limit=100", token=token)
     assert answer.status_code == 200, answer.text
     return next(r for r in answer.json()["items"] if r["title"] == title)
 
@@ -110,8 +130,57 @@ def test_a_reward_is_published_redeemed_and_handed_over_once_at_the_desk(stack, 
     page.get_by_role("tab", name="奖励与库存").click()
     expect(row.locator("[data-test=reward-stock]")).to_have_text("1")
 
+    # The reward's 兑换记录: the fulfilled redemption, the volunteer masked, handed over by the organiser.
+    listed = stack.api("GET", f"rewards/{reward['id']}/redemptions", token=organizer).json()["items"]
+    assert [(r["status"], r["volunteer_name"]) for r in listed] == [("fulfilled", masked)], listed
+    row.locator("[data-test=reward-redemptions]").click()
+    drawer = page.locator(".el-drawer", has_text="兑换记录")
+    lines = drawer.locator("[data-test=redemptions-table] .el-table__row")
+    expect(lines).to_have_count(1)
+    expect(lines.first.locator("[data-test=redemption-status]")).to_have_text("已领取")
+    expect(lines.first.locator("[data-test=redemption-person]")).to_contain_text(masked)
+    expect(lines.first.locator("[data-test=redemption-person]")).not_to_contain_text(name)
+    # The demo organiser has no volunteer archive: the account that handed it over is named instead.
+    handed_by = listed[0]["fulfilled_by_name"] or f"账号 {listed[0]['fulfilled_by_account_id']}"
+    expect(lines.first.locator("[data-test=redemption-handed-by]")).to_have_text(handed_by)
+    drawer.locator("[data-test=redemptions-status]").get_by_text("待领取", exact=True).click()
+    expect(lines).to_have_count(0)
+    drawer.locator("[data-test=redemptions-status]").get_by_text("已领取", exact=True).click()
+    expect(lines).to_have_count(1)
+    page.keyboard.press("Escape")
+    expect(drawer).to_be_hidden()
+
     # 下架 with a confirmation: the list says 已下架 and the API has it withdrawn.
     row.locator("[data-test=reward-withdraw]").click()
     page.locator(".el-message-box").get_by_role("button", name="下架").click()
     expect(row.locator("[data-test=reward-status]")).to_have_text("已下架")
     assert _reward(stack, organizer, organization_id, title)["status"] == "withdrawn"
+
+
+def test_an_operator_is_named_and_removed_on_the_operators_tab(stack, page):
+    organizer = stack.mp_login("organizer")
+    organization_id = demo_organization_id(stack, organizer)
+    name = unique_name()
+    _, me = approved_volunteer(stack, f"e2e_operator_{uuid.uuid4().hex[:8]}", name=name)
+    account_id = _account_of(stack, me["id"])
+    masked = name[0] + "*" * (len(name) - 2) + name[-1]
+
+    console_login(page, stack, "sim_organizer")
+    page.goto(stack.console_url("rewards"))
+    page.get_by_role("tab", name="核销员").click()
+    page.locator("[data-test=operator-id] input").fill(str(account_id))
+    page.locator("[data-test=operator-add]").click()
+    line = page.locator("[data-test=operators-table] .el-table__row", has_text=masked)
+    expect(line.locator("[data-test=operator-person]")).to_contain_text(masked)
+    operators = stack.api("GET", f"stations/{organization_id}/operators", token=organizer).json()["items"]
+    assert account_id in [o["account_id"] for o in operators], operators
+
+    # 移除 asks first; cancelling keeps the operator, confirming removes them (the API agrees).
+    line.locator("[data-test=operator-remove]").click()
+    page.locator(".el-message-box").get_by_role("button", name="取消").click()
+    expect(line).to_have_count(1)
+    line.locator("[data-test=operator-remove]").click()
+    page.locator(".el-message-box").get_by_role("button", name="移除").click()
+    expect(line).to_have_count(0)
+    operators = stack.api("GET", f"stations/{organization_id}/operators", token=organizer).json()["items"]
+    assert account_id not in [o["account_id"] for o in operators], operators

@@ -114,3 +114,78 @@ def test_out_of_stock_and_insufficient_points_have_codes(client, shop, now):
     assert empty.status_code == 409 and empty.get_json()["error"]["code"] == "out_of_stock"
     poor = client.post(f"/api/v1/rewards/{reward['id']}/redemptions", json={"nonce": "tap-000101"}, headers=headers["bob"])
     assert poor.status_code == 409 and poor.get_json()["error"]["code"] == "insufficient_points"
+
+
+def test_the_station_lists_a_rewards_redemptions_with_masked_names(client, shop):
+    w, headers, reward, _ = shop
+    held = client.post(f"/api/v1/rewards/{reward['id']}/redemptions", json={"nonce": "tap-000200"},
+                       headers=headers["alice"]).get_json()
+    client.post(f"/api/v1/stations/{w.org.id}/pickups", json={"code": held["pickup_code"], "nonce": "scan-000200"},
+                headers=headers["organizer"])
+    url = f"/api/v1/rewards/{reward['id']}/redemptions"
+    page = client.get(url, headers=headers["organizer"])
+    assert page.status_code == 200, page.get_json()
+    [line] = page.get_json()["items"]
+    assert (line["status"], line["status_label"], line["volunteer_number"]) == ("fulfilled", "已领取", w.alice.volunteer_number)
+    assert line["volunteer_name"] != w.alice.real_name and "*" in line["volunteer_name"]
+    assert line["fulfilled_by_account_id"] == w.organizer.id and line["resolved_at"] and line["created_at"]
+    assert page.get_json()["total"] == 1 and page.get_json()["next_cursor"] is None
+    assert client.get(f"{url}?status=held", headers=headers["organizer"]).get_json()["items"] == []
+    assert client.get(f"{url}?status=lost", headers=headers["organizer"]).status_code == 422
+    assert client.get(f"{url}?cursor=nonsense", headers=headers["organizer"]).get_json()["error"]["code"] == "invalid_cursor"
+    for who in ("alice", "other_organizer"):
+        refused = client.get(url, headers=headers[who])
+        assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "not_station_operator"
+    assert client.get("/api/v1/rewards/999999/redemptions", headers=headers["organizer"]).status_code == 404
+
+
+def test_operators_are_listed_and_removed(client, shop, now):
+    w, headers, reward, _ = shop
+    clerk = f.approved_volunteer("rw_clerk_http", w.tree["community"], now, real_name="王小明")
+    db.session.commit()
+    url = f"/api/v1/stations/{w.org.id}/operators"
+    added = client.post(url, json={"account_id": clerk.account_id, "nonce": "op-000001"}, headers=headers["organizer"])
+    assert added.status_code == 201
+    [line] = client.get(url, headers=headers["organizer"]).get_json()["items"]
+    assert (line["account_id"], line["name"], line["volunteer_number"]) == (clerk.account_id, "王*明", clerk.volunteer_number)
+    assert client.get(url, headers=headers["other_organizer"]).status_code == 403
+    assert client.delete(f"{url}/{clerk.account_id}", headers=headers["other_organizer"]).status_code == 403
+    removed = client.delete(f"{url}/{clerk.account_id}", headers=headers["organizer"])
+    assert removed.status_code == 200 and removed.get_json()["removed"] is True
+    again = client.delete(f"{url}/{clerk.account_id}", headers=headers["organizer"])
+    assert again.status_code == 200 and again.get_json()["removed"] is False
+    assert client.get(url, headers=headers["organizer"]).get_json()["items"] == []
+    assert client.delete(f"/api/v1/stations/999999/operators/{clerk.account_id}",
+                         headers=headers["organizer"]).status_code == 404
+
+
+def test_reward_lists_take_a_cursor(client, shop):
+    w, headers, reward, body = shop
+    second = client.post(f"/api/v1/organizations/{w.org.id}/rewards", json={**body, "nonce": "publish-0300"},
+                         headers=headers["organizer"]).get_json()
+    url = f"/api/v1/organizations/{w.org.id}/rewards"
+    first_page = client.get(f"{url}?limit=1", headers=headers["organizer"]).get_json()
+    assert [r["id"] for r in first_page["items"]] == [second["id"]] and first_page["total"] == 2
+    rest = client.get(f"{url}?limit=1&cursor={first_page['next_cursor']}", headers=headers["organizer"]).get_json()
+    assert [r["id"] for r in rest["items"]] == [reward["id"]] and rest["next_cursor"] is None
+    mine = client.get("/api/v1/rewards?limit=1", headers=headers["alice"]).get_json()
+    assert len(mine["items"]) == 1 and mine["total"] == 2 and mine["next_cursor"]
+    assert client.get("/api/v1/rewards?limit=0", headers=headers["alice"]).status_code == 422
+
+
+def test_a_sponsor_organisation_reads_its_sponsor_account(client, shop):
+    w, headers, _, body = shop
+    sponsored = client.post(f"/api/v1/organizations/{w.org.id}/rewards",
+                            json={**body, "publisher": "sponsor", "sponsor_name": "爱心理发店", "nonce": "publish-0400"},
+                            headers=headers["organizer"]).get_json()
+    held = client.post(f"/api/v1/rewards/{sponsored['id']}/redemptions", json={"nonce": "tap-000400"},
+                       headers=headers["alice"]).get_json()
+    client.post(f"/api/v1/stations/{w.org.id}/pickups", json={"token": held["pickup_token"], "nonce": "scan-000400"},
+                headers=headers["organizer"])
+    url = f"/api/v1/organizations/{w.org.id}/points/sponsor-account"
+    account = client.get(f"{url}?limit=1", headers=headers["organizer"])
+    assert account.status_code == 200, account.get_json()
+    assert account.get_json()["balance"] == 40
+    assert [(i["amount"], i["code_label"]) for i in account.get_json()["items"]] == [(40, "兑换完成")]
+    assert client.get(url, headers=headers["other_organizer"]).status_code == 403
+    assert client.get(f"/api/v1/organizations/{w.org.id}/points", headers=headers["organizer"]).get_json()["balance"] == 0

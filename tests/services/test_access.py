@@ -20,7 +20,7 @@ from tests.test_error_codes import raised_codes
 # The codes of access rules and of the nouns' loaders: each is raised in access.py and nowhere else.
 ACCESS_CODES = ("activity_not_found", "organization_not_found", "team_not_found", "not_organizer",
                 "not_activity_manager", "not_admin_of_region", "not_organizer_or_admin", "not_team_manager",
-                "not_a_reviewer")
+                "not_a_reviewer", "not_station_operator")
 # Codes the rules had before they were written once; no service may answer with them again.
 RETIRED_CODES = ("not_your_team", "not_your_activity", "not_admin")
 RULES = checkins.Rules(opens_minutes_before_start=60, checkout_grace_minutes=120, min_minutes_before_checkout=5)

@@ -27,6 +27,8 @@ from app.services.bulletins import freeze as bulletin_freeze
 from app.services import uploads
 from app.services.certificates import flow as certificates
 from app.services.recording import declarations, retroactive
+from app.services.points import ledger
+from app.services.rewards import catalogue as reward_catalogue, redemptions as reward_redemptions
 from app.services.stars import flow as star_flow
 from models import (Bulletin, BulletinStatus, Campaign, RecordKind, RecordSource, ServiceRecord, Signup, SignupMode,
                     SignupStatus, StarOrigin, TeamKind, TransferKind, UploadPurpose, VolunteerStatus)
@@ -230,6 +232,17 @@ def make_every_notification(world, now) -> None:
             star_flow.award(application.id, now=application.publicity_ends_at)
             star_flow.revoke(world["street_admin"].id, application.id, reason=LONG_REASON,
                              now=application.publicity_ends_at)
+    # Rewards: a hold with its code, place and deadline, then handed over; another hold that expires.
+    reward = reward_catalogue.publish(organizer.id, org.id, {
+        "kind": "goods", "title": LONG_TITLE, "points_price": 30, "stock": 5, "valid_from": now - timedelta(days=1),
+        "valid_until": now + timedelta(days=30), "pickup_place": LONG_ADDRESS}, now=now)
+    for person, hand_over in ((carol, True), (dave, False)):
+        ledger.earn(f"texts-earn-{person.id}", reward.region_id, person.id, 100, None, now)
+        held = reward_redemptions.redeem(person.account, reward.id, now=now)
+        if hand_over:
+            reward_redemptions.fulfil(organizer.id, org.id, now=now, code=held.pickup_code)
+        else:
+            reward_redemptions.expire(held.id, now=held.hold_expires_at)
 
 
 def test_every_notification_reads_well_and_fits_its_fields(world, now, captured):
@@ -255,6 +268,8 @@ def test_every_notification_reads_well_and_fits_its_fields(world, now, captured)
     assert [message.title for message in steps] == ["志愿服务记录证明公示中", "志愿服务记录证明已出具",
                                                     "志愿服务记录证明已撤销", "志愿服务记录证明未通过"]
     assert "/v/ZM" in steps[1].text and "?c=" in steps[1].text
+    redeemed = [message.title for message in captured if message.kind == "redemption_progress"]
+    assert redeemed == ["积分兑换待领取", "兑换成功", "积分兑换待领取", "积分兑换已过期"]
     decided = {message.title for message in captured if message.kind in ("declaration_result", "retroactive_result")}
     assert decided == {"时长申报已确认", "时长申报未确认", "补录审批已通过", "补录审批未通过"}
     changed = {message.kind: message for message in captured if message.kind.startswith("activity_")}

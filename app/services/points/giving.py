@@ -144,16 +144,27 @@ def bonus(account_id: int, organization_id: int, volunteer_id: int, activity_id:
 
 def pool_view(account_id: int, organization_id: int, *, limit: int, before: int | None) -> dict[str, Any]:
     """The pool's balance and lines, newest first: the organisation's organisers and the admins over it."""
+    return _organization_account_view(account_id, organization_id, Kind.ORG_POOL, "查看组织积分池", limit=limit,
+                                      before=before)
+
+
+def sponsor_view(account_id: int, organization_id: int, *, limit: int, before: int | None) -> dict[str, Any]:
+    """The sponsor account's balance and lines (the points its rewards honoured), for the same readers as the pool."""
+    return _organization_account_view(account_id, organization_id, Kind.SPONSOR, "查看赞助积分账户", limit=limit,
+                                      before=before)
+
+
+def _organization_account_view(account_id: int, organization_id: int, kind: PointsAccountKind, doing: str, *,
+                               limit: int, before: int | None) -> dict[str, Any]:
     org = access.organization(organization_id)
-    access.require_overseer(account_id, org, doing="查看组织积分池")
-    pool = db.session.scalar(select(PointsAccount).where(PointsAccount.kind == Kind.ORG_POOL,
-                                                         PointsAccount.owner_id == org.id))
-    if pool is None:
+    access.require_overseer(account_id, org, doing=doing)
+    found = db.session.scalar(select(PointsAccount).where(PointsAccount.kind == kind, PointsAccount.owner_id == org.id))
+    if found is None:
         return {"balance": 0, "items": [], "next_before": None}
-    lines = ledger.history(pool.id, limit=limit + 1, before_entry_id=before)
+    lines = ledger.history(found.id, limit=limit + 1, before_entry_id=before)
     more = len(lines) > limit
     lines = lines[:limit]
     items = [{"id": entry.id, "transfer_id": row.id, "amount": entry.amount, "balance_after": entry.balance_after,
               "code": str(row.code), "code_label": CODE_LABELS[str(row.code)], "reference": row.reference,
               "event_at": row.event_at} for entry, row in lines]
-    return {"balance": ledger.balance(pool.id), "items": items, "next_before": items[-1]["id"] if more else None}
+    return {"balance": ledger.balance(found.id), "items": items, "next_before": items[-1]["id"] if more else None}

@@ -41,7 +41,7 @@ ROUTES: dict[TransferCode, frozenset[tuple[PointsAccountKind, PointsAccountKind]
     Code.GIFT: frozenset({(Kind.VOLUNTEER, Kind.VOLUNTEER)}),
     Code.EXPIRE: frozenset({(Kind.VOLUNTEER, Kind.EXPIRY)}),
     Code.HOLD: frozenset({(Kind.VOLUNTEER, Kind.HOLDS)}),
-    Code.POST: frozenset({(Kind.HOLDS, Kind.REDEMPTIONS)}),
+    Code.POST: frozenset({(Kind.HOLDS, Kind.REDEMPTIONS), (Kind.HOLDS, Kind.SPONSOR)}),
     Code.VOID: frozenset({(Kind.HOLDS, Kind.VOLUNTEER)}),
     Code.HOLD_EXPIRE: frozenset({(Kind.HOLDS, Kind.VOLUNTEER)}),
 }
@@ -242,12 +242,15 @@ def hold(idem_key: str, region_id: int, volunteer_id: int, amount: int, referenc
     return _record(idem_key, _Spec(volunteer.id, holds.id, amount, Code.HOLD, reference), now, expires_at=expires_at)
 
 
-def _resolve(idem_key: str, hold_id: int, code: TransferCode, now: datetime) -> PointsTransfer:
+def _resolve(idem_key: str, hold_id: int, code: TransferCode, now: datetime, *,
+             sponsor_organization_id: int | None = None) -> PointsTransfer:
     pending = db.session.get(PointsTransfer, hold_id)
     if pending is None or Code(pending.code) != Code.HOLD:
         raise NotFound("hold_not_found", "找不到该积分冻结")
     holds = db.session.get(PointsAccount, pending.credit_account_id)
-    if code == Code.POST:
+    if code == Code.POST and sponsor_organization_id is not None:
+        target = account(Kind.SPONSOR, sponsor_organization_id, now).id
+    elif code == Code.POST:
         target = account(Kind.REDEMPTIONS, holds.owner_id, now).id
     else:
         target = pending.debit_account_id
@@ -267,9 +270,10 @@ def _resolve(idem_key: str, hold_id: int, code: TransferCode, now: datetime) -> 
     return _record(idem_key, spec, now, check=check)
 
 
-def post(idem_key: str, hold_id: int, now: datetime) -> PointsTransfer:
-    """The reward was handed over: the held points go to the region's redemptions account."""
-    return _resolve(idem_key, hold_id, Code.POST, now)
+def post(idem_key: str, hold_id: int, now: datetime, *, sponsor_organization_id: int | None = None) -> PointsTransfer:
+    """The reward was handed over: the held points go to the region's redemptions account, or to the
+    sponsor organisation's account (created on first use) when a sponsor's reward was honoured."""
+    return _resolve(idem_key, hold_id, Code.POST, now, sponsor_organization_id=sponsor_organization_id)
 
 
 def void(idem_key: str, hold_id: int, now: datetime) -> PointsTransfer:

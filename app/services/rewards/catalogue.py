@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.errors import DomainError, NotFound
 from app.extensions import db
-from app.services import access, audit
+from app.services import access, audit, paging
 from models import Region, Reward, RewardKind, RewardPublisher, RewardStatus, Volunteer
 
 EDITABLE = frozenset({"title", "description", "points_price", "stock", "limit_per_person", "valid_from", "valid_until",
@@ -86,17 +86,28 @@ def withdraw(account_id: int, reward_id: int, *, now: datetime) -> Reward:
     return row
 
 
-def of_organization(account_id: int, organization_id: int) -> list[Reward]:
+NEWEST_FIRST = paging.Keyset((Reward.id,), descending=True)
+ENDING_FIRST = paging.Keyset((Reward.valid_until, Reward.id))
+
+
+def _page(where: list, keyset: paging.Keyset, *, limit: int, cursor: str | None) -> tuple[list[Reward], str | None, int]:
+    total = db.session.scalar(select(func.count()).select_from(Reward).where(*where)) or 0
+    rows, next_cursor = paging.keyset_page(select(Reward).where(*where), keyset, limit=limit, cursor=cursor)
+    return rows, next_cursor, total
+
+
+def of_organization(account_id: int, organization_id: int, *, limit: int, cursor: str | None,
+                    ) -> tuple[list[Reward], str | None, int]:
+    """A page of every reward the organisation published, newest first (its organisers)."""
     access.require_organizer(account_id, organization_id, doing="查看本组织的积分奖励", approved=False)
-    return list(db.session.scalars(select(Reward).where(Reward.organization_id == organization_id)
-                                   .order_by(Reward.id.desc())))
+    return _page([Reward.organization_id == organization_id], NEWEST_FIRST, limit=limit, cursor=cursor)
 
 
-def available_to(volunteer: Volunteer, *, now: datetime) -> list[Reward]:
-    """Published, within validity, and published for the volunteer's region or one above it."""
-    return list(db.session.scalars(select(Reward).where(
-        Reward.status == RewardStatus.PUBLISHED, Reward.region_id.in_(region_ids_above(volunteer)),
-        Reward.valid_from <= now, Reward.valid_until > now).order_by(Reward.valid_until, Reward.id)))
+def available_to(volunteer: Volunteer, *, now: datetime, limit: int, cursor: str | None,
+                 ) -> tuple[list[Reward], str | None, int]:
+    """Published, within validity, and published for the volunteer's region or one above it; ending soonest first."""
+    return _page([Reward.status == RewardStatus.PUBLISHED, Reward.region_id.in_(region_ids_above(volunteer)),
+                  Reward.valid_from <= now, Reward.valid_until > now], ENDING_FIRST, limit=limit, cursor=cursor)
 
 
 def region_ids_above(volunteer: Volunteer) -> list[int]:

@@ -13,7 +13,12 @@ A retried tap with the same nonce is answered by the handler's idempotency layer
 
 Settlement is a conditional UPDATE on status (`WHERE status = 'held'`): of two stations scanning one
 code at once exactly one changes the row; the other finds it no longer held (`redemption_not_held`).
-The ledger's unique pending_transfer_id stands behind it (one post/void/expiry per hold).
+The ledger's unique pending_transfer_id stands behind it (one post/void/expiry per hold). A fulfilled
+sponsor's reward posts the held points to the sponsor organisation's account, a station's reward to the
+region's redemptions account (docs/ARCHITECTURE.md, "Sponsors").
+
+The volunteer is told through the outbox, in the transaction of the change: of the hold (the code, the
+place, the deadline), of the hand-over and of an expiry (points back). A void is their own act: no message.
 Nothing here commits: the handler's unit of work (or the job's, per redemption) is the transaction.
 """
 
@@ -23,18 +28,19 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.db import unit_of_work
 from app.errors import DomainError, Forbidden, NotFound
 from app.extensions import db, settings
-from app.services import access
+from app.services import access, audit, notifications, paging
 from app.services.points import ledger
 from app.services.rewards.catalogue import region_ids_above
 from app.services.volunteers import own_archive
-from models import (COUNTED_STATUSES, Account, Redemption, RedemptionStatus, Reward, RewardStatus, StationOperator,
-                    Volunteer)
+from app.texts import moment_text
+from models import (COUNTED_STATUSES, Account, Redemption, RedemptionStatus, Reward, RewardPublisher, RewardStatus,
+                    StationOperator, Volunteer)
 
 CODE_ATTEMPTS = 20
 SIX_DIGITS = re.compile(r"^\d{6}$")
@@ -98,11 +104,32 @@ def redeem(account: Account, reward_id: int, *, now: datetime) -> Redemption:
             with db.session.begin_nested():
                 db.session.add(row)
                 db.session.flush()
-            return row
         except IntegrityError:
             # The six digits are live at this station already (partial unique index): draw again.
             continue
+        _tell_volunteer(row, reward, volunteer, now)
+        return row
     raise DomainError("pickup_code_exhausted", "暂时无法生成取货码，请稍后再试", 503)
+
+
+def _tell_volunteer(row: Redemption, reward: Reward, volunteer: Volunteer, now: datetime) -> None:
+    """Tell the volunteer of a hold, a hand-over or an expiry (one message per redemption and state)."""
+    place, deadline = reward.pickup_place, moment_text(row.hold_expires_at)
+    if row.status is RedemptionStatus.HELD:
+        title, result, note, when = "积分兑换待领取", "待领取", f"取货码 {row.pickup_code}", row.hold_expires_at
+        text = (f"您已用 {row.points} 积分兑换「{reward.title}」，取货码 {row.pickup_code}。请在 {deadline} 前"
+                f"到{place}出示取货码领取，逾期未领积分将自动退回。")
+    elif row.status is RedemptionStatus.FULFILLED:
+        title, result, note, when = "兑换成功", "兑换成功", f"已在{place}领取", now
+        text = f"您已在{place}领取「{reward.title}」，本次兑换使用 {row.points} 积分。感谢您的志愿服务！"
+    else:
+        title, result, note, when = "积分兑换已过期", "已过期", f"{row.points} 积分已退回", now
+        text = (f"您兑换的「{reward.title}」没有在 {deadline} 前领取，这次兑换已过期，"
+                f"{row.points} 积分已退回您的账户。")
+    notifications.notify(volunteer.account_id, [("r", row.id), row.status.value], notifications.Message(
+        kind=notifications.NotificationKind.REDEMPTION_PROGRESS, template="registration_result", title=title,
+        text=text, fields={"thing1": reward.title, "phrase2": result, "thing3": note, "time4": when},
+        page="pages/rewards/redemptions"), now=now)
 
 
 def mine(account: Account) -> list[Redemption]:
@@ -133,11 +160,6 @@ def void(account: Account, redemption_id: int, *, now: datetime) -> Redemption:
     return row
 
 
-def is_operator(account_id: int, organization_id: int) -> bool:
-    return access.is_organizer(account_id, organization_id) or db.session.scalar(select(StationOperator.id).where(
-        StationOperator.organization_id == organization_id, StationOperator.account_id == account_id)) is not None
-
-
 def add_operator(account_id: int, organization_id: int, operator_account_id: int, *, now: datetime) -> StationOperator:
     access.require_organizer(account_id, organization_id, doing="设置兑换点核销员")
     if db.session.get(Account, operator_account_id) is None:
@@ -150,15 +172,35 @@ def add_operator(account_id: int, organization_id: int, operator_account_id: int
                           granted_by_account_id=account_id, created_at=now)
     db.session.add(row)
     db.session.flush()
+    audit.record(account_id, "reward.operator_added", "organization", organization_id, now=now,
+                 operator_account_id=operator_account_id)
     return row
+
+
+def remove_operator(account_id: int, organization_id: int, operator_account_id: int, *, now: datetime) -> bool:
+    """Take the operator role away; True if it was held. The last one may go: organisers still scan."""
+    access.require_organizer(account_id, organization_id, doing="移除兑换点核销员", approved=False)
+    removed = db.session.execute(delete(StationOperator).where(
+        StationOperator.organization_id == organization_id, StationOperator.account_id == operator_account_id)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if removed:
+        audit.record(account_id, "reward.operator_removed", "organization", organization_id, now=now,
+                     operator_account_id=operator_account_id)
+    return removed
+
+
+def operators(account_id: int, organization_id: int) -> list[tuple[StationOperator, Volunteer | None]]:
+    """The station's operators in the order they were named, each with the archive of its account if any."""
+    access.require_organizer(account_id, organization_id, doing="查看兑换点核销员", approved=False)
+    return [(row, volunteer) for row, volunteer in db.session.execute(
+        select(StationOperator, Volunteer).outerjoin(Volunteer, Volunteer.account_id == StationOperator.account_id)
+        .where(StationOperator.organization_id == organization_id).order_by(StationOperator.id))]
 
 
 def fulfil(account_id: int, organization_id: int, *, now: datetime, token: str | None = None,
            code: str | None = None) -> Redemption:
     """The station hands the reward over: scan the QR token or type the six digits. Exactly once."""
-    access.organization(organization_id)
-    if not is_operator(account_id, organization_id):
-        raise Forbidden("not_station_operator", "只有本兑换点的核销员或组织者可以核销")
+    access.require_station_operator(account_id, organization_id, doing="核销")
     query = select(Redemption).where(Redemption.organization_id == organization_id)
     if token:
         query = query.where(Redemption.pickup_token == token)
@@ -174,8 +216,11 @@ def fulfil(account_id: int, organization_id: int, *, now: datetime, token: str |
     if not _settle(row.id, RedemptionStatus.FULFILLED, now, fulfilled_by_account_id=account_id):
         db.session.refresh(row)
         raise redemption_not_held(row.status)
-    ledger.post(f"redemption:{row.id}:post", row.hold_transfer_id, now)
+    reward = db.session.get(Reward, row.reward_id)
+    sponsor = reward.organization_id if reward.publisher is RewardPublisher.SPONSOR else None
+    ledger.post(f"redemption:{row.id}:post", row.hold_transfer_id, now, sponsor_organization_id=sponsor)
     db.session.refresh(row)
+    _tell_volunteer(row, reward, volunteer_of(row), now)
     return row
 
 
@@ -193,6 +238,8 @@ def expire(redemption_id: int, *, now: datetime) -> bool:
         return False
     _give_back_one_unit(row.reward_id)
     ledger.expire_hold(f"redemption:{row.id}:expire", row.hold_transfer_id, now)
+    db.session.refresh(row)
+    _tell_volunteer(row, db.session.get(Reward, row.reward_id), volunteer_of(row), now)
     return True
 
 
@@ -209,3 +256,29 @@ def expire_due(*, now: datetime) -> dict[str, int]:
         with unit_of_work():
             expired += expire(redemption_id, now=now)
     return {"due": len(ids), "expired": expired}
+
+
+# --- the station's list of a reward's redemptions ---------------------------------------------------
+
+OF_REWARD = paging.Keyset((Redemption.id,), descending=True)
+
+
+def of_reward(account_id: int, reward_id: int, *, status: RedemptionStatus | None, limit: int, cursor: str | None,
+              ) -> tuple[list[tuple[Redemption, Volunteer]], dict[int, str | None], str | None, int]:
+    """A reward's redemptions, newest first, for its station's organisers and operators: (redemption,
+    volunteer) pairs, the real names of the accounts that handed them over, the next cursor and the total."""
+    reward = db.session.get(Reward, reward_id)
+    if reward is None:
+        raise NotFound("reward_not_found", "找不到该奖励")
+    access.require_station_operator(account_id, reward.organization_id, doing="查看兑换记录")
+    where = [Redemption.reward_id == reward.id]
+    if status is not None:
+        where.append(Redemption.status == status)
+    total = db.session.scalar(select(func.count()).select_from(Redemption).where(*where)) or 0
+    rows, next_cursor = paging.keyset_page(
+        select(Redemption, Volunteer).join(Volunteer, Volunteer.id == Redemption.volunteer_id).where(*where),
+        OF_REWARD, limit=limit, cursor=cursor, key_of=lambda pair: (pair[0].id,))
+    handed_by = {row.fulfilled_by_account_id for row, _ in rows if row.fulfilled_by_account_id is not None}
+    names = {account: name for account, name in db.session.execute(
+        select(Volunteer.account_id, Volunteer.real_name).where(Volunteer.account_id.in_(handed_by)))}
+    return [(row, volunteer) for row, volunteer in rows], names, next_cursor, total

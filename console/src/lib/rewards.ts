@@ -211,3 +211,50 @@ export function pickupRefusal(message: string, code?: string): PickupResult {
   }
   return { ok: false, title: (code && titles[code]) || '无法兑换', detail: message }
 }
+
+// --- the station's view of one reward's redemptions (GET /rewards/{id}/redemptions) ----------------
+
+export type RedemptionStatus = 'held' | 'fulfilled' | 'voided' | 'expired'
+
+export const REDEMPTION_STATUS_OPTIONS: readonly { value: RedemptionStatus | ''; label: string }[] = [
+  { value: '', label: '全部' },
+  { value: 'held', label: '待领取' },
+  { value: 'fulfilled', label: '已领取' },
+  { value: 'voided', label: '已取消' },
+  { value: 'expired', label: '已过期' },
+]
+
+const REDEMPTION_TAGS: Record<RedemptionStatus, TagType> = {
+  held: 'warning', fulfilled: 'success', voided: 'info', expired: 'info',
+}
+
+export function redemptionTag(status: string): TagType {
+  return REDEMPTION_TAGS[status as RedemptionStatus] ?? 'info'
+}
+
+/** The query of the list: the status filter only when one is chosen (empty is every status). */
+export function redemptionQuery(status: RedemptionStatus | '', cursor: string | null, limit = 20):
+  { limit: number; status?: RedemptionStatus; cursor?: string } {
+  return { limit, ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) }
+}
+
+/** Who handed it over: the masked name, else the account, else nobody yet ("—"). */
+export function handedOverBy(line: { fulfilled_by_account_id: number | null; fulfilled_by_name: string | null }): string {
+  if (line.fulfilled_by_name) return line.fulfilled_by_name
+  if (line.fulfilled_by_account_id !== null) return `账号 ${line.fulfilled_by_account_id}`
+  return '—'
+}
+
+/** A person in a station list: "张*三（V0012）", or the account when there is no archive. */
+export function personText(name: string | null, volunteerNumber: string | null, accountId?: number): string {
+  if (!name) return accountId !== undefined ? `账号 ${accountId}` : '—'
+  return volunteerNumber ? `${name}（${volunteerNumber}）` : name
+}
+
+/**
+ * Whether the organisation acts as a sponsor (爱心商家): it published a sponsor's reward, or its
+ * sponsor account has lines already (a later page of rewards may hold the sponsored one).
+ */
+export function actsAsSponsor(rewards: readonly { publisher: string }[], sponsorLines: number): boolean {
+  return sponsorLines > 0 || rewards.some((r) => r.publisher === 'sponsor')
+}
