@@ -58,6 +58,7 @@ class NotificationKind(enum.StrEnum):
     RETROACTIVE_RESULT = "retroactive_result"  # a 补录 approved or refused, to the organiser who entered it
     CERTIFICATE_PROGRESS = "certificate_progress"  # a certificate in publicity, issued, refused or revoked, to its holder
     STAR_RESULT = "star_result"  # a star awarded, refused (at review or by an objection) or revoked, to the volunteer
+    STAR_REVIEW_REQUEST = "star_review_request"  # a star application opened, to the admins of the level that approves it
 
 
 # A part of a key: a value (an id, a timestamp, a state), or (tag, value) written together, e.g. ("s", 12) → "s12".
