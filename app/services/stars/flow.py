@@ -319,7 +319,11 @@ def _tell_reviewers(row: StarApplication, volunteer: Volunteer, now: datetime) -
 
 def pending_review_count(account_id: int) -> int:
     """Pending applications this admin may review: approved in a region they administer or one below it."""
-    paths = access.admin_region_paths(account_id)
+    return pending_reviews_within(access.admin_region_paths(account_id))
+
+
+def pending_reviews_within(paths: list[str]) -> int:
+    """Pending applications whose approving region lies in one of these subtrees (region paths)."""
     if not paths:
         return 0
     return db.session.scalar(select(func.count()).select_from(StarApplication)
