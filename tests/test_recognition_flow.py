@@ -61,13 +61,13 @@ def stage(app, now):
     app.extensions["clock"] = clock
     with app.app_context():
         world = f.World(now).build("tree", "org", "team", "organizer", "captain", "admin", "alice", "bob")
-        world.alice.created_at = now - timedelta(days=400)
         world.alice.account.oa_openid = "oa_alice"  # follows the official account: the bot knows her
         world.alice.volunteer_number, world.bob.volunteer_number = "V2026000001", "V2026000002"
         street_admin = f.admin("sim_street_admin", world.tree["street"], now)
         operator = f.account("sim_station_operator", now)
         cast = {"clock": clock, "org_id": world.org.id, "team_id": world.team.id,
-                "community_id": world.tree["community"].id, "district_id": world.tree["district"].id,
+                "community_id": world.tree["community"].id, "street_id": world.tree["street"].id,
+                "district_id": world.tree["district"].id,
                 "alice_id": world.alice.id, "alice_account_id": world.alice.account_id,
                 "bob_id": world.bob.id, "street_admin_id": street_admin.id, "operator_id": operator.id,
                 "h": {**world.bearers("organizer", "captain", "admin", "alice", "bob"),
@@ -78,11 +78,10 @@ def stage(app, now):
 
 # --- steps --------------------------------------------------------------------------------------------
 
-def fire(app, name: str, stage) -> dict | str:
+def fire(app, name: str, stage) -> None:
     """Fire one job of the schedule at the clock's time, as the scheduler does."""
     job = {entry.name: entry for entry in runner.load_table("jobs.schedule")}[name]
     assert runner.fire(app, job, owner="scheduler-1", scheduled_at=stage["clock"].now) == "done"
-    return "done"
 
 
 def set_points_expiry(client, stage, months: int) -> None:
@@ -222,10 +221,11 @@ def ledger_totals(app) -> dict[str, int]:
     return {**{str(kind): int(total) for kind, total in by_kind.items()}, "entries": int(entries)}
 
 
-def star_messages_of(app, account_id: int) -> list[str]:
+def outbox_keys(app, kind: str) -> list[tuple[int, str]]:
+    """(account, idempotency key) of the outbox rows of a kind."""
     with app.app_context():
-        return list(db.session.scalars(select(Notification.idempotency_key).where(
-            Notification.account_id == account_id, Notification.kind == "star_result")))
+        return sorted(db.session.execute(select(Notification.account_id, Notification.idempotency_key).where(
+            Notification.kind == kind)).tuples())
 
 
 # --- the flow -------------------------------------------------------------------------------------------
@@ -233,7 +233,7 @@ def star_messages_of(app, account_id: int) -> list[str]:
 def test_a_volunteer_earns_a_star_and_points_and_the_points_are_gifted_redeemed_and_expire(app, client, stage):
     set_points_expiry(client, stage, months=12)
 
-    # 100+ hours of scanned service over 13 days (24 Nov – 6 Dec 2026); the minutely job earns their points.
+    # 100+ hours of scanned service over 13 days (24 Nov – 6 Dec 2026), then the minutely job earns their points.
     first_day = date(2026, 11, 24)
     minutes = sum(serve_one_day(client, stage, first_day + timedelta(days=i)) for i in range(SERVICE_DAYS))
     assert minutes == SERVICE_DAYS * HOURS_A_DAY * 60
@@ -245,7 +245,10 @@ def test_a_volunteer_earns_a_star_and_points_and_the_points_are_gifted_redeemed_
     # The 02:30 job on Monday 7 Dec finds her: a 1★ application approved by the street.
     opened = open_applications_by_the_daily_job(app, client, stage, date(2026, 12, 7))
     assert (opened["level"], opened["status"], opened["qualifying_hours"]) == (1, "pending", 104)
-    assert opened["approval_region_id"] != stage["district_id"]
+    assert opened["approval_region_id"] == stage["street_id"]
+    # The street's admin is told (the district's admin could approve too, but 1★ is not theirs to watch).
+    told = stage["street_admin_id"]
+    assert outbox_keys(app, "star_review_request") == [(told, f"star_review_request:s{opened['id']}:a{told}")]
 
     # The street's admin approves at 09:30; publicity is 5 working days: Tue 8 – Mon 14 Dec (weekend skipped).
     reviewed = approve_as_street_admin(client, stage, opened["id"], local(2026, 12, 7, 9, 30))
@@ -265,7 +268,7 @@ def test_a_volunteer_earns_a_star_and_points_and_the_points_are_gifted_redeemed_
     assert certificate_identity(client, stage)["star_level"] == 1
     assert say(client, "我的星级").startswith("您是1星级志愿者。")
     # She was told through the outbox (one message, keyed by the application and the award).
-    assert star_messages_of(app, stage["alice_account_id"]) == [f"star_result:s{opened['id']}:awarded"]
+    assert outbox_keys(app, "star_result") == [(stage["alice_account_id"], f"star_result:s{opened['id']}:awarded")]
     inbox = client.get(f"{API}/me/messages", headers=stage["h"]["alice"]).json["messages"]
     assert [m["title"] for m in inbox if m["kind"] == "star_result"] == ["星级评定已评定"]
 
@@ -279,7 +282,10 @@ def test_a_volunteer_earns_a_star_and_points_and_the_points_are_gifted_redeemed_
     assert points_balance(client, stage["h"]["alice"]) == left
     assert points_balance(client, stage["h"]["bob"]) == GIFT
 
-    # Past the 12 months, the nightly expiry job takes what is left of both.
+    # The nightly expiry job: nothing is 12 months old on 20 Nov 2027; by 20 Dec 2027 all of it is.
+    stage["clock"].set(local(2027, 11, 20, 3, 20))
+    fire(app, "points_expire_due", stage)
+    assert (points_balance(client, stage["h"]["alice"]), points_balance(client, stage["h"]["bob"])) == (left, GIFT)
     stage["clock"].set(local(2027, 12, 20, 3, 20))
     fire(app, "points_expire_due", stage)
     assert points_balance(client, stage["h"]["alice"]) == 0

@@ -100,7 +100,8 @@ def attention(where: Scope, *, now: datetime) -> dict[str, Any]:
                                        .where(Declaration.status == EntryStatus.PENDING, in_scope)),
         **_records_attention(where),
         # Regions: star applications approved in the region or below (the admin's, or for an admin above, theirs too).
-        "star_reviews_pending": star_flow.pending_reviews_within([where.region.path]) if where.kind == "region" else None,
+        "star_reviews_pending": (star_flow.pending_reviews_within([where.region.path]) if where.kind == "region"
+                                 else None),
     }
     quarter = trainings.Quarter.of(now)
     if where.kind == "region":
