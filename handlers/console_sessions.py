@@ -21,6 +21,7 @@ from app.db import unit_of_work
 from app.errors import ErrorBody
 from app.extensions import api_spec, get_gateway, get_redis, settings
 from app.services import console_sessions
+from app.services.stars import flow as star_flow
 from app.timeutil import current_time
 from handlers._auth import (BEARER_SECURITY, CONSOLE_SECURITY, SESSION_COOKIE, console_session_required,
                             current_account_id, current_console_session, login_required, refuse_cross_site_login)
@@ -72,6 +73,7 @@ class ConsoleMe(BaseModel):
     csrf_token: str = Field(description="凭会话 Cookie 写操作时放在 X-CSRF-Token 请求头中")
     session_expires_at: datetime = Field(description="不再操作时会话到期的时间（不晚于绝对到期时间）")
     scopes: list[ScopeView]
+    star_reviews_pending: int = Field(description="待本人审核的星级评定申请数（所辖地区及下级；非管理员为 0）")
 
 
 class PollView(BaseModel):
@@ -129,7 +131,8 @@ def _me(state: console_sessions.SessionState) -> ConsoleMe:
         if scope.region else None,
     ) for scope in user.scopes]
     return ConsoleMe(account_id=user.account_id, display_name=user.display_name, csrf_token=state.csrf_token,
-                     session_expires_at=state.expires_at, scopes=scopes)
+                     session_expires_at=state.expires_at, scopes=scopes,
+                     star_reviews_pending=star_flow.pending_review_count(user.account_id))
 
 
 def _set_session_cookie(opened: console_sessions.OpenedSession) -> None:

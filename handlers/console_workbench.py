@@ -45,6 +45,7 @@ class AttentionCounts(BaseModel):
     retroactive_to_approve: int | None = Field(description="待审批的补录（仅地区范围：下级组织提交的）")
     certificates_to_handle: int | None = Field(description="待审核的记录证明申请，及公示中有待处理异议的（仅组织范围）")
     pending_transfers: int | None = Field(description="待审批的转入申请（组织：转入本组织；地区：转入辖区社区）；队长为 null")
+    star_reviews_pending: int | None = Field(description="待审核的星级评定申请（仅地区范围：在本地区及下级审核的）")
     teams_without_training: int = Field(description="本季度未开展培训的专业队伍")
     streets_without_training: int | None = Field(description="本季度未开展培训的街道（仅地区范围）")
     festival_days_without_activity: int = Field(description="未来30天内尚无活动的节庆日")

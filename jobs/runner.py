@@ -24,7 +24,7 @@ from app.db import unit_of_work
 from app.extensions import db
 from app.services import job_runs
 from app.services.job_runs import Period
-from app.timeutil import SHANGHAI, now_utc
+from app.timeutil import SHANGHAI, current_time, now_utc
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +111,15 @@ def fire(app: Flask, job: Job, *, owner: str, is_leading: Callable[[], bool] = l
 
     The scheduler passes the fire's `scheduled_at`; by hand, the period is the current one. Nothing
     here raises: a failing job is logged and its run marked failed, so the scheduler keeps going.
+    The job's `now` is the app's clock (`current_time`: the real one unless a test pinned it).
     """
-    period = job_runs.period_key(scheduled_at or now_utc(), job.period)
     if not is_leading():
         # Submitted just before this process lost the lease: the new leader owns the schedule now.
-        logger.info("job %s for %s not run: this scheduler no longer holds the lease", job.name, period)
+        logger.info("job %s for %s not run: this scheduler no longer holds the lease", job.name,
+                    scheduled_at or "now")
         return "not_leading"
     with app.app_context():
+        period = job_runs.period_key(scheduled_at or current_time(), job.period)
         try:
             return _run_once(job, period, owner)
         except Exception:
@@ -129,21 +131,21 @@ def fire(app: Flask, job: Job, *, owner: str, is_leading: Callable[[], bool] = l
 
 def _run_once(job: Job, period: str, owner: str) -> str:
     with unit_of_work():
-        run_id = job_runs.claim(job.name, period, owner=owner, now=now_utc())
+        run_id = job_runs.claim(job.name, period, owner=owner, now=current_time())
     if run_id is None:
         logger.info("job %s for %s: already done or running elsewhere; skipped", job.name, period)
         return "skipped"
     started = time.monotonic()
     try:
-        result = job.fn(now=now_utc())
+        result = job.fn(now=current_time())
     except Exception as exc:
         db.session.rollback()
         logger.exception("job %s for %s failed", job.name, period)
         with unit_of_work():
-            job_runs.mark_failed(run_id, owner=owner, error=f"{type(exc).__name__}: {exc}", now=now_utc())
+            job_runs.mark_failed(run_id, owner=owner, error=f"{type(exc).__name__}: {exc}", now=current_time())
         return "failed"
     with unit_of_work():
-        recorded = job_runs.mark_done(run_id, owner=owner, now=now_utc())
+        recorded = job_runs.mark_done(run_id, owner=owner, now=current_time())
     # A minutely job that found nothing to do is not news: at INFO it would fill the log twice a minute.
     level = logging.INFO if _did_something(result) or not recorded else logging.DEBUG
     logger.log(level, "job %s for %s done in %.1f s: %s%s", job.name, period, time.monotonic() - started, result,

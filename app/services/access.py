@@ -195,6 +195,17 @@ def require_admin_over(account_id: int, region: Region, *, doing: str) -> Region
     return region
 
 
+def nearest_admin_account_ids(region_id: int) -> list[int]:
+    """Who answers for a region's queue: its admins, else those of the nearest region above it that has any."""
+    region = regions.get_region(region_id)
+    for ancestor_id in reversed(regions.lineage_ids(region)):
+        found = list(db.session.scalars(select(RoleGrant.account_id).where(
+            RoleGrant.role == Role.ADMIN, RoleGrant.region_id == ancestor_id).order_by(RoleGrant.id)))
+        if found:
+            return sorted(set(found))
+    return []
+
+
 def is_admin_above(account_id: int, region: Region) -> bool:
     """Whether the account is an admin of a region strictly above this one (not of the region itself only)."""
     return region.parent_id is not None and is_admin_over(account_id, regions.get_region(region.parent_id))

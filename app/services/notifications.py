@@ -59,6 +59,7 @@ class NotificationKind(enum.StrEnum):
     CERTIFICATE_PROGRESS = "certificate_progress"  # a certificate in publicity, issued, refused or revoked, to its holder
     STAR_RESULT = "star_result"  # a star awarded, refused (at review or by an objection) or revoked, to the volunteer
     REDEMPTION_PROGRESS = "redemption_progress"  # a reward held (pick-up code), handed over or expired, to the volunteer
+    STAR_REVIEW_REQUEST = "star_review_request"  # a star application opened, to the admins of the level that approves it
 
 
 # A part of a key: a value (an id, a timestamp, a state), or (tag, value) written together, e.g. ("s", 12) → "s12".

@@ -410,27 +410,16 @@ def names(rows: list[Transfer]) -> Names:
 
 # --- telling people --------------------------------------------------------------------------------
 
-def _nearest_admins(region_id: int) -> list[int]:
-    """The admins of the region, else of the nearest region above it that has any."""
-    region = regions.get_region(region_id)
-    for ancestor_id in reversed(regions.lineage_ids(region)):
-        found = list(db.session.scalars(select(RoleGrant.account_id).where(
-            RoleGrant.role == Role.ADMIN, RoleGrant.region_id == ancestor_id).order_by(RoleGrant.id)))
-        if found:
-            return sorted(set(found))
-    return []
-
-
 def _receiver_accounts(row: Transfer) -> list[int]:
     if row.kind is TransferKind.ORGANIZATION:
         return access.organizer_account_ids(row.to_organization_id)
-    return _nearest_admins(row.to_region_id)
+    return access.nearest_admin_account_ids(row.to_region_id)
 
 
 def _releaser_accounts(row: Transfer) -> list[int]:
     if row.kind is TransferKind.ORGANIZATION:
         return access.organizer_account_ids(row.from_organization_id) if row.from_organization_id else []
-    return _nearest_admins(row.from_region_id)
+    return access.nearest_admin_account_ids(row.from_region_id)
 
 
 def _destination(row: Transfer) -> str:

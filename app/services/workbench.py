@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from app.errors import DomainError
 from app.extensions import db
 from app.services import access, calendar, regions, trainings
+from app.services.stars import flow as star_flow
 from app.timeutil import to_local
 from models import (Account, Activity, ActivityStatus, Campaign, Certificate, CertificateObjection, CertificateStatus,
                     Checkin, CorrectionRequest, CorrectionStatus, Declaration, EntryStatus, ObjectionStatus,
@@ -98,6 +99,9 @@ def attention(where: Scope, *, now: datetime) -> dict[str, Any]:
                                        .join(Activity, Activity.id == Declaration.activity_id)
                                        .where(Declaration.status == EntryStatus.PENDING, in_scope)),
         **_records_attention(where),
+        # Regions: star applications approved in the region or below (the admin's, or for an admin above, theirs too).
+        "star_reviews_pending": (star_flow.pending_reviews_within([where.region.path]) if where.kind == "region"
+                                 else None),
     }
     quarter = trainings.Quarter.of(now)
     if where.kind == "region":

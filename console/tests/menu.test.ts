@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ConsoleScope } from '@/api/types'
-import { APPLY_PATH, chooseScope, homePathFor, isRoleless, landingPathFor, menusFor, menusForAccount, routeAllowed, scopeOrganizationId, scopeQuery } from '@/lib/menu'
+import { APPLY_PATH, chooseScope, homePathFor, isRoleless, landingPathFor, menuBadge, menusFor, menusForAccount, routeAllowed, scopeOrganizationId, scopeQuery } from '@/lib/menu'
 
 const organizer: ConsoleScope = { key: 'organizer:org:3', role: 'organizer', label: '甲区志愿者协会 · 组织者', organization: { id: 3, name: '甲区志愿者协会' }, team: null, region: null }
 const captain: ConsoleScope = { key: 'captain:team:9', role: 'captain', label: '应急队 · 队长', organization: null, team: { id: 9, name: '应急队', organization_id: 3 }, region: null }
@@ -73,5 +73,22 @@ describe('menus per scope', () => {
     expect(scopeQuery(captain)).toEqual({ team_id: 9 })
     expect(scopeOrganizationId(captain)).toBe(3)
     expect(scopeOrganizationId(admin)).toBeNull()
+  })
+})
+
+describe('menu badges', () => {
+  const stars = () => menusFor(admin).find((m) => m.key === 'stars')!
+
+  it('shows the star applications waiting for the admin on 星级评定', () => {
+    expect(menuBadge(stars(), { star_reviews_pending: 3 })).toBe(3)
+  })
+
+  it('shows nothing when nothing waits, before the count is known, or on items without a badge', () => {
+    expect(menuBadge(stars(), { star_reviews_pending: 0 })).toBe(0)
+    expect(menuBadge(stars(), {})).toBe(0)
+    expect(menuBadge(stars(), null)).toBe(0)
+    for (const item of menusFor(admin).filter((m) => m.key !== 'stars')) {
+      expect(menuBadge(item, { star_reviews_pending: 3 })).toBe(0)
+    }
   })
 })

@@ -47,6 +47,8 @@ describe('the lists API shape', () => {
     ])
     expect(normalizeWorkbench({ attention: { retroactive_to_approve: 4 } }).attention[0])
       .toMatchObject({ label: '待审批的补录', to: { path: '/retroactive-entries' } })
+    expect(normalizeWorkbench({ attention: { star_reviews_pending: 2 } }).attention[0])
+      .toMatchObject({ label: '待审核的星级评定', count: 2, to: { path: '/stars' } })
   })
 
   it('reads weeks by their first day', () => {

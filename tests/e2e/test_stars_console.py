@@ -6,7 +6,8 @@ records are a few hours, and no API gives hours without an activity), applies th
 API, and `sim_admin` (admin of 渝中区, above the street that approves 1★ by default) approves it in the
 console: 公示中 with the publicity end the API has. The rule is dropped again, then set in 星级规则
 (1★ at 80 hours → 本级设置, the API has it) and restored (恢复继承 → 系统默认, the API has none).
-An admin of the volunteer's street only may not approve a 3★ (the district's by default): the page
+The 星级评定 menu item's badge counts the applications waiting for the admin and drops by one after
+the approval. An admin of the volunteer's street only may not approve a 3★ (the district's by default): the page
 shows the API's refusal in its words and the application stays 待审核.
 """
 
@@ -56,6 +57,11 @@ def test_an_admin_approves_a_star_and_sets_and_restores_the_district_rules(stack
     console_login(page, stack, "sim_admin")
     page.goto(stack.console_url("stars"))
     expect(page.get_by_role("heading", name="星级评定")).to_be_visible()
+    # The menu's badge counts what waits for this admin's review, this application among them.
+    badge = page.locator("[data-test=menu-badge-stars]")
+    expect(badge).to_be_visible()
+    waiting = int(badge.inner_text().strip())
+    assert waiting >= 1
     row = page.locator("[data-test=star-table] .el-table__row", has=page.locator(f"[data-test=star-open][data-id='{application_id}']"))
     expect(row).to_contain_text(application["volunteer_name"])
     if application["volunteer_number"]:
@@ -71,6 +77,10 @@ def test_an_admin_approves_a_star_and_sets_and_restores_the_district_rules(stack
     assert shown["status"] == "publicity" and shown["publicity_ends_at"], shown
     ends = datetime.fromisoformat(shown["publicity_ends_at"].replace("Z", "+00:00")).astimezone(SHANGHAI)
     expect(drawer.locator("[data-test=star-publicity-end]")).to_have_text(f"公示至 {ends:%Y-%m-%d %H:%M}")
+    if waiting > 1:
+        expect(badge).to_have_text(str(waiting - 1))
+    else:
+        expect(badge).to_have_count(0)
     mine = stack.api("GET", "me/stars", token=volunteer).json()
     assert mine["open_application"]["status"] == "publicity"
     page.keyboard.press("Escape")

@@ -73,7 +73,7 @@ def test_an_organisers_workbench(client, world):
         "pending_registrations": 1, "pending_organizations": None, "pending_signups": 1, "open_corrections": 1,
         "checkouts_to_review": 1, "teams_without_training": 1, "streets_without_training": None,
         "festival_days_without_activity": 3, "pending_declarations": 0, "retroactive_to_approve": None,
-        "certificates_to_handle": 0, "pending_transfers": 0}
+        "certificates_to_handle": 0, "pending_transfers": 0, "star_reviews_pending": None}
     assert [d["name"] for d in body["festival_days"]] == [n for n in FESTIVALS_NEXT_30_DAYS if n != "国际志愿者日"]
     assert [a["title"] for a in body["today"]] == ["今天下午的活动"]
     assert [a["title"] for a in body["coming"]] == ["明天的活动", "下周的活动"]
@@ -193,3 +193,19 @@ def test_the_records_queues_are_counted_where_they_are_decided(client, world):
     assert street["pending_transfers"] == 1
     assert workbench(client, world, "other_street_admin", region_id=tree["other_street"].id).json["attention"][
         "pending_transfers"] == 0
+
+
+def test_star_applications_waiting_for_review_are_counted_for_the_regions_that_approve_them(client, world):
+    from app.services.stars import flow as star_flow
+    from models import StarOrigin
+
+    star_flow.open_application(world.alice, 1, origin=StarOrigin.JOB, now=world.now, minutes=101 * 60)  # the street's
+    star_flow.open_application(world.bob, 3, origin=StarOrigin.JOB, now=world.now, minutes=601 * 60)  # the district's
+    db.session.commit()
+    tree = world.tree
+    counts = {who: workbench(client, world, who, region_id=tree[region].id).json["attention"]["star_reviews_pending"]
+              for who, region in (("street_admin", "street"), ("admin", "district"),
+                                  ("other_street_admin", "other_street"))}
+    assert counts == {"street_admin": 1, "admin": 2, "other_street_admin": 0}
+    assert workbench(client, world, "organizer", organization_id=world.org.id).json["attention"][
+        "star_reviews_pending"] is None

@@ -158,3 +158,25 @@ def test_the_volunteer_applies_once_and_only_when_qualified(client, cast):
     assert client.get(f"{URL}/star-applications/{first.json['id']}", headers=h["alice"]).status_code == 404
     assert client.get(f"{URL}/star-applications/{first.json['id']}", headers=h["street_admin"]).status_code == 200
     assert client.get(f"{URL}/me/stars").status_code == 401
+
+
+def test_the_console_me_counts_the_star_applications_waiting_for_the_callers_review(app, client, cast):
+    from app.extensions import settings
+    from app.services import console_sessions
+
+    def console_me(openid):
+        with app.app_context():
+            lifetimes = console_sessions.Lifetimes.from_settings(settings()["console"])
+            token = console_sessions.create_login_link(openid, lifetimes=lifetimes, now=cast["clock"]["now"])
+            db.session.commit()
+        browser = app.test_client()
+        answer = browser.post(f"{URL}/console/login-links/{token}")
+        assert answer.status_code == 200, answer.json
+        assert browser.get(f"{URL}/console/me").json["star_reviews_pending"] == answer.json["star_reviews_pending"]
+        return answer.json["star_reviews_pending"]
+
+    assert console_me("sim_street_admin") == 0
+    with app.app_context():
+        jobs.open_qualified(now=cast["clock"]["now"])  # alice 3★ (the district approves), bob 1★ (the street)
+    assert {openid: console_me(openid) for openid in ("sim_street_admin", "sim_admin", "sim_other_admin")} == {
+        "sim_street_admin": 1, "sim_admin": 2, "sim_other_admin": 0}

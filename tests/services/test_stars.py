@@ -302,3 +302,49 @@ def test_a_racing_open_answers_the_row_the_other_one_wrote(world, monkeypatch):
     again, made = flow.open_application(world.alice, 1, origin=StarOrigin.JOB, now=world.now)
     assert (again.id, made) == (first.id, False) and len(looks) == 2
     assert db.session.scalar(select(StarApplication).where(StarApplication.id != first.id)) is None
+
+
+# --- reviewers are told, and what waits for each --------------------------------------------------------
+
+def review_requests():
+    return sorted((row.account_id, row.idempotency_key) for row in db.session.scalars(
+        select(Notification).where(Notification.kind == "star_review_request")))
+
+
+def test_an_application_opened_by_the_job_tells_the_admins_of_the_approving_level(world):
+    record(world, 120 * 60)
+    jobs.open_qualified(now=world.now)
+    row = db.session.scalar(select(StarApplication))
+    # 1★ is the street's: its admin is told, not the district's or the city's (they may review, but it is not theirs).
+    assert review_requests() == [(world.street_admin.id, f"star_review_request:s{row.id}:a{world.street_admin.id}")]
+    jobs.open_qualified(now=world.now + timedelta(days=1))
+    assert len(review_requests()) == 1  # nothing opened, nobody told twice
+
+
+def test_a_volunteers_own_application_tells_the_nearest_admins_above_when_the_level_has_none(world):
+    record(world, 650 * 60)  # 3★ is approved by the district; the district's admin is told
+    flow.apply(world.alice.account, 3, now=world.now)
+    assert [account for account, _ in review_requests()] == [world.admin.id]
+    payload = db.session.scalar(select(Notification.payload).where(Notification.kind == "star_review_request"))
+    assert "3星级志愿者评定" in str(payload)
+    # A street without admins: 1★ for bob goes to the nearest admins above (the district's).
+    from models import Role, RoleGrant
+
+    db.session.execute(RoleGrant.__table__.delete().where(RoleGrant.account_id == world.street_admin.id,
+                                                          RoleGrant.role == Role.ADMIN))
+    record(world, 120 * 60, volunteer=world.bob)
+    flow.apply(world.bob.account, 1, now=world.now)
+    assert [account for account, _ in review_requests()] == [world.admin.id, world.admin.id]
+
+
+def test_pending_review_count_is_what_the_admin_may_approve(world):
+    record(world, 120 * 60)
+    record(world, 650 * 60, volunteer=world.bob)
+    jobs.open_qualified(now=world.now)  # alice 1★ (street), bob 3★ (district)
+    counts = lambda: {name: flow.pending_review_count(world[name].id)  # noqa: E731
+                      for name in ("street_admin", "admin", "city_admin", "other_admin")}
+    assert counts() == {"street_admin": 1, "admin": 2, "city_admin": 2, "other_admin": 0}
+    assert flow.pending_review_count(world.alice.account_id) == 0  # not an admin
+    alices = db.session.scalar(select(StarApplication).where(StarApplication.volunteer_id == world.alice.id))
+    flow.review(world.street_admin.id, alices.id, approve=True, reason=None, now=world.now)
+    assert counts() == {"street_admin": 0, "admin": 1, "city_admin": 1, "other_admin": 0}

@@ -12,6 +12,8 @@ with objections → awarded → revocable with a reason. Every decision is audit
   dismissed one lets publicity go on. Award (the job `stars_award_due`) is one conditional UPDATE once
   publicity is over with no objection open, so a double fire awards once.
 - The volunteer hears of an award, a refusal (at review or by an upheld objection) and a revocation.
+  The admins of the approving region (else of the nearest region above it with admins) hear of a new
+  application, however it was opened; `pending_review_count` is what waits for one admin (the console's badge).
 - The current star is the highest awarded and not revoked; the applications are the history.
 """
 
@@ -23,6 +25,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app import pii
 from app.errors import Conflict, DomainError, Forbidden, NotFound
 from app.extensions import db
 from app.services import access, audit, notifications, regions
@@ -125,6 +128,7 @@ def open_application(volunteer: Volunteer, level: int, *, origin: StarOrigin, no
         return existing, False
     audit.record(account_id, "star.application_opened", "volunteer", volunteer.id, now=now,
                  star_application_id=row.id, level=level, origin=origin.value, minutes=minutes)
+    _tell_reviewers(row, volunteer, now)
     return row, True
 
 
@@ -296,6 +300,36 @@ def _tell_volunteer(row: StarApplication, now: datetime) -> None:
         title=f"星级评定{result}", text=text,
         fields={"thing1": volunteer.real_name, "phrase2": result, "thing3": note, "time4": now},
         page="pages/stars/index"), now=now)
+
+
+def _tell_reviewers(row: StarApplication, volunteer: Volunteer, now: datetime) -> None:
+    """The admins who approve this star learn that an application waits for them (one row each, keyed by both)."""
+    place = regions.get_region(row.approval_region_id).name
+    name = pii.mask_name(volunteer.real_name) or "志愿者"
+    title = f"{stars_text(row.level)}评定待审核"
+    text = (f"{name}的{stars_text(row.level)}评定申请（计入服务{row.qualifying_minutes // 60}小时）待{place}审核。"
+            "请在管理后台“星级评定”中处理。")
+    notifications.notify_many(
+        [(account_id, [("s", row.id), ("a", account_id)])
+         for account_id in access.nearest_admin_account_ids(row.approval_region_id)],
+        notifications.Message(kind=notifications.NotificationKind.STAR_REVIEW_REQUEST, template="announcement",
+                              title=title, text=text, fields={"thing1": title, "thing2": place, "time3": now},
+                              page=f"pages/stars/review?id={row.id}"), now=now)
+
+
+def pending_review_count(account_id: int) -> int:
+    """Pending applications this admin may review: approved in a region they administer or one below it."""
+    return pending_reviews_within(access.admin_region_paths(account_id))
+
+
+def pending_reviews_within(paths: list[str]) -> int:
+    """Pending applications whose approving region lies in one of these subtrees (region paths)."""
+    if not paths:
+        return 0
+    return db.session.scalar(select(func.count()).select_from(StarApplication)
+                             .join(Region, Region.id == StarApplication.approval_region_id)
+                             .where(StarApplication.status == StarStatus.PENDING,
+                                    or_(*(Region.path.startswith(path, autoescape=True) for path in paths)))) or 0
 
 
 # --- lists ----------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ export interface ConsoleMe {
   csrf_token: string
   session_expires_at: string
   scopes: ConsoleScope[]
+  /** Star applications waiting for this admin's review (the 星级评定 menu's badge). */
+  star_reviews_pending?: number
 }
 
 /** The paging convention of every management list: keyset, never OFFSET. */

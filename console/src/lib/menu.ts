@@ -9,6 +9,8 @@ export interface MenuItem {
   icon: string
   roles: readonly ScopeRole[]
   query?: Record<string, string>
+  /** The ConsoleMe count shown as a badge on the item (what waits for the signed-in person there). */
+  badge?: 'star_reviews_pending'
 }
 
 export const MENU: readonly MenuItem[] = [
@@ -25,7 +27,7 @@ export const MENU: readonly MenuItem[] = [
   { key: 'trainings', path: '/trainings', title: '培训', icon: 'Reading', roles: ['organizer', 'admin'] },
   { key: 'retroactive-entries', path: '/retroactive-entries', title: '补录', icon: 'EditPen', roles: ['organizer', 'admin'] },
   { key: 'certificates', path: '/certificates', title: '记录证明', icon: 'Stamp', roles: ['organizer', 'admin'] },
-  { key: 'stars', path: '/stars', title: '星级评定', icon: 'Medal', roles: ['admin'] },
+  { key: 'stars', path: '/stars', title: '星级评定', icon: 'Medal', roles: ['admin'], badge: 'star_reviews_pending' },
   { key: 'points', path: '/points', title: '积分', icon: 'Coin', roles: ['organizer', 'admin'] },
   { key: 'rewards', path: '/rewards', title: '积分兑换', icon: 'Present', roles: ['organizer'] },
   { key: 'transfers', path: '/transfers', title: '转移', icon: 'Switch', roles: ['organizer', 'admin'] },
@@ -39,6 +41,13 @@ export const MENU: readonly MenuItem[] = [
 export function menusFor(scope: ConsoleScope | null): MenuItem[] {
   if (!scope) return []
   return MENU.filter((item) => item.roles.includes(scope.role))
+}
+
+/** The number on an item's badge: its ConsoleMe count, 0 (no badge) when it has none or nothing waits. */
+export function menuBadge(item: Pick<MenuItem, 'badge'>, me: Pick<ConsoleMe, 'star_reviews_pending'> | null): number {
+  if (!item.badge || !me) return 0
+  const count = me[item.badge]
+  return typeof count === 'number' && count > 0 ? count : 0
 }
 
 /** The page a scope lands on: the workbench, or a captain's team activities. */

@@ -59,6 +59,7 @@ const KNOWN: Record<string, { label: string; to: AttentionItem['to']; hint?: str
   retroactive_to_approve: { label: '待审批的补录', to: { path: '/retroactive-entries' } },
   certificates_to_handle: { label: '待审核的记录证明（含公示异议）', to: { path: '/certificates' } },
   pending_transfers: { label: '待审批的转入申请', to: { path: '/transfers' } },
+  star_reviews_pending: { label: '待审核的星级评定', to: { path: '/stars' } },
   teams_without_training: { label: '本季度未培训的专业队伍', to: { path: '/trainings' } },
   professional_teams_without_training: { label: '本季度未培训的专业队伍', to: { path: '/trainings' } },
   streets_without_training: { label: '本季度未培训的镇街', to: { path: '/trainings' } },

@@ -58,6 +58,15 @@ export async function loadMe(): Promise<ConsoleMe | null> {
   }
 }
 
+/** Read ConsoleMe again (the menu's badges after a review); a failure keeps what is held, nobody is signed out. */
+export async function refreshMe(): Promise<void> {
+  try {
+    setMe(await call(api.GET('/api/v1/console/me')))
+  } catch {
+    /* the next page load reads it again */
+  }
+}
+
 /** End the session on the server; the caller leaves the signed-in pages, then clears what is held here. */
 export async function endSession(): Promise<void> {
   await call(api.DELETE('/api/v1/console/session'))
