@@ -270,7 +270,7 @@ def test_a_volunteer_earns_a_star_and_points_and_the_points_are_gifted_redeemed_
     # She was told through the outbox (one message, keyed by the application and the award).
     assert outbox_keys(app, "star_result") == [(stage["alice_account_id"], f"star_result:s{opened['id']}:awarded")]
     inbox = client.get(f"{API}/me/messages", headers=stage["h"]["alice"]).json["messages"]
-    assert [m["title"] for m in inbox if m["kind"] == "star_result"] == ["星级评定已评定"]
+    assert [m["title"] for m in inbox if m["kind"] == "star_result"] == ["星级评定通过"]
 
     # Points: a gift to bob by volunteer number, a reward redeemed and picked up at the station.
     gift_to_bob(client, stage, GIFT)

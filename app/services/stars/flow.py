@@ -41,6 +41,9 @@ from models.stars import OPEN_STAR_STATUSES
 LEVEL_LABELS = {RegionLevel.CITY.value: "市", RegionLevel.DISTRICT.value: "区县", RegionLevel.STREET.value: "镇街"}
 STATUS_LABELS = {StarStatus.PENDING: "待审核", StarStatus.PUBLICITY: "公示中", StarStatus.AWARDED: "已评定",
                  StarStatus.REJECTED: "未通过", StarStatus.REVOKED: "已撤销"}
+# The title of the volunteer's notice for each outcome.
+RESULT_TITLES = {StarStatus.AWARDED: "星级评定通过", StarStatus.REJECTED: "星级评定未通过",
+                 StarStatus.REVOKED: "星级称号已撤销"}
 
 
 def application_not_found() -> NotFound:
@@ -297,7 +300,7 @@ def _tell_volunteer(row: StarApplication, now: datetime) -> None:
         text = f"您的{stars_text(row.level)}称号已撤销。{note}。"
     notifications.notify(volunteer.account_id, [("s", row.id), row.status.value], notifications.Message(
         kind=notifications.NotificationKind.STAR_RESULT, template="registration_result",
-        title=f"星级评定{result}", text=text,
+        title=RESULT_TITLES[row.status], text=text,
         fields={"thing1": volunteer.real_name, "phrase2": result, "thing3": note, "time4": now},
         page="pages/stars/index"), now=now)
 
