@@ -137,21 +137,22 @@ def test_the_grade_is_set_by_the_organiser_and_frozen_once_points_were_earned(wo
     upcoming = world.add_activity(starts_in=timedelta(days=3))
     points_rules.set_rules(world.admin.id, world.tree["district"].id, {"grade_coefficients": [1, 1.5, 2]},
                            now=world.now)
-    activities.update(world.organizer.account, upcoming.id, {"points_grade": 3}, now=world.now)
-    assert code_of(lambda: activities.update(world.organizer.account, upcoming.id, {"points_grade": 4},
+    db.session.commit()
+    activities.update(world.organizer, upcoming.id, {"points_grade": 3}, now=world.now)
+    assert code_of(lambda: activities.update(world.organizer, upcoming.id, {"points_grade": 4},
                                              now=world.now)) == "invalid_activity"
     db.session.rollback()
     # An activity under way: a record is written at check-out and earns on the next pass.
     ongoing = world.add_activity(starts_in=-timedelta(hours=1), points_grade=2)
     add_record(world, ongoing, world.alice, minutes=60)
-    activities.update(world.organizer.account, ongoing.id, {"points_grade": 3}, now=world.now)  # not earned yet
+    activities.update(world.organizer, ongoing.id, {"points_grade": 3}, now=world.now)  # not earned yet
     db.session.commit()
     assert earning.catch_up(now=world.now)["earned"] == 20
-    assert code_of(lambda: activities.update(world.organizer.account, ongoing.id, {"points_grade": 1},
+    assert code_of(lambda: activities.update(world.organizer, ongoing.id, {"points_grade": 1},
                                              now=world.now)) == "points_grade_locked"
     db.session.rollback()
     # The same grade again, or other fields, are still fine.
-    activities.update(world.organizer.account, ongoing.id, {"points_grade": 3, "capacity": 30}, now=world.now)
+    activities.update(world.organizer, ongoing.id, {"points_grade": 3, "capacity": 30}, now=world.now)
 
 
 def test_the_database_holds_the_grade_to_one_to_three(world):
