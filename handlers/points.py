@@ -74,7 +74,7 @@ class PointsRulesValues(BaseModel):
     gift_max_per_gift: int | None = Field(description="每次转赠上限，0 为不限")
     gift_max_per_year: int | None = Field(description="每年转赠上限，0 为不限")
     bonus_cap_per_activity: int | None = Field(description="组织奖励：每名志愿者每个活动上限，0 为不限")
-    earning_starts_on: date | None = Field(default=None, description="积分起算日：活动开始早于此日的服务记录不产生积分")
+    earning_starts_on: date | None = Field(description="积分起算日：活动开始早于此日的服务记录不产生积分；null 为沿用上级")
 
 
 class PointsRulesInForce(BaseModel):
