@@ -293,11 +293,10 @@ class AccountsView(BaseModel):
     next_cursor: str | None
 
 
-class AccountLedgerView(BaseModel):
+class AccountLedgerView(PointsView):
+    """The volunteer's own view's shape (balance, lines, cursor) with the account it is of."""
+
     account: AccountSummary
-    balance: int
-    items: list[PointsLine]
-    next_cursor: str | None
 
 
 @blueprint.get(f"/regions/{id_path('region_id')}/points/accounts")
