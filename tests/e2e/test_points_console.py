@@ -134,7 +134,7 @@ def test_an_admin_funds_and_sets_rules_and_an_organiser_gives_a_bonus(stack, pag
         field = dialog.locator("[data-test=bonus-amount] input")
         field.fill(str(points))
         field.press("Tab")
-        dialog.locator("[data-test=bonus-reason] input").fill(REASON)
+        dialog.locator("input[data-test=bonus-reason]").fill(REASON)
         dialog.locator("[data-test=bonus-submit]").click()
 
     give(20)
@@ -162,7 +162,7 @@ def test_an_admin_funds_and_sets_rules_and_an_organiser_gives_a_bonus(stack, pag
     page.goto(stack.console_url("points"))
     page.get_by_role("tab", name="账户流水").click()
     ledger = page.locator("[data-test=account-ledger]")
-    ledger.locator("[data-test=ledger-volunteer-number] input").fill(holder["volunteer_number"])
+    ledger.locator("input[data-test=ledger-volunteer-number]").fill(holder["volunteer_number"])
     ledger.locator("[data-test=ledger-search]").click()
     found = stack.api("GET", f"regions/{district['id']}/points/accounts", token=admin,
                       params={"volunteer_number": holder["volunteer_number"]})
