@@ -45,6 +45,8 @@ class ActivityFields(StrictBody):
     risk_level: RiskLevel = RiskLevel.LOW
     requires_insurance: bool = False
     credit_margin_minutes: int = Field(default=30, ge=0, le=120, description="开始前、结束后计入时长的分钟数")
+    points_grade: int | None = Field(default=None, ge=1, le=3,
+                                     description="积分等级 1–3（一级/二级/三级，系数见所在地区的积分规则）；null 为未分级")
 
 
 class CreateBody(ActivityFields):
@@ -74,6 +76,8 @@ class PatchBody(StrictBody):
     risk_level: RiskLevel = None  # type: ignore[assignment]
     requires_insurance: bool = None  # type: ignore[assignment]
     credit_margin_minutes: int = Field(default=None, ge=0, le=120)  # type: ignore[assignment]
+    points_grade: int | None = Field(default=None, ge=1, le=3,
+                                     description="积分等级；已有服务记录获得积分后不能再改")
 
 
 class CancelBody(StrictBody):
@@ -132,6 +136,7 @@ class ActivityView(BaseModel):
     risk_level: str
     requires_insurance: bool
     credit_margin_minutes: int
+    points_grade: int | None = Field(description="积分等级 1–3；null 为未分级（系数 1.0）")
     status: str = Field(description="draft / published / ongoing / finished / evaluated / withdrawn / cancelled")
     evaluation: str | None
     cancel_reason: str | None
@@ -160,7 +165,7 @@ def activity_view(activity: Activity, now: datetime, *, distance_km: float | Non
         seats_left=max(activity.capacity - activity.seats_taken, 0), signup_mode=activity.signup_mode.value,
         required_skills=list(activity.required_skills or []), min_age=activity.min_age,
         risk_level=activity.risk_level.value, requires_insurance=activity.requires_insurance,
-        credit_margin_minutes=activity.credit_margin_minutes,
+        credit_margin_minutes=activity.credit_margin_minutes, points_grade=activity.points_grade,
         status=activities.effective_status(activity, now).value,
         evaluation=activity.evaluation.value if activity.evaluation else None, cancel_reason=activity.cancel_reason,
         distance_km=None if distance_km is None else round(distance_km, 2),

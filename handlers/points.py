@@ -8,7 +8,7 @@ idempotency key, so a retried tap moves points once.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from flask import Blueprint
@@ -37,7 +37,10 @@ class PointsLine(BaseModel):
     code: str = Field(description="earn 服务积分 / bonus 组织奖励 / gift 转赠 / correct 更正 / expire 过期 / "
                                   "hold 兑换冻结 / post 兑换完成 / void 兑换取消 / hold_expire 兑换过期退回")
     code_label: str
-    reference: str | None = Field(description="起因，如 service_record:42、redemption:7")
+    counterparty: str | None = Field(description="对方账户，如“XX社区 积分发行”“志愿者 张*三”")
+    origin: str | None = Field(description="来由，如“服务记录 #42（活动名）”“兑换单 #7（奖品名）”")
+    memo: str | None = Field(description="附言，如组织奖励的理由")
+    reference: str | None = Field(description="起因，如 service_record:42、reward:7")
     event_at: datetime
 
 
@@ -71,6 +74,7 @@ class PointsRulesValues(BaseModel):
     gift_max_per_gift: int | None = Field(description="每次转赠上限，0 为不限")
     gift_max_per_year: int | None = Field(description="每年转赠上限，0 为不限")
     bonus_cap_per_activity: int | None = Field(description="组织奖励：每名志愿者每个活动上限，0 为不限")
+    earning_starts_on: date | None = Field(description="积分起算日：活动开始早于此日的服务记录不产生积分；null 为沿用上级")
 
 
 class PointsRulesInForce(BaseModel):
@@ -82,6 +86,7 @@ class PointsRulesInForce(BaseModel):
     gift_max_per_gift: int
     gift_max_per_year: int
     bonus_cap_per_activity: int
+    earning_starts_on: date | None = Field(description="积分起算日；null 为不限")
     origins: dict[str, int | None] = Field(description="各项取自哪个地区的规则（地区 id）；null 为系统默认")
     origin_names: dict[str, str] = Field(description="origins 中出现的地区 id → 地区名称")
 
@@ -102,6 +107,7 @@ class PointsRulesBody(StrictBody):
     gift_max_per_gift: int | None = Field(default=None, ge=0, le=10_000_000)
     gift_max_per_year: int | None = Field(default=None, ge=0, le=10_000_000)
     bonus_cap_per_activity: int | None = Field(default=None, ge=0, le=10_000_000)
+    earning_starts_on: date | None = Field(default=None, description="积分起算日，如 2027-01-01；null 为沿用上级")
     nonce: Nonce
 
 
@@ -152,6 +158,26 @@ def delete_points_rules(region_id: int):
     return view
 
 
+class GradeLine(BaseModel):
+    grade: int
+    label: str = Field(description="一级 / 二级 / 三级")
+    coefficient: float
+
+
+class GradesView(BaseModel):
+    region_id: int
+    points_per_hour: int
+    grades: list[GradeLine]
+
+
+@blueprint.get(f"/regions/{id_path('region_id')}/points-grades")
+@login_required
+@api_spec.validate(resp=answers(200, GradesView, 401, 404), tags=["points"], security=BEARER_SECURITY)
+def get_points_grades(region_id: int):
+    """The activity grades in force in the region with their coefficients, for the activity form (any signed-in user)."""
+    return GradesView(**points_rules.grades(region_id))
+
+
 # --- transfers between people ------------------------------------------------------------------------
 
 class TransferView(BaseModel):
@@ -195,6 +221,7 @@ class BonusBody(StrictBody):
     volunteer_id: Id
     activity_id: Id
     amount: int = Field(ge=1, le=10_000_000)
+    reason: str = Field(max_length=1000, description="奖励理由，去掉首尾空白后 1–100 字，如“暴雨夜坚守岗位”")
     nonce: Nonce
 
 
@@ -216,10 +243,11 @@ def fund_pool(organization_id: int, json: FundBody):
 @api_spec.validate(json=BonusBody, resp=answers(201, TransferView, 401, 403, 404, 409, json_body=True),
                    tags=["points"], security=BEARER_SECURITY)
 def give_bonus(organization_id: int, json: BonusBody):
-    """Give a volunteer who served at one of the organisation's activities points from its pool (organisers), capped."""
+    """Give a volunteer who served at one of the organisation's activities points from its pool (organisers), capped,
+    with a reason shown on the volunteer's and the pool's lines."""
     def write():
         row = giving.bonus(current_account_id(), organization_id, json.volunteer_id, json.activity_id, json.amount,
-                           json.nonce, now=current_time())
+                           json.nonce, reason=json.reason, now=current_time())
         return _transfer(row), 201
 
     return idempotent("points.bonus", json, write, organization_id=organization_id)
@@ -252,6 +280,51 @@ def pool(organization_id: int, query: PoolQuery):
 def sponsor_account(organization_id: int, query: PoolQuery):
     """The organisation's sponsor account: the points its sponsored rewards honoured (balance and lines, newest first), paged like the pool."""
     return PoolView(**giving.sponsor_view(current_account_id(), organization_id, limit=query.limit, before=query.before))
+# --- the ledger of any account, for admins ---------------------------------------------------------------
+
+class AccountSummary(BaseModel):
+    id: int
+    kind: str = Field(description="volunteer / org_pool / sponsor / issuance / redemptions / expiry / holds")
+    kind_label: str
+    name: str = Field(description="账户名称，如“XX社区 积分发行”“志愿者 张*三”")
+    balance: int
+
+
+class AccountsQuery(PageQuery):
+    volunteer_number: str | None = Field(default=None, min_length=1, max_length=24,
+                                         description="志愿者编号；不传则列出本地区的系统账户及辖区内组织的账户")
+
+
+class AccountsView(BaseModel):
+    items: list[AccountSummary]
+    next_cursor: str | None
+
+
+class AccountLedgerView(PointsView):
+    """The volunteer's own view's shape (balance, lines, cursor) with the account it is of."""
+
+    account: AccountSummary
+
+
+@blueprint.get(f"/regions/{id_path('region_id')}/points/accounts")
+@login_required
+@api_spec.validate(query=AccountsQuery, resp=answers(200, AccountsView, 401, 403, 404, 422), tags=["points"],
+                   security=BEARER_SECURITY)
+def points_accounts(region_id: int, query: AccountsQuery):
+    """Points accounts an admin of the region reads: a volunteer's by number, or the region's system accounts and
+    its organisations' pools and sponsor accounts."""
+    return AccountsView(**views.find_accounts(current_account_id(), region_id, volunteer_number=query.volunteer_number,
+                                              limit=query.limit, cursor=query.cursor))
+
+
+@blueprint.get(f"/points/accounts/{id_path('account_id')}")
+@login_required
+@api_spec.validate(query=PageQuery, resp=answers(200, AccountLedgerView, 401, 403, 404, 422), tags=["points"],
+                   security=BEARER_SECURITY)
+def points_account_ledger(account_id: int, query: PageQuery):
+    """Any points account's balance and lines, newest first (admins over the owner's region)."""
+    return AccountLedgerView(**views.account_ledger(current_account_id(), account_id, limit=query.limit,
+                                                    cursor=query.cursor))
 
 
 # --- rankings -------------------------------------------------------------------------------------------

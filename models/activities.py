@@ -57,6 +57,7 @@ class Activity(Base):
         # Seats are taken by conditional UPDATEs; the database refuses an overbooking all the same.
         CheckConstraint("seats_taken >= 0 AND seats_taken <= capacity", name="seats_within_capacity"),
         CheckConstraint("capacity >= 1", name="capacity_positive"),
+        CheckConstraint("points_grade IS NULL OR points_grade BETWEEN 1 AND 3", name="points_grade_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,7 +96,8 @@ class Activity(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # 海南's grading of activities by difficulty, skill and risk (1–3); NULL = ungraded, coefficient 1.0.
-    # The coefficient of each grade is a region's points rule (app/services/points/rules.py).
+    # The coefficient of each grade is a region's points rule (app/services/points/rules.py); the
+    # organiser sets it, and it is frozen once a record of the activity earned points.
     points_grade: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

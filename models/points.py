@@ -94,6 +94,8 @@ class PointsTransfer(Base):
     corrects_transfer_id: Mapped[int | None] = mapped_column(ForeignKey("points_transfers.id", ondelete="RESTRICT"),
                                                              index=True)
     pending_transfer_id: Mapped[int | None] = mapped_column(ForeignKey("points_transfers.id", ondelete="RESTRICT"))
+    # Why, in the giver's words (an organiser's bonus: 「暴雨夜坚守岗位」); set at insert like every column.
+    memo: Mapped[str | None] = mapped_column(String(100))
     # For holds: when it may be expired.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     event_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -12,9 +12,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime
@@ -49,6 +49,9 @@ class PointsRule(Base):
     gift_max_per_gift: Mapped[int | None] = mapped_column(Integer)
     gift_max_per_year: Mapped[int | None] = mapped_column(Integer)
     bonus_cap_per_activity: Mapped[int | None] = mapped_column(Integer)
+    # Records of service that started (Shanghai date of the activity's start) before this day earn nothing.
+    # NULL inherits (none anywhere: no cut-off); below an ancestor's date a region sets an earlier one.
+    earning_starts_on: Mapped[date | None] = mapped_column(Date)
     updated_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -72,7 +75,8 @@ class PointsEarning(Base):
     points: Mapped[int] = mapped_column(BigInteger)
     # What the rules alone would have moved, before the yearly cap and the balance clamp.
     computed_points: Mapped[int] = mapped_column(BigInteger)
-    # Why points differs from computed_points: "yearly_cap", "clamped_to_balance", "source_not_earning", …
+    # Why points differs from computed_points: "yearly_cap", "clamped_to_balance", "source_not_earning",
+    # "before_earning_start", …
     note: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -14,6 +14,8 @@ from sqlalchemy import String, cast, func, select
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db, settings
 from app.services import access, audit, campaigns, notifications, region_permits, reminders
+from app.services.points import earning
+from app.services.points import rules as points_rules
 from app.texts import moment_text
 from models import (Account, Activity, ActivityStatus, Evaluation, Organization, Region, RegionLevel, Signup,
                     SignupStatus, Team, Volunteer)
@@ -22,7 +24,7 @@ from models import (Account, Activity, ActivityStatus, Evaluation, Organization,
 EDITABLE = frozenset({"title", "description", "kind", "themes", "team_id", "address", "beneficiary", "lead_name",
                       "latitude", "longitude",
                       "checkin_radius_m", "starts_at", "ends_at", "capacity", "signup_mode", "required_skills",
-                      "min_age", "risk_level", "requires_insurance", "credit_margin_minutes"})
+                      "min_age", "risk_level", "requires_insurance", "credit_margin_minutes", "points_grade"})
 TIME_FIELDS = frozenset({"starts_at", "ends_at"})
 # Once an activity has run, its facts are history: only the evaluation may still change.
 CLOSED = frozenset({ActivityStatus.WITHDRAWN, ActivityStatus.CANCELLED, ActivityStatus.EVALUATED})
@@ -81,6 +83,11 @@ def update(account: Account, activity_id: int, changes: Mapping[str, Any], *, no
     if "capacity" in changes and changes["capacity"] < activity.seats_taken:
         raise DomainError("capacity_below_signups", f"已有 {activity.seats_taken} 人报名，名额不能少于此数", 422,
                           fields={"capacity": f"不能少于 {activity.seats_taken}"})
+    if "points_grade" in changes and changes["points_grade"] != activity.points_grade:
+        # Under the activity's lock; the earning pass reads the row FOR SHARE (app/services/points/earning.py).
+        if earning.has_earned(activity.id):
+            raise Conflict("points_grade_locked", "本活动已有服务记录获得积分，不能再修改积分等级"
+                                                  "（已获得的积分不会按新等级重新计算）")
     old_times = (activity.starts_at, activity.ends_at)
     for name, value in changes.items():
         setattr(activity, name, value)
@@ -248,6 +255,8 @@ def _check(activity: Activity, now: datetime, *, schedule_changed: bool, region_
         problems["checkin_radius_m"] = "设置签到范围需同时提供经纬度"
     if (activity.latitude is None) != (activity.longitude is None):
         problems["latitude"] = "经纬度需同时提供"
+    if activity.points_grade is not None and activity.points_grade not in points_rules.GRADES:
+        problems["points_grade"] = "需为 1、2、3 级之一"
     if problems:
         raise DomainError("invalid_activity", "活动信息有误，请检查标出的字段", 422, fields=problems)
 

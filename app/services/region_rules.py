@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +18,11 @@ from sqlalchemy import select
 from app.extensions import db
 from app.services import access, audit, regions
 from models import Region
+
+
+def _jsonable(value: Any) -> Any:
+    # A date (points: earning_starts_on) goes into the audit's JSON as its ISO form.
+    return value.isoformat() if isinstance(value, date) else value
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ class RulesTable:
             setattr(row, name, None if value is None else stored(name, value))
         row.updated_by_account_id, row.updated_at = account_id, now
         audit.record(account_id, f"{self.audit_prefix}.rules_set", "region", region.id, now=now,
-                     region_path=region.path, **{name: values.get(name) for name in self.fields})
+                     region_path=region.path, **{name: _jsonable(values.get(name)) for name in self.fields})
         db.session.flush()
         return row
 

@@ -71,6 +71,7 @@ declare module 'vue' {
     ExportButton: typeof import('./components/ExportButton.vue')['default']
     KpiTrendChart: typeof import('./components/KpiTrendChart.vue')['default']
     ObjectionTable: typeof import('./components/ObjectionTable.vue')['default']
+    PointsLines: typeof import('./components/PointsLines.vue')['default']
     ReasonDialog: typeof import('./components/ReasonDialog.vue')['default']
     RegionCascader: typeof import('./components/RegionCascader.vue')['default']
     RoleGrants: typeof import('./components/RoleGrants.vue')['default']

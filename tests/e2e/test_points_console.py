@@ -5,8 +5,10 @@ organiser gives a volunteer a bonus from the pool, and one over the cap is refus
 that much), sets 每小时积分 to 12 in 积分规则 (本级设置, the API has it) and restores it (恢复继承 → the
 earlier source, the API has no own rules). `sim_organizer` then gives a demo volunteer who served at
 one of the association's activities (found through the volunteer's own archive) 20 points in 发放奖励:
-the volunteer's `/me/points` has the bonus line; 100 more (the default cap is 100 per activity) is
-refused with the API's `bonus_cap_exceeded` message in the dialog.
+with a reason (「暴雨夜坚守岗位」): the volunteer's `/me/points` has the bonus line with that memo; 100
+more (the default cap is 100 per activity) is refused with the API's `bonus_cap_exceeded` message in
+the dialog. Back as `sim_admin`, 账户流水 finds the volunteer by number: the balance is the API's and
+the bonus line shows its reason.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from playwright.sync_api import expect
 
 from tests.e2e.helpers import console_login, demo_organization_id, region_named
 from tests.e2e.stack import Stack
+
+
+REASON = "暴雨夜坚守岗位"
 
 
 def _pool_balance(stack: Stack, token: str, organization_id: int) -> int:
@@ -129,17 +134,19 @@ def test_an_admin_funds_and_sets_rules_and_an_organiser_gives_a_bonus(stack, pag
         field = dialog.locator("[data-test=bonus-amount] input")
         field.fill(str(points))
         field.press("Tab")
+        dialog.locator("input[data-test=bonus-reason]").fill(REASON)
         dialog.locator("[data-test=bonus-submit]").click()
 
     give(20)
     expect(page.locator("[data-test=pool-balance]")).to_have_text(str(pool_before - 20))
     lines = stack.api("GET", "me/points", token=volunteer).json()["items"]
     assert any(line["code"] == "bonus" and line["amount"] == 20 and line["reference"] == f"activity:{record['activity_id']}"
-               for line in lines), lines
+               and line["memo"] == REASON for line in lines), lines
 
     # Over the cap: the dialog shows the API's words and nothing moves.
     refused = stack.api("POST", f"organizations/{organization_id}/points/bonuses", token=organizer, json={
-        "volunteer_id": holder["id"], "activity_id": record["activity_id"], "amount": cap, "nonce": uuid.uuid4().hex})
+        "volunteer_id": holder["id"], "activity_id": record["activity_id"], "amount": cap, "reason": REASON,
+        "nonce": uuid.uuid4().hex})
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "bonus_cap_exceeded", refused.text
     give(cap)
     expect(page.locator("[data-test=bonus-refusal]")).to_have_text(refused.json()["error"]["message"])
@@ -149,3 +156,17 @@ def test_an_admin_funds_and_sets_rules_and_an_organiser_gives_a_bonus(stack, pag
     page.keyboard.press("Escape")
     page.get_by_role("tab", name="积分排行").click()
     expect(page.locator("[data-test=ranking-note]")).to_contain_text("仅显示本人同意公开的志愿者")
+
+    # 账户流水: the admin finds the volunteer by number and reads the bonus line with its reason.
+    console_login(page, stack, "sim_admin")
+    page.goto(stack.console_url("points"))
+    page.get_by_role("tab", name="账户流水").click()
+    ledger = page.locator("[data-test=account-ledger]")
+    ledger.locator("input[data-test=ledger-volunteer-number]").fill(holder["volunteer_number"])
+    ledger.locator("[data-test=ledger-search]").click()
+    found = stack.api("GET", f"regions/{district['id']}/points/accounts", token=admin,
+                      params={"volunteer_number": holder["volunteer_number"]})
+    assert found.status_code == 200, found.text
+    [account] = found.json()["items"]
+    expect(ledger.locator("[data-test=ledger-balance]")).to_have_text(str(account["balance"]))
+    expect(ledger.locator("[data-test=ledger-line-detail]", has_text=REASON).first).to_be_visible()

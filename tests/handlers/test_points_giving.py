@@ -77,7 +77,8 @@ def test_pool_funding_bonuses_and_the_pool_view(world, client):
     base = f"/api/v1/organizations/{world.org.id}/points"
     assert client.post(f"{base}/funding", headers=organizer, json={"amount": 100, "nonce": "fund-0001"}).status_code == 403
     assert client.post(f"{base}/funding", headers=admin, json={"amount": 300, "nonce": "fund-0002"}).status_code == 201
-    bonus = {"volunteer_id": world.alice.id, "activity_id": world.held.id, "amount": 40, "nonce": "bonus-001"}
+    bonus = {"volunteer_id": world.alice.id, "activity_id": world.held.id, "amount": 40, "reason": "暴雨夜坚守岗位",
+             "nonce": "bonus-001"}
     assert client.post(f"{base}/bonuses", headers=admin, json=bonus).status_code == 403
     assert client.post(f"{base}/bonuses", headers=organizer, json=bonus).status_code == 201
     assert client.post(f"{base}/bonuses", headers=organizer, json=bonus).status_code == 201   # replayed

@@ -70,18 +70,18 @@ def test_pool_funded_by_an_admin_then_bonuses_capped_per_volunteer_and_activity(
         giving.fund_pool(world.organizer.id, world.org.id, 100, "f", now=world.now)
     assert caught.value.code == "not_admin_of_region"
     with pytest.raises(DomainError) as caught:
-        giving.bonus(world.organizer.id, world.org.id, world.alice.id, world.held.id, 10, "b0", now=world.now)
+        giving.bonus(world.organizer.id, world.org.id, world.alice.id, world.held.id, 10, "b0", reason="暴雨夜坚守岗位", now=world.now)
     assert caught.value.code == "pool_insufficient"
     giving.fund_pool(world.admin.id, world.org.id, 500, "f", now=world.now)
     points_rules.set_rules(world.admin.id, world.tree["district"].id, {"bonus_cap_per_activity": 30}, now=world.now)
-    giving.bonus(world.organizer.id, world.org.id, world.alice.id, world.held.id, 20, "b1", now=world.now)
-    giving.bonus(world.organizer.id, world.org.id, world.alice.id, world.held.id, 20, "b1", now=world.now)  # retry
+    giving.bonus(world.organizer.id, world.org.id, world.alice.id, world.held.id, 20, "b1", reason="暴雨夜坚守岗位", now=world.now)
+    giving.bonus(world.organizer.id, world.org.id, world.alice.id, world.held.id, 20, "b1", reason="暴雨夜坚守岗位", now=world.now)  # retry
     with pytest.raises(DomainError) as caught:
-        giving.bonus(world.organizer.id, world.org.id, world.alice.id, world.held.id, 11, "b2", now=world.now)
+        giving.bonus(world.organizer.id, world.org.id, world.alice.id, world.held.id, 11, "b2", reason="暴雨夜坚守岗位", now=world.now)
     assert (caught.value.code, caught.value.context) == ("bonus_cap_exceeded", {"cap": 30, "given": 20})
-    giving.bonus(world.organizer.id, world.org.id, world.bob.id, world.held.id, 30, "b3", now=world.now)
+    giving.bonus(world.organizer.id, world.org.id, world.bob.id, world.held.id, 30, "b3", reason="暴雨夜坚守岗位", now=world.now)
     with pytest.raises(DomainError) as caught:
-        giving.bonus(world.admin.id, world.org.id, world.bob.id, world.held.id, 1, "b4", now=world.now)
+        giving.bonus(world.admin.id, world.org.id, world.bob.id, world.held.id, 1, "b4", reason="暴雨夜坚守岗位", now=world.now)
     assert caught.value.code == "not_organizer"
     db.session.commit()
     assert (balance(world.alice, world.now), balance(world.bob, world.now)) == (120, 80)
@@ -95,7 +95,7 @@ def test_a_bonus_needs_service_at_the_activity(world):
     other = world.add_activity(starts_in=-timedelta(days=3), status=ActivityStatus.FINISHED)
     giving.fund_pool(world.admin.id, world.org.id, 500, "f", now=world.now)
     with pytest.raises(DomainError) as caught:
-        giving.bonus(world.organizer.id, world.org.id, world.alice.id, other.id, 5, "x", now=world.now)
+        giving.bonus(world.organizer.id, world.org.id, world.alice.id, other.id, 5, "x", reason="暴雨夜坚守岗位", now=world.now)
     assert caught.value.code == "bonus_not_served"
 
 

@@ -18,6 +18,12 @@ transfer's idempotency key is "earn:record:<id>", both written in one transactio
   It never takes back more than was earned there, nor more than the volunteer holds now (points
   already gifted or redeemed stay spent): the earning row says `clamped_to_earned` or
   `clamped_to_balance` and keeps what the rules alone would have taken (`computed_points`).
+- A record of an activity that started (Shanghai date) before the region's `earning_starts_on`
+  earns nothing: its earning row is written with note `before_earning_start`, so no pass looks at
+  it again. A correction of such a record is at the same activity, so it is skipped the same way.
+- The activity's row is read FOR SHARE: an organiser's change of the points grade (which locks it
+  FOR UPDATE and is refused once a record earned) waits for an earning in flight, or it waits for
+  the change; so no record earns under a grade that is then changed.
 - Points never change hours: this module only reads service records.
 """
 
@@ -57,7 +63,8 @@ def earn_record(record_id: int, *, now: datetime, cache: dict | None = None) -> 
     if db.session.get(PointsEarning, record_id) is not None:
         return None
     record = db.session.get(ServiceRecord, record_id)
-    activity = db.session.get(Activity, record.activity_id)
+    activity = db.session.scalar(select(Activity).where(Activity.id == record.activity_id)
+                                 .with_for_update(read=True).execution_options(populate_existing=True))
     source = record.source
     if record.corrects_record_id is not None:
         source = db.session.scalar(select(ServiceRecord.source).where(ServiceRecord.id == record.corrects_record_id))
@@ -68,6 +75,9 @@ def earn_record(record_id: int, *, now: datetime, cache: dict | None = None) -> 
     # Claim the record first: a concurrent pass waits here on the primary key and then fails its insert.
     db.session.add(earning)
     db.session.flush()
+    if rules.earning_starts_on is not None and to_local(activity.starts_at).date() < rules.earning_starts_on:
+        earning.note = "before_earning_start"
+        return earning
     if getattr(source, "value", source) not in rules.sources:
         earning.note = "source_not_earning"
         return earning
@@ -127,6 +137,12 @@ def _take_back(record: ServiceRecord, activity_id: int, amount: int, now: dateti
         left -= part
         if left == 0:
             break
+
+
+def has_earned(activity_id: int) -> bool:
+    """Whether any record of the activity moved points (its grade is then frozen)."""
+    return db.session.scalar(select(PointsEarning.record_id).where(
+        PointsEarning.activity_id == activity_id, PointsEarning.points != 0).limit(1)) is not None
 
 
 def pending_record_ids(limit: int = BATCH, window: int | None = None) -> list[int]:

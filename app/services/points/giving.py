@@ -7,7 +7,9 @@ admin's funding of that pool from the region's issuance; plus the pool's view.
   sum is read, so two gifts at once cannot both fit under the limit.
 - A bonus goes from the organisation's pool to a volunteer who served at one of its activities, at
   most `bonus_cap_per_activity` per volunteer per activity (rules of the activity's region), given by
-  the organisation's organisers. Both accounts are locked before the sum is read.
+  the organisation's organisers, with a short reason (1–100 characters, e.g. 「暴雨夜坚守岗位」) kept
+  on the transfer as its memo and shown on both sides' lines. Both accounts are locked before the
+  sum is read.
 - A pool is funded by an admin over the organisation's region, from that region's issuance account.
 Each write takes the caller's key (the handler's nonce) into the ledger's idempotency key, so a retry
 moves points once.
@@ -26,7 +28,7 @@ from app.extensions import db
 from app.services import access, audit, regions
 from app.services.points import ledger
 from app.services.points import rules as points_rules
-from app.services.points.views import CODE_LABELS
+from app.services.points import views
 from app.timeutil import local_day_bounds, to_local
 from models import (Activity, PointsAccount, PointsAccountKind, PointsTransfer, ServiceRecord, TransferCode, Volunteer,
                     VolunteerStatus)
@@ -104,10 +106,24 @@ def fund_pool(account_id: int, organization_id: int, amount: int, key: str, *, n
     return row
 
 
+REASON_MAX = 100
+
+
+def _reason(reason: Any) -> str:
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not text:
+        raise DomainError("bonus_reason_required", "请填写奖励理由", 422, fields={"reason": "不能为空"})
+    if len(text) > REASON_MAX:
+        raise DomainError("bonus_reason_too_long", f"奖励理由最多 {REASON_MAX} 个字", 422,
+                          fields={"reason": f"最多 {REASON_MAX} 个字"})
+    return text
+
+
 def bonus(account_id: int, organization_id: int, volunteer_id: int, activity_id: int, amount: int, key: str, *,
-          now: datetime) -> PointsTransfer:
-    """An organiser gives a volunteer who served at the organisation's activity points from the pool, capped."""
+          reason: str, now: datetime) -> PointsTransfer:
+    """An organiser gives a volunteer who served at the organisation's activity points from the pool, capped, with a reason."""
     _positive(amount)
+    memo = _reason(reason)
     org = access.require_organizer(account_id, organization_id, doing="发放组织奖励积分")
     activity = db.session.get(Activity, activity_id)
     if activity is None or activity.organization_id != org.id:
@@ -131,7 +147,7 @@ def bonus(account_id: int, organization_id: int, volunteer_id: int, activity_id:
                                   f"每名志愿者每个活动最多奖励 {cap} 分，已奖励 {given} 分", 409,
                                   context={"cap": cap, "given": given})
     try:
-        row = ledger.bonus(idem, org.id, volunteer_id, amount, reference, now)
+        row = ledger.bonus(idem, org.id, volunteer_id, amount, reference, now, memo=memo)
     except DomainError as error:
         if error.code == "insufficient_points":
             raise DomainError("pool_insufficient", f"组织奖励积分池余额不足（{ledger.balance(pool.id)} 分）", 409,
@@ -163,8 +179,5 @@ def _organization_account_view(account_id: int, organization_id: int, kind: Poin
         return {"balance": 0, "items": [], "next_before": None}
     lines = ledger.history(found.id, limit=limit + 1, before_entry_id=before)
     more = len(lines) > limit
-    lines = lines[:limit]
-    items = [{"id": entry.id, "transfer_id": row.id, "amount": entry.amount, "balance_after": entry.balance_after,
-              "code": str(row.code), "code_label": CODE_LABELS[str(row.code)], "reference": row.reference,
-              "event_at": row.event_at} for entry, row in lines]
+    items = views.describe(found.id, lines[:limit])
     return {"balance": ledger.balance(found.id), "items": items, "next_before": items[-1]["id"] if more else None}

@@ -98,11 +98,12 @@ class _Spec:
     reference: str | None = None
     corrects_transfer_id: int | None = None
     pending_transfer_id: int | None = None
+    memo: str | None = None
 
     @classmethod
     def of(cls, row: PointsTransfer) -> "_Spec":
         return cls(row.debit_account_id, row.credit_account_id, row.amount, Code(row.code), row.reference,
-                   row.corrects_transfer_id, row.pending_transfer_id)
+                   row.corrects_transfer_id, row.pending_transfer_id, row.memo)
 
 
 def _by_key(key: str) -> PointsTransfer | None:
@@ -150,7 +151,7 @@ def _record(key: str, spec: _Spec, now: datetime, *, check=None, expires_at: dat
     row = PointsTransfer(idempotency_key=key, debit_account_id=spec.debit_account_id,
                          credit_account_id=spec.credit_account_id, amount=spec.amount, code=spec.code,
                          reference=spec.reference, corrects_transfer_id=spec.corrects_transfer_id,
-                         pending_transfer_id=spec.pending_transfer_id, expires_at=expires_at,
+                         pending_transfer_id=spec.pending_transfer_id, memo=spec.memo, expires_at=expires_at,
                          event_at=event_at or now, created_at=now)
     try:
         with db.session.begin_nested():
@@ -172,12 +173,13 @@ def _record(key: str, spec: _Spec, now: datetime, *, check=None, expires_at: dat
 
 
 def transfer(idem_key: str, debit_account_id: int, credit_account_id: int, amount: int, code: TransferCode | str,
-             reference: str | None, now: datetime, *, event_at: datetime | None = None) -> PointsTransfer:
+             reference: str | None, now: datetime, *, event_at: datetime | None = None,
+             memo: str | None = None) -> PointsTransfer:
     """Move `amount` from debit to credit once per key; a repeat returns the first transfer."""
     code = Code(code)
     if code in HOLD_RESOLUTIONS or code in (Code.HOLD, Code.CORRECT):
         raise ValueError(f"use hold/post/void/expire_hold/correct for {code}")
-    return _record(idem_key, _Spec(debit_account_id, credit_account_id, amount, code, reference), now,
+    return _record(idem_key, _Spec(debit_account_id, credit_account_id, amount, code, reference, memo=memo), now,
                    event_at=event_at)
 
 
@@ -189,10 +191,10 @@ def earn(idem_key: str, region_id: int, volunteer_id: int, amount: int, referenc
 
 
 def bonus(idem_key: str, organization_id: int, volunteer_id: int, amount: int, reference: str | None,
-          now: datetime) -> PointsTransfer:
+          now: datetime, *, memo: str | None = None) -> PointsTransfer:
     pool = account(Kind.ORG_POOL, organization_id, now)
     return transfer(idem_key, pool.id, account(Kind.VOLUNTEER, volunteer_id, now).id, amount, Code.BONUS,
-                    reference, now)
+                    reference, now, memo=memo)
 
 
 def gift(idem_key: str, from_volunteer_id: int, to_volunteer_id: int, amount: int, reference: str | None,

@@ -5,7 +5,11 @@ As with star rules (app/services/stars/rules.py), a `points_rules` row sets any 
 points per hour of service (whole points, so 6 minutes earn 1), grade coefficients 1.0 / 1.0 / 1.0
 (a region such as 海南 sets e.g. [1.0, 1.2, 1.5]; an ungraded activity counts 1.0), every record
 source earns, no yearly cap (广州 sets 1500), points never expire, a gift at most 200 points and
-1000 a year, an organisation's bonuses at most 100 points per volunteer per activity.
+1000 a year, an organisation's bonuses at most 100 points per volunteer per activity, and no
+earning cut-off. `earning_starts_on` lets a region start its scheme on a date: records of activities
+that started before it (Shanghai date) earn nothing, so deploying points does not back-earn years of
+old records. Under an ancestor's date a region cannot say "no cut-off" (NULL inherits); it sets an
+earlier date instead.
 
 Which region's rules apply: for earning, the activity's region (the service was given there and
 its issuance account pays); for expiry and gift limits, the volunteer's home region.
@@ -16,9 +20,8 @@ rules then in force (`points_earnings`); only records handled afterwards see the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
-
 
 from app.errors import DomainError
 from app.services import regions
@@ -28,7 +31,7 @@ from models.points_rules import PointsRule
 
 GRADES = (1, 2, 3)
 FIELDS = ("points_per_hour", "grade_coefficients", "sources", "yearly_cap", "expiry_months", "gift_max_per_gift",
-          "gift_max_per_year", "bonus_cap_per_activity")
+          "gift_max_per_year", "bonus_cap_per_activity", "earning_starts_on")
 DEFAULTS: dict[str, Any] = {
     "points_per_hour": 10,
     "grade_coefficients": [1.0, 1.0, 1.0],
@@ -38,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "gift_max_per_gift": 200,
     "gift_max_per_year": 1000,
     "bonus_cap_per_activity": 100,
+    "earning_starts_on": None,
 }
 
 
@@ -51,13 +55,14 @@ class Rules:
     gift_max_per_gift: int
     gift_max_per_year: int
     bonus_cap_per_activity: int
+    earning_starts_on: date | None
     origins: dict[str, int | None]
 
     def values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in FIELDS}
 
     def coefficient(self, grade: int | None) -> float:
-        # The column has no CHECK yet (a later activities form sets it): anything but 1–3 counts as ungraded.
+        # The column's CHECK (migration 0026) holds it to 1–3; NULL is ungraded.
         return float(self.grade_coefficients[grade - 1]) if grade in GRADES else 1.0
 
     def points_for(self, minutes: int, grade: int | None) -> int:
@@ -83,6 +88,17 @@ def in_force_by_id(region_id: int, cache: dict[int, Rules] | None = None) -> Rul
     if cache is not None:
         cache[region_id] = rules
     return rules
+
+
+GRADE_LABELS = {1: "一级", 2: "二级", 3: "三级"}
+
+
+def grades(region_id: int) -> dict[str, Any]:
+    """The grades' coefficients in force in the region (not secret: organisers read them to grade an activity)."""
+    rules = in_force(regions.get_region(region_id))
+    return {"region_id": region_id, "points_per_hour": rules.points_per_hour,
+            "grades": [{"grade": grade, "label": GRADE_LABELS[grade], "coefficient": rules.coefficient(grade)}
+                       for grade in GRADES]}
 
 
 def own_row(region: Region) -> PointsRule | None:
@@ -114,6 +130,9 @@ def validate(values: dict[str, Any]) -> None:
         value = values.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise _invalid(name, "须为非负整数（0 表示不限）")
+    starts_on = values.get("earning_starts_on")
+    if starts_on is not None and not isinstance(starts_on, date):
+        raise _invalid("earning_starts_on", "须为日期，如 2027-01-01")
     months = values.get("expiry_months")
     if months is not None and (not isinstance(months, int) or isinstance(months, bool) or not 0 <= months <= 240):
         raise _invalid("expiry_months", "须为 0 至 240 的整数（0 表示不过期）")

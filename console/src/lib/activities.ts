@@ -89,12 +89,14 @@ export interface ActivityForm extends ActivityFields {
   team_id: number | null
   region_id: number | null
   capacity: number | null
+  points_grade: number | null // 1–3, null = ungraded (coefficient 1)
 }
 
 export interface ActivityLike extends ActivityFields {
   team: { id: number } | null
   region: { id: number; name?: string }
   capacity: number
+  points_grade?: number | null
 }
 
 export function emptyForm(): ActivityForm {
@@ -102,7 +104,7 @@ export function emptyForm(): ActivityForm {
     title: '', description: '', kind: 'service', themes: [], team_id: null, region_id: null, address: '',
     latitude: null, longitude: null, checkin_radius_m: null, starts_at: '', ends_at: '', capacity: 20,
     signup_mode: 'open', required_skills: [], min_age: null, risk_level: 'low', requires_insurance: false,
-    credit_margin_minutes: 30,
+    credit_margin_minutes: 30, points_grade: null,
   }
 }
 
@@ -117,6 +119,7 @@ export function formFromActivity(a: ActivityLike): ActivityForm {
     checkin_radius_m: a.checkin_radius_m, starts_at: wallClock(a.starts_at), ends_at: wallClock(a.ends_at),
     capacity: a.capacity, signup_mode: a.signup_mode, required_skills: [...a.required_skills], min_age: a.min_age,
     risk_level: a.risk_level, requires_insurance: a.requires_insurance, credit_margin_minutes: a.credit_margin_minutes,
+    points_grade: a.points_grade ?? null,
   }
 }
 
@@ -151,7 +154,7 @@ function editable(form: ActivityForm): ActivityPatch {
     capacity: form.capacity ?? undefined, signup_mode: oneOf(values(SIGNUP_MODES), form.signup_mode),
     required_skills: form.required_skills.map((s) => s.trim()).filter(Boolean),
     min_age: form.min_age, risk_level: oneOf(values(RISK_LEVELS), form.risk_level), requires_insurance: form.requires_insurance,
-    credit_margin_minutes: form.credit_margin_minutes,
+    credit_margin_minutes: form.credit_margin_minutes, points_grade: form.points_grade,
   }
 }
 

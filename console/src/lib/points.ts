@@ -7,7 +7,7 @@ import { ruleOriginKind, ruleOriginText, sourcesText, SOURCE_OPTIONS, type InFor
 export { ruleOriginKind, ruleOriginText, SOURCE_OPTIONS }
 
 export const RULE_FIELDS = ['points_per_hour', 'grade_coefficients', 'sources', 'yearly_cap', 'expiry_months',
-  'gift_max_per_gift', 'gift_max_per_year', 'bonus_cap_per_activity'] as const
+  'gift_max_per_gift', 'gift_max_per_year', 'bonus_cap_per_activity', 'earning_starts_on'] as const
 export type PointsRuleField = (typeof RULE_FIELDS)[number]
 
 export const RULE_LABELS: Record<PointsRuleField, string> = {
@@ -19,6 +19,7 @@ export const RULE_LABELS: Record<PointsRuleField, string> = {
   gift_max_per_gift: '每次转赠上限',
   gift_max_per_year: '每年转赠上限',
   bonus_cap_per_activity: '组织奖励上限（每人每活动）',
+  earning_starts_on: '积分起算日',
 }
 
 export interface PointsRulesInForce extends InForceLike {
@@ -30,6 +31,7 @@ export interface PointsRulesInForce extends InForceLike {
   gift_max_per_gift: number
   gift_max_per_year: number
   bonus_cap_per_activity: number
+  earning_starts_on: string | null
 }
 
 export type PointsRulesValues = { [K in PointsRuleField]: PointsRulesInForce[K] | null }
@@ -50,6 +52,7 @@ export function ruleValueText(field: PointsRuleField, inForce: PointsRulesInForc
     case 'gift_max_per_gift': return limitText(inForce.gift_max_per_gift, '分')
     case 'gift_max_per_year': return limitText(inForce.gift_max_per_year, '分')
     case 'bonus_cap_per_activity': return limitText(inForce.bonus_cap_per_activity, '分')
+    case 'earning_starts_on': return inForce.earning_starts_on ? `${inForce.earning_starts_on} 起开始的活动` : '不限'
   }
 }
 
@@ -63,6 +66,7 @@ export interface PointsRulesForm {
   gift_max_per_gift: number | null
   gift_max_per_year: number | null
   bonus_cap_per_activity: number | null
+  earning_starts_on: string | null
 }
 
 /** The edit form starts from the region's own values, else those in force; a value not set here is inherited. */
@@ -78,6 +82,7 @@ export function pointsFormFrom(own: PointsRulesValues | null, inForce: PointsRul
     gift_max_per_gift: own?.gift_max_per_gift ?? inForce.gift_max_per_gift,
     gift_max_per_year: own?.gift_max_per_year ?? inForce.gift_max_per_year,
     bonus_cap_per_activity: own?.bonus_cap_per_activity ?? inForce.bonus_cap_per_activity,
+    earning_starts_on: own?.earning_starts_on ?? inForce.earning_starts_on,
   }
 }
 
@@ -90,6 +95,7 @@ export interface PointsRulesBody {
   gift_max_per_gift: number | null
   gift_max_per_year: number | null
   bonus_cap_per_activity: number | null
+  earning_starts_on: string | null
 }
 
 /** The PUT body: the values set here, null for the inherited ones. */
@@ -104,6 +110,7 @@ export function pointsBodyFrom(form: PointsRulesForm): PointsRulesBody {
     gift_max_per_gift: pick('gift_max_per_gift') as number | null,
     gift_max_per_year: pick('gift_max_per_year') as number | null,
     bonus_cap_per_activity: pick('bonus_cap_per_activity') as number | null,
+    earning_starts_on: pick('earning_starts_on') as string | null,
   }
 }
 
@@ -126,6 +133,9 @@ export function checkPointsRules(form: PointsRulesForm): Partial<Record<PointsRu
     errors.grade_coefficients = '请为一、二、三级活动各填一个不小于 0 的系数'
   }
   if (form.set.sources && form.sources.length === 0) errors.sources = '至少选择一种时长来源'
+  if (form.set.earning_starts_on && !/^\d{4}-\d{2}-\d{2}$/.test(form.earning_starts_on ?? '')) {
+    errors.earning_starts_on = '请选择起算日期'
+  }
   return errors
 }
 
@@ -157,9 +167,14 @@ export interface BonusForm {
   reason: string
 }
 
+export const BONUS_REASON_MAX = 100
+
 /** Errors before a bonus goes to the API; the cap is the API's to check (it knows what was given already). */
-export function checkBonus(form: BonusForm, balance: number | null): Partial<Record<'volunteer' | 'activity' | 'amount', string>> {
-  const errors: Partial<Record<'volunteer' | 'activity' | 'amount', string>> = {}
+export function checkBonus(form: BonusForm, balance: number | null): Partial<Record<'volunteer' | 'activity' | 'amount' | 'reason', string>> {
+  const errors: Partial<Record<'volunteer' | 'activity' | 'amount' | 'reason', string>> = {}
+  const reason = form.reason.trim()
+  if (!reason) errors.reason = '请填写奖励理由，如“暴雨夜坚守岗位”'
+  else if (reason.length > BONUS_REASON_MAX) errors.reason = `奖励理由最多 ${BONUS_REASON_MAX} 个字`
   if (!form.volunteerId) errors.volunteer = '请选择志愿者'
   if (!form.activityId) errors.activity = '请选择活动'
   if (form.amount === null || !Number.isInteger(form.amount) || form.amount < 1) errors.amount = '请填写正整数积分'
@@ -170,6 +185,41 @@ export function checkBonus(form: BonusForm, balance: number | null): Partial<Rec
 export function checkFunding(amount: number | null): string | null {
   if (amount === null || !Number.isInteger(amount) || amount < 1 || amount > 100_000_000) return '请填写 1 至 100000000 之间的整数'
   return null
+}
+
+// --- the ledger of any account (admins) ----------------------------------------------------------------
+
+export interface LedgerLineLike {
+  code_label: string
+  counterparty?: string | null
+  origin?: string | null
+  memo?: string | null
+  reference?: string | null
+}
+
+/** What a line says besides its amount: 来由 in words (else the raw reference), then the memo in quotes. */
+export function lineDetail(line: LedgerLineLike): string {
+  const origin = line.origin ?? (line.reference ? referenceText(line.reference) : '')
+  const memo = line.memo ? `「${line.memo}」` : ''
+  return [origin, memo].filter(Boolean).join(' ') || '—'
+}
+
+/** A volunteer number as typed: trimmed, or null when empty (the API then lists the region's other accounts). */
+export function volunteerNumberQuery(text: string): string | null {
+  const value = text.trim()
+  return value === '' ? null : value
+}
+
+export interface AccountLike { id: number; kind_label: string; name: string; balance: number }
+
+/** How an account reads in the picker: 「一社区 积分发行（余额 -100）」. */
+export function accountText(account: AccountLike): string {
+  return `${account.name}（余额 ${account.balance}）`
+}
+
+/** The activity form's 积分等级 choices: 「二级（×1.2）」; 0 is ungraded (null in the API), counted ×1. */
+export function gradeOptions(grades: { grade: number; label: string; coefficient: number }[]): { value: number; label: string }[] {
+  return [{ value: 0, label: '未分级（×1）' }, ...grades.map((g) => ({ value: g.grade, label: `${g.label}（×${g.coefficient}）` }))]
 }
 
 export interface RankingLineLike { rank: number; name: string | null; points: number }
