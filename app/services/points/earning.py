@@ -8,7 +8,9 @@ pass of `points_earn_catch_up` (every minute). Nothing can be missed: the pass s
 with no `points_earnings` row (an anti-join on its primary key), so a crashed pass, a missed minute
 or a record written by any path (scan, bulk entry, declaration, 补录, import, correction) is picked
 up next time. Nothing can be earned twice: the earning row's primary key is the record id and the
-transfer's idempotency key is "earn:record:<id>", both written in one transaction per record.
+transfer's idempotency key is "earn:record:<id>", both written in the same transaction. A pass earns
+a chunk of records per transaction (one commit, shared reads, every account locked up front in id
+order); a chunk that fails for any reason is undone whole and its records are earned one by one.
 
 - A record earns `points_for(minutes, grade)` under the rules of the activity's region, if its
   source earns (a correction counts under the source of the record it corrects), within the
@@ -33,7 +35,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased
 
 from app.db import unit_of_work
@@ -47,6 +49,8 @@ from models.points_rules import PointsEarning
 
 logger = logging.getLogger(__name__)
 BATCH = 500
+# Records earned in one transaction: one commit and a few shared reads for the lot.
+CHUNK = 50
 _original = aliased(ServiceRecord)
 
 
@@ -68,6 +72,23 @@ def earn_record(record_id: int, *, now: datetime, cache: dict | None = None) -> 
     source = record.source
     if record.corrects_record_id is not None:
         source = db.session.scalar(select(ServiceRecord.source).where(ServiceRecord.id == record.corrects_record_id))
+    return _earn(record, activity, source, now=now, cache={} if cache is None else cache)
+
+
+def _account_id(kind: PointsAccountKind, owner_id: int, now: datetime, cache: dict) -> int:
+    """An account's id, looked up (or created) once per pass: accounts are never deleted or re-keyed."""
+    ids = cache.setdefault("accounts", {})
+    if (kind, owner_id) not in ids:
+        ids[(kind, owner_id)] = ledger.account(kind, owner_id, now).id
+    return ids[(kind, owner_id)]
+
+
+def _forget_accounts(cache: dict) -> None:
+    """After a rollback: an account created in the undone transaction is gone, so its cached id is too."""
+    cache.pop("accounts", None)
+
+
+def _earn(record: ServiceRecord, activity: Activity, source, *, now: datetime, cache: dict) -> PointsEarning:
     rules = points_rules.in_force_by_id(activity.region_id, cache)
     year = to_local(record.created_at).year
     earning = PointsEarning(record_id=record.id, volunteer_id=record.volunteer_id, activity_id=activity.id, year=year,
@@ -85,9 +106,9 @@ def earn_record(record_id: int, *, now: datetime, cache: dict | None = None) -> 
     earning.computed_points = computed
     if computed == 0:
         return earning
-    volunteer_account = ledger.account(PointsAccountKind.VOLUNTEER, record.volunteer_id, now)
+    volunteer_account_id = _account_id(PointsAccountKind.VOLUNTEER, record.volunteer_id, now, cache)
     # The volunteer's account lock serialises the cap and clamp reads with other earnings and spends.
-    ledger._lock(volunteer_account.id)
+    ledger._lock(volunteer_account_id)
     if computed > 0:
         amount = computed
         if rules.yearly_cap:
@@ -96,8 +117,8 @@ def earn_record(record_id: int, *, now: datetime, cache: dict | None = None) -> 
             if room < amount:
                 amount, earning.note = room, "yearly_cap"
         if amount > 0:
-            ledger.earn(earn_key(record.id), activity.region_id, record.volunteer_id, amount,
-                        f"service_record:{record.id}", now)
+            ledger.transfer(earn_key(record.id), _account_id(PointsAccountKind.ISSUANCE, activity.region_id, now, cache),
+                            volunteer_account_id, amount, TransferCode.EARN, f"service_record:{record.id}", now)
         earning.points = amount
         return earning
     wanted = -computed
@@ -106,7 +127,7 @@ def earn_record(record_id: int, *, now: datetime, cache: dict | None = None) -> 
     take = min(wanted, max(0, earned_here))
     if take < wanted:
         earning.note = "clamped_to_earned"
-    held = ledger.balance(volunteer_account.id)
+    held = ledger.balance(volunteer_account_id)
     if held < take:
         take, earning.note = held, "clamped_to_balance"
     earning.points = -take
@@ -157,7 +178,7 @@ def pending_record_ids(limit: int = BATCH, window: int | None = None) -> list[in
 
 
 def catch_up(*, now: datetime, limit: int = BATCH, window: int | None = None) -> dict[str, int]:
-    """Earn for records without an earning, each in its own transaction; idempotent, safe to run twice at once.
+    """Earn for records without an earning, a chunk per transaction; idempotent, safe to run twice at once.
 
     The minutely job passes a `window` (records are committed roughly in id order; a transaction that
     commits a lower id late by more than the window is left to the nightly full pass, `window=None`).
@@ -165,31 +186,79 @@ def catch_up(*, now: datetime, limit: int = BATCH, window: int | None = None) ->
     with unit_of_work():
         ids = pending_record_ids(limit, window)
     cache: dict = {}
-    earned = taken = skipped = failed = 0
-    for record_id in ids:
+    tally = {"earned": 0, "taken": 0, "skipped": 0, "failed": 0}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
         try:
             with unit_of_work():
-                row = earn_record(record_id, now=now, cache=cache)
-                points = row.points if row is not None else 0
-        except IntegrityError:
-            # Another pass claimed the record between our read and our insert: it is handled.
-            skipped += 1
-            continue
-        except DomainError:
-            # Refused by the ledger (should not happen: amounts are clamped under the lock). Logged and
-            # left without an earning, so the next pass retries it; one bad record never blocks the rest.
-            logger.exception("points: record %d could not earn", record_id)
-            failed += 1
-            continue
-        if row is None:
-            skipped += 1
-        elif points > 0:
-            earned += points
-        else:
-            taken -= points
+                outcomes = _earn_chunk(chunk, now=now, cache=cache)
+        except (IntegrityError, DomainError, OperationalError) as exc:
+            # A concurrent pass claimed one of these records, the ledger refused one, or the database
+            # broke a lock cycle: nothing of the chunk was kept, and each record is tried on its own.
+            logger.info("points: a chunk of %d records earns record by record (%s)", len(chunk), type(exc).__name__)
+            _forget_accounts(cache)
+            outcomes = [_earn_alone(record_id, now=now, cache=cache) for record_id in chunk]
+        for outcome in outcomes:
+            if outcome is None or isinstance(outcome, str):
+                tally[outcome or "skipped"] += 1
+            elif outcome.points > 0:
+                tally["earned"] += outcome.points
+            else:
+                tally["taken"] -= outcome.points
+    earned, taken = tally["earned"], tally["taken"]
     if earned or taken:
         logger.info("points earned from records: +%d −%d over %d records", earned, taken, len(ids))
-    result = {"records": len(ids), "earned": earned, "taken_back": taken, "skipped": skipped}
-    if failed:
-        result["failed"] = failed
+    result = {"records": len(ids), "earned": earned, "taken_back": taken, "skipped": tally["skipped"]}
+    if tally["failed"]:
+        result["failed"] = tally["failed"]
     return result
+
+
+def _earn_chunk(record_ids: list[int], *, now: datetime, cache: dict) -> list[PointsEarning | None]:
+    """Earn for a chunk of records in the caller's transaction, statements shared across the chunk.
+
+    Every account the chunk moves is locked first, in ascending id order like every other transfer
+    (ledger._lock), so a chunk holding many volunteers' accounts cannot deadlock with a gift or a
+    redemption; an account it did not foresee (a correction of a transfer made under another region)
+    is locked when reached, and a lock cycle that follows is broken by the database and retried
+    record by record.
+    """
+    handled = set(db.session.scalars(select(PointsEarning.record_id).where(PointsEarning.record_id.in_(record_ids))))
+    records = [record for record in db.session.scalars(
+        select(ServiceRecord).where(ServiceRecord.id.in_(record_ids)).order_by(ServiceRecord.id))
+        if record.id not in handled]
+    if not records:
+        return [None] * len(record_ids)
+    activities = {activity.id: activity for activity in db.session.scalars(
+        select(Activity).where(Activity.id.in_({record.activity_id for record in records}))
+        .with_for_update(read=True).execution_options(populate_existing=True))}
+    corrected = [record.corrects_record_id for record in records if record.corrects_record_id is not None]
+    sources = dict(db.session.execute(select(ServiceRecord.id, ServiceRecord.source)
+                                      .where(ServiceRecord.id.in_(corrected))).tuples().all()) if corrected else {}
+    account_ids = set()
+    for record in records:
+        account_ids.add(_account_id(PointsAccountKind.VOLUNTEER, record.volunteer_id, now, cache))
+        account_ids.add(_account_id(PointsAccountKind.ISSUANCE, activities[record.activity_id].region_id, now, cache))
+    ledger._lock(*account_ids)
+    outcomes: list[PointsEarning | None] = [None] * (len(record_ids) - len(records))
+    for record in records:
+        source = sources[record.corrects_record_id] if record.corrects_record_id is not None else record.source
+        outcomes.append(_earn(record, activities[record.activity_id], source, now=now, cache=cache))
+    return outcomes
+
+
+def _earn_alone(record_id: int, *, now: datetime, cache: dict) -> PointsEarning | str | None:
+    """One record in its own transaction: None if handled already, "failed" if the ledger refused it."""
+    try:
+        with unit_of_work():
+            return earn_record(record_id, now=now, cache=cache)
+    except IntegrityError:
+        # Another pass claimed the record between our read and our insert: it is handled.
+        _forget_accounts(cache)
+        return None
+    except DomainError:
+        _forget_accounts(cache)
+        # Refused by the ledger (should not happen: amounts are clamped under the lock). Logged and
+        # left without an earning, so the next pass retries it; one bad record never blocks the rest.
+        logger.exception("points: record %d could not earn", record_id)
+        return "failed"
