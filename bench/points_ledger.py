@@ -326,7 +326,7 @@ def check_consistency(db_url: str, measured_accounts: list[int]) -> dict[str, An
 
     t0 = time.monotonic()
     with psycopg.connect(harness.libpq_url(db_url)) as conn:
-        q = lambda sql, *a: conn.execute(sql, a or None).fetchone()[0]  # noqa: E731
+        q = lambda sql, *a: int(conn.execute(sql, a or None).fetchone()[0])  # noqa: E731
         figures = {
             "transfers": q("SELECT count(*) FROM points_transfers"),
             "entries": q("SELECT count(*) FROM points_entries"),
@@ -460,6 +460,8 @@ def measure_latency(port: int, groups: dict[str, Any], args, server_cpu) -> dict
         summary = harness.latency_summary(sorted(times))
         summary["p95_ms"] = harness.percentile(sorted(times), 95) * 1000
         results[label] = {**summary, "requests": len(times), "per_second": len(times) / window.elapsed,
+                          "server_cpu_ms": used["server"] * window.elapsed * 10 / len(times),
+                          "postgres_cpu_ms": used["postgres"] * window.elapsed * 10 / len(times),
                           "other_cpu_pct": max(used["machine"] - used["postgres"] - used["redis"] - used["server"]
                                                - used["bench"], 0.0)}
         harness.log(f"  {label}: p50 {summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms, "
@@ -582,10 +584,11 @@ def measure(run: harness.Run, args) -> int:
     print(f"Consistency before measuring: {harness.verdict(consistency['pass'])} "
           + "; ".join(f"{k} {v:,}" for k, v in consistency["figures"].items()))
     print()
-    harness.print_header(f"{'case':<32}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'req/s':>8}{'other CPU':>11}")
+    harness.print_header(f"{'case':<32}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'req/s':>8}{'other CPU':>11}"
+                         f"{'CPU ms/req: gunicorn, PostgreSQL':>34}")
     for label, r in latency.items():
         print(f"{label:<32}{r['p50_ms']:>8.1f}{r['p95_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['per_second']:>8.0f}"
-              f"{r['other_cpu_pct']:>10.0f}%")
+              f"{r['other_cpu_pct']:>10.0f}%{r['server_cpu_ms']:>25.2f}, {r['postgres_cpu_ms']:.2f}")
     print(f"{'mixed, ' + str(args.connections) + ' connections':<32}{throughput['p50_ms']:>8.1f}"
           f"{throughput['p95_ms']:>8.1f}{throughput['p99_ms']:>8.1f}{throughput['per_second']:>8.0f}"
           f"   errors {throughput['errors']}")
