@@ -200,6 +200,38 @@ def reader(db_url: str) -> dict[str, Any]:
     return {"token": token, "city": city, "districts": districts, "streets": streets, "orgs": orgs}
 
 
+def explain_city_ranking(db_url: str, who: dict[str, Any]) -> list[str]:
+    """EXPLAIN ANALYZE of each statement the city's ranking runs (captured from the service's own call)."""
+    import psycopg
+    from sqlalchemy import event
+
+    from app import create_app
+    from app.extensions import db
+    from app.services.points import rankings
+    from app.timeutil import now_utc
+
+    captured: list[tuple[str, Any]] = []
+    app = create_app()
+    with app.app_context():
+        def capture(conn, cursor, statement, parameters, context, executemany):
+            if "points_earnings" in statement:
+                captured.append((statement, parameters))
+
+        event.listen(db.engine, "before_cursor_execute", capture)
+        try:
+            rankings.ranking(region_id=who["city"], now=now_utc())
+        finally:
+            event.remove(db.engine, "before_cursor_execute", capture)
+            db.session.remove()
+            db.engine.dispose()
+    out = []
+    with psycopg.connect(harness.libpq_url(db_url)) as conn:
+        for statement, parameters in captured:
+            out.append("-- " + " ".join(statement.split())[:400])
+            out += [r[0] for r in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters).fetchall()]
+    return out
+
+
 def measure_rankings(port: int, who: dict[str, Any], args, server_cpu) -> dict[str, Any]:
     client = Client(port)
     cases = {
@@ -265,6 +297,8 @@ def measure(run: harness.Run, args) -> int:
     rankings = measure_rankings(server.port, who, args, server.cpu_seconds)
     shown = rankings.pop("_shown")
     results["rankings"] = rankings
+    plans = explain_city_ranking(db_url, who)
+    results["plans"] = plans
 
     harness.print_settings({
         "city": f"scale {args.scale}: {counts.get('volunteers', 0):,} volunteers, {counts.get('activities', 0):,} "
@@ -294,6 +328,9 @@ def measure(run: harness.Run, args) -> int:
     for label, r in rankings.items():
         table.record(label, f"{label}: p99 ms", r["p99_ms"], f"< {REFERENCE_P99_MS:.0f}", r["p99_ms"] < REFERENCE_P99_MS,
                      target_max=REFERENCE_P99_MS)
+    print("\nQuery plans: the city's ranking")
+    for line in plans:
+        print("  " + line)
     if args.json:
         harness.write_json(args.json, {"results": results, "checks": table.checks})
     return 0
