@@ -197,12 +197,20 @@ def measure(run: harness.Run, args) -> int:
     phases = []
     for phase, (reward_id, stock) in enumerate(zip(reward_ids, stocks)):
         harness.log(f"firing {len(tokens)} redemptions at once at the reward of {stock}")
+        window = harness.CpuWindow(server=server.cpu_seconds, services=harness.service_cpu_seconds,
+                                   machine=harness.machine_cpu_seconds, bench=harness.self_cpu_seconds)
+        window.start()
         wall, results = fire(server.port, reward_id, tokens, phase)
+        used = window.stop()
+        other = max(used["machine"] - used["server"] - used["postgres"] - used["redis"] - used["bench"], 0.0)
         latencies = sorted(elapsed for _, _, elapsed in results)
         codes = Counter(code for _, code, _ in results)
         phases.append({"stock": stock, "reward_id": reward_id, "wall_seconds": wall,
                        "throughput": len(results) / wall, "latency": harness.latency_summary(latencies),
-                       "answers": dict(codes), "created": codes.get("created", 0)})
+                       "answers": dict(codes), "created": codes.get("created", 0),
+                       "server_cpu_ms_per_answer": used["server"] * 1000 / len(results),
+                       "postgres_cpu_ms_per_answer": used["postgres"] * 1000 / len(results),
+                       "other_cpu_pct": 100 * other / window.elapsed})
     checks = check(app, [(p["reward_id"], p["stock"], p["created"]) for p in phases], args.volunteers)
     harness.print_settings({"volunteers (simultaneous)": args.volunteers, "rewards (stock)": args.stocks,
                             "gunicorn": f"{args.workers} × {harness.worker_class_label('gthread', args.threads)}",
@@ -214,6 +222,8 @@ def measure(run: harness.Run, args) -> int:
         print(f"throughput          {p['throughput']:.1f} answers/s")
         print("latency             " + ", ".join(f"{key[:-3]} {value:.1f} ms" for key, value in p["latency"].items()))
         print(f"answers             {p['answers']}")
+        print(f"CPU per answer      gunicorn {p['server_cpu_ms_per_answer']:.1f} ms, PostgreSQL "
+              f"{p['postgres_cpu_ms_per_answer']:.1f} ms (others meanwhile: {p['other_cpu_pct']:.0f} % of a core)")
     print()
     for name, passed in checks.items():
         print(f"{name:<48}{harness.verdict(passed)}")
