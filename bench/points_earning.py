@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import harness, kpi_data  # noqa: E402
-from bench.points_ledger import Client  # noqa: E402
+from bench.points_ledger import Client, database, print_cases, print_p99_targets, time_cases  # noqa: E402
 
 REFERENCE_P99_MS = 100.0
 VOLUNTEER_OPENID = "bench_points_ranking_reader"
@@ -72,19 +72,6 @@ def main(argv=None) -> int:
         return 0
     args = parse_args(argv)
     return harness.run_main(lambda run: measure(run, args), tmp_prefix="bench-points-earning-", keep_tmp=args.keep_tmp)
-
-
-def database(run: harness.Run, args) -> str:
-    import psycopg
-
-    if not (args.keep or args.reuse):
-        return run.throwaway_database(args.server_url, args.database)
-    with psycopg.connect(harness.libpq_url(args.server_url), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (args.database,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{args.database}"')
-    if not args.keep:
-        run.defer(lambda: harness.drop_database(args.server_url, args.database))
-    return harness.replace_database(args.server_url, args.database)
 
 
 def prepare_city(db_url: str, args) -> dict[str, Any]:
@@ -232,37 +219,22 @@ def explain_city_ranking(db_url: str, who: dict[str, Any]) -> list[str]:
     return out
 
 
-def measure_rankings(port: int, who: dict[str, Any], args, server_cpu) -> dict[str, Any]:
+def measure_rankings(port: int, who: dict[str, Any], args, server_cpu) -> tuple[dict[str, Any], int]:
+    """The four ranking cases (see the module's docstring); and how many lines a ranking showed."""
     client = Client(port)
+    token = who["token"]
     cases = {
-        "region: the city": lambda i: f"/api/v1/regions/{who['city']}/points/ranking",
-        "region: a district": lambda i: f"/api/v1/regions/{who['districts'][i % len(who['districts'])]}/points/ranking",
-        "region: a street": lambda i: f"/api/v1/regions/{who['streets'][i % len(who['streets'])]}/points/ranking",
-        "organisation (20 largest)": lambda i: f"/api/v1/organizations/{who['orgs'][i % len(who['orgs'])]}/points/ranking",
+        "region: the city": lambda i: (f"/api/v1/regions/{who['city']}/points/ranking", token),
+        "region: a district": lambda i: (f"/api/v1/regions/{who['districts'][i % len(who['districts'])]}/points/ranking",
+                                         token),
+        "region: a street": lambda i: (f"/api/v1/regions/{who['streets'][i % len(who['streets'])]}/points/ranking", token),
+        "organisation (20 largest)": lambda i: (
+            f"/api/v1/organizations/{who['orgs'][i % len(who['orgs'])]}/points/ranking", token),
     }
-    for make in cases.values():
+    for make in cases.values():  # warm-up: imports, pool, plans
         for i in range(5):
-            _, body = client.get(make(i), who["token"])
-    shown = len(body["items"])
-    results = {}
-    for label, make in cases.items():
-        if args.quiet_wait > 0:
-            harness.wait_until_quiet(args.quiet_wait)
-        window = harness.CpuWindow(machine=harness.machine_cpu_seconds, bench=harness.self_cpu_seconds,
-                                   services=harness.service_cpu_seconds, server=server_cpu)
-        window.start()
-        times = []
-        for i in range(args.requests):
-            times.append(client.get(make(i), who["token"])[0])
-        used = window.percent(window.stop())
-        times.sort()
-        results[label] = {**harness.latency_summary(times), "p95_ms": harness.percentile(times, 95) * 1000,
-                          "requests": len(times), "per_second": len(times) / window.elapsed,
-                          "other_cpu_pct": max(used["machine"] - used["postgres"] - used["redis"] - used["server"]
-                                               - used["bench"], 0.0)}
-        harness.log(f"  {label}: p50 {results[label]['p50_ms']:.1f} ms, p99 {results[label]['p99_ms']:.1f} ms")
-    results["_shown"] = shown
-    return results
+            _, body = client.get(*make(i))
+    return time_cases(client, cases, args.requests, args.quiet_wait, server_cpu), len(body["items"])
 
 
 def measure(run: harness.Run, args) -> int:
@@ -294,8 +266,7 @@ def measure(run: harness.Run, args) -> int:
         print(f"set-up failed: {exc}", file=sys.stderr)
         return 1
     harness.log("rankings, one request at a time ...")
-    rankings = measure_rankings(server.port, who, args, server.cpu_seconds)
-    shown = rankings.pop("_shown")
+    rankings, shown = measure_rankings(server.port, who, args, server.cpu_seconds)
     results["rankings"] = rankings
     plans = explain_city_ranking(db_url, who)
     results["plans"] = plans
@@ -318,21 +289,13 @@ def measure(run: harness.Run, args) -> int:
     print(f"CPU                 pass process {earning['cpu_s']:.0f} s, PostgreSQL {earning['postgres_cpu_s']:.0f} s, "
           f"machine {earning['machine_cpu_s']:.0f} s")
     print()
-    harness.print_header(f"{'ranking (top 50, ' + str(shown) + ' shown)':<32}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
-                         f"{'req/s':>8}{'other CPU':>11}")
-    for label, r in rankings.items():
-        print(f"{label:<32}{r['p50_ms']:>8.1f}{r['p95_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['per_second']:>8.0f}"
-              f"{r['other_cpu_pct']:>10.0f}%")
-    print("\nReference (no target in the issue)")
-    table = harness.TargetTable(40, 8, 12)
-    for label, r in rankings.items():
-        table.record(label, f"{label}: p99 ms", r["p99_ms"], f"< {REFERENCE_P99_MS:.0f}", r["p99_ms"] < REFERENCE_P99_MS,
-                     target_max=REFERENCE_P99_MS)
+    print_cases(f"ranking (top 50, {shown} shown)", rankings)
+    checks = print_p99_targets("Reference (no target in the issue)", rankings, REFERENCE_P99_MS)
     print("\nQuery plans: the city's ranking")
     for line in plans:
         print("  " + line)
     if args.json:
-        harness.write_json(args.json, {"results": results, "checks": table.checks})
+        harness.write_json(args.json, {"results": results, "checks": checks})
     return 0
 
 

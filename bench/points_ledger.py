@@ -41,7 +41,6 @@ on a ledger an earlier `--keep` run loaded with the same --transfers/--volunteer
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
@@ -51,7 +50,7 @@ import time
 from collections import deque
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -395,35 +394,16 @@ def tokens_for(groups: dict[str, Any]) -> None:
 
 
 class Client:
-    """GETs on one kept-alive connection (reopened when a sync worker closes it)."""
+    """GETs with a bearer token on one kept-alive connection (bench/kpi.py's get_json): (seconds, JSON)."""
 
     def __init__(self, port: int):
         self.port = port
-        self.conn: http.client.HTTPConnection | None = None
+        self.holder: dict[str, Any] = {}
 
     def get(self, path: str, token: str) -> tuple[float, dict[str, Any]]:
-        for attempt in (1, 2):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            started = time.perf_counter()
-            try:
-                self.conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
-                response = self.conn.getresponse()
-                body = response.read()
-            except (http.client.HTTPException, OSError):
-                self.conn.close()
-                self.conn = None
-                if attempt == 2:
-                    raise
-                continue
-            elapsed = time.perf_counter() - started
-            if response.will_close:
-                self.conn.close()
-                self.conn = None
-            if response.status != 200:
-                raise RuntimeError(f"GET {path}: HTTP {response.status} {body[:300]!r}")
-            return elapsed, json.loads(body)
-        raise AssertionError("unreachable")
+        from bench.kpi import get_json
+
+        return get_json(self.port, path, token, self.holder)
 
 
 def cases(groups: dict[str, Any]) -> dict[str, Any]:
@@ -436,6 +416,47 @@ def cases(groups: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def time_cases(client: Client, requests: dict[str, Callable[[int], tuple[str, str]]], count: int, quiet_wait: float,
+               server_cpu: Callable[[], float]) -> dict[str, Any]:
+    """Each case `count` times, one request at a time (request i: `make(i)` = (path, token)), after waiting
+    for a quiet machine: p50/p95/p99, requests/s, CPU per request of gunicorn and PostgreSQL, others' CPU."""
+    results = {}
+    for label, make in requests.items():
+        if quiet_wait > 0:
+            harness.wait_until_quiet(quiet_wait)
+        window = harness.CpuWindow(machine=harness.machine_cpu_seconds, bench=harness.self_cpu_seconds,
+                                   services=harness.service_cpu_seconds, server=server_cpu)
+        window.start()
+        times = sorted(client.get(*make(i))[0] for i in range(count))
+        used = window.percent(window.stop())
+        results[label] = {**harness.latency_summary(times), "p95_ms": harness.percentile(times, 95) * 1000,
+                          "requests": count, "per_second": count / window.elapsed,
+                          "server_cpu_ms": used["server"] * window.elapsed * 10 / count,
+                          "postgres_cpu_ms": used["postgres"] * window.elapsed * 10 / count,
+                          "other_cpu_pct": max(used["machine"] - used["postgres"] - used["redis"] - used["server"]
+                                               - used["bench"], 0.0)}
+        harness.log(f"  {label}: p50 {results[label]['p50_ms']:.1f} ms, p95 {results[label]['p95_ms']:.1f} ms, "
+                    f"p99 {results[label]['p99_ms']:.1f} ms")
+    return results
+
+
+def print_cases(first_column: str, results: dict[str, Any]) -> None:
+    harness.print_header(f"{first_column:<32}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'req/s':>8}{'other CPU':>11}"
+                         f"{'CPU ms/req: gunicorn, PostgreSQL':>34}")
+    for label, r in results.items():
+        print(f"{label:<32}{r['p50_ms']:>8.1f}{r['p95_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['per_second']:>8.0f}"
+              f"{r['other_cpu_pct']:>10.0f}%{r['server_cpu_ms']:>25.2f}, {r['postgres_cpu_ms']:.2f}")
+
+
+def print_p99_targets(heading: str, results: dict[str, Any], limit_ms: float) -> dict[str, Any]:
+    print(f"\n{heading}")
+    table = harness.TargetTable(40, 8, 12)
+    for label, r in results.items():
+        table.record(label, f"{label}: p99 ms", r["p99_ms"], f"< {limit_ms:.0f}", r["p99_ms"] < limit_ms,
+                     target_max=limit_ms)
+    return table.checks
+
+
 def measure_latency(port: int, groups: dict[str, Any], args, server_cpu) -> dict[str, Any]:
     client = Client(port)
     table = cases(groups)
@@ -444,29 +465,12 @@ def measure_latency(port: int, groups: dict[str, Any], args, server_cpu) -> dict
             _, body = client.get(path(person), person["token"])
             if not body["items"] or not isinstance(body["balance"], int):
                 raise RuntimeError(f"unexpected answer ({len(body['items'])} lines): {str(body)[:300]}")
-    results = {}
-    for label, (people, path) in table.items():
-        if args.quiet_wait > 0:
-            harness.wait_until_quiet(args.quiet_wait)
-        window = harness.CpuWindow(machine=harness.machine_cpu_seconds, bench=harness.self_cpu_seconds,
-                                   services=harness.service_cpu_seconds, server=server_cpu)
-        window.start()
-        times = []
-        for i in range(args.requests):
-            person = people[i % len(people)]
-            elapsed, _ = client.get(path(person), person["token"])
-            times.append(elapsed)
-        used = window.percent(window.stop())
-        summary = harness.latency_summary(sorted(times))
-        summary["p95_ms"] = harness.percentile(sorted(times), 95) * 1000
-        results[label] = {**summary, "requests": len(times), "per_second": len(times) / window.elapsed,
-                          "server_cpu_ms": used["server"] * window.elapsed * 10 / len(times),
-                          "postgres_cpu_ms": used["postgres"] * window.elapsed * 10 / len(times),
-                          "other_cpu_pct": max(used["machine"] - used["postgres"] - used["redis"] - used["server"]
-                                               - used["bench"], 0.0)}
-        harness.log(f"  {label}: p50 {summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms, "
-                    f"p99 {summary['p99_ms']:.1f} ms")
-    return results
+
+    def request(people, path):
+        return lambda i: (path(people[i % len(people)]), people[i % len(people)]["token"])
+
+    return time_cases(client, {label: request(people, path) for label, (people, path) in table.items()},
+                      args.requests, args.quiet_wait, server_cpu)
 
 
 def measure_throughput(port: int, groups: dict[str, Any], args) -> dict[str, Any]:
@@ -584,26 +588,18 @@ def measure(run: harness.Run, args) -> int:
     print(f"Consistency before measuring: {harness.verdict(consistency['pass'])} "
           + "; ".join(f"{k} {v:,}" for k, v in consistency["figures"].items()))
     print()
-    harness.print_header(f"{'case':<32}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'req/s':>8}{'other CPU':>11}"
-                         f"{'CPU ms/req: gunicorn, PostgreSQL':>34}")
-    for label, r in latency.items():
-        print(f"{label:<32}{r['p50_ms']:>8.1f}{r['p95_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['per_second']:>8.0f}"
-              f"{r['other_cpu_pct']:>10.0f}%{r['server_cpu_ms']:>25.2f}, {r['postgres_cpu_ms']:.2f}")
+    print_cases("case", latency)
     print(f"{'mixed, ' + str(args.connections) + ' connections':<32}{throughput['p50_ms']:>8.1f}"
           f"{throughput['p95_ms']:>8.1f}{throughput['p99_ms']:>8.1f}{throughput['per_second']:>8.0f}"
           f"   errors {throughput['errors']}")
-    print("\nTargets")
-    table = harness.TargetTable(40, 8, 12)
-    for label, r in latency.items():
-        table.record(label, f"{label}: p99 ms", r["p99_ms"], f"< {TARGET_P99_MS:.0f}", r["p99_ms"] < TARGET_P99_MS,
-                     target_max=TARGET_P99_MS)
+    checks = print_p99_targets("Targets", latency, TARGET_P99_MS)
     print("\nQuery plans")
     for line in plans:
         print("  " + line)
     if args.json:
         harness.write_json(args.json, {"settings": settings, "loading": meta, "consistency": consistency,
                                        "latency": latency, "throughput": throughput, "plans": plans,
-                                       "checks": table.checks})
+                                       "checks": checks})
     return 0
 
 
