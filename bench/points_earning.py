@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import harness, kpi_data  # noqa: E402
-from bench.points_ledger import Client, database, print_cases, print_p99_targets, time_cases  # noqa: E402
+from bench.points_ledger import Client, add_common_options, environment, print_cases, print_p99_targets, start_server, time_cases  # noqa: E402
 
 REFERENCE_P99_MS = 100.0
 VOLUNTEER_OPENID = "bench_points_ranking_reader"
@@ -52,16 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--earn-seconds", type=float, default=300.0,
                    help="stop the earning pass after this many seconds; 0: run it to the end (default 300)")
     p.add_argument("--requests", type=int, default=100, help="requests per ranking case (default 100)")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
-    p.add_argument("--database", default="bench_points_city",
-                   help="name of the database kept with --keep / reused with --reuse (default bench_points_city)")
-    p.add_argument("--keep", action="store_true", help="keep the database after the run")
-    p.add_argument("--reuse", action="store_true", help="measure on the city a --keep run left (same scale and seed)")
-    harness.add_server_url_option(p)
-    harness.add_redis_options(p, "redis://127.0.0.1:6379/12")
-    harness.add_quiet_wait_option(p)
-    harness.add_json_option(p)
-    harness.add_keep_tmp_option(p, "config, gunicorn log")
+    add_common_options(p, "bench_points_city", "the city (same scale and seed)")
     return p.parse_args(argv)
 
 
@@ -239,10 +230,7 @@ def measure_rankings(port: int, who: dict[str, Any], args, server_cpu) -> tuple[
 
 def measure(run: harness.Run, args) -> int:
     try:
-        db_url = database(run, args)
-        redis_url, redis_desc = run.shared_redis(None if args.no_redis else args.redis_url)
-        env = harness.app_environment(run.tmp, db_url, redis_url)
-        os.environ.update(env)
+        db_url, env, redis_desc = environment(run, args)
         harness.migrate(env)
         city = prepare_city(db_url, args)
     except harness.SetupError as exc:
@@ -259,11 +247,8 @@ def measure(run: harness.Run, args) -> int:
     results["fill"] = fill = fill_and_consent(db_url)
     harness.log(f"  earnings filled in for the rest: {fill['filled']:,}; consents {fill['consented']:,}")
     who = reader(db_url)
-    try:
-        server = run.gunicorn("gunicorn-ours", "app:create_app()", env, workers=args.workers, timeout=300)
-        harness.wait_ready(server, lambda: harness.check_answer(server.port, "GET", "/healthz", [b'"ok"']), timeout=120)
-    except harness.SetupError as exc:
-        print(f"set-up failed: {exc}", file=sys.stderr)
+    server = start_server(run, env, args.workers)
+    if server is None:
         return 1
     harness.log("rankings, one request at a time ...")
     rankings, shown = measure_rankings(server.port, who, args, server.cpu_seconds)

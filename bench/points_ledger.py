@@ -72,20 +72,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--transfers", type=int, default=10_000_000, help="transfers in the ledger (default 10,000,000)")
     p.add_argument("--volunteers", type=int, default=100_000, help="volunteers (default 100,000)")
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--database", default="bench_points",
-                   help="name of the database kept with --keep / reused with --reuse (default bench_points)")
-    p.add_argument("--keep", action="store_true", help="keep the loaded database after the run")
-    p.add_argument("--reuse", action="store_true", help="measure on the ledger a --keep run loaded, if it matches")
     p.add_argument("--requests", type=int, default=300, help="requests per latency case (default 300)")
     p.add_argument("--connections", type=int, default=8, help="connections of the mixed throughput case (default 8)")
     p.add_argument("--seconds", type=float, default=10.0, help="length of the mixed throughput case (default 10)")
+    add_common_options(p, "bench_points", "the ledger")
+    return p.parse_args(argv)
+
+
+def add_common_options(p: argparse.ArgumentParser, database_name: str, what: str) -> None:
+    """The options the points benchmarks share: the kept database, gunicorn, and harness's own."""
+    p.add_argument("--database", default=database_name,
+                   help=f"name of the database kept with --keep / reused with --reuse (default {database_name})")
+    p.add_argument("--keep", action="store_true", help="keep the database after the run")
+    p.add_argument("--reuse", action="store_true", help=f"measure on {what} a --keep run left, if it matches")
     p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
     harness.add_server_url_option(p)
     harness.add_redis_options(p, "redis://127.0.0.1:6379/12")
     harness.add_quiet_wait_option(p)
     harness.add_json_option(p)
     harness.add_keep_tmp_option(p, "config, gunicorn log")
-    return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
@@ -110,6 +115,15 @@ def database(run: harness.Run, args) -> str:
     if not args.keep:  # --reuse alone: measured, then dropped
         run.defer(lambda: harness.drop_database(args.server_url, args.database))
     return url
+
+
+def environment(run: harness.Run, args) -> tuple[str, dict[str, str], str]:
+    """(database URL, APP_* variables, also set in this process, Redis description) of a points benchmark."""
+    db_url = database(run, args)
+    redis_url, redis_desc = run.shared_redis(None if args.no_redis else args.redis_url)
+    env = harness.app_environment(run.tmp, db_url, redis_url)
+    os.environ.update(env)
+    return db_url, env, redis_desc
 
 
 def read_meta(conn) -> dict[str, Any] | None:
@@ -416,6 +430,17 @@ def cases(groups: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def start_server(run: harness.Run, env: dict[str, str], workers: int, timeout: int = 300) -> harness.Proc | None:
+    """gunicorn (sync workers) serving the app, once /healthz answers; None (said on stderr) if it did not come up."""
+    try:
+        server = run.gunicorn("gunicorn-ours", "app:create_app()", env, workers=workers, timeout=timeout)
+        harness.wait_ready(server, lambda: harness.check_answer(server.port, "GET", "/healthz", [b'"ok"']), timeout=120)
+    except harness.SetupError as exc:
+        print(f"set-up failed: {exc}", file=sys.stderr)
+        return None
+    return server
+
+
 def time_cases(client: Client, requests: dict[str, Callable[[int], tuple[str, str]]], count: int, quiet_wait: float,
                server_cpu: Callable[[], float]) -> dict[str, Any]:
     """Each case `count` times, one request at a time (request i: `make(i)` = (path, token)), after waiting
@@ -539,10 +564,7 @@ def explain(db_url: str, groups: dict[str, Any]) -> list[str]:
 
 def measure(run: harness.Run, args) -> int:
     try:
-        db_url = database(run, args)
-        redis_url, redis_desc = run.shared_redis(None if args.no_redis else args.redis_url)
-        env = harness.app_environment(run.tmp, db_url, redis_url)
-        os.environ.update(env)
+        db_url, env, redis_desc = environment(run, args)
         meta = prepare(db_url, env, args)
     except harness.SetupError as exc:
         print(f"set-up failed: {exc}", file=sys.stderr)
@@ -558,11 +580,8 @@ def measure(run: harness.Run, args) -> int:
         return 1
     tokens_for(groups)
     plans = explain(db_url, groups)
-    try:
-        server = run.gunicorn("gunicorn-ours", "app:create_app()", env, workers=args.workers, timeout=120)
-        harness.wait_ready(server, lambda: harness.check_answer(server.port, "GET", "/healthz", [b'"ok"']), timeout=120)
-    except harness.SetupError as exc:
-        print(f"set-up failed: {exc}", file=sys.stderr)
+    server = start_server(run, env, args.workers)
+    if server is None:
         return 1
     harness.log("GET /api/v1/me/points, one request at a time ...")
     latency = measure_latency(server.port, groups, args, server.cpu_seconds)
