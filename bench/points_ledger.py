@@ -21,9 +21,9 @@ issuance's, and for the measured accounts every `balance_after` is the running s
 
 The skew: transfer i picks volunteer ⌊N·u³⌋ (u uniform), so the first volunteers hold tens of
 thousands of lines (the first one about a fiftieth of the ledger) and the median one about 50.
-The mix: 70 % earn (issuance → volunteer), 8 % bonus (the organisation's pool → volunteer), 8 %
-gift (volunteer → volunteer), 7 % hold (volunteer → holds), 7 % expire (volunteer → expiry), and
-about half as many settlements of the oldest pending hold (post → redemptions, or void back); a
+The mix: about 72 % earn (issuance → volunteer), 8 % bonus (the organisation's pool → volunteer),
+8 % gift (volunteer → volunteer), 4 % hold (volunteer → holds), 4 % expire (volunteer → expiry) and
+4 % settlements of the oldest pending hold (4 in 5 posted → redemptions, the rest voided back); a
 spend larger than the balance becomes an earn.
 
 Measured, one request at a time on one kept-alive connection, `--requests` each, after a warm-up:
