@@ -178,16 +178,20 @@ def test_a_record_written_by_the_real_check_out_path_earns_on_the_next_pass(app_
 def test_a_record_the_ledger_refuses_is_logged_and_retried_without_blocking_the_rest(world, monkeypatch):
     bad = record(world, 60)
     record(world, 60)
-    real = ledger.transfer
+    real = {name: getattr(ledger, name) for name in ("transfer", "earn_locked")}
 
-    def refuse_first(key, *args, **kwargs):
-        if key == earning.earn_key(bad.id):
-            raise DomainError("points_amount_invalid", "测试")
-        return real(key, *args, **kwargs)
+    def refusing(name):
+        def refuse_bad(key, *args, **kwargs):
+            if key == earning.earn_key(bad.id):
+                raise DomainError("points_amount_invalid", "测试")
+            return real[name](key, *args, **kwargs)
+        return refuse_bad
 
-    monkeypatch.setattr(ledger, "transfer", refuse_first)
+    for name in real:
+        monkeypatch.setattr(ledger, name, refusing(name))
     # The chunk with the refused record is undone as a whole, then each record is tried on its own.
     assert run(world) == {"records": 2, "earned": 10, "taken_back": 0, "skipped": 0, "failed": 1}
-    monkeypatch.setattr(ledger, "transfer", real)
+    for name, function in real.items():
+        monkeypatch.setattr(ledger, name, function)
     assert run(world)["earned"] == 10
     assert balance(world.alice, world.now) == 20

@@ -72,7 +72,7 @@ def earn_record(record_id: int, *, now: datetime, cache: dict | None = None) -> 
     source = record.source
     if record.corrects_record_id is not None:
         source = db.session.scalar(select(ServiceRecord.source).where(ServiceRecord.id == record.corrects_record_id))
-    return _earn(record, activity, source, now=now, cache={} if cache is None else cache)
+    return _earn(record, activity, source, now=now, cache={} if cache is None else cache, locked=False)
 
 
 def _account_id(kind: PointsAccountKind, owner_id: int, now: datetime, cache: dict) -> int:
@@ -88,14 +88,19 @@ def _forget_accounts(cache: dict) -> None:
     cache.pop("accounts", None)
 
 
-def _earn(record: ServiceRecord, activity: Activity, source, *, now: datetime, cache: dict) -> PointsEarning:
+def _earn(record: ServiceRecord, activity: Activity, source, *, now: datetime, cache: dict,
+          locked: bool) -> PointsEarning:
+    """With `locked`, the caller holds the locks of the volunteer's and the issuance account (a chunk)."""
     rules = points_rules.in_force_by_id(activity.region_id, cache)
     year = to_local(record.created_at).year
     earning = PointsEarning(record_id=record.id, volunteer_id=record.volunteer_id, activity_id=activity.id, year=year,
                             points=0, computed_points=0, note=None, created_at=now)
-    # Claim the record first: a concurrent pass waits here on the primary key and then fails its insert.
     db.session.add(earning)
-    db.session.flush()
+    if not locked:
+        # Claim the record first: a concurrent pass waits here on the primary key and then fails its insert.
+        # A chunk needs no early claim: it holds the accounts' locks, so a concurrent chunk waits for its
+        # commit and then fails on the same key, and its records are tried one by one.
+        db.session.flush()
     if rules.earning_starts_on is not None and to_local(activity.starts_at).date() < rules.earning_starts_on:
         earning.note = "before_earning_start"
         return earning
@@ -108,7 +113,8 @@ def _earn(record: ServiceRecord, activity: Activity, source, *, now: datetime, c
         return earning
     volunteer_account_id = _account_id(PointsAccountKind.VOLUNTEER, record.volunteer_id, now, cache)
     # The volunteer's account lock serialises the cap and clamp reads with other earnings and spends.
-    ledger._lock(volunteer_account_id)
+    if not locked:
+        ledger._lock(volunteer_account_id)
     if computed > 0:
         amount = computed
         if rules.yearly_cap:
@@ -117,8 +123,13 @@ def _earn(record: ServiceRecord, activity: Activity, source, *, now: datetime, c
             if room < amount:
                 amount, earning.note = room, "yearly_cap"
         if amount > 0:
-            ledger.transfer(earn_key(record.id), _account_id(PointsAccountKind.ISSUANCE, activity.region_id, now, cache),
-                            volunteer_account_id, amount, TransferCode.EARN, f"service_record:{record.id}", now)
+            issuance_account_id = _account_id(PointsAccountKind.ISSUANCE, activity.region_id, now, cache)
+            if locked:
+                ledger.earn_locked(earn_key(record.id), issuance_account_id, volunteer_account_id, amount,
+                                   f"service_record:{record.id}", now)
+            else:
+                ledger.transfer(earn_key(record.id), issuance_account_id, volunteer_account_id, amount,
+                                TransferCode.EARN, f"service_record:{record.id}", now)
         earning.points = amount
         return earning
     wanted = -computed
@@ -243,7 +254,7 @@ def _earn_chunk(record_ids: list[int], *, now: datetime, cache: dict) -> list[Po
     outcomes: list[PointsEarning | None] = [None] * (len(record_ids) - len(records))
     for record in records:
         source = sources[record.corrects_record_id] if record.corrects_record_id is not None else record.source
-        outcomes.append(_earn(record, activities[record.activity_id], source, now=now, cache=cache))
+        outcomes.append(_earn(record, activities[record.activity_id], source, now=now, cache=cache, locked=True))
     return outcomes
 
 

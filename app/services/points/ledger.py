@@ -183,6 +183,25 @@ def transfer(idem_key: str, debit_account_id: int, credit_account_id: int, amoun
                    event_at=event_at)
 
 
+def earn_locked(idem_key: str, issuance_account_id: int, volunteer_account_id: int, amount: int,
+                reference: str | None, now: datetime) -> PointsTransfer:
+    """An earning for a caller that holds both accounts' locks and owns the key: one INSERT.
+
+    For the earning pass only, whose earning row (primary key: the record) is claimed in the same
+    transaction, so no other transaction can be writing this key; a key taken anyway fails the
+    INSERT, and the caller's transaction with it. Issuance may go negative and a volunteer is only
+    credited, so there is no balance to check. The row is inserted with the session's next flush (the
+    caller's next query or its commit), so a chunk of earnings is sent as one batched INSERT.
+    """
+    if not isinstance(amount, int) or amount <= 0:
+        raise DomainError("points_amount_invalid", "积分数必须是正整数", 422)
+    row = PointsTransfer(idempotency_key=idem_key, debit_account_id=issuance_account_id,
+                         credit_account_id=volunteer_account_id, amount=amount, code=Code.EARN, reference=reference,
+                         event_at=now, created_at=now)
+    db.session.add(row)
+    return row
+
+
 def earn(idem_key: str, region_id: int, volunteer_id: int, amount: int, reference: str | None,
          now: datetime) -> PointsTransfer:
     issuance = account(Kind.ISSUANCE, region_id, now)
