@@ -177,7 +177,7 @@ def _organization_account_view(account_id: int, organization_id: int, kind: Poin
     found = db.session.scalar(select(PointsAccount).where(PointsAccount.kind == kind, PointsAccount.owner_id == org.id))
     if found is None:
         return {"balance": 0, "items": [], "next_before": None}
-    lines = ledger.history(found.id, limit=limit + 1, before_entry_id=before)
+    lines = views.lines_before(found.id, limit=limit + 1, before=before)
     more = len(lines) > limit
     items = views.describe(found.id, lines[:limit])
     return {"balance": ledger.balance(found.id), "items": items, "next_before": items[-1]["id"] if more else None}

@@ -21,7 +21,6 @@ from app.errors import NotFound
 from app.extensions import db
 from app.pii import mask_name
 from app.services import access, paging, regions
-from app.services.volunteers import own_volunteer
 from models import Account, Activity, Organization, Region, ServiceRecord, Volunteer
 from models.points import SYSTEM_KINDS, PointsAccount, PointsAccountKind, PointsEntry, PointsTransfer
 from models.rewards import Redemption, Reward
@@ -45,33 +44,39 @@ ACCOUNTS = paging.Keyset((PointsAccount.id,))
 
 # ------------------------------------------------------------------------------------------ names
 
-def account_names(accounts: list[PointsAccount]) -> dict[int, str]:
+def account_names(accounts: list[Any]) -> dict[int, str]:
     """Each account described in Chinese; a volunteer by their masked name."""
-    owners: dict[str, set[int]] = {"volunteer": set(), "organization": set(), "region": set()}
-    for row in accounts:
-        kind = str(row.kind)
-        owners["volunteer" if kind == Kind.VOLUNTEER else "organization" if kind in (Kind.ORG_POOL, Kind.SPONSOR)
-               else "region"].add(row.owner_id)
-    people = dict(db.session.execute(select(Volunteer.id, Volunteer.real_name).where(
-        Volunteer.id.in_(owners["volunteer"]))).all()) if owners["volunteer"] else {}
-    orgs = dict(db.session.execute(select(Organization.id, Organization.name).where(
-        Organization.id.in_(owners["organization"]))).all()) if owners["organization"] else {}
-    places = dict(db.session.execute(select(Region.id, Region.name).where(
-        Region.id.in_(owners["region"]))).all()) if owners["region"] else {}
+    return names_of(list({row.id for row in accounts}))
+
+
+def names_of(account_ids: list[int]) -> dict[int, str]:
+    """The accounts' names, read with their owners in one statement."""
+    if not account_ids:
+        return {}
+    owned_by_organization = PointsAccount.kind.in_([Kind.ORG_POOL, Kind.SPONSOR])
+    owned_by_region = PointsAccount.kind.in_([Kind(kind) for kind in SYSTEM_KINDS])
+    rows = db.session.execute(
+        select(PointsAccount.id, PointsAccount.kind, Volunteer.real_name, Organization.name.label("organization"),
+               Region.name.label("region"))
+        .outerjoin(Volunteer, (PointsAccount.kind == Kind.VOLUNTEER) & (Volunteer.id == PointsAccount.owner_id))
+        .outerjoin(Organization, owned_by_organization & (Organization.id == PointsAccount.owner_id))
+        .outerjoin(Region, owned_by_region & (Region.id == PointsAccount.owner_id))
+        .where(PointsAccount.id.in_(account_ids)))
     names = {}
-    for row in accounts:
+    for row in rows:
         kind = str(row.kind)
         if kind == Kind.VOLUNTEER:
-            names[row.id] = f"志愿者 {mask_name(people.get(row.owner_id)) or '（已注销）'}"
+            names[row.id] = f"志愿者 {mask_name(row.real_name) or '（已注销）'}"
         elif kind in (Kind.ORG_POOL, Kind.SPONSOR):
-            names[row.id] = f"{orgs.get(row.owner_id, '（已删除的组织）')} {KIND_LABELS[kind]}"
+            names[row.id] = f"{row.organization or '（已删除的组织）'} {KIND_LABELS[kind]}"
         else:
-            names[row.id] = f"{places.get(row.owner_id, '（已撤销的地区）')} {_SYSTEM_SUFFIX[kind]}"
+            names[row.id] = f"{row.region or '（已撤销的地区）'} {_SYSTEM_SUFFIX[kind]}"
     return names
 
 
-def _origins(transfers: list[PointsTransfer]) -> dict[int, str]:
-    """Where each transfer came from, in words, from its reference (and, for a redemption, its hold)."""
+def _origins(transfers: list[Any]) -> dict[int, str]:
+    """Where each transfer came from, in words, from its reference (and, for a redemption, its hold),
+    keyed by `transfer_id` (rows of `LINE_COLUMNS`)."""
     record_ids, activity_ids, hold_ids = set(), set(), set()
     for row in transfers:
         noun, _, value = (row.reference or "").partition(":")
@@ -80,7 +85,7 @@ def _origins(transfers: list[PointsTransfer]) -> dict[int, str]:
         elif noun == "activity" and value.isdigit():
             activity_ids.add(int(value))
         elif noun == "reward":
-            hold_ids.add(row.pending_transfer_id or row.id)
+            hold_ids.add(row.pending_transfer_id or row.transfer_id)
     records = dict(db.session.execute(select(ServiceRecord.id, Activity.title).join(
         Activity, Activity.id == ServiceRecord.activity_id).where(ServiceRecord.id.in_(record_ids))).all()) \
         if record_ids else {}
@@ -94,54 +99,76 @@ def _origins(transfers: list[PointsTransfer]) -> dict[int, str]:
         noun, _, value = (row.reference or "").partition(":")
         if noun == "service_record" and value.isdigit():
             title = records.get(int(value))
-            found[row.id] = f"服务记录 #{value}" + (f"（{title}）" if title else "")
+            found[row.transfer_id] = f"服务记录 #{value}" + (f"（{title}）" if title else "")
         elif noun == "activity" and value.isdigit() and int(value) in titles:
-            found[row.id] = f"活动「{titles[int(value)]}」"
-        elif noun == "reward" and (row.pending_transfer_id or row.id) in redemptions:
-            rid, title = redemptions[row.pending_transfer_id or row.id]
-            found[row.id] = f"兑换单 #{rid}（{title}）"
+            found[row.transfer_id] = f"活动「{titles[int(value)]}」"
+        elif noun == "reward" and (row.pending_transfer_id or row.transfer_id) in redemptions:
+            rid, title = redemptions[row.pending_transfer_id or row.transfer_id]
+            found[row.transfer_id] = f"兑换单 #{rid}（{title}）"
         elif noun == "expiry" and value:
-            found[row.id] = f"{value} 到期处理"
+            found[row.transfer_id] = f"{value} 到期处理"
     return found
 
 
 # ------------------------------------------------------------------------------------------ lines
 
-def describe(account_id: int, lines: list[tuple[PointsEntry, PointsTransfer]]) -> list[dict[str, Any]]:
-    """The account's lines as readers see them, newest first as given."""
+# An account's lines are read as plain rows (entry and transfer in one statement, no ORM objects):
+# the volunteer's history is the hottest read of the ledger.
+LINE_COLUMNS = (PointsEntry.id, PointsEntry.amount, PointsEntry.balance_after, PointsTransfer.id.label("transfer_id"),
+                PointsTransfer.code, PointsTransfer.debit_account_id, PointsTransfer.credit_account_id,
+                PointsTransfer.reference, PointsTransfer.memo, PointsTransfer.event_at, PointsTransfer.pending_transfer_id)
+
+
+def lines_query(account_id: int):
+    return (select(*LINE_COLUMNS).join(PointsTransfer, PointsTransfer.id == PointsEntry.transfer_id)
+            .where(PointsEntry.account_id == account_id))
+
+
+def lines_before(account_id: int, *, limit: int, before: int | None) -> list[Any]:
+    """The account's lines newest first, below entry id `before` (the pool's paging)."""
+    query = lines_query(account_id).order_by(PointsEntry.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(PointsEntry.id < before)
+    return list(db.session.execute(query))
+
+
+def describe(account_id: int, lines: list[Any]) -> list[dict[str, Any]]:
+    """The account's lines (rows of `LINE_COLUMNS`) as readers see them, newest first as given."""
     other_ids = {row.credit_account_id if row.debit_account_id == account_id else row.debit_account_id
-                 for _, row in lines}
-    others = list(db.session.scalars(select(PointsAccount).where(PointsAccount.id.in_(other_ids)))) if other_ids else []
-    names = account_names(others)
-    origins = _origins([row for _, row in lines])
+                 for row in lines}
+    names = names_of(list(other_ids))
+    origins = _origins(lines)
     items = []
-    for entry, row in lines:
+    for row in lines:
         other = row.credit_account_id if row.debit_account_id == account_id else row.debit_account_id
-        items.append({"id": entry.id, "transfer_id": row.id, "amount": entry.amount,
-                      "balance_after": entry.balance_after, "code": str(row.code),
-                      "code_label": CODE_LABELS[str(row.code)], "counterparty": names.get(other),
-                      "origin": origins.get(row.id), "memo": row.memo, "reference": row.reference,
+        code = str(row.code)
+        items.append({"id": row.id, "transfer_id": row.transfer_id, "amount": row.amount,
+                      "balance_after": row.balance_after, "code": code,
+                      "code_label": CODE_LABELS[code], "counterparty": names.get(other),
+                      "origin": origins.get(row.transfer_id), "memo": row.memo, "reference": row.reference,
                       "event_at": row.event_at})
     return items
 
 
-def _page(points_account: PointsAccount, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    entries, next_cursor = paging.keyset_page(select(PointsEntry).where(PointsEntry.account_id == points_account.id),
-                                              HISTORY, limit=limit, cursor=cursor)
-    transfers = {t.id: t for t in db.session.scalars(select(PointsTransfer).where(
-        PointsTransfer.id.in_([e.transfer_id for e in entries])))}
-    return describe(points_account.id, [(entry, transfers[entry.transfer_id]) for entry in entries]), next_cursor
+def _page(points_account_id: int, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    rows, next_cursor = paging.keyset_page(lines_query(points_account_id), HISTORY, limit=limit, cursor=cursor)
+    return describe(points_account_id, rows), next_cursor
 
 
 def mine(account: Account, *, limit: int, cursor: str | None) -> dict[str, Any]:
     """The caller's balance and a page of their lines, newest first; a volunteer who never earned has 0."""
-    volunteer = own_volunteer(account)
-    points_account = db.session.scalar(select(PointsAccount).where(
-        PointsAccount.kind == PointsAccountKind.VOLUNTEER, PointsAccount.owner_id == volunteer.id))
-    if points_account is None:
+    # One statement for the volunteer and their account, with no ORM object (and no PII decrypted).
+    found = db.session.execute(
+        select(Volunteer.id.label("volunteer_id"), PointsAccount.id, PointsAccount.balance)
+        .outerjoin(PointsAccount, (PointsAccount.kind == PointsAccountKind.VOLUNTEER)
+                   & (PointsAccount.owner_id == Volunteer.id))
+        .where(Volunteer.account_id == account.id)).first()
+    if found is None:
+        raise NotFound("not_registered", "您还没有注册为志愿者")
+    if found.id is None:
         return {"balance": 0, "items": [], "next_cursor": None}
-    items, next_cursor = _page(points_account, limit=limit, cursor=cursor)
-    return {"balance": points_account.balance, "items": items, "next_cursor": next_cursor}
+    items, next_cursor = _page(found.id, limit=limit, cursor=cursor)
+    return {"balance": found.balance, "items": items, "next_cursor": next_cursor}
 
 
 # ------------------------------------------------------------------------------------------ admins
@@ -196,6 +223,6 @@ def account_ledger(account_id: int, points_account_id: int, *, limit: int, curso
     if points_account is None:
         raise NotFound("points_account_not_found", "找不到该积分账户")
     access.require_admin_over(account_id, _owner_region(points_account), doing="查看积分账户流水")
-    items, next_cursor = _page(points_account, limit=limit, cursor=cursor)
+    items, next_cursor = _page(points_account.id, limit=limit, cursor=cursor)
     return {"account": _summary(points_account, account_names([points_account])[points_account.id]),
             "balance": points_account.balance, "items": items, "next_cursor": next_cursor}
