@@ -294,5 +294,8 @@ def _my_points(oa_openid: str) -> str:
     lines = [f"积分余额：{found['balance']}", "最近记录："]
     for item in found["items"]:
         sign = "+" if item["amount"] > 0 else ""
-        lines.append(f"{day_text(item['event_at'])} {item['code_label']} {sign}{item['amount']}（余 {item['balance_after']}）")
+        # A bonus carries the organiser's reason: the part a volunteer most wants to read.
+        memo = f"「{item['memo']}」" if item["memo"] else ""
+        lines.append(f"{day_text(item['event_at'])} {item['code_label']}{memo} {sign}{item['amount']}"
+                     f"（余 {item['balance_after']}）")
     return "\n".join(lines)

@@ -28,7 +28,7 @@ def world(app, now):
         street_admin = f.admin("mp_street_admin", tree["street"], now)
         db.session.commit()
         return {"volunteer_id": volunteer.id, "activity_id": held.id, "street_admin": street_admin.id,
-                "region_id": tree["community"].id}
+                "region_id": tree["community"].id, "organization_id": org.id}
 
 
 def serve(app, world, now, minutes, source=RecordSource.SCAN):
@@ -78,3 +78,14 @@ def test_my_points_lists_the_balance_and_the_latest_lines(app, client, world, no
                          "11月24日 服务积分 +12（余 42）", "11月23日 服务积分 +30（余 30）"]
     assert say(client, "我的积分", sender="oa_stranger").startswith("暂未找到您的志愿者信息")
     assert say(client, "我的星级", sender="oa_stranger").startswith("暂未找到您的志愿者信息")
+
+
+def test_my_points_shows_a_bonus_with_its_reason(app, client, world, now):
+    with app.app_context():
+        issuance = ledger.account("issuance", world["region_id"], now)
+        pool = ledger.account("org_pool", world["organization_id"], now)
+        ledger.transfer("fund:test:1", issuance.id, pool.id, 100, "fund", "organization:1", now)
+        ledger.bonus("bonus:test:1", world["organization_id"], world["volunteer_id"], 20,
+                     f"activity:{world['activity_id']}", now, memo="暴雨夜坚守岗位")
+        db.session.commit()
+    assert say(client, "我的积分").split("\n") == ["积分余额：20", "最近记录：", "11月23日 组织奖励「暴雨夜坚守岗位」 +20（余 20）"]
