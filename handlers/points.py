@@ -280,6 +280,8 @@ def pool(organization_id: int, query: PoolQuery):
 def sponsor_account(organization_id: int, query: PoolQuery):
     """The organisation's sponsor account: the points its sponsored rewards honoured (balance and lines, newest first), paged like the pool."""
     return PoolView(**giving.sponsor_view(current_account_id(), organization_id, limit=query.limit, before=query.before))
+
+
 # --- the ledger of any account, for admins ---------------------------------------------------------------
 
 class AccountSummary(BaseModel):
