@@ -32,13 +32,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import BigInteger, bindparam, select, text, update
+from sqlalchemy import BigInteger, Connection, bindparam, select, text, update
 
 from app.extensions import db
 from app.services import group_robots, subscriptions
 from app.services.rate_limits import TokenBucket
 from app.wechat.errors import WeChatError
-from app.wechat.gateway import WeChatGateway
+from app.wechat.gateway import CallInsideTransaction, WeChatGateway
 from models import Account, Notification, NotificationChannel, NotificationStatus
 from models.base import UTCDateTime
 
@@ -100,9 +100,41 @@ class Deliverer:
         self.concurrency = int(delivery["concurrency"])
         # The calling thread sends too, so concurrency - 1 helpers.
         self.pool = ThreadPoolExecutor(max_workers=max(1, self.concurrency - 1), thread_name_prefix="send")
+        # Claims and outcomes go through a database connection of the worker's own, kept from batch
+        # to batch (no pool checkout and ping per statement); each claim and each batch of outcomes
+        # is still its own committed transaction, and none is open while a batch is sent.
+        self._connection: Connection | None = None
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self._drop_connection()
+
+    def _db(self) -> Connection:
+        if self._connection is None or self._connection.closed or self._connection.invalidated:
+            self._drop_connection()
+            self._connection = db.engine.connect()
+        return self._connection
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - a broken connection is being thrown away anyway
+                logger.debug("closing the delivery connection failed", exc_info=True)
+
+    def _in_own_transaction(self, step):
+        """Run `step(connection)` on the worker's connection; on any failure roll back and start afresh next time."""
+        connection = self._db()
+        try:
+            return step(connection)
+        except BaseException:
+            try:
+                connection.rollback()
+            except Exception:  # noqa: BLE001
+                pass
+            self._drop_connection()
+            raise
 
     def deliver_once(self, *, now: datetime, channels: Sequence[NotificationChannel] = PERSON_CHANNELS,
                      robots: bool = True, busy: frozenset = frozenset()) -> PassResult:
@@ -120,7 +152,8 @@ class Deliverer:
                 if channel in busy:
                     still_busy.add(channel)
                 continue
-            rows = claim(channel, grant.granted, now=now)
+            rows = self._in_own_transaction(
+                lambda connection: claim(channel, grant.granted, now=now, connection=connection))
             if rows:
                 result.counts.update(self._send_and_record(channel, rows, now=now))
             if len(rows) == grant.granted:
@@ -131,7 +164,10 @@ class Deliverer:
         return result
 
     def _send_and_record(self, channel: NotificationChannel, rows: Sequence[Claimed], *, now: datetime) -> Counter:
-        return record(self._send_batch(channel, rows), now=now, conf=self.conf)
+        if self._connection is not None and self._connection.in_transaction():
+            raise CallInsideTransaction("the delivery connection has a transaction open; a batch is sent after its claim commits")
+        outcomes = self._send_batch(channel, rows)
+        return self._in_own_transaction(lambda connection: record(outcomes, now=now, conf=self.conf, connection=connection))
 
     def _send_batch(self, channel: NotificationChannel, rows: Sequence[Claimed]) -> list[Outcome]:
         """Send a claimed batch in parallel; the channel's access token is read once for the whole batch."""
@@ -182,15 +218,17 @@ class Deliverer:
         return counts
 
 
-def claim(channel: NotificationChannel, limit: int, *, now: datetime) -> list[Claimed]:
+def claim(channel: NotificationChannel, limit: int, *, now: datetime,
+          connection: Connection | None = None) -> list[Claimed]:
     """Take up to `limit` due rows of a channel for sending; commits, so the claim outlives this worker.
 
     One statement: the UPDATE marks the rows and returns them with the recipient's openid for the
-    channel (a subquery in RETURNING, on PostgreSQL and SQLite alike).
+    channel (a subquery in RETURNING, on PostgreSQL and SQLite alike). `connection`: a connection
+    of the caller's (committed here), instead of the session.
     """
-    connection = db.session.connection()
-    claimed = connection.execute(_claim_statement(channel), {"now": now, "limit": limit}).all()
-    db.session.commit()
+    claimed = (connection or db.session.connection()).execute(
+        _claim_statement(channel), {"now": now, "limit": limit}).all()
+    (connection or db.session).commit()
     return sorted((Claimed(row_id, channel, payload, attempts, account_id, openid)
                    for row_id, account_id, payload, attempts, openid in claimed), key=lambda item: item.id)
 
@@ -243,8 +281,12 @@ class NoAddress(WeChatError):
     """The recipient has no address on this channel: nothing was sent, and nothing will be."""
 
 
-def record(outcomes: Sequence[Outcome], *, now: datetime, conf: Mapping[str, Any]) -> Counter:
-    """Write every outcome; a row a recovery sweep meanwhile called ambiguous still gets its known outcome."""
+def record(outcomes: Sequence[Outcome], *, now: datetime, conf: Mapping[str, Any],
+           connection: Connection | None = None) -> Counter:
+    """Write every outcome; a row a recovery sweep meanwhile called ambiguous still gets its known outcome.
+
+    One transaction (committed here), on `connection` if given, else the session.
+    """
     counts: Counter = Counter()
     sent, retry, final = [], [], []
     for outcome in outcomes:
@@ -263,15 +305,15 @@ def record(outcomes: Sequence[Outcome], *, now: datetime, conf: Mapping[str, Any
             final.append({"row_id": row.id, "status": NotificationStatus.FAILED, "error": str(error)[:500]})
             counts["failed"] += 1
             if error.errcode == USER_REFUSED and row.account_id is not None:
-                subscriptions.clear(row.account_id, row.payload["template_id"], now=now)
+                subscriptions.clear(row.account_id, row.payload["template_id"], now=now, connection=connection)
         if error is not None:
             logger.info("notification %s: %s", row.id, error)
-    connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        _record_postgresql(connection, sent, retry, final, now=now)
+    executor = connection or db.session.connection()
+    if executor.dialect.name == "postgresql":
+        _record_postgresql(executor, sent, retry, final, now=now)
     else:
-        _record_portable(connection, sent, retry, final, now=now)
-    db.session.commit()
+        _record_portable(executor, sent, retry, final, now=now)
+    (connection or db.session).commit()
     return counts
 
 

@@ -31,6 +31,8 @@ from app.wechat.errors import WeChatBadResponse, WeChatError, WeChatTimeout, WeC
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 4 * 1024 * 1024
+# As wechatpy decodes (strict=False: control characters inside strings allowed); made once.
+_DECODER = json.JSONDecoder(strict=False)
 
 
 def environment_proxy(url: str) -> str | None:
@@ -83,7 +85,7 @@ class LeanSender:
         if status >= 400:
             raise WeChatBadResponse(f"{self.service} answered HTTP {status}")
         try:
-            result = json.loads(data.decode("utf-8", "ignore"), strict=False)
+            result = _DECODER.decode(data.decode("utf-8", "ignore"))
         except ValueError:
             raise WeChatBadResponse(f"{self.service} answered HTTP {status} without JSON") from None
         if not isinstance(result, dict):
@@ -218,22 +220,19 @@ def _read_response(sock: socket.socket, state: Any) -> tuple[int, bytes, bool]:
         if not chunk:
             raise _Closed()
         buffer += chunk
-    head, rest = buffer[:end].decode("latin-1"), buffer[end + 4:]
-    lines = head.split("\r\n")
-    version, _, status_text = lines[0].partition(" ")
-    if not version.startswith("HTTP/1."):
+    head, rest = buffer[:end].decode("latin-1").lower(), buffer[end + 4:]
+    status_line, _, fields = head.partition("\r\n")
+    version, _, status_text = status_line.partition(" ")
+    if not version.startswith("http/1."):
         raise ValueError("not an HTTP/1.x answer")
     status = int(status_text[:3])
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    connection = headers.get("connection", "").lower()
-    keep = ("close" not in connection) if version == "HTTP/1.1" else ("keep-alive" in connection)
+    headers = _fields(fields) if fields else {}
+    connection = headers.get("connection", "")
+    keep = ("close" not in connection) if version == "http/1.1" else ("keep-alive" in connection)
     if status in (204, 304) or 100 <= status < 200:
         state.buffer = rest
         return status, b"", keep
-    if "chunked" in headers.get("transfer-encoding", "").lower():
+    if "chunked" in headers.get("transfer-encoding", ""):
         body, rest = _read_chunked(sock, rest)
     elif "content-length" in headers:
         length = int(headers["content-length"])
@@ -259,6 +258,17 @@ def _read_response(sock: socket.socket, state: Any) -> tuple[int, bytes, bool]:
         return status, b"".join(parts), False
     state.buffer = rest
     return status, body, keep
+
+
+def _fields(fields: str) -> dict[str, str]:
+    """The header fields that matter here, from the lower-cased header block."""
+    found = {}
+    for line in fields.split("\r\n"):
+        name, _, value = line.partition(":")
+        name = name.strip()
+        if name in ("content-length", "transfer-encoding", "connection"):
+            found[name] = value.strip()
+    return found
 
 
 def _read_chunked(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
