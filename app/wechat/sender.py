@@ -61,7 +61,8 @@ class LeanSender:
         self.timeout = float(timeout)
         self.service = service
         default_port = (parts.scheme == "https" and self.port == 443) or (parts.scheme == "http" and self.port == 80)
-        self._host_header = self.host if default_port else f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal keeps its brackets
+        self._host_header = host if default_port else f"{host}:{self.port}"
         self._ssl = _ssl_context() if parts.scheme == "https" else None
         self.proxy = environment_proxy(self.api_base)
         self._proxy_manager = None
