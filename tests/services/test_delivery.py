@@ -331,3 +331,19 @@ def test_a_full_batch_marks_its_channel_busy_and_a_drained_one_not(app, simulato
                                  busy=first.busy)
     assert second.counts == {"sent": 1} and second.busy == frozenset()
     worker.close()
+
+
+def test_a_batch_is_never_sent_while_the_workers_connection_has_a_transaction_open(app, simulator, queued, now):
+    from sqlalchemy import text as sql_text
+
+    from app.wechat.gateway import CallInsideTransaction
+
+    worker = deliverer(app)
+    with app.app_context():
+        [row, *_] = delivery.claim(NotificationChannel.MINIPROGRAM_SUBSCRIBE, 1, now=now)
+        worker._db().execute(sql_text("SELECT 1"))  # a transaction begins on the worker's own connection
+        with pytest.raises(CallInsideTransaction):
+            worker._send_and_record(NotificationChannel.MINIPROGRAM_SUBSCRIBE, [row], now=now)
+        worker._db().rollback()
+    worker.close()
+    assert simulator.messages(api="subscribe") == []
