@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor

@@ -27,7 +27,7 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.wechat.errors import WeChatBadResponse, WeChatError, WeChatTimeout, WeChatUnavailable
+from app.wechat.errors import WeChatBadResponse, WeChatTimeout, WeChatUnavailable
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -301,4 +301,4 @@ def _read_chunked(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
         buffer = buffer[size + 2:]
 
 
-__all__ = ["LeanSender", "WeChatError", "environment_proxy"]
+__all__ = ["LeanSender", "environment_proxy"]
