@@ -282,3 +282,72 @@ def test_sends_of_many_threads_share_nothing_but_the_connections_they_own(app, s
         thread.join()
     assert errors == []
     assert len(simulator.messages(api="subscribe")) == 40
+
+
+# --- HTTPS, as WeChat's real API is ----------------------------------------------------------------
+
+def _self_signed(tmp_path) -> tuple[str, str]:
+    """A certificate for localhost (its own CA) and its key, made with `cryptography`."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_https_with_a_verified_certificate_keeps_one_connection(tmp_path, monkeypatch):
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    stats = {"connections": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self):
+            stats["connections"] += 1
+            super().setup()
+
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            reply(200, OK)(self, b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    try:
+        # Not trusted by the default CA bundle: a TLS failure after connecting is a bad response, as with requests.
+        with pytest.raises(WeChatBadResponse):
+            LeanSender(f"https://localhost:{port}", 2).post_json("/p", b"{}")
+        monkeypatch.setattr("app.wechat.sender._ca_file", lambda: cert)
+        lean = LeanSender(f"https://localhost:{port}", 2)
+        assert [lean.post_json("/p", b"{}")["msgid"] for _ in range(3)] == [7, 7, 7]
+        lean.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert stats["connections"] == 1  # one kept-alive TLS connection (the refused handshake never reached a handler)
