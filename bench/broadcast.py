@@ -47,6 +47,8 @@ TARGETS = {
     "fanout_seconds": 20.0,        # all N outbox rows written, below
     "fanout_peak_mb": 200.0,       # peak memory of the fan-out process, below
     "achieved_over_limit": 0.95,   # delivered/s over the steady part / the simulator's limit, at least
+    "worker_ms_per_message": 0.4,  # CPU of all workers per delivered message in the steady part, at most
+    "sim_ms_per_message": 0.3,     # CPU of the simulator per delivered message in the steady part, at most
 }
 TEMPLATE = "sim_tmpl_announcement"  # wechat.templates.announcement of config.example.toml
 
@@ -212,10 +214,23 @@ def outbox_counts(conn, announcement_id: int) -> Counter:
 # Phase 2: delivery
 
 
+def startup_cpu_seconds(env: dict[str, str]) -> float:
+    """CPU seconds of a worker's start-up (imports and create_app), measured in a fresh process."""
+    import resource
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", "from app import create_app; create_app()"], env=env, check=True,
+                   cwd=str(REPO_ROOT), stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def run_delivery(run: harness.Run, args, env: dict[str, str], db_url: str, announcement_id: int, expected: int,
                  redis_proc: harness.Proc) -> dict[str, Any]:
     import psycopg
 
+    startup = startup_cpu_seconds(env)
     sim = start_simulator(run, args, env)
     sim_port = sim.port
     log(f"simulator ({args.sim_server}) on 127.0.0.1:{sim_port}, limit {args.rate:g}/s; "
@@ -225,7 +240,9 @@ def run_delivery(run: harness.Run, args, env: dict[str, str], db_url: str, annou
     workers: list[harness.Proc] = []
     killed: list[harness.Proc] = []
     events: list[str] = []
-    timeline: list[tuple[float, int, int]] = []  # (time.time(), subscribe messages, 45009 answers)
+    # (time.time(), subscribe messages, 45009 answers, CPU s of all workers so far, of the simulator so far,
+    #  workers started so far)
+    timeline: list[tuple[float, int, int, float, float, int]] = []
     try:
         window = harness.CpuWindow(postgres=postgres_cpu_seconds, redis=redis_proc.cpu_seconds,
                                    simulator=sim.cpu_seconds, machine=harness.machine_cpu_seconds,
@@ -242,7 +259,8 @@ def run_delivery(run: harness.Run, args, env: dict[str, str], db_url: str, annou
             while time.monotonic() < deadline:
                 stats = harness.http_json(sim_port, "GET", "/_sim/stats", timeout=10)
                 sent = int(stats["messages"]["subscribe"])
-                timeline.append((time.time(), sent, int(stats["rate_limited"])))
+                timeline.append((time.time(), sent, int(stats["rate_limited"]), sum(w.cpu_seconds() for w in workers),
+                                 sim.cpu_seconds(), len(workers)))
                 for w in workers:
                     if not w.alive() and w not in killed:
                         raise RuntimeError(f"{w.name} exited with {w.proc.returncode}:\n{w.log_tail()}")
@@ -285,7 +303,7 @@ def run_delivery(run: harness.Run, args, env: dict[str, str], db_url: str, annou
             w.stop()
         sim.stop()
     return {"record": record["messages"], "stats": stats, "timeline": timeline, "events": events,
-            "cpu": cpu, "worker_cpu": worker_cpu, "t_start": t_start, "t_end": done_at or time.time(),
+            "cpu": cpu, "worker_cpu": worker_cpu, "startup_cpu_seconds": startup, "t_start": t_start, "t_end": done_at or time.time(),
             "fetch_seconds": fetch_seconds, "logs": {w.name: w.log_path for w in workers}}
 
 
@@ -300,6 +318,27 @@ def max_in_window(times: list[float], width: float = 1.0) -> int:
             j += 1
         best = max(best, i - j + 1)
     return best
+
+
+def steady_cpu(delivery: dict[str, Any], expected: int) -> dict[str, Any]:
+    """CPU per delivered message of the workers and of the simulator over the steady part (5 %..95 % of the
+    messages, from the samples taken every 0.25 s): the workers' start-up and the tail are left out. A
+    worker started inside that part (the replacement after the kill) brings its start-up CPU in; it is
+    subtracted as measured apart (`startup_cpu_seconds`, create_app in a fresh process)."""
+    timeline = delivery["timeline"]
+    if len(timeline) < 3:
+        return {}
+    lo = next((s for s in timeline if s[1] >= expected * 0.05), None)
+    hi = next((s for s in timeline if s[1] >= expected * 0.95), timeline[-1])
+    if lo is None or hi[1] <= lo[1]:
+        return {}
+    messages = hi[1] - lo[1]
+    started_inside = hi[5] - lo[5]
+    workers = hi[3] - lo[3] - started_inside * delivery.get("startup_cpu_seconds", 0.0)
+    return {"steady_cpu_messages": messages, "steady_cpu_seconds": hi[0] - lo[0],
+            "worker_ms_per_message": 1000 * workers / messages,
+            "sim_ms_per_message": 1000 * (hi[4] - lo[4]) / messages,
+            "workers_started_inside": started_inside}
 
 
 def analyse(db_url: str, announcement_id: int, expected: int, openid_prefix: str, delivery: dict[str, Any],
@@ -343,6 +382,7 @@ def analyse(db_url: str, announcement_id: int, expected: int, openid_prefix: str
         buckets = Counter(int(t) - start for t in times)
         result["per_second"] = [buckets.get(s, 0) for s in range(int(times[-1]) - start + 1)]
     result["achieved_over_limit"] = result.get("steady_rate", 0.0) / rate if rate else None
+    result.update(steady_cpu(delivery, expected))
     result["ambiguous_limit"] = batch_size
     return result
 
@@ -403,6 +443,14 @@ def report(settings: dict[str, Any], seeded: dict[str, Any], fan: dict[str, Any]
         print(f"  {'process':<22}{'CPU s':>8}{'% of a core':>13}{'ms per message':>16}")
         for name, secs in rows:
             print(f"  {name:<22}{secs:>8.1f}{100 * secs / window:>12.0f}%{1000 * secs / delivered:>16.3f}")
+        print("  (the workers' figures include their start-up: imports and create_app, "
+              f"{delivery.get('startup_cpu_seconds', float('nan')):.1f} s each measured apart)")
+        if "worker_ms_per_message" in f:
+            note = (f"; {f['workers_started_inside']} worker start-up(s) inside, subtracted"
+                    if f["workers_started_inside"] else "")
+            print(f"steady part ({f['steady_cpu_messages']} messages, 5 %..95 %, {f['steady_cpu_seconds']:.1f} s"
+                  f"{note}): workers {f['worker_ms_per_message']:.3f} ms CPU per message, simulator "
+                  f"{f['sim_ms_per_message']:.3f} ms")
     print("\nTargets")
     table = harness.TargetTable(46, 10, 12)
     if fan is not None:
@@ -418,6 +466,11 @@ def report(settings: dict[str, Any], seeded: dict[str, Any], fan: dict[str, Any]
         passed = None if value is None else value >= TARGETS["achieved_over_limit"]
         table.record("achieved_over_limit", "achieved rate / limit (steady part)", value,
                      f">= {TARGETS['achieved_over_limit']}", passed, target_min=TARGETS["achieved_over_limit"])
+        for key, label in (("worker_ms_per_message", "workers' CPU ms per message (steady part)"),
+                           ("sim_ms_per_message", "simulator's CPU ms per message (steady part)")):
+            value = f.get(key)
+            table.record(key, label, value, f"<= {TARGETS[key]}", None if value is None else value <= TARGETS[key],
+                         target_max=TARGETS[key])
         value = f.get("max_1s", 0) / args.rate
         table.record("max_1s_over_limit", "max messages in any 1 s / limit", value, "<= 1.1", value <= 1.1,
                      target_max=1.1)
@@ -453,6 +506,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--volunteers", type=int, default=100_000, help="recipients of the broadcast (default 100000)")
     p.add_argument("--rate", type=int, default=2000,
                    help="the simulator's limit and the workers' shared bucket, sends/s (default 2000)")
+    p.add_argument("--rates", default=None,
+                   help="comma-separated limits (e.g. 1500,2000): one whole run per limit, one after the other, "
+                        "then the targets side by side")
     p.add_argument("--workers", type=int, default=2, help="`flask jobs worker` processes (default 2)")
     p.add_argument("--no-kill", action="store_true", help="do not kill a worker during the delivery")
     p.add_argument("--kill-at", type=float, default=0.4, help="kill when this share was delivered (default 0.4)")
@@ -482,10 +538,42 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.fanout_child:
         return fanout_child()
-    return harness.run_main(lambda run: measure(run, args), tmp_prefix="bench-broadcast-", keep_tmp=args.keep_tmp)
+    if not args.rates:
+        return harness.run_main(lambda run: measure(run, args), tmp_prefix="bench-broadcast-", keep_tmp=args.keep_tmp)
+    rates = [int(rate) for rate in args.rates.split(",") if rate.strip()]
+    results: dict[int, dict[str, Any]] = {}
+    code = 0
+    for rate in rates:
+        args.rate = rate
+        print(f"\n===== limit {rate}/s =====", flush=True)
+        code = max(code, harness.run_main(lambda run: measure(run, args, into=results.setdefault(rate, {})),
+                                          tmp_prefix="bench-broadcast-", keep_tmp=args.keep_tmp))
+    print_side_by_side(results)
+    return code
 
 
-def measure(run: harness.Run, args) -> int:
+def print_side_by_side(results: dict[int, dict[str, Any]]) -> None:
+    """The targets of every limit's run in one table."""
+    keys = []
+    for checks in results.values():
+        keys += [key for key in checks if key not in keys]
+    print("\nTargets by limit")
+    print(f"  {'target':<26}" + "".join(f"{f'{rate}/s':>18}" for rate in results))
+    for key in keys:
+        cells = []
+        for checks in results.values():
+            check = checks.get(key)
+            if check is None:
+                cells.append(f"{'-':>18}")
+                continue
+            value = check["value"]
+            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+            verdict = {True: "PASS", False: "FAIL", None: "n/a"}[check["pass"]]
+            cells.append(f"{shown + ' ' + verdict:>18}")
+        print(f"  {key:<26}" + "".join(cells))
+
+
+def measure(run: harness.Run, args, into: dict[str, Any] | None = None) -> int:
     fan = delivery = figures = None
     settings: dict[str, Any] = {
         "volunteers": f"{args.volunteers}, approved, one region subtree, one subscribe credit each",
@@ -545,6 +633,8 @@ def measure(run: harness.Run, args) -> int:
         figures = analyse(db_url, seeded["announcement_id"], args.volunteers, seeded["openid_prefix"], delivery,
                           args.rate, args.batch_size)
     checks = report(settings, seeded, fan, delivery, figures, args)
+    if into is not None:
+        into.update(checks)
     if args.json:
         harness.write_json(args.json, {
             "settings": {**settings, "volunteers": args.volunteers, "rate": args.rate, "workers": args.workers,

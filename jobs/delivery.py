@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 RECOVERY_EVERY_SECONDS = 15.0
 # Longest pause while the shared rate limit or Redis holds the worker back.
 MAX_WAIT_SECONDS = 1.0
+# While a channel is busy (its batches come back full) the worker sends batch after batch of it and
+# does the rest of a full pass (fan-out, the other channel, the group robots, follower linking) at
+# most this often, so those run regularly without costing a handful of queries per batch.
+FULL_PASS_EVERY_SECONDS = 1.0
 
 
 def run_worker(app: Flask, *, once: bool = False, interval: float = 1.0) -> None:
@@ -47,41 +51,61 @@ def run_worker(app: Flask, *, once: bool = False, interval: float = 1.0) -> None
         conf = settings()
         deliverer = delivery.Deliverer(get_gateway(), get_redis(), conf["delivery"], pii_key=conf["app"]["pii_key"])
         logger.info("delivery worker started")
-        next_recovery = 0.0
         try:
-            while not stopping:
-                if time.monotonic() >= next_recovery:
-                    next_recovery = time.monotonic() + RECOVERY_EVERY_SECONDS
-                    _guarded(lambda: _recover_lost(conf))
-                worked, wait = _one_pass(deliverer, conf)
-                if once:
-                    break
-                if not worked:
-                    time.sleep(min(MAX_WAIT_SECONDS, wait) if wait else interval)
+            work_loop(deliverer, conf, should_stop=lambda: stopping, once=once, interval=interval)
         finally:
             deliverer.close()
 
 
-def _one_pass(deliverer: delivery.Deliverer, conf) -> tuple[bool, float]:
-    """Fan out one batch, send one batch per channel, link followers; (did anything, seconds to wait)."""
+def work_loop(deliverer: delivery.Deliverer, conf, *, should_stop, once: bool = False, interval: float = 1.0) -> None:
+    """Pass after pass until `should_stop()`: a full pass at least every FULL_PASS_EVERY_SECONDS, and
+    between full passes, while a channel is busy, batches of the busy channels only."""
+    next_recovery = 0.0
+    next_full_pass = 0.0
+    busy: frozenset = frozenset()
+    while not should_stop():
+        if time.monotonic() >= next_recovery:
+            next_recovery = time.monotonic() + RECOVERY_EVERY_SECONDS
+            _guarded(lambda: _recover_lost(conf))
+        full = not busy or time.monotonic() >= next_full_pass
+        if full:
+            next_full_pass = time.monotonic() + FULL_PASS_EVERY_SECONDS
+        worked, wait, busy = _one_pass(deliverer, conf, busy=None if full else busy)
+        if once:
+            break
+        if not worked:
+            time.sleep(min(MAX_WAIT_SECONDS, wait) if wait else interval)
+
+
+def _one_pass(deliverer: delivery.Deliverer, conf, *, busy: frozenset | None = None) -> tuple[bool, float, frozenset]:
+    """One pass; (did anything, seconds to wait, the channels still busy).
+
+    busy None: a full pass (fan out one batch, one batch per person channel, the group robots, link
+    followers). Otherwise one batch of each busy channel only.
+    """
+    fanned = linked = 0
     try:
-        with unit_of_work():  # one fan-out batch: its rows, credits and cursor commit together
-            fanned = broadcasts.fan_out_next(now=now_utc(), batch_size=conf["delivery"]["fanout_batch_size"])
-        result = deliverer.deliver_once(now=now_utc())
-        linked = followers.link_new_followers(get_gateway(), now=now_utc())
+        if busy is None:
+            with unit_of_work():  # one fan-out batch: its rows, credits and cursor commit together
+                fanned = broadcasts.fan_out_next(now=now_utc(), batch_size=conf["delivery"]["fanout_batch_size"])
+            result = deliverer.deliver_once(now=now_utc())
+            linked = followers.link_new_followers(get_gateway(), now=now_utc())
+        else:
+            result = deliverer.deliver_once(now=now_utc(), channels=[c for c in delivery.PERSON_CHANNELS if c in busy],
+                                            robots=False, busy=busy)
     except redis.RedisError as exc:
         logger.warning("redis unavailable (%s); delivery paused", type(exc).__name__)
         db.session.rollback()
-        return False, MAX_WAIT_SECONDS
+        return False, MAX_WAIT_SECONDS, frozenset()
     except Exception:
         logger.exception("delivery pass failed; retrying")
         db.session.rollback()
-        return False, MAX_WAIT_SECONDS
+        return False, MAX_WAIT_SECONDS, frozenset()
     finally:
         db.session.remove()
     if result.worked or fanned or linked:
         logger.info("delivery pass: fanned out %d, %s, linked %d", fanned, dict(result.counts), linked)
-    return bool(result.worked or fanned or linked), result.wait_seconds
+    return bool(result.worked or fanned or linked), result.wait_seconds, result.busy
 
 
 def _recover_lost(conf) -> int:

@@ -31,14 +31,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, select, text, update
 
 from app.extensions import db
 from app.services import group_robots, subscriptions
 from app.services.rate_limits import TokenBucket
 from app.wechat.errors import WeChatError
-from app.wechat.gateway import WeChatGateway
+from app.wechat.gateway import CallInsideTransaction, WeChatGateway
 from models import Account, Notification, NotificationChannel, NotificationStatus
+from models.base import UTCDateTime
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ class PassResult:
     counts: Counter
     # Seconds until a rate limit gives another token, when a limit held the pass back.
     wait_seconds: float = 0.0
+    # Person channels that likely have more due rows: their claim filled what the bucket granted,
+    # or the bucket granted nothing while they were busy. The worker serves these first.
+    busy: frozenset = frozenset()
 
     @property
     def worked(self) -> bool:
@@ -92,32 +96,102 @@ class Deliverer:
         self.buckets = {channel: TokenBucket(redis_client, channel.value, rate=float(delivery[setting]))
                         for channel, setting in _RATE_SETTING.items()}
         self.redis = redis_client
-        self.pool = ThreadPoolExecutor(max_workers=int(delivery["concurrency"]), thread_name_prefix="send")
+        self.concurrency = int(delivery["concurrency"])
+        # The calling thread sends too, so concurrency - 1 helpers.
+        self.pool = ThreadPoolExecutor(max_workers=max(1, self.concurrency - 1), thread_name_prefix="send")
+        # Claims and outcomes go through a database connection of the worker's own, kept from batch
+        # to batch (no pool checkout and ping per statement); each claim and each batch of outcomes
+        # is still its own committed transaction, and none is open while a batch is sent.
+        self._connection: Connection | None = None
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self._drop_connection()
 
-    def deliver_once(self, *, now: datetime) -> PassResult:
-        """One pass: at most one batch per person channel, then the group robots that may send."""
+    def _db(self) -> Connection:
+        if self._connection is None or self._connection.closed or self._connection.invalidated:
+            self._drop_connection()
+            self._connection = db.engine.connect()
+        return self._connection
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - a broken connection is being thrown away anyway
+                logger.debug("closing the delivery connection failed", exc_info=True)
+
+    def _in_own_transaction(self, step):
+        """Run `step(connection)` on the worker's connection; on any failure roll back and start afresh next time."""
+        connection = self._db()
+        try:
+            return step(connection)
+        except BaseException:
+            try:
+                connection.rollback()
+            except Exception:  # noqa: BLE001
+                pass
+            self._drop_connection()
+            raise
+
+    def deliver_once(self, *, now: datetime, channels: Sequence[NotificationChannel] = PERSON_CHANNELS,
+                     robots: bool = True, busy: frozenset = frozenset()) -> PassResult:
+        """One pass: at most one batch per person channel in `channels`, then (if `robots`) the group robots.
+
+        `busy`: the channels the previous pass found busy; one whose bucket now grants nothing stays busy.
+        """
         result = PassResult(Counter())
-        for channel in PERSON_CHANNELS:
-            grant = self.buckets[channel].take(int(self.conf["batch_size"]))
+        batch_size = int(self.conf["batch_size"])
+        still_busy = set()
+        for channel in channels:
+            grant = self.buckets[channel].take(batch_size)
             if grant.granted == 0:
                 result.wait_seconds = max(result.wait_seconds, grant.wait_seconds)
+                if channel in busy:
+                    still_busy.add(channel)
                 continue
-            rows = claim(channel, grant.granted, now=now)
+            rows = self._in_own_transaction(
+                lambda connection: claim(channel, grant.granted, now=now, connection=connection))
             if rows:
-                result.counts.update(self._send_and_record(rows, now=now))
-        result.counts.update(self._deliver_robots(now=now))
+                result.counts.update(self._send_and_record(channel, rows, now=now))
+            if len(rows) == grant.granted:
+                still_busy.add(channel)
+        result.busy = frozenset(still_busy)
+        if robots:
+            result.counts.update(self._deliver_robots(now=now))
         return result
 
-    def _send_and_record(self, rows: Sequence[Claimed], *, now: datetime) -> Counter:
-        outcomes = list(self.pool.map(self._send, rows))
-        return record(outcomes, now=now, conf=self.conf)
+    def _send_and_record(self, channel: NotificationChannel, rows: Sequence[Claimed], *, now: datetime) -> Counter:
+        if self._connection is not None and self._connection.in_transaction():
+            raise CallInsideTransaction("the delivery connection has a transaction open; a batch is sent after its claim commits")
+        outcomes = self._send_batch(channel, rows)
+        return self._in_own_transaction(lambda connection: record(outcomes, now=now, conf=self.conf, connection=connection))
 
-    def _send(self, row: Claimed) -> Outcome:
+    def _send_batch(self, channel: NotificationChannel, rows: Sequence[Claimed]) -> list[Outcome]:
+        """Send a claimed batch in parallel; the channel's access token is read once for the whole batch."""
+        client = self.gateway.official if channel is NotificationChannel.OFFICIAL_TEMPLATE else self.gateway.miniprogram
         try:
-            return Outcome(row, msgid=send(self.gateway, row))
+            token = self.gateway.access_token_of(client)
+        except WeChatError as exc:  # the token fetch is itself a WeChat call: every row shares its failure
+            return [Outcome(row, error=exc) for row in rows]
+        outcomes: list[Outcome | None] = [None] * len(rows)
+        work = iter(enumerate(rows))  # shared: each thread takes the next row (next() is atomic)
+
+        def drain() -> None:
+            for index, row in work:
+                outcomes[index] = self._send(row, token)
+
+        lanes = min(self.concurrency, len(rows))
+        futures = [self.pool.submit(drain) for _ in range(lanes - 1)]
+        drain()
+        for future in futures:
+            future.result()
+        return outcomes  # type: ignore[return-value]
+
+    def _send(self, row: Claimed, token: str | None = None) -> Outcome:
+        try:
+            return Outcome(row, msgid=send(self.gateway, row, token=token))
         except WeChatError as exc:
             return Outcome(row, error=exc)
 
@@ -143,39 +217,59 @@ class Deliverer:
         return counts
 
 
-def claim(channel: NotificationChannel, limit: int, *, now: datetime) -> list[Claimed]:
-    """Take up to `limit` due rows of a channel for sending; commits, so the claim outlives this worker."""
-    due = (select(Notification.id)
-           .where(Notification.status == NotificationStatus.PENDING, Notification.channel == channel,
-                  Notification.next_attempt_at <= now)
-           .order_by(Notification.next_attempt_at, Notification.id).limit(limit)
-           .with_for_update(skip_locked=True))
-    claimed = db.session.execute(
-        update(Notification).where(Notification.id.in_(due.scalar_subquery()))
-        .values(status=NotificationStatus.SENDING, claimed_at=now, attempts=Notification.attempts + 1)
-        .returning(Notification.id, Notification.account_id, Notification.payload, Notification.attempts)
-        .execution_options(synchronize_session=False)
-    ).all()
-    openid_column = Account.mp_openid if channel is NotificationChannel.MINIPROGRAM_SUBSCRIBE else Account.oa_openid
-    account_ids = {row.account_id for row in claimed}
-    openids = {account_id: openid for account_id, openid in db.session.execute(
-        select(Account.id, openid_column).where(Account.id.in_(account_ids)))} if account_ids else {}
-    db.session.commit()
-    return sorted((Claimed(row.id, channel, row.payload, row.attempts, row.account_id, openids.get(row.account_id))
-                   for row in claimed), key=lambda item: item.id)
+def claim(channel: NotificationChannel, limit: int, *, now: datetime,
+          connection: Connection | None = None) -> list[Claimed]:
+    """Take up to `limit` due rows of a channel for sending; commits, so the claim outlives this worker.
+
+    One statement: the UPDATE marks the rows and returns them with the recipient's openid for the
+    channel (a subquery in RETURNING, on PostgreSQL and SQLite alike). `connection`: a connection
+    of the caller's (committed here), instead of the session.
+    """
+    claimed = (connection or db.session.connection()).execute(
+        _claim_statement(channel), {"now": now, "limit": limit}).all()
+    (connection or db.session).commit()
+    return sorted((Claimed(row_id, channel, payload, attempts, account_id, openid)
+                   for row_id, account_id, payload, attempts, openid in claimed), key=lambda item: item.id)
 
 
-def send(gateway: WeChatGateway, row: Claimed) -> int | None:
-    """Send one claimed row through its channel; return WeChat's msgid if it gave one."""
+_CLAIM_STATEMENTS: dict[NotificationChannel, Any] = {}
+
+
+def _claim_statement(channel: NotificationChannel):
+    """Built once per channel (SQLAlchemy then caches its compiled form); `now` and `limit` are parameters."""
+    statement = _CLAIM_STATEMENTS.get(channel)
+    if statement is None:
+        table = Notification.__table__
+        due = (select(table.c.id)
+               .where(table.c.status == NotificationStatus.PENDING, table.c.channel == channel,
+                      table.c.next_attempt_at <= bindparam("now", type_=UTCDateTime()))
+               .order_by(table.c.next_attempt_at, table.c.id).limit(bindparam("limit", type_=BigInteger()))
+               .with_for_update(skip_locked=True))
+        openid_column = Account.mp_openid if channel is NotificationChannel.MINIPROGRAM_SUBSCRIBE else Account.oa_openid
+        openid = (select(openid_column).where(Account.id == table.c.account_id)
+                  .correlate(table).scalar_subquery())
+        statement = _CLAIM_STATEMENTS[channel] = (
+            update(table).where(table.c.id.in_(due.scalar_subquery()))
+            .values(status=NotificationStatus.SENDING, claimed_at=bindparam("now", type_=UTCDateTime()),
+                    attempts=table.c.attempts + 1)
+            .returning(table.c.id, table.c.account_id, table.c.payload, table.c.attempts, openid))
+    return statement
+
+
+def send(gateway: WeChatGateway, row: Claimed, *, token: str | None = None) -> int | None:
+    """Send one claimed row through its channel; return WeChat's msgid if it gave one.
+
+    `token`: the channel's access token, read once for the batch (None: the gateway reads it).
+    """
     payload = row.payload
     if row.address is None:
         raise NoAddress("no openid for this channel (the account has none linked)")
     if row.channel is NotificationChannel.MINIPROGRAM_SUBSCRIBE:
         return gateway.send_subscribe_message(row.address, payload["template_id"], payload["data"],
-                                              page=payload.get("page"))
+                                              page=payload.get("page"), access_token=token)
     if row.channel is NotificationChannel.OFFICIAL_TEMPLATE:
         return gateway.send_template_message(row.address, payload["template_id"], payload["data"],
-                                             miniprogram=payload.get("miniprogram"))
+                                             miniprogram=payload.get("miniprogram"), access_token=token)
     if row.channel is NotificationChannel.WECOM_ROBOT:
         gateway.send_group_robot_text(row.address, payload["text"])
         return None
@@ -186,8 +280,12 @@ class NoAddress(WeChatError):
     """The recipient has no address on this channel: nothing was sent, and nothing will be."""
 
 
-def record(outcomes: Sequence[Outcome], *, now: datetime, conf: Mapping[str, Any]) -> Counter:
-    """Write every outcome; a row a recovery sweep meanwhile called ambiguous still gets its known outcome."""
+def record(outcomes: Sequence[Outcome], *, now: datetime, conf: Mapping[str, Any],
+           connection: Connection | None = None) -> Counter:
+    """Write every outcome; a row a recovery sweep meanwhile called ambiguous still gets its known outcome.
+
+    One transaction (committed here), on `connection` if given, else the session.
+    """
     counts: Counter = Counter()
     sent, retry, final = [], [], []
     for outcome in outcomes:
@@ -206,13 +304,58 @@ def record(outcomes: Sequence[Outcome], *, now: datetime, conf: Mapping[str, Any
             final.append({"row_id": row.id, "status": NotificationStatus.FAILED, "error": str(error)[:500]})
             counts["failed"] += 1
             if error.errcode == USER_REFUSED and row.account_id is not None:
-                subscriptions.clear(row.account_id, row.payload["template_id"], now=now)
+                subscriptions.clear(row.account_id, row.payload["template_id"], now=now, connection=connection)
         if error is not None:
             logger.info("notification %s: %s", row.id, error)
+    executor = connection or db.session.connection()
+    if executor.dialect.name == "postgresql":
+        _record_postgresql(executor, sent, retry, final, now=now)
+    else:
+        _record_portable(executor, sent, retry, final, now=now)
+    (connection or db.session).commit()
+    return counts
+
+
+# PostgreSQL: one statement per outcome kind, the rows' values as arrays. Only a row still in
+# flight (sending, or ambiguous after a recovery sweep) takes an outcome: a recorded one is final.
+_IN_FLIGHT = "notifications.status IN ('sending', 'ambiguous')"
+_RECORD_SENT = text(f"""
+UPDATE notifications SET status = 'sent', sent_at = :now, wechat_msgid = v.msgid, last_error = NULL
+FROM unnest(CAST(:ids AS BIGINT[]), CAST(:msgids AS BIGINT[])) AS v(id, msgid)
+WHERE notifications.id = v.id AND {_IN_FLIGHT}
+""").bindparams(bindparam("now", type_=UTCDateTime()))
+_RECORD_RETRY = text(f"""
+UPDATE notifications SET status = 'pending', last_error = v.error, next_attempt_at = v.next_attempt_at
+FROM unnest(CAST(:ids AS BIGINT[]), CAST(:errors AS TEXT[]), CAST(:next_attempts AS TIMESTAMPTZ[]))
+     AS v(id, error, next_attempt_at)
+WHERE notifications.id = v.id AND {_IN_FLIGHT}
+""")
+_RECORD_FINAL = text(f"""
+UPDATE notifications SET status = v.status, last_error = v.error
+FROM unnest(CAST(:ids AS BIGINT[]), CAST(:statuses AS TEXT[]), CAST(:errors AS TEXT[])) AS v(id, status, error)
+WHERE notifications.id = v.id AND {_IN_FLIGHT}
+""")
+
+
+def _record_postgresql(connection, sent: list[dict], retry: list[dict], final: list[dict], *, now: datetime) -> None:
+    if sent:
+        connection.execute(_RECORD_SENT, {"now": now, "ids": [item["row_id"] for item in sent],
+                                          "msgids": [item["msgid"] for item in sent]})
+    if retry:
+        connection.execute(_RECORD_RETRY, {"ids": [item["row_id"] for item in retry],
+                                           "errors": [item["error"] for item in retry],
+                                           "next_attempts": [item["next_attempt_at"] for item in retry]})
+    if final:
+        connection.execute(_RECORD_FINAL, {"ids": [item["row_id"] for item in final],
+                                           "statuses": [item["status"].value for item in final],
+                                           "errors": [item["error"] for item in final]})
+
+
+def _record_portable(connection, sent: list[dict], retry: list[dict], final: list[dict], *, now: datetime) -> None:
+    """Elsewhere (SQLite): one executemany per outcome kind, with the same in-flight condition."""
     # Two comparisons, not IN: an expanding IN cannot run as one executemany.
     in_flight = (Notification.status == NotificationStatus.SENDING) | (Notification.status == NotificationStatus.AMBIGUOUS)
     where = (Notification.id == bindparam("row_id")) & in_flight
-    connection = db.session.connection()
     if sent:
         connection.execute(update(Notification).where(where).values(
             status=NotificationStatus.SENT, sent_at=now, wechat_msgid=bindparam("msgid"), last_error=None), sent)
@@ -223,8 +366,6 @@ def record(outcomes: Sequence[Outcome], *, now: datetime, conf: Mapping[str, Any
     if final:
         connection.execute(update(Notification).where(where).values(
             status=bindparam("status"), last_error=bindparam("error")), final)
-    db.session.commit()
-    return counts
 
 
 def backoff(attempts: int, conf: Mapping[str, Any]) -> timedelta:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import Connection, and_, delete, exists, select, update
 from sqlalchemy.orm import aliased
 
 from app.db import insert_unless_present, upsert_insert
@@ -73,9 +73,12 @@ def grant(account_id: int, template_id: str, *, source: str, dedup_key: str, gra
     return True
 
 
-def clear(account_id: int, template_id: str, *, now: datetime) -> None:
-    """The user refused the template (in the settings, or WeChat answered 43101): no credit is left."""
-    db.session.execute(
+def clear(account_id: int, template_id: str, *, now: datetime, connection: Connection | None = None) -> None:
+    """The user refused the template (in the settings, or WeChat answered 43101): no credit is left.
+
+    `connection`: the delivery worker's own connection, so the clearing commits with the send's outcome.
+    """
+    (connection or db.session).execute(
         update(SubscriptionCredit)
         .where(SubscriptionCredit.account_id == account_id, SubscriptionCredit.template_id == template_id)
         .values(remaining=0, updated_at=now)

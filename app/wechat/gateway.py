@@ -8,6 +8,7 @@ gateway raises `CallInsideTransaction` instead of calling, so the rule is enforc
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from flask import current_app, has_app_context
 from wechatpy.exceptions import WeChatClientException
 
 from app.wechat.clients import StableTokenClient, is_connection_not_established
+from app.wechat.sender import LeanSender
 from app.wechat.transport import make_http_session
 from app.wechat.errors import (TOKEN_ERRCODES, WeChatAPIError, WeChatBadResponse, WeChatError, WeChatTimeout,
                                WeChatUnavailable)
@@ -28,6 +30,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 API = "https://api.weixin.qq.com"
+SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
+TEMPLATE_SEND = "/cgi-bin/message/template/send"
 
 
 class CallInsideTransaction(RuntimeError):
@@ -75,6 +79,8 @@ class WeChatGateway:
         self.wecom_api_base = wechat_settings["wecom_api_base"].rstrip("/")
         self.robot_http = make_http_session(self.wecom_api_base, timeout)
         self.timeout = timeout
+        # The high-volume sends (subscribe and template messages) bypass wechatpy and requests.
+        self.messages = LeanSender(api_base, timeout)
         self.refuse_inside_transaction = bool(wechat_settings.get("refuse_inside_transaction", False))
 
     # --- mini-program -------------------------------------------------------------------------
@@ -92,9 +98,13 @@ class WeChatGateway:
         return MiniProgramSession(result["openid"], result.get("unionid"), result.get("session_key", ""))
 
     def send_subscribe_message(self, openid: str, template_id: str, data: Mapping[str, str], *,
-                               page: str | None = None, miniprogram_state: str = "formal") -> int | None:
-        """Send a mini-program subscribe message; return WeChat's msgid."""
-        client = self.miniprogram
+                               page: str | None = None, miniprogram_state: str = "formal",
+                               access_token: str | None = None) -> int | None:
+        """Send a mini-program subscribe message; return WeChat's msgid.
+
+        `access_token`: the mini-program's token as `access_token_of` gave it (a batch reads it
+        once); without it the token is read here.
+        """
         body: dict[str, Any] = {
             "touser": openid, "template_id": template_id,
             "data": {key: {"value": value} for key, value in data.items()},
@@ -102,8 +112,7 @@ class WeChatGateway:
         }
         if page:
             body["page"] = page
-        result = self._call(client, lambda: client.post(f"{API}/cgi-bin/message/subscribe/send", data=body))
-        return result.get("msgid")
+        return self._send_message(self.miniprogram, SUBSCRIBE_SEND, body, access_token)
 
     def get_wxacode_unlimited(self, scene: str, *, page: str | None = None, width: int = 430,
                               check_path: bool = True, env_version: str = "release") -> bytes:
@@ -136,8 +145,11 @@ class WeChatGateway:
 
     def send_template_message(self, openid: str, template_id: str, data: Mapping[str, str], *,
                               url: str | None = None, miniprogram: Mapping[str, str] | None = None,
-                              client_msg_id: str | None = None) -> int | None:
-        """Send an official-account template message; `client_msg_id` makes WeChat drop repeats for 10 min."""
+                              client_msg_id: str | None = None, access_token: str | None = None) -> int | None:
+        """Send an official-account template message; `client_msg_id` makes WeChat drop repeats for 10 min.
+
+        `access_token`: the official account's token, as for `send_subscribe_message`.
+        """
         client = self.official
         body: dict[str, Any] = {
             "touser": openid, "template_id": template_id,
@@ -149,8 +161,7 @@ class WeChatGateway:
             body["miniprogram"] = dict(miniprogram)
         if client_msg_id:
             body["client_msg_id"] = client_msg_id
-        result = self._call(client, lambda: client.post(f"{API}/cgi-bin/message/template/send", data=body))
-        return result.get("msgid")
+        return self._send_message(client, TEMPLATE_SEND, body, access_token)
 
     def send_custom_text(self, openid: str, content: str) -> None:
         """Send a customer-service text message (only inside WeChat's window after a user action)."""
@@ -211,6 +222,37 @@ class WeChatGateway:
             raise CallInsideTransaction(
                 "a WeChat call was made while a database transaction was open; end it first "
                 "(check before the unit of work, or commit before sending)")
+
+    def access_token_of(self, client: StableTokenClient) -> str:
+        """The client's access token (one Redis read, a stable_token call when none is cached), errors mapped."""
+        try:
+            return client.access_token
+        except requests.RequestException as exc:
+            raise _transport_error(exc, "WeChat", client.timeout) from None
+
+    def _send_message(self, client: StableTokenClient, path: str, body: Mapping[str, Any],
+                      token: str | None) -> int | None:
+        """POST a message through the lean sender; on a rejected token refresh it and retry once, never more."""
+        self._refuse_inside_transaction()
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        for attempt in (1, 2):
+            if token is None:
+                token = self.access_token_of(client)
+            result = self.messages.post_json(f"{path}?access_token={quote(token, safe='')}", payload)
+            errcode = result.get("errcode", 0)
+            try:
+                errcode = int(errcode)
+            except (TypeError, ValueError):
+                raise WeChatBadResponse(f"WeChat answered errcode {errcode!r}") from None
+            if errcode == 0:
+                return result.get("msgid")
+            if errcode in TOKEN_ERRCODES and attempt == 1:
+                logger.info("access token of %s rejected with %s; refreshing once", client.appid, errcode)
+                client.drop_token(token)
+                token = None
+                continue
+            raise WeChatAPIError(errcode, str(result.get("errmsg", errcode) or ""))
+        raise AssertionError("unreachable")
 
     def _call(self, client: StableTokenClient, operation: Callable[[], T], *, uses_token: bool = True) -> T:
         """Run one API call; on a rejected token refresh it and retry once, never more."""

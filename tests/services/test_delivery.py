@@ -238,3 +238,112 @@ def test_the_simulated_robot_refuses_the_21st_post_in_a_minute(simulator):
     too_long = requests.post(f"{simulator.url}/cgi-bin/webhook/send", params={"key": "another-key-0001"}, timeout=5,
                              json={"msgtype": "text", "text": {"content": "长" * 683}}).json()
     assert too_long["errcode"] == 40058
+
+
+# --- the lean pass: statements and token reads per batch ---------------------------------------------
+
+@pytest.fixture
+def statements(app):
+    """Every statement sent to the database while the test runs: (SQL, executemany)."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+    seen: list[tuple[str, bool]] = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        seen.append((statement, executemany))
+
+    event.listen(engine, "before_cursor_execute", listen)
+    yield seen
+    event.remove(engine, "before_cursor_execute", listen)
+
+
+def test_a_claim_is_one_statement_that_brings_the_openids(app, queued, now, statements):
+    claimed = delivery.claim(NotificationChannel.MINIPROGRAM_SUBSCRIBE, 5, now=now)
+    assert [row.address for row in claimed] == ["sim_receiver"] * 3
+    assert [sql.split()[0].upper() for sql, _ in statements if sql.split()[0].upper() != "BEGIN"] == ["UPDATE"]
+
+
+def test_outcomes_are_one_statement_per_kind_and_never_overwrite_a_recorded_row(app, app_context, now, statements):
+    from app.wechat.errors import WeChatAPIError, WeChatTimeout
+
+    owner = f.account("sim_receiver", now)
+    f.subscribe_credit(owner, "signup_result", now, count=5)
+    for i in range(5):
+        notifications.notify(owner.id, f"k{i}", MESSAGE, now=now)
+    db.session.commit()
+    rows_ = delivery.claim(NotificationChannel.MINIPROGRAM_SUBSCRIBE, 5, now=now)
+    conf = app.extensions["settings"]["delivery"]
+    first = [delivery.Outcome(rows_[0], msgid=11), delivery.Outcome(rows_[1], msgid=12),
+             delivery.Outcome(rows_[2], error=WeChatAPIError(45009, "limit")),
+             delivery.Outcome(rows_[3], error=WeChatAPIError(40003, "bad openid")),
+             delivery.Outcome(rows_[4], error=WeChatTimeout("no answer"))]
+    statements.clear()
+    assert delivery.record(first, now=now, conf=conf) == {"sent": 2, "retry": 1, "failed": 1, "ambiguous": 1}
+    updates = [(sql, many) for sql, many in statements if sql.split()[0].upper() == "UPDATE"]
+    assert len(updates) == 3  # sent, retry, failed + ambiguous
+    if db.engine.dialect.name == "postgresql":
+        assert not any(many for _, many in updates)  # one statement each, not one per row
+    after_first = [(row.status, row.wechat_msgid) for row in rows()]
+    assert after_first == [(NotificationStatus.SENT, 11), (NotificationStatus.SENT, 12), (NotificationStatus.PENDING, None),
+                           (NotificationStatus.FAILED, None), (NotificationStatus.AMBIGUOUS, None)]
+    # A second, different record of the same rows changes none that is no longer in flight; the
+    # ambiguous one (as after a recovery sweep) still takes the outcome that became known.
+    second = [delivery.Outcome(rows_[0], error=WeChatAPIError(40003, "late")),
+              delivery.Outcome(rows_[1], error=WeChatAPIError(45009, "late")),
+              delivery.Outcome(rows_[2], msgid=13), delivery.Outcome(rows_[3], msgid=14),
+              delivery.Outcome(rows_[4], msgid=15)]
+    delivery.record(second, now=now + timedelta(minutes=1), conf=conf)
+    assert [(row.status, row.wechat_msgid) for row in rows()] == after_first[:4] + [(NotificationStatus.SENT, 15)]
+
+
+def test_a_batch_reads_the_access_token_once(app, simulator, queued, now, monkeypatch):
+    from app.wechat.clients import StableTokenClient
+
+    gateway = app.extensions["wechat_gateway"]
+    gateway.access_token_of(gateway.miniprogram)  # warm
+    reads = []
+    shipped = StableTokenClient._cached_token
+    monkeypatch.setattr(StableTokenClient, "_cached_token", lambda self: reads.append(self.appid) or shipped(self))
+    worker = deliverer(app)
+    assert worker.deliver_once(now=now, channels=[NotificationChannel.MINIPROGRAM_SUBSCRIBE], robots=False).counts == {
+        "sent": 3}
+    worker.close()
+    assert len(reads) == 1  # was two per send
+
+
+def test_a_batch_whose_token_cannot_be_had_is_retried_later_not_lost(make_app, queued, now):
+    # No simulator: the stable_token call cannot connect, so nothing was sent.
+    app = make_app(wechat={"api_base": "http://127.0.0.1:9"})
+    worker = deliverer(app)
+    with app.app_context():
+        assert worker.deliver_once(now=now, robots=False).counts == {"retry": 3}
+    worker.close()
+    assert statuses() == [NotificationStatus.PENDING] * 3
+
+
+def test_a_full_batch_marks_its_channel_busy_and_a_drained_one_not(app, simulator, queued, now):
+    worker = deliverer(app, batch_size=2)
+    first = worker.deliver_once(now=now)
+    assert first.counts == {"sent": 2} and first.busy == {NotificationChannel.MINIPROGRAM_SUBSCRIBE}
+    second = worker.deliver_once(now=now, channels=[NotificationChannel.MINIPROGRAM_SUBSCRIBE], robots=False,
+                                 busy=first.busy)
+    assert second.counts == {"sent": 1} and second.busy == frozenset()
+    worker.close()
+
+
+def test_a_batch_is_never_sent_while_the_workers_connection_has_a_transaction_open(app, simulator, queued, now):
+    from sqlalchemy import text as sql_text
+
+    from app.wechat.gateway import CallInsideTransaction
+
+    worker = deliverer(app)
+    with app.app_context():
+        [row, *_] = delivery.claim(NotificationChannel.MINIPROGRAM_SUBSCRIBE, 1, now=now)
+        worker._db().execute(sql_text("SELECT 1"))  # a transaction begins on the worker's own connection
+        with pytest.raises(CallInsideTransaction):
+            worker._send_and_record(NotificationChannel.MINIPROGRAM_SUBSCRIBE, [row], now=now)
+        worker._db().rollback()
+    worker.close()
+    assert simulator.messages(api="subscribe") == []
