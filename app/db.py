@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, FunctionElement, TextClause, bindparam, literal_column, text
+from sqlalchemy import Boolean, ColumnElement, Executable, FunctionElement, Result, TextClause, bindparam, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,29 @@ def unit_of_work() -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+def execute_first(statement: Executable, params: dict[str, Any] | None = None) -> Result:
+    """Execute the first statement of the session's transaction, once more if its connection was dropped.
+
+    The pool pings no connection it hands out (a round trip per request); it discards those the
+    server has closed while they sat idle, seen without a round trip (`app.extensions`, checkout).
+    A connection that dies after that check fails on its first statement with a disconnect error:
+    nothing ran on it and nothing was committed, so the session is rolled back (the pool discards
+    the connection and reconnects the others it holds) and the statement runs again on a fresh
+    one, exactly once. Any later statement that fails is not repeated: the request fails, as before.
+    Every request's authentication runs through here, so a request's whole unit of work starts on a
+    connection that answered.
+    """
+    session = db.session
+    first = not session().in_transaction()
+    try:
+        return session.connection().execute(statement, params)
+    except DBAPIError as exc:
+        if not (first and exc.connection_invalidated):
+            raise
+        session.rollback()
+        return session.connection().execute(statement, params)
 
 
 def upsert_insert(model: type) -> Any:
