@@ -83,6 +83,38 @@ def _insert_unless_present_statement(model: type, keys: tuple[str, ...]) -> Text
             .columns(table.c.id))
 
 
+def insert_both_unless_present(first: type, first_values: dict[str, Any], second: type,
+                               second_values: dict[str, Any]) -> tuple[int | None, int | None]:
+    """`insert_unless_present` of `first`, then of `second` only if `first` went in: both new ids (or None).
+
+    On PostgreSQL one statement (two data-modifying CTEs, the second inserting only when the first
+    returned its id): one round trip where two statements take two. Each INSERT keeps its own `ON
+    CONFLICT DO NOTHING` and waits at its unique key for a concurrent one exactly as alone, so the
+    outcomes are those of the two statements in a row. On SQLite (no INSERT inside WITH), two.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        first_id = insert_unless_present(first, first_values)
+        return (None, None) if first_id is None else (first_id, insert_unless_present(second, second_values))
+    statement = _insert_both_statement(first, tuple(sorted(first_values)), second, tuple(sorted(second_values)))
+    db.session.flush()
+    params = {**{f"a_{key}": value for key, value in first_values.items()},
+              **{f"b_{key}": value for key, value in second_values.items()}}
+    return tuple(db.session.connection().execute(statement, params).one())  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=16)
+def _insert_both_statement(first: type, first_keys: tuple[str, ...], second: type,
+                           second_keys: tuple[str, ...]) -> TextClause:
+    a, b = first.__table__, second.__table__
+    return (text(f"WITH a AS (INSERT INTO {a.name} ({', '.join(first_keys)}) "
+                 f"VALUES ({', '.join(f':a_{key}' for key in first_keys)}) ON CONFLICT DO NOTHING RETURNING id), "
+                 f"b AS (INSERT INTO {b.name} ({', '.join(second_keys)}) "
+                 f"SELECT {', '.join(f':b_{key}' for key in second_keys)} FROM a ON CONFLICT DO NOTHING RETURNING id) "
+                 "SELECT (SELECT id FROM a) AS first_id, (SELECT id FROM b) AS second_id")
+            .bindparams(*(bindparam(f"a_{key}", type_=a.c[key].type) for key in first_keys),
+                        *(bindparam(f"b_{key}", type_=b.c[key].type) for key in second_keys)))
+
+
 class JsonArrayOverlaps(ColumnElement):
     """True when a JSON array column holds any of `values` (skills, categories): SQLite and PostgreSQL."""
 
