@@ -368,18 +368,13 @@ def _answered_once(activity_id: int, nonce: str) -> Iterator[None]:
         raise
 
 
-def _record_scan(scan: ScanRow, answer: ScanAnswer) -> ScanAnswer:
-    """Keep the scan and its answer; if a concurrent scan with this nonce got there first, its answer wins.
-
-    The unique (activity, nonce) is what makes a nonce take effect once: this transaction's check-in
-    or check-out cannot commit beside the first one's, so AnsweredMeanwhile rolls it back.
-    """
-    if insert_unless_present(CheckinScan, scan.values(answer)) is None:
-        raise _answered_meanwhile(scan)
-    return answer
-
-
 def _answered_meanwhile(scan: ScanRow) -> AnsweredMeanwhile:
+    """A concurrent scan with this nonce got there first: its answer wins.
+
+    The unique (activity, nonce) of the scan's row, written last with the answer, is what makes a
+    nonce take effect once: this transaction's check-in or check-out cannot commit beside the first
+    one's, so AnsweredMeanwhile rolls it back.
+    """
     earlier = _execute(_EARLIER_ANSWER, {"activity_id": scan.activity_id, "nonce": scan.nonce}).scalar()
     return AnsweredMeanwhile(ScanAnswer.replayed_from(earlier))
 
@@ -429,12 +424,12 @@ def enter_or_leave(activity: Row, door: Row, *, step: int | None, method: Checki
             return answer
         # A concurrent scan checked the volunteer in a moment ago: this one is judged against it.
         door = door_of(activity.id, door.volunteer_id)
-    answer = _checkout(activity, door, step=step, method=method, account_id=account_id, at=at, rules=rules, now=now)
-    return answer if scan is None else _record_scan(scan, answer)
+    return _checkout(activity, door, step=step, method=method, account_id=account_id, at=at, rules=rules, now=now,
+                     scan=scan)
 
 
 def _checkout(activity: Row, door: Row, *, step: int | None, method: CheckinMethod, account_id: int | None,
-              at: datetime, rules: Rules, now: datetime) -> ScanAnswer:
+              at: datetime, rules: Rules, now: datetime, scan: ScanRow | None = None) -> ScanAnswer:
     if door.checked_out_at is not None:
         raise CheckinError("already_checked_out", "该志愿者已签退", context=_context(activity, door, at))
     if step is not None and step == door.checkin_code_step:
@@ -454,17 +449,24 @@ def _checkout(activity: Row, door: Row, *, step: int | None, method: CheckinMeth
         # Another scan closed it a moment ago: one check-out, one record.
         raise CheckinError("already_checked_out", "该志愿者已签退",
                            context=_context(activity, door_of(activity.id, door.volunteer_id), at))
+    # The answer is known before the record is written (the minutes are those the ledger credits), so
+    # the scan's row, which keeps it, goes into the ledger's statement (one round trip on PostgreSQL).
+    answer = ScanAnswer(result="checked_out", **_who(door), checked_in_at=closed.checked_in_at.isoformat(),
+                        checked_out_at=closed.checked_out_at.isoformat(),
+                        minutes=service_records.credited_minutes(activity, closed.checked_in_at, closed.checked_out_at))
     try:
-        minutes = ledger.credit_checkin(activity, checkin_id=door.checkin_id, volunteer_id=door.volunteer_id,
-                                        checked_in_at=closed.checked_in_at, checked_out_at=closed.checked_out_at,
-                                        account_id=account_id, now=now, lock_held=True)
+        ledger.credit_checkin(activity, checkin_id=door.checkin_id, volunteer_id=door.volunteer_id,
+                              checked_in_at=closed.checked_in_at, checked_out_at=closed.checked_out_at,
+                              account_id=account_id, now=now, lock_held=True,
+                              then_insert=None if scan is None else (CheckinScan, scan.values(answer)))
+    except ledger.RowPresent:
+        raise _answered_meanwhile(scan) from None
     except DomainError as refusal:
         # Time credited another way (bulk, a declaration, 补录) overlaps this stay or fills the
         # activity's cap: the check-out is refused and rolled back, the volunteer stays checked in.
         raise CheckinError(refusal.code, refusal.message, refusal.status,
                            context=_context(activity, door, at)) from None
-    return ScanAnswer(result="checked_out", **_who(door), checked_in_at=closed.checked_in_at.isoformat(),
-                      checked_out_at=closed.checked_out_at.isoformat(), minutes=minutes)
+    return answer
 
 
 def _require_window(opens: datetime, closes: datetime, at: datetime, door: Row) -> None:
