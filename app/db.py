@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Executable, FunctionElement, Result, TextClause, bindparam, literal_column, text
+from sqlalchemy import (Boolean, ColumnElement, Executable, FunctionElement, Result, TextClause, bindparam,
+                        literal_column, text)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles

@@ -111,7 +111,8 @@ def closed_by_server(dbapi_connection: Any) -> bool:
         return True
     try:
         poller = select.poll()
-        poller.register(dbapi_connection.pgconn.socket, select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
+        poller.register(dbapi_connection.pgconn.socket,
+                        select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
         return bool(poller.poll(0))
     except Exception:  # noqa: BLE001 - no socket to poll: the connection is unusable
         return True
