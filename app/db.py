@@ -7,8 +7,10 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, FunctionElement, TextClause, bindparam, literal_column, text
+from sqlalchemy import (Boolean, ColumnElement, Executable, FunctionElement, Result, TextClause, bindparam,
+                        literal_column, text)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
@@ -28,6 +30,29 @@ def unit_of_work() -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+def execute_first(statement: Executable, params: dict[str, Any] | None = None) -> Result:
+    """Execute the first statement of the session's transaction, once more if its connection was dropped.
+
+    The pool pings no connection it hands out (a round trip per request); it discards those the
+    server has closed while they sat idle, seen without a round trip (`app.extensions`, checkout).
+    A connection that dies after that check fails on its first statement with a disconnect error:
+    nothing ran on it and nothing was committed, so the session is rolled back (the pool discards
+    the connection and reconnects the others it holds) and the statement runs again on a fresh
+    one, exactly once. Any later statement that fails is not repeated: the request fails, as before.
+    Every request's authentication runs through here, so a request's whole unit of work starts on a
+    connection that answered.
+    """
+    session = db.session
+    first = not session().in_transaction()
+    try:
+        return session.connection().execute(statement, params)
+    except DBAPIError as exc:
+        if not (first and exc.connection_invalidated):
+            raise
+        session.rollback()
+        return session.connection().execute(statement, params)
 
 
 def upsert_insert(model: type) -> Any:
@@ -57,6 +82,38 @@ def _insert_unless_present_statement(model: type, keys: tuple[str, ...]) -> Text
     return (text(f"INSERT INTO {table.name} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING id")
             .bindparams(*(bindparam(key, type_=table.c[key].type) for key in keys))
             .columns(table.c.id))
+
+
+def insert_both_unless_present(first: type, first_values: dict[str, Any], second: type,
+                               second_values: dict[str, Any]) -> tuple[int | None, int | None]:
+    """`insert_unless_present` of `first`, then of `second` only if `first` went in: both new ids (or None).
+
+    On PostgreSQL one statement (two data-modifying CTEs, the second inserting only when the first
+    returned its id): one round trip where two statements take two. Each INSERT keeps its own `ON
+    CONFLICT DO NOTHING` and waits at its unique key for a concurrent one exactly as alone, so the
+    outcomes are those of the two statements in a row. On SQLite (no INSERT inside WITH), two.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        first_id = insert_unless_present(first, first_values)
+        return (None, None) if first_id is None else (first_id, insert_unless_present(second, second_values))
+    statement = _insert_both_statement(first, tuple(sorted(first_values)), second, tuple(sorted(second_values)))
+    db.session.flush()
+    params = {**{f"a_{key}": value for key, value in first_values.items()},
+              **{f"b_{key}": value for key, value in second_values.items()}}
+    return tuple(db.session.connection().execute(statement, params).one())  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=16)
+def _insert_both_statement(first: type, first_keys: tuple[str, ...], second: type,
+                           second_keys: tuple[str, ...]) -> TextClause:
+    a, b = first.__table__, second.__table__
+    return (text(f"WITH a AS (INSERT INTO {a.name} ({', '.join(first_keys)}) "
+                 f"VALUES ({', '.join(f':a_{key}' for key in first_keys)}) ON CONFLICT DO NOTHING RETURNING id), "
+                 f"b AS (INSERT INTO {b.name} ({', '.join(second_keys)}) "
+                 f"SELECT {', '.join(f':b_{key}' for key in second_keys)} FROM a ON CONFLICT DO NOTHING RETURNING id) "
+                 "SELECT (SELECT id FROM a) AS first_id, (SELECT id FROM b) AS second_id")
+            .bindparams(*(bindparam(f"a_{key}", type_=a.c[key].type) for key in first_keys),
+                        *(bindparam(f"b_{key}", type_=b.c[key].type) for key in second_keys)))
 
 
 class JsonArrayOverlaps(ColumnElement):

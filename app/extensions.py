@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -10,8 +11,9 @@ from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from spectree import SpecTree
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 from app.config import PROJECT_ROOT
 from app.errors import ErrorBody
@@ -79,7 +81,10 @@ def engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # Several threads of one process share the file; the busy timeout waits out writers.
         return {"connect_args": {"check_same_thread": False, "timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_timeout": 10}
+    # No pre-ping (a round trip per request): a connection the server closed while it sat in the pool
+    # is found at checkout without one (_drop_closed_on_checkout), and a request's first statement
+    # runs once more on a fresh connection if its connection died after all (app.db.execute_first).
+    return {"pool_size": 5, "max_overflow": 10, "pool_timeout": 10}
 
 
 @event.listens_for(Engine, "connect")
@@ -96,6 +101,30 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     # SQLAlchemy, not pysqlite, decides where transactions begin (see _sqlite_begin): pysqlite's own
     # handling starts them lazily and commits at RELEASE SAVEPOINT, which breaks savepoints.
     dbapi_connection.isolation_level = None
+
+
+def closed_by_server(dbapi_connection: Any) -> bool:
+    """Whether the server has closed an idle psycopg connection (or sent it anything): a local poll of
+    its socket, no round trip. An idle connection hears nothing from a live server; a terminated
+    backend, a restart or an idle timeout leaves its farewell or end-of-file there to read."""
+    if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
+        return True
+    try:
+        poller = select.poll()
+        poller.register(dbapi_connection.pgconn.socket,
+                        select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except Exception:  # noqa: BLE001 - no socket to poll: the connection is unusable
+        return True
+
+
+@event.listens_for(Pool, "checkout")
+def _drop_closed_on_checkout(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+    """Instead of a pre-ping: a PostgreSQL connection the server closed while it sat in the pool is
+    discarded, with every other one pooled before now, and a fresh one handed out (the pool's own
+    DisconnectionError handling)."""
+    if type(dbapi_connection).__module__.startswith("psycopg") and closed_by_server(dbapi_connection):
+        raise exc.InvalidatePoolError("the server closed this pooled connection")
 
 
 @event.listens_for(Engine, "begin")

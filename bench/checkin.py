@@ -1,14 +1,18 @@
 """Benchmark of the captain's scans (check-in, then check-out) under gunicorn with PostgreSQL.
 
-One run, on one gunicorn server:
+One run, side by side under the same gunicorn settings:
   floor     GET /healthz (one SELECT 1 and one Redis PING) at the same concurrency
+  peer      bench/peers/checkin_insert.py, its own gunicorn: every volunteer checked in with one
+            INSERT … ON CONFLICT DO NOTHING (autocommit, durable) and nothing else, into a table of
+            its own in the same database: the least a correct design can do on this stack
   check-in  every volunteer scanned once: POST /api/v1/activities/{id}/scans, a fresh personal code
   check-out after the next 30-s code step, every volunteer scanned again with a fresh code
 
 The script makes a throwaway PostgreSQL database (dropped at the end), migrates it, seeds an
 activity whose check-in window is open, N approved sign-ups and a captain with the app's own code,
 then checks the database afterwards: exactly one check-in, closed, and one attendance record per
-volunteer. Targets: >= 500 scans/s, >= 0.4 x the floor's requests/s, p99 < 100 ms, one record each.
+volunteer. Targets: >= 650 scans/s, >= 0.5 x the floor's requests/s, p99 < 100 ms, one record each;
+ours / peer (check-in scans/s over the peer's) for information.
 
 Run from the repository root:  .venv/bin/python bench/checkin.py [--volunteers 3000] [--json out.json]
 See bench/README.md. Exit code: 0 once measured (targets missed or not), 1 if the set-up failed.
@@ -36,8 +40,8 @@ if str(REPO_ROOT) not in sys.path:
 from bench import harness, loadgen  # noqa: E402
 
 TARGETS = {
-    "scans_per_second": 500.0,     # check-ins and check-outs answered per second, at least
-    "scans_over_healthz": 0.4,     # scans/s / GET /healthz requests/s on the same server, at least
+    "scans_per_second": 650.0,     # check-ins and check-outs answered per second, at least
+    "scans_over_healthz": 0.5,     # scans/s / GET /healthz requests/s on the same server, at least
     "p99_ms": 100.0,               # p99 latency of the scans at the default 50 connections, below
 }
 STEP_SECONDS = 30                  # app.checkin_codes.STEP_SECONDS (not imported before the env is set)
@@ -155,6 +159,25 @@ def check_database(url: str, activity_id: int, volunteer_ids: list[int]) -> dict
     return {"found": found, "expected": expected, "mismatches": mismatches, "pass": not mismatches}
 
 
+def check_peer_database(url: str, activity_id: int, n: int) -> dict[str, Any]:
+    """The peer's rows for this activity: one per volunteer."""
+    import psycopg
+
+    with psycopg.connect(harness.libpq_url(url), connect_timeout=5) as conn:
+        rows, distinct = conn.execute("SELECT count(*), count(DISTINCT volunteer_id) FROM bench_peer_checkins "
+                                      "WHERE activity_id = %(a)s", {"a": activity_id}).fetchone()
+    return {"rows": rows, "distinct_volunteers": distinct, "expected": n, "pass": rows == distinct == n}
+
+
+def create_peer_table(url: str) -> None:
+    import psycopg
+
+    from bench.peers.checkin_insert import TABLE_DDL
+
+    with psycopg.connect(harness.libpq_url(url), connect_timeout=5, autocommit=True) as conn:
+        conn.execute(TABLE_DDL)
+
+
 # ---------------------------------------------------------------------------------------------
 # gunicorn
 
@@ -162,6 +185,51 @@ def check_database(url: str, activity_id: int, volunteer_ids: list[int]) -> dict
 def wait_healthy(server: harness.Proc) -> None:
     """Wait until GET /healthz answers ok; raise SetupError otherwise."""
     harness.wait_ready(server, lambda: harness.check_answer(server.port, "GET", "/healthz", [b'"ok"']))
+
+
+def wait_peer_ready(server: harness.Proc) -> None:
+    """Wait until the peer answers a scan (activity 0, volunteer 0: not counted); SetupError otherwise."""
+    body = json.dumps({"code": "V0-00000000", "nonce": "probe"}).encode()
+    harness.wait_ready(server, lambda: harness.check_answer(server.port, "POST", "/peer/activities/0/scans",
+                                                            [b"checked_in"], body,
+                                                            {"Content-Type": "application/json"}))
+
+
+class Profiler:
+    """py-spy attached to every gunicorn worker during a phase (--py-spy): raw folded stacks per worker.
+
+    Sampling costs the workers CPU: figures of a profiled run are not comparable with unprofiled ones.
+    """
+
+    def __init__(self, prefix: str | None, rate: int):
+        self.prefix, self.rate = prefix, rate
+        self.procs: list[Any] = []
+
+    def start(self, server: harness.Proc, phase: str) -> None:
+        if not self.prefix:
+            return
+        import shutil
+        import subprocess
+
+        exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        for pid in (p for p in server.pids() if p != server.pid):
+            out = f"{self.prefix}-{phase}-{pid}.txt"
+            self.procs.append(subprocess.Popen([exe, "record", "-r", str(self.rate), "-f", "raw", "--gil",
+                                                "--nonblocking", "-p", str(pid), "-o", out],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(0.5)  # attached before the load starts
+
+    def stop(self) -> None:
+        import signal
+
+        for proc in self.procs:
+            proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except Exception:  # noqa: BLE001
+                proc.kill()
+        self.procs = []
 
 
 class CpuMeter:
@@ -380,8 +448,9 @@ def wait_for_next_step(after_wall: float) -> float:
 # ---------------------------------------------------------------------------------------------
 # Report
 
-ROWS = (("healthz", "GET /healthz (floor)"), ("checkin", "scans: check-in"), ("checkout", "scans: check-out"),
-        ("scans", "scans: both phases"))
+ROWS = (("healthz", "GET /healthz (floor)"), ("peer", "peer: one INSERT"), ("checkin", "scans: check-in"),
+        ("checkout", "scans: check-out"), ("scans", "scans: both phases"))
+PHASES = ("healthz", "peer", "checkin", "checkout")  # the measured phases (ROWS less the combined one)
 
 
 def other_cpu(r: dict[str, Any]) -> float:
@@ -389,7 +458,8 @@ def other_cpu(r: dict[str, Any]) -> float:
             - r["client_cpu_percent"])
 
 
-def report(results: dict[str, dict], settings: dict[str, Any], db_check: dict[str, Any] | None) -> dict[str, Any]:
+def report(results: dict[str, dict], settings: dict[str, Any], db_check: dict[str, Any] | None,
+           peer_check: dict[str, Any] | None = None) -> dict[str, Any]:
     harness.print_settings(settings, 20)
     print()
     header = (f"{'phase':<22}{'req/s':>8}{'n':>6}{'s':>7}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}"
@@ -409,19 +479,22 @@ def report(results: dict[str, dict], settings: dict[str, Any], db_check: dict[st
           "CPU (kernel network work, ...): well above ~15 % means something else ran meanwhile)")
     print("gunicorn CPU per worker: " + "; ".join(
         f"{label.split(' (')[0]} " + " + ".join(f"{w:.0f}%" for w in results[key]["worker_cpu_percent"])
-        for key, label in ROWS[:3] if key in results))
+        for key, label in ROWS if key in PHASES and key in results))
     disturbed = [label for key, label in ROWS
                  if key in results and key != "scans" and other_cpu(results[key]) > harness.DISTURBED_OTHER_CPU_PERCENT]
     if disturbed:
         print(f"WARNING: other processes used the CPU during {', '.join(disturbed)}; re-run for trustworthy figures")
 
-    for key, label in ROWS[:3]:
+    for key, label in ROWS:
         r = results.get(key)
-        if r and r["errors"]:
+        if key in PHASES and r and r["errors"]:
             print(f"\nerrors of {label}: {r['error_kinds']}")
             for sample in r["error_samples"]:
                 print(f"  {sample}")
 
+    if peer_check is not None:
+        print(f"\nPeer's table after its scans: {peer_check['rows']} rows, {peer_check['distinct_volunteers']} "
+              f"volunteers, expected {peer_check['expected']}{'' if peer_check['pass'] else '  MISMATCH'}")
     if db_check is not None:
         print("\nDatabase after the scans (this activity)")
         for key, value in db_check["found"].items():
@@ -453,6 +526,19 @@ def report(results: dict[str, dict], settings: dict[str, Any], db_check: dict[st
           f"{'n/a' if passed is None else harness.verdict(passed)}")
     table.checks["one_record_per_volunteer"] = {"pass": passed,
                                                 "mismatches": db_check["mismatches"] if db_check else None}
+    print("For information (no target)")
+    peer, checkin = results.get("peer"), results.get("checkin")
+    for key, label, ours in (("checkin_over_peer", "check-in scans/s / peer req/s", checkin),
+                             ("scans_over_peer", "scans/s (both phases) / peer req/s", scans)):
+        value = harness.ratio(ours["requests_per_second"] if ours else None,
+                              peer["requests_per_second"] if peer else None)
+        print(f"  {label:<44}{'n/a' if value is None else f'{value:.2f}':>9}")
+        table.checks[key] = {"value": value}
+    if peer and checkin and peer["requests_per_second"] and checkin["requests_per_second"]:
+        ours_cpu = 10 * checkin["server_cpu_percent"] / checkin["requests_per_second"]
+        peer_cpu = 10 * peer["server_cpu_percent"] / peer["requests_per_second"]
+        print(f"  {'gunicorn ms CPU per check-in, ours - peer':<44}{ours_cpu - peer_cpu:>9.2f}")
+        table.checks["checkin_cpu_ms_over_peer"] = {"value": ours_cpu - peer_cpu}
     return table.checks
 
 
@@ -475,6 +561,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="use this existing database as is (migrated, seeded, not dropped; the rows stay), "
                         "e.g. postgresql+psycopg://user@host/db. Default: a throwaway database "
                         "bench_checkin_<random> made on --server-url and dropped at the end")
+    p.add_argument("--no-peer", action="store_true",
+                   help="skip the peer (bench/peers/checkin_insert.py: one INSERT … ON CONFLICT DO NOTHING per scan)")
+    p.add_argument("--py-spy", metavar="PREFIX",
+                   help="profile every gunicorn worker with py-spy during the peer and scan phases, raw folded "
+                        "stacks to PREFIX-<phase>-<pid>.txt (sampling slows the workers: not a measuring run)")
+    p.add_argument("--py-spy-rate", type=int, default=250, help="py-spy samples per second (default 250)")
     harness.add_server_url_option(p)
     harness.add_redis_options(p, "redis://127.0.0.1:6379/13")
     harness.add_quiet_wait_option(p)
@@ -502,6 +594,8 @@ def measure(run: harness.Run, args) -> int:
         "keep-alive": "reused while the server allows (sync workers close after each answer)",
         "volunteers": f"{args.volunteers}, each checked in once and checked out once (fresh code, unique nonce)",
         "floor": f"GET /healthz, {args.warmup:g} s warm-up + {args.floor_seconds:g} s, before the scans",
+        "peer": "none (--no-peer)" if args.no_peer else "bench/peers/checkin_insert.py, same gunicorn settings "
+                "and database: one INSERT … ON CONFLICT DO NOTHING per check-in, autocommit",
         "app code": f"sha256 {harness.code_fingerprint()} of app/, handlers/, models/ (*.py), measured "
                     f"{time.strftime('%Y-%m-%d %H:%M')}",
     }
@@ -542,15 +636,43 @@ def measure(run: harness.Run, args) -> int:
                                     server, args.warmup + args.floor_seconds + args.timeout + 30)
     show(results["healthz"])
 
+    profiler = Profiler(args.py_spy, args.py_spy_rate)
     run_tag = secrets.token_hex(4)
+    budget = args.volunteers / 50 + args.timeout + 60  # generous: even 50 scans/s would finish
+    peer_check = None
+    if not args.no_peer:
+        try:
+            create_peer_table(db_url)
+            harness.log(f"starting the peer's gunicorn ({settings['workers']} x {settings['worker class']})")
+            peer = run.gunicorn("gunicorn-peer", "bench.peers.checkin_insert:app",
+                                {**env, "BENCH_PEER_DATABASE_URL": db_url}, workers=args.workers,
+                                worker_class=args.worker_class, threads=args.threads)
+            wait_peer_ready(peer)
+        except harness.SetupError as exc:
+            print(f"set-up of the peer failed: {exc}", file=sys.stderr, flush=True)
+            return 1
+        if args.quiet_wait > 0:
+            quiet_waits.append(harness.wait_until_quiet(args.quiet_wait))
+        harness.log(f"peer: {args.volunteers} check-ins, one INSERT each ...")
+        profiler.start(peer, "peer")
+        results["peer"] = run_client(Plan(kind="scan", expect="checked_in", nonce_prefix=f"bp{run_tag}v",
+                                          path=f"/peer/activities/{data.activity_id}/scans", token="",
+                                          volunteers=data.volunteers, **{**common, "port": peer.port}),
+                                     peer, budget)
+        profiler.stop()
+        show(results["peer"])
+        peer.stop()
+        peer_check = check_peer_database(db_url, data.activity_id, args.volunteers)
+
     scan = dict(path=f"/api/v1/activities/{data.activity_id}/scans", token=data.captain_token,
                 volunteers=data.volunteers)
-    budget = args.volunteers / 50 + args.timeout + 60  # generous: even 50 scans/s would finish
     if args.quiet_wait > 0:
         quiet_waits.append(harness.wait_until_quiet(args.quiet_wait))
     harness.log(f"check-in: {args.volunteers} scans ...")
+    profiler.start(server, "checkin")
     results["checkin"] = run_client(Plan(kind="scan", expect="checked_in", nonce_prefix=f"bi{run_tag}v", **scan,
                                          **common), server, budget)
+    profiler.stop()
     ended = time.time()
     show(results["checkin"])
     harness.log("waiting for the next 30-s code step (a check-out needs a later code than its check-in; "
@@ -560,8 +682,10 @@ def measure(run: harness.Run, args) -> int:
     if args.quiet_wait > 0:
         quiet_waits.append(harness.wait_until_quiet(args.quiet_wait))
     harness.log(f"check-out: {args.volunteers} scans ...")
+    profiler.start(server, "checkout")
     results["checkout"] = run_client(Plan(kind="scan", expect="checked_out", nonce_prefix=f"bo{run_tag}v", **scan,
                                           **common), server, budget)
+    profiler.stop()
     show(results["checkout"])
     results["scans"] = combine(results["checkin"], results["checkout"])
     if results["checkin"]["errors"] or results["checkout"]["errors"]:
@@ -571,7 +695,7 @@ def measure(run: harness.Run, args) -> int:
     server.stop()
 
     db_check = check_database(db_url, data.activity_id, [v for v, _ in data.volunteers])
-    checks = report(results, settings, db_check)
+    checks = report(results, settings, db_check, peer_check)
     if args.json:
         harness.write_json(args.json, {
             "settings": {**settings, "workers": args.workers, "worker_class": args.worker_class,
@@ -582,6 +706,7 @@ def measure(run: harness.Run, args) -> int:
                          "quiet_wait_seconds": quiet_waits},
             "results": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in results.items()},
             "database_check": db_check,
+            "peer_check": peer_check,
             "checks": checks,
         })
     return 0

@@ -18,6 +18,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.db import execute_first
 from app.errors import Conflict, DomainError, NotFound, Unauthorized
 from app.extensions import db
 from app.services import audit, console_sessions, notifications, roles, signups, subscriptions, teams, volunteers
@@ -121,7 +122,8 @@ _ACCOUNT_STATE = select(Account.token_generation, Account.disabled_at.is_not(Non
 
 def authenticate(claims: TokenClaims) -> None:
     """Refuse (401) a token whose account is gone, disabled or deleted, or was revoked since it was issued."""
-    row = db.session.connection().execute(_ACCOUNT_STATE, {"account_id": claims.account_id}).first()
+    # The first statement of every request with a bearer token: on a dropped connection it runs again.
+    row = execute_first(_ACCOUNT_STATE, {"account_id": claims.account_id}).first()
     if row is None or row[2]:
         raise Unauthorized("invalid_token", "登录凭证无效，请重新登录")
     if row[1]:

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Executable, Result, Row, bindparam, select, update
 
 from app import checkin_codes, pii
-from app.db import insert_unless_present
+from app.db import insert_both_unless_present, insert_unless_present
 from app.errors import DomainError
 from app.extensions import db
 from app.services import access, checkin_texts, service_records
@@ -72,6 +72,23 @@ class ScanAnswer:
         """The first answer of a nonce, as its repeat gets it."""
         return cls(result=stored["result"], volunteer=stored["volunteer"], checked_in_at=stored["checked_in_at"],
                    checked_out_at=stored["checked_out_at"], minutes=stored["minutes"], replayed=True)
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    """Where a scan's answer is kept: its row, unique per (activity, nonce), written with the effect."""
+
+    activity_id: int
+    nonce: str
+    account_id: int | None
+    volunteer_id: int
+    client_scanned_at: datetime | None
+    created_at: datetime
+
+    def values(self, answer: ScanAnswer) -> dict[str, Any]:
+        return {"activity_id": self.activity_id, "nonce": self.nonce, "account_id": self.account_id,
+                "volunteer_id": self.volunteer_id, "result": answer.result, "answer": answer.as_dict(),
+                "client_scanned_at": self.client_scanned_at, "created_at": self.created_at}
 
 
 class AnsweredMeanwhile(Exception):
@@ -139,10 +156,9 @@ def captain_scan(account_id: int, activity_id: int, *, code: str, nonce: str, ru
                 raise CheckinError("invalid_code", "无法识别的签到码", 422)
             at = _moment(scanned_at, now)
             step = _verify_personal_code(found, digits, at)
-            answer = enter_or_leave(found, found, step=step, method=CheckinMethod.CAPTAIN_SCAN, account_id=account_id,
-                                    at=at, rules=rules, now=now)
-        _record_scan(found.id, nonce, account_id, volunteer_id, answer, scanned_at, now)
-        return answer
+            return enter_or_leave(found, found, step=step, method=CheckinMethod.CAPTAIN_SCAN, account_id=account_id,
+                                  at=at, rules=rules, now=now,
+                                  scan=ScanRow(found.id, nonce, account_id, volunteer_id, scanned_at, now))
 
 
 def self_scan(account_id: int, activity_id: int, *, code: str, nonce: str, rules: Rules, now: datetime,
@@ -166,10 +182,9 @@ def self_scan(account_id: int, activity_id: int, *, code: str, nonce: str, rules
             except checkin_codes.CodeError as exc:
                 raise CheckinError(exc.code, exc.message, 422) from None
             _require_inside_geofence(activity, latitude, longitude)
-            answer = enter_or_leave(activity, door_of(activity.id, volunteer_id), step=step,
-                                    method=CheckinMethod.SELF_SCAN, account_id=account_id, at=now, rules=rules, now=now)
-        _record_scan(activity.id, nonce, account_id, volunteer_id, answer, None, now)
-        return answer
+            return enter_or_leave(activity, door_of(activity.id, volunteer_id), step=step,
+                                  method=CheckinMethod.SELF_SCAN, account_id=account_id, at=now, rules=rules, now=now,
+                                  scan=ScanRow(activity.id, nonce, account_id, volunteer_id, None, now))
 
 
 def manual_entry(account_id: int, activity_id: int, *, volunteer_id: int, reason: str, nonce: str, rules: Rules,
@@ -186,8 +201,8 @@ def manual_entry(account_id: int, activity_id: int, *, volunteer_id: int, reason
             if found.volunteer_id is None:
                 raise CheckinError("not_signed_up", "该志愿者未报名本活动")
             answer = enter_or_leave(found, found, step=None, method=CheckinMethod.MANUAL, account_id=account_id,
-                                    at=_moment(at, now), rules=rules, now=now, manual_reason=reason)
-        _record_scan(found.id, nonce, account_id, volunteer_id, answer, at, now)
+                                    at=_moment(at, now), rules=rules, now=now, manual_reason=reason,
+                                    scan=ScanRow(found.id, nonce, account_id, volunteer_id, at, now))
     audit.record(account_id, f"checkin.manual_{answer.result}", "activity", found.id, now=now,
                  volunteer_id=volunteer_id, reason=reason)
     return answer
@@ -353,19 +368,15 @@ def _answered_once(activity_id: int, nonce: str) -> Iterator[None]:
         raise
 
 
-def _record_scan(activity_id: int, nonce: str, account_id: int, volunteer_id: int, answer: ScanAnswer,
-                 client_time: datetime | None, now: datetime) -> None:
-    """Keep the scan and its answer; if a concurrent scan with this nonce got there first, its answer wins.
+def _answered_meanwhile(scan: ScanRow) -> AnsweredMeanwhile:
+    """A concurrent scan with this nonce got there first: its answer wins.
 
-    The unique (activity, nonce) is what makes a nonce take effect once: this transaction's check-in
-    or check-out cannot commit beside the first one's, so AnsweredMeanwhile rolls it back.
+    The unique (activity, nonce) of the scan's row, written last with the answer, is what makes a
+    nonce take effect once: this transaction's check-in or check-out cannot commit beside the first
+    one's, so AnsweredMeanwhile rolls it back.
     """
-    scan_id = insert_unless_present(CheckinScan, {
-        "activity_id": activity_id, "nonce": nonce, "account_id": account_id, "volunteer_id": volunteer_id,
-        "result": answer.result, "answer": answer.as_dict(), "client_scanned_at": client_time, "created_at": now})
-    if scan_id is None:
-        earlier = _execute(_EARLIER_ANSWER, {"activity_id": activity_id, "nonce": nonce}).scalar()
-        raise AnsweredMeanwhile(ScanAnswer.replayed_from(earlier))
+    earlier = _execute(_EARLIER_ANSWER, {"activity_id": scan.activity_id, "nonce": scan.nonce}).scalar()
+    return AnsweredMeanwhile(ScanAnswer.replayed_from(earlier))
 
 
 def _verify_personal_code(door: Row, digits: str, at: datetime) -> int:
@@ -381,8 +392,14 @@ def _verify_personal_code(door: Row, digits: str, at: datetime) -> int:
 
 
 def enter_or_leave(activity: Row, door: Row, *, step: int | None, method: CheckinMethod, account_id: int | None,
-                    at: datetime, rules: Rules, now: datetime, manual_reason: str | None = None) -> ScanAnswer:
-    """Check the volunteer in, or out if they are in: the rules every way of checking in shares."""
+                    at: datetime, rules: Rules, now: datetime, manual_reason: str | None = None,
+                    scan: ScanRow | None = None) -> ScanAnswer:
+    """Check the volunteer in, or out if they are in: the rules every way of checking in shares.
+
+    With `scan`, the scan's row is written with its answer in the same transaction, last; a check-in
+    writes both rows in one statement (the scan's only if the check-in went in), so it costs one round
+    trip. Either way a nonce answered meanwhile by a concurrent request raises AnsweredMeanwhile.
+    """
     if door.signup_id is None or door.signup_status is SignupStatus.CANCELLED:
         raise CheckinError("not_signed_up", "该志愿者未报名本活动", context=_who(door))
     if door.signup_status is not SignupStatus.APPROVED:
@@ -392,19 +409,27 @@ def enter_or_leave(activity: Row, door: Row, *, step: int | None, method: Checki
             raise CheckinError("volunteer_suspended", "该志愿者的资格已被暂停，不能签到", 403, context=_who(door))
         _require_window(activity.starts_at - timedelta(minutes=rules.opens_minutes_before_start), activity.ends_at, at,
                         door)
-        inserted = insert_unless_present(Checkin, {
+        checkin = {
             "activity_id": activity.id, "volunteer_id": door.volunteer_id, "signup_id": door.signup_id,
             "checked_in_at": at, "checkin_method": method, "checked_in_by_account_id": account_id,
-            "checkin_code_step": step, "manual_reason": manual_reason, "needs_review": False})
+            "checkin_code_step": step, "manual_reason": manual_reason, "needs_review": False}
+        answer = ScanAnswer(result="checked_in", **_who(door), **_times(activity, at, None, at))
+        if scan is None:
+            inserted, recorded = insert_unless_present(Checkin, checkin), None
+        else:
+            inserted, recorded = insert_both_unless_present(Checkin, checkin, CheckinScan, scan.values(answer))
         if inserted is not None:
-            return ScanAnswer(result="checked_in", **_who(door), **_times(activity, at, None, at))
+            if scan is not None and recorded is None:
+                raise _answered_meanwhile(scan)
+            return answer
         # A concurrent scan checked the volunteer in a moment ago: this one is judged against it.
         door = door_of(activity.id, door.volunteer_id)
-    return _checkout(activity, door, step=step, method=method, account_id=account_id, at=at, rules=rules, now=now)
+    return _checkout(activity, door, step=step, method=method, account_id=account_id, at=at, rules=rules, now=now,
+                     scan=scan)
 
 
 def _checkout(activity: Row, door: Row, *, step: int | None, method: CheckinMethod, account_id: int | None,
-              at: datetime, rules: Rules, now: datetime) -> ScanAnswer:
+              at: datetime, rules: Rules, now: datetime, scan: ScanRow | None = None) -> ScanAnswer:
     if door.checked_out_at is not None:
         raise CheckinError("already_checked_out", "该志愿者已签退", context=_context(activity, door, at))
     if step is not None and step == door.checkin_code_step:
@@ -424,17 +449,24 @@ def _checkout(activity: Row, door: Row, *, step: int | None, method: CheckinMeth
         # Another scan closed it a moment ago: one check-out, one record.
         raise CheckinError("already_checked_out", "该志愿者已签退",
                            context=_context(activity, door_of(activity.id, door.volunteer_id), at))
+    # The answer is known before the record is written (the minutes are those the ledger credits), so
+    # the scan's row, which keeps it, goes into the ledger's statement (one round trip on PostgreSQL).
+    answer = ScanAnswer(result="checked_out", **_who(door), checked_in_at=closed.checked_in_at.isoformat(),
+                        checked_out_at=closed.checked_out_at.isoformat(),
+                        minutes=service_records.credited_minutes(activity, closed.checked_in_at, closed.checked_out_at))
     try:
-        minutes = ledger.credit_checkin(activity, checkin_id=door.checkin_id, volunteer_id=door.volunteer_id,
-                                        checked_in_at=closed.checked_in_at, checked_out_at=closed.checked_out_at,
-                                        account_id=account_id, now=now, lock_held=True)
+        ledger.credit_checkin(activity, checkin_id=door.checkin_id, volunteer_id=door.volunteer_id,
+                              checked_in_at=closed.checked_in_at, checked_out_at=closed.checked_out_at,
+                              account_id=account_id, now=now, lock_held=True,
+                              then_insert=None if scan is None else (CheckinScan, scan.values(answer)))
+    except ledger.RowPresent:
+        raise _answered_meanwhile(scan) from None
     except DomainError as refusal:
         # Time credited another way (bulk, a declaration, 补录) overlaps this stay or fills the
         # activity's cap: the check-out is refused and rolled back, the volunteer stays checked in.
         raise CheckinError(refusal.code, refusal.message, refusal.status,
                            context=_context(activity, door, at)) from None
-    return ScanAnswer(result="checked_out", **_who(door), checked_in_at=closed.checked_in_at.isoformat(),
-                      checked_out_at=closed.checked_out_at.isoformat(), minutes=minutes)
+    return answer
 
 
 def _require_window(opens: datetime, closes: datetime, at: datetime, door: Row) -> None:

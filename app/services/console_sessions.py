@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 import redis
 from sqlalchemy import bindparam, delete, or_, select, update
 
+from app.db import execute_first
 from app.errors import DomainError, Forbidden, NotFound, Unauthorized
 from app.extensions import db
 from app.services import access, audit, roles
@@ -260,7 +261,7 @@ _SEEN = (update(ConsoleSession).where(ConsoleSession.id == bindparam("session_id
 def authenticate(session_id: str, *, csrf_token: str | None, is_write: bool, session_idle: timedelta,
                  now: datetime) -> SessionState:
     """The session behind a cookie, or 401; a write without the session's CSRF token is 403 `csrf_failed`."""
-    row = db.session.connection().execute(_SESSION_STATE, {"session_hash": digest(session_id)}).first()
+    row = execute_first(_SESSION_STATE, {"session_hash": digest(session_id)}).first()
     if row is None:
         raise _session_expired()
     ident, account_id, csrf, last_seen_at, idle_expires_at, expires_at, same_generation, disabled, deleted = row

@@ -14,9 +14,13 @@ totals (as every ledger entry does), so no cycle can form with the scan and corr
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Integer, bindparam, cast, exists, func, insert, literal, select, text, union_all, update
+from sqlalchemy import (Integer, TextClause, bindparam, cast, exists, func, insert, literal, select, text, union_all,
+                        update)
 
+from app.db import insert_unless_present
 from app.errors import Conflict, DomainError
 from app.extensions import db
 from app.services.service_records import (CreditWindow, _add_to_totals, credited_minutes,
@@ -163,8 +167,13 @@ _records = ServiceRecord.__table__
 _INSERT_SCANNED = insert(_records).values(kind=RecordKind.ATTENDANCE, source=RecordSource.SCAN)
 
 
+class RowPresent(Exception):
+    """`credit_checkin`'s `then_insert` row met its unique key taken: the caller rolls back."""
+
+
 def credit_checkin(activity: CreditWindow, *, checkin_id: int, volunteer_id: int, checked_in_at: datetime,
-                   checked_out_at: datetime, account_id: int | None, now: datetime, lock_held: bool = False) -> int:
+                   checked_out_at: datetime, account_id: int | None, now: datetime, lock_held: bool = False,
+                   then_insert: tuple[type, dict[str, Any]] | None = None) -> int:
     """Write the attendance record of a just-closed check-in under the two limits; its minutes.
 
     The same rules as `credit`: the span as credited (clipped to the activity's window) must not
@@ -173,6 +182,12 @@ def credit_checkin(activity: CreditWindow, *, checkin_id: int, volunteer_id: int
     the caller rolls back the check-out. `lock_held`: the caller took the volunteer's lock already
     (the scan path, inside its closing UPDATE). Runs once per check-in: the caller closed it with a
     conditional UPDATE, and the unique checkin_id would refuse a second record all the same.
+
+    `then_insert` (model, values): a row the caller's unit writes last (the scan's), `INSERT … ON
+    CONFLICT DO NOTHING` after the totals; RowPresent if its unique key is taken. On PostgreSQL the
+    balance, the record, the totals and that row are one statement (data-modifying CTEs, each
+    reading the one before, so rows are locked in the usual order: balance, then totals): one round
+    trip for four, with the same effects and the same refusals as the statements one by one.
     """
     minutes = credited_minutes(activity, checked_in_at, checked_out_at)
     if not lock_held:
@@ -181,20 +196,62 @@ def credit_checkin(activity: CreditWindow, *, checkin_id: int, volunteer_id: int
         low, high = window(activity)
         check_overlap(volunteer_id, max(as_utc(checked_in_at), low), min(as_utc(checked_out_at), high))
     cap = longest_creditable_minutes(activity)
+    if then_insert is not None and db.session.get_bind().dialect.name == "postgresql":
+        model, values = then_insert
+        moved, written = db.session.connection().execute(_credit_scan_then(model, tuple(sorted(values))), {
+            "v_id": volunteer_id, "a_id": activity.id, "delta": minutes, "cap": cap, "checkin_id": checkin_id,
+            "account_id": account_id, "now": now, **{f"r_{key}": value for key, value in values.items()}}).one()
+        if not moved:
+            _refuse_credit(activity, volunteer_id, cap)
+        if not written:
+            raise RowPresent()
+        return minutes
     moved = db.session.connection().execute(_CREDIT_WITHIN_CAP, {
         "v_id": volunteer_id, "a_id": activity.id, "delta": minutes, "cap": cap}).rowcount
     if moved != 1:
-        balance = db.session.scalar(select(Signup.service_minutes).where(
-            Signup.volunteer_id == volunteer_id, Signup.activity_id == activity.id))
-        if balance is None:
-            # A check-in needs an approved sign-up, so its row is there; refuse loudly if it is not.
-            raise DomainError("not_signed_up", "该志愿者未报名本活动，不能记录时长", 409)
-        raise exceeds(cap, balance)
+        _refuse_credit(activity, volunteer_id, cap)
     db.session.connection().execute(_INSERT_SCANNED, {
         "volunteer_id": volunteer_id, "activity_id": activity.id, "checkin_id": checkin_id, "minutes": minutes,
         "created_by_account_id": account_id, "created_at": now})
     _add_to_totals(volunteer_id, minutes)
+    if then_insert is not None and insert_unless_present(*then_insert) is None:
+        raise RowPresent()
     return minutes
+
+
+def _refuse_credit(activity: CreditWindow, volunteer_id: int, cap: int) -> None:
+    """The balance did not move: no sign-up, or the minutes would pass the activity's cap."""
+    balance = db.session.scalar(select(Signup.service_minutes).where(
+        Signup.volunteer_id == volunteer_id, Signup.activity_id == activity.id))
+    if balance is None:
+        # A check-in needs an approved sign-up, so its row is there; refuse loudly if it is not.
+        raise DomainError("not_signed_up", "该志愿者未报名本活动，不能记录时长", 409)
+    raise exceeds(cap, balance)
+
+
+@lru_cache(maxsize=4)
+def _credit_scan_then(model: type, keys: tuple[str, ...]) -> TextClause:
+    """PostgreSQL: `_CREDIT_WITHIN_CAP`, `_INSERT_SCANNED`, `_ADD_TO_TOTALS` and the caller's row, as one
+    text statement compiled once; each step selects FROM the one before, so nothing follows a balance
+    that did not move. Answers (moved, written)."""
+    records, row = ServiceRecord.__table__, model.__table__
+    sql = (
+        "WITH moved AS (UPDATE signups SET service_minutes = service_minutes + :delta WHERE volunteer_id = :v_id "
+        "AND activity_id = :a_id AND service_minutes + :delta >= 0 AND service_minutes + :delta <= :cap RETURNING 1), "
+        "record AS (INSERT INTO service_records (volunteer_id, activity_id, checkin_id, kind, source, minutes, "
+        "created_by_account_id, created_at) SELECT :v_id, :a_id, :checkin_id, :kind, :source, :delta, :account_id, "
+        ":now FROM moved RETURNING 1), "
+        "totals AS (UPDATE volunteers SET total_service_minutes = total_service_minutes + :delta, "
+        "service_record_count = service_record_count + 1 WHERE id = :v_id AND EXISTS (SELECT FROM record) RETURNING 1), "
+        f"written AS (INSERT INTO {row.name} ({', '.join(keys)}) SELECT {', '.join(f':r_{key}' for key in keys)} "
+        "FROM totals ON CONFLICT DO NOTHING RETURNING 1) "
+        "SELECT EXISTS (SELECT FROM moved) AS moved, EXISTS (SELECT FROM written) AS written")
+    return text(sql).bindparams(
+        *(bindparam(name, type_=Integer()) for name in ("delta", "v_id", "a_id", "cap", "checkin_id", "account_id")),
+        bindparam("kind", RecordKind.ATTENDANCE, type_=records.c.kind.type),
+        bindparam("source", RecordSource.SCAN, type_=records.c.source.type),
+        bindparam("now", type_=records.c.created_at.type),
+        *(bindparam(f"r_{key}", type_=row.c[key].type) for key in keys))
 
 
 def decide_once(model: type, row_id: int, *, approve: bool, reason: str | None, account_id: int, now: datetime,

@@ -1,0 +1,119 @@
+"""A captain's scan over HTTP: its answer byte for byte, what it keeps, and the statements it costs.
+
+The scan path writes a check-in with its scan row in one statement, and a check-out's balance,
+record, totals and scan row in one (PostgreSQL); these tests pin what the captain's phone receives
+and what the database holds, whichever way the rows were written, and count the statements.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, select
+
+from app import checkin_codes
+from app.extensions import db
+from app.services import checkin_displays, signups
+from models import Checkin, CheckinScan, ServiceRecord, Signup, Volunteer
+from tests import factories as f
+
+
+@pytest.fixture
+def world(app, now):
+    with app.app_context():
+        w = f.World(now).build("tree", "org", "team")
+        w["activity"] = w.add_activity(starts_in=timedelta(hours=1))
+        signups.apply(w.volunteer.account, w.activity.id, join_waitlist=False, now=now)
+        checkin_displays.personal_code(w.volunteer.account, now=now)
+        w.build("captain")
+        world = {"activity_id": w.activity.id, "starts_at": w.activity.starts_at, "volunteer_id": w.volunteer.id,
+                 "secret": w.volunteer.checkin_secret, "headers": w.bearers("captain")["captain"],
+                 "captain_id": w.captain.id, "name": w.volunteer.real_name}
+        db.session.commit()
+    return world
+
+
+def scan(app, client, world, at, nonce):
+    app.extensions["clock"] = lambda: at
+    body = {"code": checkin_codes.personal_code(world["volunteer_id"], world["secret"], at), "nonce": nonce}
+    return client.post(f"/api/v1/activities/{world['activity_id']}/scans", json=body, headers=world["headers"])
+
+
+@contextmanager
+def statements(app):
+    """The SQL statements the app's engine sends meanwhile (BEGIN and COMMIT are not statements)."""
+    sent: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def masked(name: str) -> str:
+    from app import pii
+
+    return pii.mask_name(name)
+
+
+def test_the_answers_of_a_check_in_a_check_out_and_a_repeat_byte_for_byte(app, client, world):
+    start = world["starts_at"]
+    vid, name = world["volunteer_id"], masked(world["name"])
+    checked_in = scan(app, client, world, start, "answer-bytes-in-1")
+    assert checked_in.status_code == 200
+    assert checked_in.headers["Content-Type"] == "application/json"
+    assert checked_in.data.decode() == (
+        f'{{"result":"checked_in","volunteer":{{"id":{vid},"name":"{name}"}},'
+        f'"checked_in_at":"{start.isoformat()}","checked_out_at":null,"minutes":0,"replayed":false}}')
+    later = start + timedelta(hours=1, minutes=30)
+    checked_out = scan(app, client, world, later, "answer-bytes-out-1")
+    assert checked_out.status_code == 200
+    assert checked_out.data.decode() == (
+        f'{{"result":"checked_out","volunteer":{{"id":{vid},"name":"{name}"}},'
+        f'"checked_in_at":"{start.isoformat()}","checked_out_at":"{later.isoformat()}","minutes":90,'
+        '"replayed":false}')
+    again = scan(app, client, world, later + timedelta(minutes=1), "answer-bytes-out-1")
+    assert again.status_code == 200
+    assert again.data == checked_out.data.replace(b'"replayed":false', b'"replayed":true')
+    with app.app_context():
+        stored = dict(db.session.execute(select(CheckinScan.nonce, CheckinScan.answer)).all())
+        assert stored == {"answer-bytes-in-1": {k: v for k, v in checked_in.get_json().items() if k != "replayed"},
+                          "answer-bytes-out-1": {k: v for k, v in checked_out.get_json().items() if k != "replayed"}}
+        [scan_in, scan_out] = db.session.execute(
+            select(CheckinScan.result, CheckinScan.account_id, CheckinScan.volunteer_id, CheckinScan.client_scanned_at)
+            .order_by(CheckinScan.id)).all()
+        assert scan_in == ("checked_in", world["captain_id"], vid, None)
+        assert scan_out == ("checked_out", world["captain_id"], vid, None)
+        [record] = db.session.scalars(select(ServiceRecord)).all()
+        assert (record.minutes, record.kind.value, record.source.value, record.created_by_account_id,
+                record.confirmed_at) == (90, "attendance", "scan", world["captain_id"], None)
+        checkin = db.session.scalars(select(Checkin)).one()
+        assert record.checkin_id == checkin.id and checkin.checked_out_at == later
+        volunteer = db.session.get(Volunteer, vid)
+        assert (volunteer.total_service_minutes, volunteer.service_record_count) == (90, 1)
+        assert db.session.scalar(select(Signup.service_minutes).where(Signup.volunteer_id == vid)) == 90
+
+
+def test_a_check_in_is_three_statements_and_a_check_out_five_on_postgresql(app, client, world):
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("the rows are written in one statement on PostgreSQL; SQLite writes them one by one")
+    start = world["starts_at"]
+    with statements(app) as sent:
+        assert scan(app, client, world, start, "count-statements-in").get_json()["result"] == "checked_in"
+    # the caller's account; the activity, access, nonce and door; the check-in with its scan row
+    assert len(sent) == 3, sent
+    with statements(app) as sent:
+        assert scan(app, client, world, start + timedelta(hours=1), "count-statements-out").get_json()["result"] == \
+            "checked_out"
+    # the account; the door; the closing UPDATE with the lock; the overlap; balance, record, totals and scan row
+    assert len(sent) == 5, sent
+    assert not any(statement.strip().upper() in ("SELECT 1", ";") for statement in sent)
