@@ -36,10 +36,18 @@ TEMPLATE = "sim_tmpl_announcement"
 
 def start(run: harness.Run, args) -> harness.Proc:
     env = harness.app_environment(run.tmp, "sqlite://", "", BENCH_SIM_RATE=str(args.rate),
-                                  APP_SIMULATOR__RATE_LIMIT_PER_SECOND=str(args.rate), FLASK_APP="app:create_app")
+                                  APP_SIMULATOR__RATE_LIMIT_PER_SECOND=str(args.rate), FLASK_APP="app:create_app",
+                                  BENCH_SIM_FAST_PATH="1" if args.fast_path else "0")
     if args.server == "gunicorn":
         proc = run.gunicorn("simulator", "bench.broadcast_sim:create()", env, workers=1, worker_class="gthread",
                             threads=args.threads, timeout=60, extra=("--backlog", "2048", *args.gunicorn_arg))
+    elif args.server == "granian":
+        port = harness.free_port()
+        cmd = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", "1", "--blocking-threads", str(args.threads), "--no-access-log", "--log-level", "warning",
+               "--factory", *args.granian_arg, "bench.broadcast_sim:create"]
+        proc = run.spawn("simulator", cmd, env)
+        proc.port = port
     else:
         port = harness.free_port()
         cmd = [sys.executable, "-m", "flask", "wechat-sim", "--host", "127.0.0.1", "--port", str(port),
@@ -64,6 +72,10 @@ def post_all(port: int, token: str, args) -> tuple[int, dict[int, int]]:
                 i = next(next_index, None)
             if i is None:
                 break
+            if args.pace:
+                delay = start + i / args.pace - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
             body = json.dumps({
                 "touser": f"sim_load_{i}", "template_id": TEMPLATE, "page": "pages/announcements/detail?id=1",
                 "miniprogram_state": "formal", "lang": "zh_CN",
@@ -82,6 +94,7 @@ def post_all(port: int, token: str, args) -> tuple[int, dict[int, int]]:
                     errors[answer["errcode"]] = errors.get(answer["errcode"], 0) + 1
         conn.close()
 
+    start = time.monotonic()
     threads = [threading.Thread(target=worker) for _ in range(args.connections)]
     for t in threads:
         t.start()
@@ -95,11 +108,16 @@ def main() -> int:
     p.add_argument("--messages", type=int, default=20000, help="subscribe messages to post (default 20000)")
     p.add_argument("--connections", type=int, default=16, help="client threads, one connection each (default 16)")
     p.add_argument("--no-keepalive", dest="keepalive", action="store_false", help="a new connection per message")
-    p.add_argument("--server", choices=["gunicorn", "werkzeug"], default="gunicorn",
+    p.add_argument("--server", choices=["gunicorn", "werkzeug", "granian"], default="gunicorn",
                    help="gunicorn as bench/broadcast.py runs it (default), or `flask wechat-sim`")
     p.add_argument("--threads", type=int, default=16, help="gunicorn gthread threads (default 16)")
     p.add_argument("--gunicorn-arg", action="append", default=[], help="extra gunicorn argument (repeatable)")
+    p.add_argument("--granian-arg", action="append", default=[], help="extra granian argument (repeatable)")
     p.add_argument("--cli-arg", action="append", default=[], help="extra `flask wechat-sim` argument (repeatable)")
+    p.add_argument("--pace", type=float, default=0,
+                   help="post at most this many messages a second, all connections together (default 0: at once)")
+    p.add_argument("--no-fast-path", dest="fast_path", action="store_false",
+                   help="serve the sends through the Flask views (BENCH_SIM_FAST_PATH=0)")
     p.add_argument("--rate", type=float, default=0, help="the simulator's send limit (default 0: none)")
     p.add_argument("--warmup", type=int, default=500, help="messages posted before measuring (default 500)")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
@@ -126,12 +144,13 @@ def main() -> int:
         finally:
             run.close()
     figures = {
-        "server": args.server, "keepalive": args.keepalive, "connections": args.connections,
+        "server": args.server, "fast_path": args.fast_path, "pace": args.pace, "keepalive": args.keepalive, "connections": args.connections,
         "messages": args.messages, "answered_ok": ok, "errors": errors, "recorded": len(record),
         "unique_recorded": len(users), "seconds": round(seconds, 2), "per_second": round(args.messages / seconds),
         "simulator_cpu_s": round(cpu, 2), "simulator_ms_per_message": round(1000 * cpu / args.messages, 3),
     }
     log(f"{args.server}{' ' + ' '.join(args.gunicorn_arg) if args.gunicorn_arg else ''}, "
+        f"{'fast path' if args.fast_path else 'Flask views'}, {f'paced {args.pace:g}/s' if args.pace else 'unpaced'}, "
         f"{'keep-alive' if args.keepalive else 'new connection each'}, {args.connections} connections: "
         f"{args.messages} messages in {seconds:.1f} s ({figures['per_second']}/s); simulator CPU {cpu:.2f} s = "
         f"{figures['simulator_ms_per_message']:.3f} ms per message; ok {ok}, errors {errors}, "
