@@ -53,6 +53,9 @@ def serve(host: str, port: int, *, rate_limit: float, server: str = "auto", acce
             f"{__name__}:create_from_settings", factory=True, address=host, port=port, interface="wsgi",
             workers=1, blocking_threads=threads, runtime_threads=1, websockets=False, log_access=access_log,
             log_level="info" if access_log else "warning",
+            # Ctrl-C signals the worker as well as the main process, and granian's worker can then hang
+            # in its shutdown (its signal handler re-enters threading.Event.set): kill it after 5 s.
+            workers_kill_timeout=5,
         ).serve()
         return
     from werkzeug.serving import run_simple
