@@ -4,7 +4,8 @@
 
 The simulator keeps its state (recorded messages, the rate-limit bucket) in its one process, so it
 must run as a single gunicorn worker; threads serve the workers' parallel sends. Settings come from
-APP_CONFIG / APP_* as for the service; BENCH_SIM_RATE sets the send rate limit (0: none).
+APP_CONFIG / APP_* as for the service; BENCH_SIM_RATE sets the send rate limit (0: none);
+BENCH_SIM_FAST_PATH=0 serves the sends through the Flask views instead of the fast path (to compare).
 """
 
 from __future__ import annotations
@@ -20,4 +21,5 @@ def create() -> Flask:
 
     conf = load_settings()
     rate = float(os.environ.get("BENCH_SIM_RATE", conf["simulator"]["rate_limit_per_second"]))
-    return create_simulator_app(thaw(conf["wechat"]), rate_limit_per_second=rate)
+    fast_path = os.environ.get("BENCH_SIM_FAST_PATH", "1") != "0"
+    return create_simulator_app(thaw(conf["wechat"]), rate_limit_per_second=rate, fast_path=fast_path)

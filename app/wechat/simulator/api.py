@@ -60,24 +60,55 @@ def state() -> SimulatorState:
     return current_app.extensions[EXTENSION]
 
 
+def error_answer(errcode: int, errmsg: str | None = None) -> dict[str, Any]:
+    return {"errcode": errcode, "errmsg": errmsg or ERRMSG.get(errcode, "simulated error")}
+
+
 def error(errcode: int, errmsg: str | None = None) -> Response:
-    return jsonify({"errcode": errcode, "errmsg": errmsg or ERRMSG.get(errcode, "simulated error")})
+    return jsonify(error_answer(errcode, errmsg))
 
 
 def ok(**answer: Any) -> Response:
     return jsonify({"errcode": 0, "errmsg": "ok", **answer})
 
 
-def json_body() -> tuple[dict[str, Any] | None, int]:
-    """The POSTed JSON object (wechatpy sends it without a Content-Type), or an errcode."""
-    raw = request.get_data()
+def parse_json_body(raw: bytes) -> tuple[dict[str, Any] | None, int]:
+    """A POSTed body as a JSON object, or an errcode: 44002 empty, 47001 not a JSON object."""
     if not raw.strip():
         return None, 44002
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None, 47001
     return (body, 0) if isinstance(body, dict) else (None, 47001)
+
+
+def json_body() -> tuple[dict[str, Any] | None, int]:
+    """The POSTed JSON object (wechatpy sends it without a Content-Type), or an errcode."""
+    return parse_json_body(request.get_data())
+
+
+def gate(sim: SimulatorState, api: str, apps: frozenset[str] | None,
+         access_token: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """What every WeChat API call meets first: (an error answer or None, the caller's app id).
+
+    An injected fault is served first (its delay, then its errcode if it has one); then, if `apps`
+    is given, the access token must be valid and belong to one of them (app id None without).
+    """
+    fault = sim.take_fault(api)
+    if fault is not None:
+        if fault.delay_seconds:
+            sim.sleep(fault.delay_seconds)
+        if fault.errcode is not None:
+            return error_answer(fault.errcode), None
+    if apps is None:
+        return None, None
+    errcode, app_id = sim.check_token(access_token)
+    if errcode:
+        return error_answer(errcode), None
+    if sim.by_app_id[app_id].name not in apps:  # type: ignore[index]
+        return error_answer(48001), None
+    return None, app_id
 
 
 def wechat_api(api: str, apps: frozenset[str] | None) -> Callable:
@@ -89,21 +120,8 @@ def wechat_api(api: str, apps: frozenset[str] | None) -> Callable:
     def decorate(view: Callable[[str | None], Response]) -> Callable[[], Response]:
         @functools.wraps(view)
         def wrapper() -> Response:
-            sim = state()
-            fault = sim.take_fault(api)
-            if fault is not None:
-                if fault.delay_seconds:
-                    sim.sleep(fault.delay_seconds)
-                if fault.errcode is not None:
-                    return error(fault.errcode)
-            if apps is None:
-                return view(None)
-            errcode, app_id = sim.check_token(request.args.get("access_token"))
-            if errcode:
-                return error(errcode)
-            if sim.by_app_id[app_id].name not in apps:  # type: ignore[index]
-                return error(48001)
-            return view(app_id)
+            refused, app_id = gate(state(), api, apps, request.args.get("access_token") if apps else None)
+            return jsonify(refused) if refused is not None else view(app_id)
 
         return wrapper
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, jsonify, request
 
 from app.wechat.simulator import fields
-from app.wechat.simulator.api import BOTH, MINIPROGRAM, OFFICIAL, error, is_openid, json_body, ok, state, wechat_api
+from app.wechat.simulator.api import (
+    BOTH, MINIPROGRAM, OFFICIAL, error, error_answer, is_openid, json_body, ok, state, wechat_api,
+)
+from app.wechat.simulator.state import SimulatorState
 
-logger = logging.getLogger(__name__)
 blueprint = Blueprint("wechat_sim_messages", __name__)
 
 # WeCom group robots: content limits in bytes by message type.
@@ -20,67 +22,94 @@ CUSTOM_MSG_TYPES = {"text", "image", "voice", "video", "music", "news", "mpnews"
 
 
 def _record(api: str, app_id: str, fields_: dict[str, Any]) -> Response:
-    outcome, message = state().record_send(api, app_id, fields_)
+    return jsonify(record_answer(state(), api, app_id, fields_))
+
+
+def record_answer(sim: SimulatorState, api: str, app_id: str, fields_: dict[str, Any]) -> dict[str, Any]:
+    """Record an accepted send: WeChat's answer, with its msgid, or 45009 beyond the rate limit.
+
+    Nothing is logged per message (what was sent is at /_sim/messages).
+    """
+    outcome, message = sim.record_send(api, app_id, fields_)
     if outcome == "rate_limited":
-        return error(45009)
+        return error_answer(45009)
     assert message is not None
-    if outcome == "recorded":
-        logger.info("simulator recorded %s message msgid=%s", api, message["msgid"])
-    return ok(msgid=message["msgid"])
+    return {"errcode": 0, "errmsg": "ok", "msgid": message["msgid"]}
+
+
+def subscribe_answer(sim: SimulatorState, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A mini-program subscribe message whose caller passed the gate: validate, record, answer."""
+    touser = body.get("touser")
+    if not is_openid(touser):
+        return error_answer(40003)
+    template_id = body.get("template_id")
+    if not isinstance(template_id, str) or not template_id.strip():
+        return error_answer(40037)
+    page = body.get("page")
+    if page is not None and (not isinstance(page, str) or len(page) > 1024):
+        return error_answer(41030)
+    mp_state = body.get("miniprogram_state", "formal")
+    if mp_state not in ("developer", "trial", "formal"):
+        return error_answer(47003, "argument invalid! miniprogram_state invalid")
+    lang = body.get("lang", "zh_CN")
+    if lang not in ("zh_CN", "en_US", "zh_HK", "zh_TW"):
+        return error_answer(47003, "argument invalid! lang invalid")
+    problem = fields.check_data(body.get("data"))
+    if problem:
+        return error_answer(47003, problem)
+    return record_answer(sim, "subscribe", app_id, {
+        "touser": touser, "template_id": template_id, "data": body["data"], "page": page,
+        "miniprogram_state": mp_state, "lang": lang,
+    })
+
+
+def template_answer(sim: SimulatorState, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An official-account template message whose caller passed the gate; field values are not
+    type-checked (OA rules differ)."""
+    touser = body.get("touser")
+    if not is_openid(touser):
+        return error_answer(40003)
+    template_id = body.get("template_id")
+    if not isinstance(template_id, str) or not template_id.strip():
+        return error_answer(40037)
+    data = body.get("data")
+    if not isinstance(data, dict) or not all(isinstance(v, dict) and "value" in v for v in data.values()):
+        return error_answer(47001)
+    miniprogram = body.get("miniprogram")
+    if miniprogram is not None and not (isinstance(miniprogram, dict) and miniprogram.get("appid")):
+        return error_answer(47001)
+    client_msg_id = body.get("client_msg_id")
+    if client_msg_id is not None and (not isinstance(client_msg_id, str) or len(client_msg_id) > 64):
+        return error_answer(47001)
+    return record_answer(sim, "template", app_id, {
+        "touser": touser, "template_id": template_id, "data": data, "url": body.get("url"),
+        "miniprogram": miniprogram, "client_msg_id": client_msg_id,
+    })
+
+
+# The sends the fast path (fast.py) serves without Flask: path -> (api, apps, answer function).
+FAST_SENDS = {
+    "/cgi-bin/message/subscribe/send": ("subscribe", MINIPROGRAM, subscribe_answer),
+    "/cgi-bin/message/template/send": ("template", OFFICIAL, template_answer),
+}
+
+
+def _send(answer: Callable[[SimulatorState, str, dict[str, Any]], dict[str, Any]], app_id: str) -> Response:
+    body, errcode = json_body()
+    return jsonify(error_answer(errcode) if body is None else answer(state(), app_id, body))
 
 
 @blueprint.post("/cgi-bin/message/subscribe/send")
 @wechat_api("subscribe", MINIPROGRAM)
 def subscribe_send(app_id: str) -> Response:
-    body, errcode = json_body()
-    if body is None:
-        return error(errcode)
-    if not is_openid(body.get("touser")):
-        return error(40003)
-    if not isinstance(body.get("template_id"), str) or not body["template_id"].strip():
-        return error(40037)
-    page = body.get("page")
-    if page is not None and (not isinstance(page, str) or len(page) > 1024):
-        return error(41030)
-    mp_state = body.get("miniprogram_state", "formal")
-    if mp_state not in ("developer", "trial", "formal"):
-        return error(47003, "argument invalid! miniprogram_state invalid")
-    lang = body.get("lang", "zh_CN")
-    if lang not in ("zh_CN", "en_US", "zh_HK", "zh_TW"):
-        return error(47003, "argument invalid! lang invalid")
-    problem = fields.check_data(body.get("data"))
-    if problem:
-        return error(47003, problem)
-    return _record("subscribe", app_id, {
-        "touser": body["touser"], "template_id": body["template_id"], "data": body["data"], "page": page,
-        "miniprogram_state": mp_state, "lang": lang,
-    })
+    return _send(subscribe_answer, app_id)
 
 
 @blueprint.post("/cgi-bin/message/template/send")
 @wechat_api("template", OFFICIAL)
 def template_send(app_id: str) -> Response:
     """Official-account template message; field values are not type-checked (OA rules differ)."""
-    body, errcode = json_body()
-    if body is None:
-        return error(errcode)
-    if not is_openid(body.get("touser")):
-        return error(40003)
-    if not isinstance(body.get("template_id"), str) or not body["template_id"].strip():
-        return error(40037)
-    data = body.get("data")
-    if not isinstance(data, dict) or not all(isinstance(v, dict) and "value" in v for v in data.values()):
-        return error(47001)
-    miniprogram = body.get("miniprogram")
-    if miniprogram is not None and not (isinstance(miniprogram, dict) and miniprogram.get("appid")):
-        return error(47001)
-    client_msg_id = body.get("client_msg_id")
-    if client_msg_id is not None and (not isinstance(client_msg_id, str) or len(client_msg_id) > 64):
-        return error(47001)
-    return _record("template", app_id, {
-        "touser": body["touser"], "template_id": body["template_id"], "data": data, "url": body.get("url"),
-        "miniprogram": miniprogram, "client_msg_id": client_msg_id,
-    })
+    return _send(template_answer, app_id)
 
 
 @blueprint.post("/cgi-bin/message/custom/send")
