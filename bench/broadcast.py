@@ -63,10 +63,12 @@ def start_simulator(run: harness.Run, args, env: dict[str, str]) -> harness.Proc
     if args.sim_server == "gunicorn":
         proc = run.gunicorn("simulator", "bench.broadcast_sim:create()", env, workers=1, worker_class="gthread",
                             threads=args.sim_threads, timeout=60, extra=("--backlog", "2048"))
-    else:
+    else:  # `flask wechat-sim` as shipped, on granian (without its access log) or werkzeug
         port = harness.free_port()
+        quiet = ["--no-access-log"] if args.sim_server == "granian" else []
         proc = run.spawn("simulator", [sys.executable, "-m", "flask", "wechat-sim", "--host", "127.0.0.1",
-                                       "--port", str(port), "--rate-limit", str(args.rate)], env)
+                                       "--port", str(port), "--rate-limit", str(args.rate),
+                                       "--server", args.sim_server, *quiet], env)
         proc.port = port
 
     def probe() -> None:
@@ -515,8 +517,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=50, help="delivery.batch_size: rows a worker claims (default 50)")
     p.add_argument("--concurrency", type=int, default=16, help="delivery.concurrency: parallel sends per worker "
                                                                "(default 16)")
-    p.add_argument("--sim-server", choices=["gunicorn", "werkzeug"], default="gunicorn",
-                   help="gunicorn: one process, gthread (default); werkzeug: `flask wechat-sim` as shipped")
+    p.add_argument("--sim-server", choices=["granian", "gunicorn", "werkzeug"], default="granian",
+                   help="granian: `flask wechat-sim` as shipped, one process, 16 threads (default); gunicorn: one "
+                        "process, gthread; werkzeug: `flask wechat-sim --server werkzeug`")
     p.add_argument("--sim-threads", type=int, default=16, help="gunicorn threads of the simulator (default 16)")
     p.add_argument("--worker-variant", choices=["as-is", "what-if"], default="as-is",
                    help="as-is: `flask jobs worker`; what-if: the same with the client changes of "
@@ -581,8 +584,10 @@ def measure(run: harness.Run, args, into: dict[str, Any] | None = None) -> int:
                     + (" + bench/broadcast_whatif.py patches" if args.worker_variant == "what-if" else "")
                     + f", shared bucket {args.rate:g}/s, batch {args.batch_size}, "
                     f"{args.concurrency} parallel sends each; lease 10 s, backoff 1 s",
-        "simulator": (f"gunicorn 1 process x {args.sim_threads} threads (gthread)" if args.sim_server == "gunicorn"
-                      else "`flask wechat-sim` (werkzeug, threaded)") + f", limit {args.rate:g}/s (45009 beyond)",
+        "simulator": {"gunicorn": f"gunicorn 1 process x {args.sim_threads} threads (gthread)",
+                      "granian": "`flask wechat-sim` (granian, 1 process x 16 threads)",
+                      "werkzeug": "`flask wechat-sim --server werkzeug` (threaded)"}[args.sim_server]
+                     + f", limit {args.rate:g}/s (45009 beyond)",
         "kill": "none" if args.no_kill else f"SIGKILL one worker at {args.kill_at:.0%} delivered, replacement started",
         "app code": f"sha256 {harness.code_fingerprint()} of app/, handlers/, models/ (*.py), measured "
                     f"{time.strftime('%Y-%m-%d %H:%M')}",
