@@ -80,9 +80,8 @@ def start_simulator(run: harness.Run, args, env: dict[str, str]) -> harness.Proc
     return proc
 
 
-def start_worker(run: harness.Run, index: int, env: dict[str, str], variant: str = "as-is") -> harness.Proc:
-    entry = ["-m", "flask"] if variant == "as-is" else [str(REPO_ROOT / "bench" / "broadcast_whatif.py")]
-    return run.spawn(f"worker-{index}", [sys.executable, *entry, "jobs", "worker", "--interval", "0.2"], env)
+def start_worker(run: harness.Run, index: int, env: dict[str, str]) -> harness.Proc:
+    return run.spawn(f"worker-{index}", [sys.executable, "-m", "flask", "jobs", "worker", "--interval", "0.2"], env)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,7 +251,7 @@ def run_delivery(run: harness.Run, args, env: dict[str, str], db_url: str, annou
         window.start()
         t_start = time.time()
         for i in range(args.workers):
-            workers.append(start_worker(run, i + 1, env, args.worker_variant))
+            workers.append(start_worker(run, i + 1, env))
         kill_at = None if args.no_kill else int(expected * args.kill_at)
         deadline = time.monotonic() + expected / args.rate * 4 + 180
         next_db_check = 0.0
@@ -272,7 +271,7 @@ def run_delivery(run: harness.Run, args, env: dict[str, str], db_url: str, annou
                                            "status = 'sending'", (announcement_id,)).fetchone()[0]
                     victim.kill()
                     killed.append(victim)
-                    replacement = start_worker(run, len(workers) + 1, env, args.worker_variant)
+                    replacement = start_worker(run, len(workers) + 1, env)
                     workers.append(replacement)
                     events.append(f"{time.time() - t_start:6.1f} s  SIGKILL {victim.name} (pid {victim.pid}) at "
                                   f"{sent} delivered ({sent / expected:.0%}); {sending} rows 'sending' in all "
@@ -521,9 +520,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="granian: `flask wechat-sim` as shipped, one process, 16 threads (default); gunicorn: one "
                         "process, gthread; werkzeug: `flask wechat-sim --server werkzeug`")
     p.add_argument("--sim-threads", type=int, default=16, help="gunicorn threads of the simulator (default 16)")
-    p.add_argument("--worker-variant", choices=["as-is", "what-if"], default="as-is",
-                   help="as-is: `flask jobs worker`; what-if: the same with the client changes of "
-                        "bench/broadcast_whatif.py patched in (proxy settings read once, token kept 5 s)")
     harness.add_quiet_wait_option(p)
     p.add_argument("--skip-delivery", action="store_true", help="phase 1 only")
     p.add_argument("--progress", action="store_true", help="print progress every second during the delivery")
@@ -581,8 +577,7 @@ def measure(run: harness.Run, args, into: dict[str, Any] | None = None) -> int:
     settings: dict[str, Any] = {
         "volunteers": f"{args.volunteers}, approved, one region subtree, one subscribe credit each",
         "delivery": f"{args.workers} x `flask jobs worker`"
-                    + (" + bench/broadcast_whatif.py patches" if args.worker_variant == "what-if" else "")
-                    + f", shared bucket {args.rate:g}/s, batch {args.batch_size}, "
+                    f", shared bucket {args.rate:g}/s, batch {args.batch_size}, "
                     f"{args.concurrency} parallel sends each; lease 10 s, backoff 1 s",
         "simulator": {"gunicorn": f"gunicorn 1 process x {args.sim_threads} threads (gthread)",
                       "granian": "`flask wechat-sim` (granian, 1 process x 16 threads)",
