@@ -166,6 +166,66 @@ class _ExpatWithoutDTD:
         return parser
 
 
+class _NotFlat(Exception):
+    pass
+
+
+def _parse_flat_xml(body: bytes) -> dict[str, Any]:
+    """What xmltodict gives for a document whose root holds only elements of text (every push but the
+    subscribe_msg_* events), in one expat pass without xmltodict's general machinery; _NotFlat for
+    any other shape (attributes, nesting, a repeated element, text beside elements, no element).
+
+    Same expat settings and the same document type refusal as `_ExpatWithoutDTD`, the same result
+    as xmltodict's defaults: an element's text stripped, None when empty.
+    """
+    parser = _ExpatWithoutDTD.ParserCreate()
+    parser.ordered_attributes = True
+    parser.buffer_text = True
+    fields: dict[str, Any] = {}
+    texts: list[str] = []
+    depth = 0
+    root = ""
+
+    def start(name: str, attributes: list[str]) -> None:
+        nonlocal depth, root
+        if attributes or depth > 1:
+            raise _NotFlat
+        depth += 1
+        if depth == 1:
+            root = name
+        else:
+            texts.clear()
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+        if depth == 1:
+            if name in fields:
+                raise _NotFlat
+            fields[name] = "".join(texts).strip() or None if texts else None
+
+    def characters(data: str) -> None:
+        if depth == 2:
+            texts.append(data)
+        elif data.strip():
+            raise _NotFlat
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = characters
+    parser.Parse(body, True)
+    if not fields:
+        raise _NotFlat
+    return {root: fields}
+
+
+def _parse_xml(body: bytes) -> Any:
+    try:
+        return _parse_flat_xml(body)
+    except _NotFlat:
+        return xmltodict.parse(body, expat=_ExpatWithoutDTD, disable_entities=True)
+
+
 def _parse_body(body: bytes, is_json: bool) -> Mapping[str, Any]:
     if is_json and nests_deeper_than(body, MAX_JSON_DEPTH):
         # json.loads recurses per level: a deep enough push would end in RecursionError, a 500.
@@ -174,7 +234,7 @@ def _parse_body(body: bytes, is_json: bool) -> Mapping[str, Any]:
         if is_json:
             document = json.loads(body)
         else:
-            document = xmltodict.parse(body, expat=_ExpatWithoutDTD, disable_entities=True).get("xml")
+            document = _parse_xml(body).get("xml")
     except _DocumentTypeRefused:
         raise CallbackRejected(400, "malformed_body", "document type declarations are not accepted") from None
     except (ValueError, ExpatError, UnicodeDecodeError, AttributeError):
