@@ -126,3 +126,14 @@ def test_the_flat_xml_pass_gives_what_xmltodict_gives(body):
     assert _outcome(_parse_xml, body) == expected
     flat = _outcome(_parse_flat_xml, body)
     assert flat == expected or flat == ("raised", _NotFlat.__name__)
+
+
+@pytest.mark.parametrize("content", [bot.HELP_TEXT, "", "a ]]> b", "<b>&amp;</b>", "行1\n行2 {} {0} %s"])
+def test_the_text_reply_is_wechatpys_rendering(content):
+    from wechatpy.replies import TextReply
+
+    from app.wechat.callbacks import text_reply_xml
+
+    for timestamp in (0, 1733450000):
+        expected = TextReply(source="gh_sim {x}", target="o_user<1>", content=content, time=timestamp).render()
+        assert text_reply_xml("gh_sim {x}", "o_user<1>", content, timestamp) == expected
