@@ -44,7 +44,7 @@ def handle(app_name: str, message: InboundMessage, *, redis_client: redis.Redis,
             # Only the delivery that applied the effects may decide the answer.
             stored = redis_client.get(answer_key)
             return json.loads(stored)["reply"] if stored else None
-        if redis_client.set(answer_key, json.dumps({"reply": reply}), nx=True, ex=ANSWER_TTL_SECONDS):
+        if _set_first_answer(redis_client, answer_key, json.dumps({"reply": reply})):
             return reply
         stored = redis_client.get(answer_key)
     except redis.RedisError:
@@ -72,6 +72,28 @@ def _own_connection(client: redis.Redis) -> redis.Redis:
         kept = _threads.kept = (client, os.getpid(), redis.Redis(connection_pool=client.connection_pool,
                                                                    single_connection_client=True))
     return kept[2]
+
+
+def _set_first_answer(client: redis.Redis, key: str, value: str) -> bool:
+    """`SET key value NX EX ANSWER_TTL_SECONDS` on the kept connection: True if this delivery stored it.
+
+    The command is sent and read on the connection itself, without redis-py's per-command layers
+    (retry policy, metrics, response callbacks). A connection that fails is dropped and the command
+    sent once more on a new one, as redis-py's retry would; a second failure raises. A resend after
+    a lost reply is harmless: SET NX then finds the key and the caller reads the stored answer.
+    """
+    connection = client.connection
+    if connection is None:
+        return bool(client.set(key, value, nx=True, ex=ANSWER_TTL_SECONDS))
+    for attempt in (1, 2):
+        try:
+            connection.send_command("SET", key, value, "EX", ANSWER_TTL_SECONDS, "NX")
+            return connection.read_response() is not None
+        except (redis.ConnectionError, redis.TimeoutError):
+            connection.disconnect()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _dispatch(app_name: str, message: InboundMessage, *, now: datetime) -> str | None:

@@ -873,3 +873,96 @@ def test_open_callback_rejections_carry_status_and_code(app):
     with pytest.raises(CallbackRejected) as caught:
         open_callback(conf, signed_args(conf["token"]), text_xml("帮助").encode(), require_safe_mode=True)
     assert caught.value.status == 403 and caught.value.code == "safe_mode_required"
+
+
+# --- the push fast path (handlers/wechat_callback.PushFastPath) ------------------------------------
+
+def test_concurrent_deliveries_of_one_text_message_get_one_answer(app, now):
+    """Parallel repeats of a push without database effects: one SET NX wins, every delivery answers with it."""
+    import threading
+
+    xml = text_xml("我的信息", sender="oa_burst", msg_id="9100")
+    responses, barrier = [], threading.Barrier(8)
+
+    def deliver():
+        barrier.wait()
+        responses.append(post(app.test_client(), "official", xml))
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(responses) == 8
+    assert {text_reply(r)["Content"] for r in responses} == {bot.NOT_LINKED_TEXT}
+    # The answer is remembered once: after the sender links their account, a retry still repeats it.
+    with app.app_context():
+        owner = f.account("mp_burst", now)
+        owner.oa_openid = "oa_burst"
+        f.volunteer(owner, f.region_tree()["community"], now)
+        db.session.commit()
+    assert text_reply(post(app.test_client(), "official", xml))["Content"] == bot.NOT_LINKED_TEXT
+    assert "139****5678" in text_reply(post(app.test_client(), "official", text_xml("我的信息", sender="oa_burst")))["Content"]
+
+
+def test_a_repeat_after_redis_dropped_the_connection_gets_the_first_answer(app, client, now, monkeypatch):
+    """The kept Redis connection failing once is reconnected and the answer still remembered."""
+    from redis.connection import AbstractConnection
+
+    xml = text_xml("我的信息", sender="oa_drop", msg_id="9200")
+    real_send, failures = AbstractConnection.send_command, []
+
+    def failing_once(self, *args, **kwargs):
+        if args[:1] == ("SET",) and not failures:
+            failures.append(args)
+            self.disconnect()
+            raise redis_lib().ConnectionError("connection dropped")
+        return real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_command", failing_once)
+    assert text_reply(post(client, "official", xml))["Content"] == bot.NOT_LINKED_TEXT
+    assert failures  # the SET went over the kept connection and failed once
+    with app.app_context():
+        owner = f.account("mp_drop", now)
+        owner.oa_openid = "oa_drop"
+        f.volunteer(owner, f.region_tree()["community"], now)
+        db.session.commit()
+    assert text_reply(post(client, "official", xml))["Content"] == bot.NOT_LINKED_TEXT
+
+
+def redis_lib():
+    import redis
+
+    return redis
+
+
+def test_push_answers_carry_the_headers_every_answer_gets(app, client):
+    verification = client.get(f"/wechat/official/callback?{urlencode(signed_args(account_conf(app, 'official')['token']))}")
+    for response in (post(client, "official", text_xml("帮助")), post(client, "miniprogram", text_xml("帮助", to=MP_GH_ID)),
+                     post(client, "official", text_xml("帮助"), args={"signature": "x", "timestamp": "1", "nonce": "n"})):
+        assert response.headers["X-Content-Type-Options"] == verification.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Content-Security-Policy"] == verification.headers["Content-Security-Policy"]
+        assert int(response.headers["Content-Length"]) == len(response.get_data())
+    refused = post(client, "official", text_xml("帮助"), args={"signature": "x", "timestamp": "1", "nonce": "n"})
+    assert refused.status == "403 FORBIDDEN" and refused.content_type == "text/plain; charset=utf-8"
+
+
+def test_a_push_that_fails_unexpectedly_gets_the_apps_500(app, client, monkeypatch):
+    from app.services import wechat_events
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(wechat_events, "handle", broken)
+    response = post(client, "official", text_xml("帮助"))
+    assert response.status_code == 500
+    assert response.get_json() == {"error": {"code": "internal_error", "message": "服务器内部错误，请稍后再试"}}
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_other_methods_and_unknown_apps_still_go_through_flask(app, client):
+    assert client.put("/wechat/official/callback", data=b"x").status_code == 405
+    assert client.get("/wechat/other/callback").status_code == 404
+    unknown = client.post(f"/wechat/other/callback?{urlencode(signed_args('t'))}", data=text_xml("帮助").encode(),
+                          content_type="text/xml")
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "not_found"
