@@ -13,8 +13,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable
 
+from urllib.parse import parse_qsl
+
 from flask import Blueprint, Flask, Response, abort, request
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wsgi import get_content_length, get_input_stream
 
 from app.extensions import get_redis, settings
 from app.services import wechat_events
@@ -55,16 +59,20 @@ def receive(app_name: str):
     the same way where the fast path is not installed, and 404 for other app names.
     """
     _app_settings(app_name)
-    return _plain(*answer_push(app_name, request.args, request.content_length, request.stream))
+    return _plain(*answer_push(app_name, request.args, request.content_length, lambda: request.stream))
 
 
-def answer_push(app_name: str, args: Mapping[str, str], content_length: int | None, stream: Any) -> tuple[str, int, str]:
-    """(body, status, content type) of the answer to one push; needs an app context."""
+def answer_push(app_name: str, args: Mapping[str, str], content_length: int | None,
+                open_stream: Callable[[], Any]) -> tuple[str, int, str]:
+    """(body, status, content type) of the answer to one push; needs an app context.
+
+    `open_stream` gives the body's stream, opened only once the declared length is known to fit.
+    """
     wechat = settings()["wechat"]
     conf = wechat[app_name]
     if (content_length or 0) > MAX_BODY_BYTES:
         return "payload_too_large", 413, TEXT
-    body = stream.read(MAX_BODY_BYTES + 1)
+    body = open_stream().read(MAX_BODY_BYTES + 1)
     now = current_time()
     try:
         # The replay window is protocol: it is checked against the real clock, never a pinned one.
@@ -110,14 +118,18 @@ class PushFastPath:
             return self.wsgi_app(environ, start_response)
         try:
             with self.app.app_context():
-                req = self.app.request_class(environ)
-                body, status, content_type = answer_push(app_name, req.args, req.content_length, req.stream)
+                body, status, content_type = answer_push(app_name, _query_args(environ), get_content_length(environ),
+                                                         lambda: self._stream(environ))
         except Exception as exc:  # noqa: BLE001 (rendered by the app's own error handlers)
             return self._error(environ, start_response, exc)
         data = body.encode()
         start_response(_status_line(status),
                        [("Content-Type", content_type), ("Content-Length", str(len(data))), *_SECURITY_HEADERS])
         return [data]
+
+    def _stream(self, environ: dict) -> Any:
+        """`request.stream` of Flask's request: werkzeug's guarded input stream, the app's body limit."""
+        return get_input_stream(environ, max_content_length=self.app.config["MAX_CONTENT_LENGTH"])
 
     def _error(self, environ: dict, start_response: StartResponse, exc: Exception) -> Iterable[bytes]:
         """What Flask answers when a view raises `exc`: its error handler's answer, after-request hooks applied."""
@@ -128,6 +140,12 @@ class PushFastPath:
             except Exception as again:  # noqa: BLE001
                 response = app.handle_exception(again)
             return response(environ, start_response)
+
+
+def _query_args(environ: dict) -> ImmutableMultiDict:
+    """`request.args`, parsed as werkzeug parses them, without building the request object."""
+    return ImmutableMultiDict(parse_qsl(environ.get("QUERY_STRING", "").encode("latin1").decode(),
+                                        keep_blank_values=True, errors="werkzeug.url_quote"))
 
 
 def _status_line(status: int) -> str:

@@ -969,3 +969,25 @@ def test_other_methods_and_unknown_apps_still_go_through_flask(app, client):
     unknown = client.post(f"/wechat/other/callback?{urlencode(signed_args('t'))}", data=text_xml("帮助").encode(),
                           content_type="text/xml")
     assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("query", ["", "a=1&a=2&b=", "signature=%E4%BD%A0&nonce=%ZZ&x", "t=%FF%FE&u=caf\u00e9",
+                                   "a+b=c+d&&=&k=%20v%20"])
+def test_the_fast_path_reads_the_query_as_flask_does(app, query):
+    from werkzeug.test import EnvironBuilder
+
+    from handlers.wechat_callback import _query_args
+
+    environ = EnvironBuilder(path="/wechat/official/callback", method="POST").get_environ()
+    environ["QUERY_STRING"] = query.encode("utf-8").decode("latin1")
+    with app.test_request_context(environ_overrides=environ):
+        from flask import request
+
+        assert list(_query_args(environ).items(multi=True)) == list(request.args.items(multi=True))
+
+
+def test_a_push_declared_over_the_apps_body_limit_is_the_callbacks_413(app, client):
+    conf = account_conf(app, "official")
+    response = client.post(f"/wechat/official/callback?{urlencode(signed_args(conf['token']))}",
+                           data=b"<xml>" + b" " * (1024 * 1024 + 10) + b"</xml>", content_type="text/xml")
+    assert response.status_code == 413 and body_text(response) == "payload_too_large"
