@@ -46,6 +46,7 @@ OURS_MARKER = "志愿服务平台"  # in the service's help text (app/services/b
 TARGETS = {
     "ours_over_werobot": 2.0,   # ours / WeRoBot default, requests/s, at least
     "ours_over_bare": 0.5,      # ours / bare, requests/s, at least
+    "ours_over_bare_issue14": 0.9,  # issue 14: ours / bare, requests/s, at least (the push deduplicated all the same)
     "ours_p99_ms": 50.0,        # ours, p99 latency at the default 20 connections, below
 }
 
@@ -304,14 +305,15 @@ def report(results: dict[str, dict], settings: dict[str, Any]) -> dict[str, Any]
 
     print("\nRatios and targets")
     table = harness.TargetTable(40, 8, 12)
-    for key, a, b, target in (
-        ("ours_over_werobot", "ours", "werobot", TARGETS["ours_over_werobot"]),
-        ("ours_over_bare", "ours", "bare", TARGETS["ours_over_bare"]),
-        ("ours_over_werobot_nosession", "ours", "werobot-nosession", None),
+    for key, a, b, target, note in (
+        ("ours_over_werobot", "ours", "werobot", TARGETS["ours_over_werobot"], ""),
+        ("ours_over_bare", "ours", "bare", TARGETS["ours_over_bare"], ""),
+        ("ours_over_bare_issue14", "ours", "bare", TARGETS["ours_over_bare_issue14"], ", issue 14"),
+        ("ours_over_werobot_nosession", "ours", "werobot-nosession", None, ""),
     ):
         value = ratio(results, a, b)
         passed = None if value is None or target is None else value >= target
-        table.record(key, f"ours / {b} (req/s)", value, f">= {target}" if target else "(info)", passed,
+        table.record(key, f"ours / {b} (req/s){note}", value, f">= {target}" if target else "(info)", passed,
                      target_min=target)
     p99 = results["ours"]["p99_ms"] if "ours" in results else None
     passed = None if p99 is None else p99 < TARGETS["ours_p99_ms"]

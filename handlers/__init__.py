@@ -41,6 +41,7 @@ def register(app: Flask) -> None:
                    console_sessions, role_grants, audit_log, kpis, exports, imports, files, uploads, transfers,
                    certificates, points, rewards, stars, verification, docs, wechat_callback, console_static):
         app.register_blueprint(module.blueprint)
+    wechat_callback.install_fast_path(app)
     app.extensions["json_body_models"] = {endpoint: json_body_model(view) for endpoint, view in app.view_functions.items()}
     app.extensions["form_endpoints"] = {endpoint for endpoint, view in app.view_functions.items() if takes_form(view)}
 

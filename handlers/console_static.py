@@ -44,6 +44,11 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+# Every other answer (the API, the WeChat callbacks): at least no sniffing and no framing.
+BASE_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 # A path ending like this asks for a file; when there is none the answer is 404, not the app's page.
@@ -98,6 +103,6 @@ def add_security_headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
     else:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        for name, value in BASE_SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
     return response

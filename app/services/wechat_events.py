@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,17 +39,61 @@ def handle(app_name: str, message: InboundMessage, *, redis_client: redis.Redis,
     reply = _dispatch(app_name, message, now=now)
     answer_key = f"wechat:push:{app_name}:{message.dedup_key}"
     try:
+        redis_client = _own_connection(redis_client)
         if reply is _REPEATED:
             # Only the delivery that applied the effects may decide the answer.
             stored = redis_client.get(answer_key)
             return json.loads(stored)["reply"] if stored else None
-        if redis_client.set(answer_key, json.dumps({"reply": reply}), nx=True, ex=ANSWER_TTL_SECONDS):
+        if _set_first_answer(redis_client, answer_key, json.dumps({"reply": reply})):
             return reply
         stored = redis_client.get(answer_key)
     except redis.RedisError:
         logger.warning("redis unavailable; push %s answered without the remembered reply", message.dedup_key)
         return None if reply is _REPEATED else reply
     return json.loads(stored)["reply"] if stored else reply
+
+
+_threads = threading.local()
+
+
+def _own_connection(client: redis.Redis) -> redis.Redis:
+    """`client`'s pool and settings, on a connection this thread keeps (redis-py's single-connection client).
+
+    The push's one round trip is most of its cost. A plain client checks a connection out of the
+    pool and back in for every command, and the check-out asks the socket whether stray data is
+    waiting (a non-blocking recv between two fcntl calls); a kept connection sends and reads only.
+    One per thread (gthread workers run several) and per process (a fork must not share a socket);
+    a failed command drops its connection and the next one reconnects, as with the plain client.
+    """
+    if not isinstance(client, redis.Redis) or client.connection is not None:
+        return client
+    kept = getattr(_threads, "kept", None)
+    if kept is None or kept[0] is not client or kept[1] != os.getpid():
+        kept = _threads.kept = (client, os.getpid(), redis.Redis(connection_pool=client.connection_pool,
+                                                                   single_connection_client=True))
+    return kept[2]
+
+
+def _set_first_answer(client: redis.Redis, key: str, value: str) -> bool:
+    """`SET key value NX EX ANSWER_TTL_SECONDS` on the kept connection: True if this delivery stored it.
+
+    The command is sent and read on the connection itself, without redis-py's per-command layers
+    (retry policy, metrics, response callbacks). A connection that fails is dropped and the command
+    sent once more on a new one, as redis-py's retry would; a second failure raises. A resend after
+    a lost reply is harmless: SET NX then finds the key and the caller reads the stored answer.
+    """
+    connection = client.connection
+    if connection is None:
+        return bool(client.set(key, value, nx=True, ex=ANSWER_TTL_SECONDS))
+    for attempt in (1, 2):
+        try:
+            connection.send_command("SET", key, value, "EX", ANSWER_TTL_SECONDS, "NX")
+            return connection.read_response() is not None
+        except (redis.ConnectionError, redis.TimeoutError):
+            connection.disconnect()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _dispatch(app_name: str, message: InboundMessage, *, now: datetime) -> str | None:

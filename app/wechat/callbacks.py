@@ -1,7 +1,8 @@
 """The callback (message push) protocol: signatures, safe mode, parsing, and replies.
 
-wechatpy provides the AES crypto and the reply rendering. Parsing is ours: one path for XML and
-JSON pushes, and event types wechatpy 1.8.18 does not know (subscribe_msg_*).
+wechatpy provides the AES crypto. Parsing is ours: one path for XML and JSON pushes, and event
+types wechatpy 1.8.18 does not know (subscribe_msg_*). The text reply is wechatpy's rendering,
+written out as one template (tested to stay equal to it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from xml.parsers.expat import ExpatError
 import xmltodict
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
-from wechatpy.replies import TextReply
 
 from app.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 
@@ -131,13 +131,23 @@ def render_reply(account: Mapping[str, str], opened: OpenedCallback, text: str |
     if text is None or opened.is_json:
         return "success"
     message = opened.message
-    reply = TextReply(source=message.to_user, target=message.from_user, content=text,
-                      time=int(time.time()) if timestamp is None else timestamp).render()
+    reply = text_reply_xml(message.to_user, message.from_user, text, int(time.time()) if timestamp is None else timestamp)
     if not opened.is_encrypted:
         return reply
     return _crypto(account["token"], account["encoding_aes_key"], account["app_id"]).encrypt_message(
         reply, nonce, str(int(time.time()) if timestamp is None else timestamp)
     )
+
+
+_TEXT_REPLY = ("<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[{}]]></Content>\n"
+               "<FromUserName><![CDATA[{}]]></FromUserName>\n<ToUserName><![CDATA[{}]]></ToUserName>\n"
+               "<CreateTime>{}</CreateTime>\n</xml>")
+
+
+def text_reply_xml(source: str, target: str, content: str, timestamp: int) -> str:
+    """wechatpy's `TextReply(source=..., target=..., content=..., time=...).render()`, character for
+    character, from one template instead of its field objects (a third of the time)."""
+    return _TEXT_REPLY.format(content, source, target, int(timestamp))
 
 
 class _DocumentTypeRefused(Exception):
@@ -166,6 +176,66 @@ class _ExpatWithoutDTD:
         return parser
 
 
+class _NotFlat(Exception):
+    pass
+
+
+def _parse_flat_xml(body: bytes) -> dict[str, Any]:
+    """What xmltodict gives for a document whose root holds only elements of text (every push but the
+    subscribe_msg_* events), in one expat pass without xmltodict's general machinery; _NotFlat for
+    any other shape (attributes, nesting, a repeated element, text beside elements, no element).
+
+    Same expat settings and the same document type refusal as `_ExpatWithoutDTD`, the same result
+    as xmltodict's defaults: an element's text stripped, None when empty.
+    """
+    parser = _ExpatWithoutDTD.ParserCreate()
+    parser.ordered_attributes = True
+    parser.buffer_text = True
+    fields: dict[str, Any] = {}
+    texts: list[str] = []
+    depth = 0
+    root = ""
+
+    def start(name: str, attributes: list[str]) -> None:
+        nonlocal depth, root
+        if attributes or depth > 1:
+            raise _NotFlat
+        depth += 1
+        if depth == 1:
+            root = name
+        else:
+            texts.clear()
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+        if depth == 1:
+            if name in fields:
+                raise _NotFlat
+            fields[name] = "".join(texts).strip() or None if texts else None
+
+    def characters(data: str) -> None:
+        if depth == 2:
+            texts.append(data)
+        elif data.strip():
+            raise _NotFlat
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = characters
+    parser.Parse(body, True)
+    if not fields:
+        raise _NotFlat
+    return {root: fields}
+
+
+def _parse_xml(body: bytes) -> Any:
+    try:
+        return _parse_flat_xml(body)
+    except _NotFlat:
+        return xmltodict.parse(body, expat=_ExpatWithoutDTD, disable_entities=True)
+
+
 def _parse_body(body: bytes, is_json: bool) -> Mapping[str, Any]:
     if is_json and nests_deeper_than(body, MAX_JSON_DEPTH):
         # json.loads recurses per level: a deep enough push would end in RecursionError, a 500.
@@ -174,7 +244,7 @@ def _parse_body(body: bytes, is_json: bool) -> Mapping[str, Any]:
         if is_json:
             document = json.loads(body)
         else:
-            document = xmltodict.parse(body, expat=_ExpatWithoutDTD, disable_entities=True).get("xml")
+            document = _parse_xml(body).get("xml")
     except _DocumentTypeRefused:
         raise CallbackRejected(400, "malformed_body", "document type declarations are not accepted") from None
     except (ValueError, ExpatError, UnicodeDecodeError, AttributeError):

@@ -89,3 +89,51 @@ def test_mini_program_answers_success(app, client, sample, safe):
     response = post(client, "miniprogram", sample["xml"], safe=safe)
     assert response.status_code == 200
     assert body_text(response) == "success"
+
+
+# The push parser's fast pass (elements of text under the root) gives what xmltodict gives, or steps aside.
+ODD_SHAPES = [
+    b"<xml>\n <A> x </A>\n<B/><C></C><D><![CDATA[ \xe5\xb8\xae ]]></D></xml>",
+    b"<xml><A>a&amp;b&#20320;</A><B>a<![CDATA[b]]>c</B><C>1<!-- x -->2<?pi y?></C></xml>",
+    b"<?xml version='1.0' encoding='utf-8'?><!-- before --><xml><a:b>1</a:b><E>  </E></xml>  ",
+    b"<other><A>1</A></other>",
+    b"<xml><A>1</A><A>2</A></xml>",
+    b"<xml a='1'><A>1</A></xml>",
+    b"<xml><A b='1'>1</A></xml>",
+    b"<xml><A><B>1</B></A></xml>",
+    b"<xml>text<A>1</A></xml>",
+    b"<xml></xml>",
+    b"<xml/>",
+    b"<xml><A>\xe9</A></xml>",
+    b"<xml><A>1</A>",
+    b"<xml><A>&undefined;</A></xml>",
+]
+
+
+def _outcome(parse, body: bytes):
+    try:
+        return "parsed", parse(body)
+    except Exception as exc:  # noqa: BLE001
+        return "raised", type(exc).__name__
+
+
+@pytest.mark.parametrize("body", [s["xml"].encode() for s in SAMPLES] + ODD_SHAPES,
+                         ids=IDS + [f"odd-{i}" for i in range(len(ODD_SHAPES))])
+def test_the_flat_xml_pass_gives_what_xmltodict_gives(body):
+    from app.wechat.callbacks import _ExpatWithoutDTD, _NotFlat, _parse_flat_xml, _parse_xml
+
+    expected = _outcome(lambda b: xmltodict.parse(b, expat=_ExpatWithoutDTD, disable_entities=True), body)
+    assert _outcome(_parse_xml, body) == expected
+    flat = _outcome(_parse_flat_xml, body)
+    assert flat == expected or flat == ("raised", _NotFlat.__name__)
+
+
+@pytest.mark.parametrize("content", [bot.HELP_TEXT, "", "a ]]> b", "<b>&amp;</b>", "行1\n行2 {} {0} %s"])
+def test_the_text_reply_is_wechatpys_rendering(content):
+    from wechatpy.replies import TextReply
+
+    from app.wechat.callbacks import text_reply_xml
+
+    for timestamp in (0, 1733450000):
+        expected = TextReply(source="gh_sim {x}", target="o_user<1>", content=content, time=timestamp).render()
+        assert text_reply_xml("gh_sim {x}", "o_user<1>", content, timestamp) == expected

@@ -873,3 +873,121 @@ def test_open_callback_rejections_carry_status_and_code(app):
     with pytest.raises(CallbackRejected) as caught:
         open_callback(conf, signed_args(conf["token"]), text_xml("帮助").encode(), require_safe_mode=True)
     assert caught.value.status == 403 and caught.value.code == "safe_mode_required"
+
+
+# --- the push fast path (handlers/wechat_callback.PushFastPath) ------------------------------------
+
+def test_concurrent_deliveries_of_one_text_message_get_one_answer(app, now):
+    """Parallel repeats of a push without database effects: one SET NX wins, every delivery answers with it."""
+    import threading
+
+    xml = text_xml("我的信息", sender="oa_burst", msg_id="9100")
+    responses, barrier = [], threading.Barrier(8)
+
+    def deliver():
+        barrier.wait()
+        responses.append(post(app.test_client(), "official", xml))
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(responses) == 8
+    assert {text_reply(r)["Content"] for r in responses} == {bot.NOT_LINKED_TEXT}
+    # The answer is remembered once: after the sender links their account, a retry still repeats it.
+    with app.app_context():
+        owner = f.account("mp_burst", now)
+        owner.oa_openid = "oa_burst"
+        f.volunteer(owner, f.region_tree()["community"], now)
+        db.session.commit()
+    assert text_reply(post(app.test_client(), "official", xml))["Content"] == bot.NOT_LINKED_TEXT
+    assert "139****5678" in text_reply(post(app.test_client(), "official", text_xml("我的信息", sender="oa_burst")))["Content"]
+
+
+def test_a_repeat_after_redis_dropped_the_connection_gets_the_first_answer(app, client, now, monkeypatch):
+    """The kept Redis connection failing once is reconnected and the answer still remembered."""
+    from redis.connection import AbstractConnection
+
+    xml = text_xml("我的信息", sender="oa_drop", msg_id="9200")
+    real_send, failures = AbstractConnection.send_command, []
+
+    def failing_once(self, *args, **kwargs):
+        if args[:1] == ("SET",) and not failures:
+            failures.append(args)
+            self.disconnect()
+            raise redis_lib().ConnectionError("connection dropped")
+        return real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_command", failing_once)
+    assert text_reply(post(client, "official", xml))["Content"] == bot.NOT_LINKED_TEXT
+    assert failures  # the SET went over the kept connection and failed once
+    with app.app_context():
+        owner = f.account("mp_drop", now)
+        owner.oa_openid = "oa_drop"
+        f.volunteer(owner, f.region_tree()["community"], now)
+        db.session.commit()
+    assert text_reply(post(client, "official", xml))["Content"] == bot.NOT_LINKED_TEXT
+
+
+def redis_lib():
+    import redis
+
+    return redis
+
+
+def test_push_answers_carry_the_headers_every_answer_gets(app, client):
+    # The URL verification (GET) goes through Flask and its after-request hooks: whatever they add
+    # to a non-console answer, the fast path's answers carry too.
+    verification = client.get(f"/wechat/official/callback?{urlencode(signed_args(account_conf(app, 'official')['token']))}")
+    added = {name: value for name, value in verification.headers.items() if name not in ("Content-Type", "Content-Length")}
+    assert added["X-Content-Type-Options"] == "nosniff" and "Content-Security-Policy" in added
+    for response in (post(client, "official", text_xml("帮助")), post(client, "miniprogram", text_xml("帮助", to=MP_GH_ID)),
+                     post(client, "official", text_xml("帮助"), args={"signature": "x", "timestamp": "1", "nonce": "n"})):
+        assert {name: response.headers.get(name) for name in added} == added
+        assert int(response.headers["Content-Length"]) == len(response.get_data())
+    refused = post(client, "official", text_xml("帮助"), args={"signature": "x", "timestamp": "1", "nonce": "n"})
+    assert refused.status == "403 FORBIDDEN" and refused.content_type == "text/plain; charset=utf-8"
+
+
+def test_a_push_that_fails_unexpectedly_gets_the_apps_500(app, client, monkeypatch):
+    from app.services import wechat_events
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(wechat_events, "handle", broken)
+    response = post(client, "official", text_xml("帮助"))
+    assert response.status_code == 500
+    assert response.get_json() == {"error": {"code": "internal_error", "message": "服务器内部错误，请稍后再试"}}
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_other_methods_and_unknown_apps_still_go_through_flask(app, client):
+    assert client.put("/wechat/official/callback", data=b"x").status_code == 405
+    assert client.get("/wechat/other/callback").status_code == 404
+    unknown = client.post(f"/wechat/other/callback?{urlencode(signed_args('t'))}", data=text_xml("帮助").encode(),
+                          content_type="text/xml")
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("query", ["", "a=1&a=2&b=", "signature=%E4%BD%A0&nonce=%ZZ&x", "t=%FF%FE&u=caf\u00e9",
+                                   "a+b=c+d&&=&k=%20v%20"])
+def test_the_fast_path_reads_the_query_as_flask_does(app, query):
+    from werkzeug.test import EnvironBuilder
+
+    from handlers.wechat_callback import _query_args
+
+    environ = EnvironBuilder(path="/wechat/official/callback", method="POST").get_environ()
+    environ["QUERY_STRING"] = query.encode("utf-8").decode("latin1")
+    with app.test_request_context(environ_overrides=environ):
+        from flask import request
+
+        assert list(_query_args(environ).items(multi=True)) == list(request.args.items(multi=True))
+
+
+def test_a_push_declared_over_the_apps_body_limit_is_the_callbacks_413(app, client):
+    conf = account_conf(app, "official")
+    response = client.post(f"/wechat/official/callback?{urlencode(signed_args(conf['token']))}",
+                           data=b"<xml>" + b" " * (1024 * 1024 + 10) + b"</xml>", content_type="text/xml")
+    assert response.status_code == 413 and body_text(response) == "payload_too_large"
