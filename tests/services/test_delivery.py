@@ -156,6 +156,12 @@ def test_the_shared_rate_limit_caps_a_pass(app, simulator, queued, now):
     worker.close()
 
 
+def test_a_channel_saves_up_at_most_a_twentieth_of_a_second_of_sends(app, simulator, queued, now):
+    worker = deliverer(app, subscribe_per_second=40)  # a burst of two, so the busiest second stays near the limit
+    assert worker.deliver_once(now=now).counts == {"sent": 2}
+    worker.close()
+
+
 def test_without_redis_nothing_is_claimed(app, queued, now):
     settings = app.extensions["settings"]
     unreachable = redis.Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.2)
