@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from app.extensions import db, settings
-from app.services import accounts, regions, roles
+from app.services import accounts, checkin_displays, regions, roles, signups
 from models import (Account, Activity, ActivityStatus, Organization, OrganizationStatus, Region, RegionLevel, Role, Team,
                     TeamKind, Volunteer, VolunteerStatus)
 
@@ -253,3 +253,13 @@ class World:
 
 def _account_of(member: Account | Volunteer) -> Account:
     return member.account if isinstance(member, Volunteer) else member
+
+
+def scan_ready(now: datetime) -> World:
+    """A team's activity starting in an hour, its volunteer signed up with a personal check-in code, and the team's captain."""
+    w = World(now).build("tree", "org", "team")
+    w["activity"] = w.add_activity(starts_in=timedelta(hours=1))
+    signups.apply(w.volunteer.account, w.activity.id, join_waitlist=False, now=now)
+    checkin_displays.personal_code(w.volunteer.account, now=now)
+    w.build("captain")
+    return w

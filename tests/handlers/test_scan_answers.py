@@ -15,7 +15,6 @@ from sqlalchemy import event, select
 
 from app import checkin_codes
 from app.extensions import db
-from app.services import checkin_displays, signups
 from models import Checkin, CheckinScan, ServiceRecord, Signup, Volunteer
 from tests import factories as f
 
@@ -23,11 +22,7 @@ from tests import factories as f
 @pytest.fixture
 def world(app, now):
     with app.app_context():
-        w = f.World(now).build("tree", "org", "team")
-        w["activity"] = w.add_activity(starts_in=timedelta(hours=1))
-        signups.apply(w.volunteer.account, w.activity.id, join_waitlist=False, now=now)
-        checkin_displays.personal_code(w.volunteer.account, now=now)
-        w.build("captain")
+        w = f.scan_ready(now)
         world = {"activity_id": w.activity.id, "starts_at": w.activity.starts_at, "volunteer_id": w.volunteer.id,
                  "secret": w.volunteer.checkin_secret, "headers": w.bearers("captain")["captain"],
                  "captain_id": w.captain.id, "name": w.volunteer.real_name}

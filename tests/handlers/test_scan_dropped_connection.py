@@ -9,7 +9,6 @@ connection (app.db.execute_first). Either way the next scan succeeds, exactly on
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +19,6 @@ from app import checkin_codes
 from app import extensions as app_extensions
 from app.db import execute_first
 from app.extensions import db
-from app.services import checkin_displays, signups
 from models import Checkin, CheckinScan
 from tests import factories as f
 
@@ -30,11 +28,7 @@ def world(app, now):
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             pytest.skip("dropped connections are PostgreSQL's (SQLite has no server to drop them)")
-        w = f.World(now).build("tree", "org", "team")
-        w["activity"] = w.add_activity(starts_in=timedelta(hours=1))
-        signups.apply(w.volunteer.account, w.activity.id, join_waitlist=False, now=now)
-        checkin_displays.personal_code(w.volunteer.account, now=now)
-        w.build("captain")
+        w = f.scan_ready(now)
         world = {"activity_id": w.activity.id, "starts_at": w.activity.starts_at, "volunteer_id": w.volunteer.id,
                  "secret": w.volunteer.checkin_secret, "headers": w.bearers("captain")["captain"]}
         db.session.commit()

@@ -37,14 +37,21 @@ def record_answer(sim: SimulatorState, api: str, app_id: str, fields_: dict[str,
     return {"errcode": 0, "errmsg": "ok", "msgid": message["msgid"]}
 
 
+def _addressing_errcode(touser: Any, template_id: Any) -> int | None:
+    """WeChat's errcode for a send without a valid recipient (40003) or template (40037), in that order."""
+    if not is_openid(touser):
+        return 40003
+    if not isinstance(template_id, str) or not template_id.strip():
+        return 40037
+    return None
+
+
 def subscribe_answer(sim: SimulatorState, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """A mini-program subscribe message whose caller passed the gate: validate, record, answer."""
-    touser = body.get("touser")
-    if not is_openid(touser):
-        return error_answer(40003)
-    template_id = body.get("template_id")
-    if not isinstance(template_id, str) or not template_id.strip():
-        return error_answer(40037)
+    touser, template_id = body.get("touser"), body.get("template_id")
+    refused = _addressing_errcode(touser, template_id)
+    if refused:
+        return error_answer(refused)
     page = body.get("page")
     if page is not None and (not isinstance(page, str) or len(page) > 1024):
         return error_answer(41030)
@@ -66,12 +73,10 @@ def subscribe_answer(sim: SimulatorState, app_id: str, body: dict[str, Any]) -> 
 def template_answer(sim: SimulatorState, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """An official-account template message whose caller passed the gate; field values are not
     type-checked (OA rules differ)."""
-    touser = body.get("touser")
-    if not is_openid(touser):
-        return error_answer(40003)
-    template_id = body.get("template_id")
-    if not isinstance(template_id, str) or not template_id.strip():
-        return error_answer(40037)
+    touser, template_id = body.get("touser"), body.get("template_id")
+    refused = _addressing_errcode(touser, template_id)
+    if refused:
+        return error_answer(refused)
     data = body.get("data")
     if not isinstance(data, dict) or not all(isinstance(v, dict) and "value" in v for v in data.values()):
         return error_answer(47001)
