@@ -512,10 +512,27 @@ class Receiver:
     def __init__(self):
         self.received: list[dict[str, Any]] = []
         self.slow_calls = 0
+        # Pushes still being answered: a slow one that a test's push gave up on lands after that test.
+        self.in_flight = 0
+        self.settled = threading.Condition()
         self.app = Flask("receiver")
         self.app.add_url_rule("/wechat/<name>/callback", view_func=self.callback, methods=["POST"])
 
+    def wait_until_settled(self, timeout: float = 5.0) -> None:
+        with self.settled:
+            assert self.settled.wait_for(lambda: self.in_flight == 0, timeout), "a push is still being answered"
+
     def callback(self, name: str):
+        with self.settled:
+            self.in_flight += 1
+        try:
+            return self._answer(name)
+        finally:
+            with self.settled:
+                self.in_flight -= 1
+                self.settled.notify_all()
+
+    def _answer(self, name: str):
         account = WECHAT[name]
         args, raw = request.args, request.get_data(as_text=True)
         if args.get("slow") and not self.slow_calls:
@@ -556,6 +573,7 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 @pytest.fixture
 def service(receiver) -> tuple[Receiver, str]:
     target, url = receiver
+    target.wait_until_settled()  # so nothing an earlier test sent lands in this one's record
     target.received.clear()
     return target, url
 
