@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Callable
 
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, Flask, Response, abort, request
+from flask import Blueprint, Flask, Response, abort, current_app, has_app_context, request
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_content_length, get_input_stream
@@ -117,7 +118,7 @@ class PushFastPath:
         if app_name is None:
             return self.wsgi_app(environ, start_response)
         try:
-            with self.app.app_context():
+            with self._app_context():
                 body, status, content_type = answer_push(app_name, _query_args(environ), get_content_length(environ),
                                                          lambda: self._stream(environ))
         except Exception as exc:  # noqa: BLE001 (rendered by the app's own error handlers)
@@ -126,6 +127,13 @@ class PushFastPath:
         start_response(_status_line(status),
                        [("Content-Type", content_type), ("Content-Length", str(len(data))), *_SECURITY_HEADERS])
         return [data]
+
+    def _app_context(self) -> AbstractContextManager:
+        """This app's context, or the one already pushed for it, as Flask's request context does: a
+        caller inside an app context (a test, a CLI command) shares its database session with the push."""
+        if has_app_context() and current_app._get_current_object() is self.app:  # type: ignore[attr-defined]
+            return nullcontext()
+        return self.app.app_context()
 
     def _stream(self, environ: dict) -> Any:
         """`request.stream` of Flask's request: werkzeug's guarded input stream, the app's body limit."""
