@@ -369,20 +369,8 @@ def test_without_redis_pushes_are_still_answered_and_deduplicated(make_app):
 
 
 def test_concurrent_deliveries_of_one_subscribe_apply_it_once(app):
-    import threading
-
     xml = event_xml("subscribe", sender="o_burst", create_time=int(time.time()), event_key="qrscene_77")
-    responses, barrier = [], threading.Barrier(6)
-
-    def deliver():
-        barrier.wait()
-        responses.append(post(app.test_client(), "official", xml))
-
-    threads = [threading.Thread(target=deliver) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    responses = deliver_at_once(app, xml, 6)
     assert [r.status_code for r in responses] == [200] * 6
     answered = [r for r in responses if body_text(r) != "success"]
     assert answered and {text_reply(r)["Content"] for r in answered} == {bot.WELCOME_WITH_SCENE_TEXT}
@@ -879,20 +867,8 @@ def test_open_callback_rejections_carry_status_and_code(app):
 
 def test_concurrent_deliveries_of_one_text_message_get_one_answer(app, now):
     """Parallel repeats of a push without database effects: one SET NX wins, every delivery answers with it."""
-    import threading
-
     xml = text_xml("我的信息", sender="oa_burst", msg_id="9100")
-    responses, barrier = [], threading.Barrier(8)
-
-    def deliver():
-        barrier.wait()
-        responses.append(post(app.test_client(), "official", xml))
-
-    threads = [threading.Thread(target=deliver) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    responses = deliver_at_once(app, xml, 8)
     assert len(responses) == 8
     assert {text_reply(r)["Content"] for r in responses} == {bot.NOT_LINKED_TEXT}
     # The answer is remembered once: after the sender links their account, a retry still repeats it.
@@ -991,3 +967,21 @@ def test_a_push_declared_over_the_apps_body_limit_is_the_callbacks_413(app, clie
     response = client.post(f"/wechat/official/callback?{urlencode(signed_args(conf['token']))}",
                            data=b"<xml>" + b" " * (1024 * 1024 + 10) + b"</xml>", content_type="text/xml")
     assert response.status_code == 413 and body_text(response) == "payload_too_large"
+
+
+def deliver_at_once(app, xml: str, times: int) -> list:
+    """The same push delivered `times` times in parallel, released together by a barrier; the answers."""
+    import threading
+
+    responses, barrier = [], threading.Barrier(times)
+
+    def deliver():
+        barrier.wait()
+        responses.append(post(app.test_client(), "official", xml))
+
+    threads = [threading.Thread(target=deliver) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return responses
