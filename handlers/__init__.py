@@ -16,17 +16,17 @@ from app.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 
 API_PREFIX = "/api/v1/"
 # A JSON escape of a UTF-16 surrogate; only then can a parsed body hold a lone surrogate.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def register(app: Flask) -> None:
     """Register every blueprint and the OpenAPI document."""
-    from handlers import (activities, announcements, archive, audit_log, auth, bulletins, calendar, campaigns,
-                          certificates, checkins, console_lists, console_sessions, console_static, console_workbench,
-                          docs, exports, files, health, imports, kpis, messages, organizations, points,
-                          quarterly_reports, recording, region_permits, regions, rewards, role_grants, service_records,
-                          signups, stars, statistics, teams, trainings, transfers, uploads, verification,
-                          volunteers, wechat_callback)
+    from handlers import (_fast_path, activities, announcements, archive, audit_log, auth, bulletins, calendar,
+                          campaigns, certificates, checkins, console_lists, console_sessions, console_static,
+                          console_workbench, docs, exports, files, health, imports, kpis, messages, organizations,
+                          points, quarterly_reports, recording, region_permits, regions, rewards, role_grants,
+                          service_records, signups, stars, statistics, teams, trainings, transfers, uploads,
+                          verification, volunteers, wechat_callback)
     from handlers._schemas import IdConverter
     from handlers._validation import install_validation_errors
 
@@ -41,7 +41,9 @@ def register(app: Flask) -> None:
                    console_sessions, role_grants, audit_log, kpis, exports, imports, files, uploads, transfers,
                    certificates, points, rewards, stars, verification, docs, wechat_callback, console_static):
         app.register_blueprint(module.blueprint)
-    wechat_callback.install_fast_path(app)
+    fast_routes = _fast_path.install(app)
+    fast_routes.add("POST", wechat_callback.PUSH_PATH, wechat_callback.answer_push_fast)
+    fast_routes.add("POST", checkins.SCAN_PATH, checkins.scan_fast)
     app.extensions["json_body_models"] = {endpoint: json_body_model(view) for endpoint, view in app.view_functions.items()}
     app.extensions["form_endpoints"] = {endpoint for endpoint, view in app.view_functions.items() if takes_form(view)}
 
@@ -103,7 +105,7 @@ def _require_json_bodies() -> None:
         body = request.get_json()  # not silent: JSON's own `null` is a value, not a parse failure
     except BadRequest:
         raise DomainError("malformed_json", "请求内容不是有效的 JSON", 400) from None
-    if _SURROGATE_ESCAPE.search(data):
+    if SURROGATE_ESCAPE.search(data):
         try:
             # JSON may escape a lone surrogate ("\ud800"), which no UTF-8 text can hold: refuse it here
             # rather than fail while storing or answering.

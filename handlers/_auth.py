@@ -42,18 +42,29 @@ def login_required(view: F) -> F:
         if header is None and request.cookies.get(SESSION_COOKIE):
             _authenticate_console_session(request.cookies[SESSION_COOKIE])
             return view(*args, **kwargs)
-        scheme, _, token = (header or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(header)
+        if token is None:
             raise Unauthorized("missing_token", "请先登录：缺少 Authorization: Bearer 凭证")
-        conf = settings()["app"]
         g.pop("account", None)  # loaded for this token on first use, never carried over from another
-        claims = accounts.claims_from_token(token.strip(), secret_key=conf["secret_key"],
-                                            ttl_seconds=conf["token_ttl_seconds"])
+        claims = token_claims(token)
         accounts.authenticate(claims)
         g.account_id = claims.account_id
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer …` header, or None if the header is missing or not one."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def token_claims(token: str) -> accounts.TokenClaims:
+    """What a bearer token carries, checked by signature and age (401 otherwise), not yet against its account."""
+    conf = settings()["app"]
+    return accounts.claims_from_token(token, secret_key=conf["secret_key"], ttl_seconds=conf["token_ttl_seconds"])
 
 
 def _authenticate_console_session(session_id: str) -> None:

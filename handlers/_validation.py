@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from spectree.model_adapter.pydantic_adapter import PydanticModelAdapter
 
@@ -75,6 +75,14 @@ def _raise_validation_failed(request: Any, response: Any, error: Any, instance: 
     raise ValidationFailed(fields_of(error.errors()))
 
 
+StrictModel = TypeVar("StrictModel", bound=StrictBody)
+
+
+def validate_strict_body(model: type[StrictModel], value: Any) -> StrictModel:
+    """A parsed JSON body as `model`, validated as strict JSON (see `StrictJsonBodies`); ValidationError if not."""
+    return model.model_validate_json(json.dumps(value), strict=True)
+
+
 class StrictJsonBodies(PydanticModelAdapter):
     """Validate request bodies as strict JSON, query strings and everything else as before.
 
@@ -86,7 +94,7 @@ class StrictJsonBodies(PydanticModelAdapter):
 
     def validate_obj(self, model: type[Any], value: Any) -> Any:
         if isinstance(model, type) and issubclass(model, StrictBody):
-            return model.model_validate_json(json.dumps(value), strict=True)
+            return validate_strict_body(model, value)
         return super().validate_obj(model, value)
 
     def validation_errors(self, err: Any) -> Any:

@@ -3,8 +3,8 @@
 A token is only as good as its account: it carries the account id and the account's
 `token_generation` at issue, and `authenticate` (run once by every authenticated request) answers
 401 unless the account still exists, is neither disabled nor deleted, and has that generation.
-It is one primary-key lookup of three small columns, on the connection the request uses anyway:
-no cache, so nothing can go stale (Redis losing a write in a failover cannot revive a token, and
+It is one primary-key lookup of three small columns, on the connection the request uses anyway
+(the captain's scan reads them in its first query instead, `token_state_columns`): no cache, so nothing can go stale (Redis losing a write in a failover cannot revive a token, and
 Redis being down changes nothing). Bumping the generation revokes every token at once.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select, update
@@ -115,20 +116,30 @@ def account_id_from_token(token: str, *, secret_key: str, ttl_seconds: int) -> i
     return claims_from_token(token, secret_key=secret_key, ttl_seconds=ttl_seconds).account_id
 
 
-# Built once: it runs on every authenticated request, the scan at the door included.
-_ACCOUNT_STATE = select(Account.token_generation, Account.disabled_at.is_not(None), Account.deleted_at.is_not(None)
-                        ).where(Account.id == bindparam("account_id"))
+def token_state_columns(account: Any = Account) -> tuple[Any, ...]:
+    """What decides whether a token of `account` (the model, or an alias of it) still counts, for
+    `require_token_counts`; a query that reads other rows can read these beside them."""
+    return (account.token_generation, account.disabled_at.is_not(None).label("account_disabled"),
+            account.deleted_at.is_not(None).label("account_deleted"))
+
+
+# Built once: it runs on every authenticated request.
+_ACCOUNT_STATE = select(*token_state_columns()).where(Account.id == bindparam("account_id"))
 
 
 def authenticate(claims: TokenClaims) -> None:
     """Refuse (401) a token whose account is gone, disabled or deleted, or was revoked since it was issued."""
     # The first statement of every request with a bearer token: on a dropped connection it runs again.
-    row = execute_first(_ACCOUNT_STATE, {"account_id": claims.account_id}).first()
-    if row is None or row[2]:
+    require_token_counts(claims, execute_first(_ACCOUNT_STATE, {"account_id": claims.account_id}).first())
+
+
+def require_token_counts(claims: TokenClaims, state: Any) -> None:
+    """Refuse (401) the token unless its account's `token_state_columns` (None: no such account) let it count."""
+    if state is None or state.account_deleted:
         raise Unauthorized("invalid_token", "登录凭证无效，请重新登录")
-    if row[1]:
+    if state.account_disabled:
         raise Unauthorized("account_disabled", "该账号已被停用，如有疑问请联系所在社区")
-    if row[0] != claims.generation:
+    if state.token_generation != claims.generation:
         raise Unauthorized("token_revoked", "登录已失效，请重新登录")
 
 

@@ -23,16 +23,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Executable, Result, Row, bindparam, select, update
+from sqlalchemy.orm import aliased
 
 from app import checkin_codes, pii
-from app.db import insert_both_unless_present, insert_unless_present
+from app.db import execute_first, insert_both_unless_present, insert_unless_present
 from app.errors import DomainError
 from app.extensions import db
-from app.services import access, checkin_texts, service_records
+from app.services import access, accounts, checkin_texts, service_records
 from app.services.recording import ledger
 from app.texts import moment_text
-from models import (Activity, ActivityStatus, Checkin, CheckinMethod, CheckinScan, Signup, SignupStatus, Volunteer,
-                    VolunteerStatus)
+from models import (Account, Activity, ActivityStatus, Checkin, CheckinMethod, CheckinScan, Signup, SignupStatus,
+                    Volunteer, VolunteerStatus)
 
 logger = logging.getLogger(__name__)
 
@@ -132,11 +133,14 @@ def _logged_refusal(kind: str, activity_id: int) -> Iterator[None]:
 
 
 def captain_scan(account_id: int, activity_id: int, *, code: str, nonce: str, rules: Rules, now: datetime,
-                 scanned_at: datetime | None = None) -> ScanAnswer:
+                 scanned_at: datetime | None = None, token: accounts.TokenClaims | None = None) -> ScanAnswer:
     """A captain scanned a volunteer's personal code: the first scan checks in, a later one checks out.
 
     `scanned_at` is the phone's clock for scans made offline; the rules then apply at that moment.
-    Returns the answer for the captain's screen; a repeated nonce returns the first answer.
+    Returns the answer for the captain's screen; a repeated nonce returns the first answer. With
+    `token` (the claims of the caller's bearer token, not yet checked against the account), the
+    scan's first query also reads the caller's account and refuses the token as
+    `accounts.authenticate` would, first: one round trip less for the request.
     """
     with _logged_refusal("captain_scan", activity_id):
         try:
@@ -145,7 +149,7 @@ def captain_scan(account_id: int, activity_id: int, *, code: str, nonce: str, ru
         except checkin_codes.CodeError as exc:
             # Judged after access and the nonce, like every other reason: a stranger learns nothing.
             volunteer_id, digits, unreadable = 0, "", exc
-        found = _managed_scan(account_id, activity_id, volunteer_id, nonce, doing="扫码签到")
+        found = _managed_scan(account_id, activity_id, volunteer_id, nonce, doing="扫码签到", token=token)
         if found.earlier_answer is not None:
             return ScanAnswer.replayed_from(found.earlier_answer)
         with _answered_once(found.id, nonce):
@@ -281,6 +285,14 @@ _DOOR = (select(*_DOOR_COLUMNS).select_from(Volunteer).outerjoin(Signup, _SIGNUP
 _MANAGED_DOOR = (select(*_ACTIVITY_COLUMNS, _EARLIER_ANSWER_HERE, *_DOOR_COLUMNS).select_from(Activity)
                  .outerjoin(Volunteer, Volunteer.id == bindparam("volunteer_id")).outerjoin(Signup, _SIGNUP_HERE)
                  .outerjoin(Checkin, _CHECKIN_HERE).where(Activity.id == bindparam("activity_id")))
+# The same, read from the caller's account: a row whenever the account exists (the activity's and
+# door's columns NULL if there is no such activity), with what decides whether its token counts.
+_CALLER = aliased(Account, name="caller")
+_AUTHENTICATED_DOOR = (
+    select(*accounts.token_state_columns(_CALLER), *_ACTIVITY_COLUMNS, _EARLIER_ANSWER_HERE, *_DOOR_COLUMNS)
+    .select_from(_CALLER).outerjoin(Activity, Activity.id == bindparam("activity_id"))
+    .outerjoin(Volunteer, Volunteer.id == bindparam("volunteer_id")).outerjoin(Signup, _SIGNUP_HERE)
+    .outerjoin(Checkin, _CHECKIN_HERE).where(_CALLER.id == bindparam("account_id")))
 
 # The check-out: only an open check-in is closed, so two scans at once close it once.
 _CLOSE_CHECKIN = (
@@ -315,15 +327,22 @@ def door_of(activity_id: int, volunteer_id: int) -> Row | None:
     return _execute(_DOOR, {"activity_id": activity_id, "volunteer_id": volunteer_id}).first()
 
 
-def _managed_scan(account_id: int, activity_id: int, volunteer_id: int, nonce: str, *, doing: str) -> Row:
+def _managed_scan(account_id: int, activity_id: int, volunteer_id: int, nonce: str, *, doing: str,
+                  token: accounts.TokenClaims | None = None) -> Row:
     """The start of every scan by a captain or organiser: the activity, access, and an earlier answer.
 
     Returns one row that is the activity's facts, the nonce's earlier answer and the volunteer's
     door (see `_MANAGED_DOOR`); access is access.py's rule and refusal, judged in the same query.
+    With `token`, the query is the request's first and also reads the caller's account
+    (`_AUTHENTICATED_DOOR`), whose refusal comes before any other.
     """
-    found = _execute(_MANAGED_DOOR, {"activity_id": activity_id, "account_id": account_id, "nonce": nonce,
-                                     "volunteer_id": volunteer_id}).first()
-    if found is None or found.status is ActivityStatus.DRAFT:
+    params = {"activity_id": activity_id, "account_id": account_id, "nonce": nonce, "volunteer_id": volunteer_id}
+    if token is None:
+        found = _execute(_MANAGED_DOOR, params).first()
+    else:
+        found = execute_first(_AUTHENTICATED_DOOR, params).first()
+        accounts.require_token_counts(token, found)
+    if found is None or found.id is None or found.status is ActivityStatus.DRAFT:
         raise access.activity_not_found()
     if not found.may_manage:
         raise access.not_activity_manager(doing)

@@ -863,7 +863,7 @@ def test_open_callback_rejections_carry_status_and_code(app):
     assert caught.value.status == 403 and caught.value.code == "safe_mode_required"
 
 
-# --- the push fast path (handlers/wechat_callback.PushFastPath) ------------------------------------
+# --- the push fast path (handlers/wechat_callback.answer_push_fast) --------------------------------
 
 def test_concurrent_deliveries_of_one_text_message_get_one_answer(app, now):
     """Parallel repeats of a push without database effects: one SET NX wins, every delivery answers with it."""
