@@ -28,6 +28,7 @@ import hmac
 import io
 import re
 from datetime import datetime
+from functools import lru_cache
 
 import pyotp
 import segno
@@ -74,8 +75,21 @@ def seconds_left(at: datetime) -> int:
 # Personal codes
 
 
+class _KeyedTOTP(pyotp.TOTP):
+    """pyotp's TOTP with its key decoded once: pyotp decodes the base32 secret for every code, and a
+    scan checks one or two codes of a volunteer whose secret the worker has usually seen before."""
+
+    _key: bytes | None = None
+
+    def byte_secret(self) -> bytes:
+        if self._key is None:
+            self._key = super().byte_secret()
+        return self._key
+
+
+@lru_cache(maxsize=4096)
 def _totp(secret: str) -> pyotp.TOTP:
-    return pyotp.TOTP(secret, digits=TOTP_DIGITS, digest=hashlib.sha1, interval=STEP_SECONDS)
+    return _KeyedTOTP(secret, digits=TOTP_DIGITS, digest=hashlib.sha1, interval=STEP_SECONDS)
 
 
 def new_secret() -> str:
