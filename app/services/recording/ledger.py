@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (Integer, TextClause, bindparam, cast, exists, func, insert, literal, select, text, union_all,
-                        update)
+from sqlalchemy import (Integer, TextClause, bindparam, cast, exists, func, insert, literal, literal_column, select,
+                        text, union_all, update)
+from sqlalchemy.dialects import postgresql
 
 from app.db import insert_unless_present
 from app.errors import Conflict, DomainError
@@ -98,13 +99,29 @@ def overlapping(volunteer_id: int, starts_at: datetime, ends_at: datetime) -> tu
     return None
 
 
+# `overlapping`'s rule as one query, for PostgreSQL, where a check-out checks it inside its one crediting
+# statement: the first credited span, clipped as `overlapping` clips it, that overlaps [:since, :until).
+# tests/services/test_ledger_overlap.py holds the two to the same answers.
+_SPANS = _CREDITED_SPANS.subquery("spans")
+_SLACK = _SPANS.c.margin * literal_column("interval '1 minute'")
+_CLIPPED_START = func.greatest(_SPANS.c.span_start, _SPANS.c.window_start - _SLACK)
+_CLIPPED_END = func.least(_SPANS.c.span_end, _SPANS.c.window_end + _SLACK)
+FIRST_OVERLAP = (select(_SPANS.c.title, _CLIPPED_START.label("starts"), _CLIPPED_END.label("ends"))
+                 .where(_CLIPPED_START < bindparam("until"), _CLIPPED_END > bindparam("since"),
+                        _CLIPPED_END > _CLIPPED_START)
+                 .limit(1))
+
+
 def check_overlap(volunteer_id: int, starts_at: datetime, ends_at: datetime) -> None:
     found = overlapping(volunteer_id, starts_at, ends_at)
     if found is not None:
-        title, start, end = found
-        raise DomainError("overlapping_service",
-                          f"该志愿者在 {format_local(start)} 至 {format_local(end, '%H:%M')} 已在「{title}」计入服务时长，"
-                          "同一时间不能重复记录", 409)
+        raise overlap_refusal(*found)
+
+
+def overlap_refusal(title: str, start: datetime, end: datetime) -> DomainError:
+    return DomainError("overlapping_service",
+                       f"该志愿者在 {format_local(start)} 至 {format_local(end, '%H:%M')} 已在「{title}」计入服务时长，"
+                       "同一时间不能重复记录", 409)
 
 
 def check_room(activity: Activity, volunteer_id: int, minutes: int) -> None:
@@ -192,20 +209,24 @@ def credit_checkin(activity: CreditWindow, *, checkin_id: int, volunteer_id: int
     minutes = credited_minutes(activity, checked_in_at, checked_out_at)
     if not lock_held:
         lock_volunteer(volunteer_id)
-    if minutes > 0:
-        low, high = window(activity)
-        check_overlap(volunteer_id, max(as_utc(checked_in_at), low), min(as_utc(checked_out_at), high))
+    low, high = window(activity)
+    since, until = max(as_utc(checked_in_at), low), min(as_utc(checked_out_at), high)
     cap = longest_creditable_minutes(activity)
     if then_insert is not None and db.session.get_bind().dialect.name == "postgresql":
         model, values = then_insert
-        moved, written = db.session.connection().execute(_credit_scan_then(model, tuple(sorted(values))), {
+        outcome = db.session.connection().execute(_credit_scan_then(model, tuple(sorted(values))), {
             "v_id": volunteer_id, "a_id": activity.id, "delta": minutes, "cap": cap, "checkin_id": checkin_id,
-            "account_id": account_id, "now": now, **{f"r_{key}": value for key, value in values.items()}}).one()
-        if not moved:
+            "account_id": account_id, "now": now, "since": since, "until": until,
+            **{f"r_{key}": value for key, value in values.items()}}).one()
+        if outcome.overlap_title is not None:
+            raise overlap_refusal(outcome.overlap_title, outcome.overlap_starts, outcome.overlap_ends)
+        if not outcome.moved:
             _refuse_credit(activity, volunteer_id, cap)
-        if not written:
+        if not outcome.written:
             raise RowPresent()
         return minutes
+    if minutes > 0:
+        check_overlap(volunteer_id, since, until)
     moved = db.session.connection().execute(_CREDIT_WITHIN_CAP, {
         "v_id": volunteer_id, "a_id": activity.id, "delta": minutes, "cap": cap}).rowcount
     if moved != 1:
@@ -231,13 +252,19 @@ def _refuse_credit(activity: CreditWindow, volunteer_id: int, cap: int) -> None:
 
 @lru_cache(maxsize=4)
 def _credit_scan_then(model: type, keys: tuple[str, ...]) -> TextClause:
-    """PostgreSQL: `_CREDIT_WITHIN_CAP`, `_INSERT_SCANNED`, `_ADD_TO_TOTALS` and the caller's row, as one
-    text statement compiled once; each step selects FROM the one before, so nothing follows a balance
-    that did not move. Answers (moved, written)."""
+    """PostgreSQL: `check_overlap` (`FIRST_OVERLAP`, when there are minutes), `_CREDIT_WITHIN_CAP`,
+    `_INSERT_SCANNED`, `_ADD_TO_TOTALS` and the caller's row, as one text statement compiled once; the
+    balance moves only without an overlap, and each later step selects FROM the one before, so nothing
+    follows a balance that did not move. The caller holds the volunteer's lock, taken by an earlier
+    statement, so this one sees every span credited before it. Answers (moved, written, and the
+    overlapping span's title, start and end, or NULLs)."""
     records, row = ServiceRecord.__table__, model.__table__
+    overlap = FIRST_OVERLAP.compile(dialect=postgresql.dialect(paramstyle="named"))
     sql = (
-        "WITH moved AS (UPDATE signups SET service_minutes = service_minutes + :delta WHERE volunteer_id = :v_id "
-        "AND activity_id = :a_id AND service_minutes + :delta >= 0 AND service_minutes + :delta <= :cap RETURNING 1), "
+        f"WITH overlap AS ({overlap.string}), "
+        "moved AS (UPDATE signups SET service_minutes = service_minutes + :delta WHERE volunteer_id = :v_id "
+        "AND activity_id = :a_id AND service_minutes + :delta >= 0 AND service_minutes + :delta <= :cap "
+        "AND (:delta <= 0 OR NOT EXISTS (SELECT FROM overlap)) RETURNING 1), "
         "record AS (INSERT INTO service_records (volunteer_id, activity_id, checkin_id, kind, source, minutes, "
         "created_by_account_id, created_at) SELECT :v_id, :a_id, :checkin_id, :kind, :source, :delta, :account_id, "
         ":now FROM moved RETURNING 1), "
@@ -245,9 +272,15 @@ def _credit_scan_then(model: type, keys: tuple[str, ...]) -> TextClause:
         "service_record_count = service_record_count + 1 WHERE id = :v_id AND EXISTS (SELECT FROM record) RETURNING 1), "
         f"written AS (INSERT INTO {row.name} ({', '.join(keys)}) SELECT {', '.join(f':r_{key}' for key in keys)} "
         "FROM totals ON CONFLICT DO NOTHING RETURNING 1) "
-        "SELECT EXISTS (SELECT FROM moved) AS moved, EXISTS (SELECT FROM written) AS written")
+        "SELECT EXISTS (SELECT FROM moved) AS moved, EXISTS (SELECT FROM written) AS written, "
+        "overlap.title AS overlap_title, overlap.starts AS overlap_starts, overlap.ends AS overlap_ends "
+        "FROM (SELECT 1) AS one LEFT JOIN overlap ON :delta > 0")
+    # The overlap query's own constants (its margin of 0, its LIMIT), with their values and types.
+    constants = [(name, bind) for bind, name in overlap.bind_names.items() if name not in ("v_id", "since", "until")]
     return text(sql).bindparams(
         *(bindparam(name, type_=Integer()) for name in ("delta", "v_id", "a_id", "cap", "checkin_id", "account_id")),
+        *(bindparam(name, bind.effective_value, type_=bind.type) for name, bind in constants),
+        bindparam("since", type_=Checkin.checked_in_at.type), bindparam("until", type_=Checkin.checked_in_at.type),
         bindparam("kind", RecordKind.ATTENDANCE, type_=records.c.kind.type),
         bindparam("source", RecordSource.SCAN, type_=records.c.source.type),
         bindparam("now", type_=records.c.created_at.type),
