@@ -4,8 +4,10 @@ A token is only as good as its account: it carries the account id and the accoun
 `token_generation` at issue, and `authenticate` (run once by every authenticated request) answers
 401 unless the account still exists, is neither disabled nor deleted, and has that generation.
 It is one primary-key lookup of three small columns, on the connection the request uses anyway
-(the captain's scan reads them in its first query instead, `token_state_columns`): no cache, so nothing can go stale (Redis losing a write in a failover cannot revive a token, and
-Redis being down changes nothing). Bumping the generation revokes every token at once.
+(the captain's scan reads them in its first query instead, `token_state_columns`): no cache, so
+nothing can go stale (Redis losing a write in a failover cannot revive a token, and Redis being
+down changes nothing). Bumping the generation revokes every token at once. Only the signature
+check of a token is remembered (`_signed_claims`): it depends on nothing but the token itself.
 """
 
 from __future__ import annotations
