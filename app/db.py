@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import (Boolean, ColumnElement, Executable, FunctionElement, Result, TextClause, bindparam,
                         literal_column, text)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,8 @@ def unit_of_work() -> Iterator[Session]:
         raise
 
 
-def execute_first(statement: Executable, params: dict[str, Any] | None = None) -> Result:
+def execute_first(statement: Executable, params: dict[str, Any] | None = None, *,
+                  autocommit: bool = False) -> Result:
     """Execute the first statement of the session's transaction, once more if its connection was dropped.
 
     The pool pings no connection it hands out (a round trip per request); it discards those the
@@ -43,16 +44,46 @@ def execute_first(statement: Executable, params: dict[str, Any] | None = None) -
     one, exactly once. Any later statement that fails is not repeated: the request fails, as before.
     Every request's authentication runs through here, so a request's whole unit of work starts on a
     connection that answered.
+
+    With `autocommit` (PostgreSQL; ignored on SQLite), the unit runs in autocommit until it calls
+    `begin_transaction()`: each statement commits alone as it ends, durably, with no BEGIN and no
+    COMMIT round trip. That is for a unit whose reads need no common snapshot (under READ COMMITTED
+    a transaction's statements each take their own) and whose every write is one statement, or
+    begins a transaction first; `commits_each_statement()` tells a writer which it is in. The
+    connection goes back to the pool in the default mode whatever happens (SQLAlchemy resets the
+    isolation level it was checked out with).
     """
     session = db.session
     first = not session().in_transaction()
+    options = _AUTOCOMMIT if autocommit and first and session.get_bind().dialect.name == "postgresql" else None
     try:
-        return session.connection().execute(statement, params)
+        return session.connection(execution_options=options).execute(statement, params)
     except DBAPIError as exc:
         if not (first and exc.connection_invalidated):
             raise
         session.rollback()
-        return session.connection().execute(statement, params)
+        return session.connection(execution_options=options).execute(statement, params)
+
+
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+def commits_each_statement() -> bool:
+    """Whether the session's unit runs in autocommit (`execute_first(..., autocommit=True)`), so that a
+    statement's effects are committed when it ends and a later failure takes none of them back."""
+    connection = db.session.connection()
+    return connection.dialect.name == "postgresql" and bool(connection.connection.driver_connection.autocommit)
+
+
+def begin_transaction() -> None:
+    """From the next statement on, the unit's statements are one transaction, committed with the unit.
+
+    For a unit that started in autocommit and must now write with several statements at once (they
+    all commit, or none); a no-op in a unit that is a transaction already. psycopg sends BEGIN before
+    the next statement, and the session's commit or rollback ends the transaction as usual.
+    """
+    if commits_each_statement():
+        db.session.connection().connection.driver_connection.autocommit = False
 
 
 def upsert_insert(model: type) -> Any:
@@ -84,6 +115,11 @@ def _insert_unless_present_statement(model: type, keys: tuple[str, ...]) -> Text
             .columns(table.c.id))
 
 
+class SecondRowPresent(Exception):
+    """`insert_both_unless_present` in autocommit: the first row would have gone in, the second's unique
+    key was taken; the statement failed, so neither was written."""
+
+
 def insert_both_unless_present(first: type, first_values: dict[str, Any], second: type,
                                second_values: dict[str, Any]) -> tuple[int | None, int | None]:
     """`insert_unless_present` of `first`, then of `second` only if `first` went in: both new ids (or None).
@@ -92,25 +128,44 @@ def insert_both_unless_present(first: type, first_values: dict[str, Any], second
     returned its id): one round trip where two statements take two. Each INSERT keeps its own `ON
     CONFLICT DO NOTHING` and waits at its unique key for a concurrent one exactly as alone, so the
     outcomes are those of the two statements in a row. On SQLite (no INSERT inside WITH), two.
+
+    In a unit that commits each statement (`commits_each_statement`) the statement is all there is to
+    undo: the second INSERT has no `ON CONFLICT`, so when its key is taken the whole statement fails,
+    neither row is written and SecondRowPresent is raised where a transaction would return
+    (first id, None) for its caller to roll back.
     """
-    if db.session.get_bind().dialect.name != "postgresql":
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
         first_id = insert_unless_present(first, first_values)
         return (None, None) if first_id is None else (first_id, insert_unless_present(second, second_values))
-    statement = _insert_both_statement(first, tuple(sorted(first_values)), second, tuple(sorted(second_values)))
+    alone = commits_each_statement()
+    statement = _insert_both_statement(first, tuple(sorted(first_values)), second, tuple(sorted(second_values)),
+                                       second_may_conflict=not alone)
     db.session.flush()
     params = {**{f"a_{key}": value for key, value in first_values.items()},
               **{f"b_{key}": value for key, value in second_values.items()}}
-    return tuple(db.session.connection().execute(statement, params).one())  # type: ignore[return-value]
+    try:
+        return tuple(connection.execute(statement, params).one())  # type: ignore[return-value]
+    except IntegrityError as exc:
+        if alone and _unique_violation(exc, second.__table__.name):
+            raise SecondRowPresent() from None
+        raise
+
+
+def _unique_violation(exc: IntegrityError, table: str) -> bool:
+    cause = exc.orig
+    return getattr(cause, "sqlstate", None) == "23505" and getattr(cause.diag, "table_name", None) == table
 
 
 @lru_cache(maxsize=16)
-def _insert_both_statement(first: type, first_keys: tuple[str, ...], second: type,
-                           second_keys: tuple[str, ...]) -> TextClause:
+def _insert_both_statement(first: type, first_keys: tuple[str, ...], second: type, second_keys: tuple[str, ...], *,
+                           second_may_conflict: bool) -> TextClause:
     a, b = first.__table__, second.__table__
+    on_conflict = " ON CONFLICT DO NOTHING" if second_may_conflict else ""
     return (text(f"WITH a AS (INSERT INTO {a.name} ({', '.join(first_keys)}) "
                  f"VALUES ({', '.join(f':a_{key}' for key in first_keys)}) ON CONFLICT DO NOTHING RETURNING id), "
                  f"b AS (INSERT INTO {b.name} ({', '.join(second_keys)}) "
-                 f"SELECT {', '.join(f':b_{key}' for key in second_keys)} FROM a ON CONFLICT DO NOTHING RETURNING id) "
+                 f"SELECT {', '.join(f':b_{key}' for key in second_keys)} FROM a{on_conflict} RETURNING id) "
                  "SELECT (SELECT id FROM a) AS first_id, (SELECT id FROM b) AS second_id")
             .bindparams(*(bindparam(f"a_{key}", type_=a.c[key].type) for key in first_keys),
                         *(bindparam(f"b_{key}", type_=b.c[key].type) for key in second_keys)))

@@ -26,7 +26,8 @@ from sqlalchemy import Executable, Result, Row, bindparam, select, update
 from sqlalchemy.orm import aliased
 
 from app import checkin_codes, pii
-from app.db import execute_first, insert_both_unless_present, insert_unless_present
+from app.db import (SecondRowPresent, begin_transaction, execute_first, insert_both_unless_present,
+                    insert_unless_present)
 from app.errors import DomainError
 from app.extensions import db
 from app.services import access, accounts, checkin_texts, service_records
@@ -334,13 +335,15 @@ def _managed_scan(account_id: int, activity_id: int, volunteer_id: int, nonce: s
     Returns one row that is the activity's facts, the nonce's earlier answer and the volunteer's
     door (see `_MANAGED_DOOR`); access is access.py's rule and refusal, judged in the same query.
     With `token`, the query is the request's first and also reads the caller's account
-    (`_AUTHENTICATED_DOOR`), whose refusal comes before any other.
+    (`_AUTHENTICATED_DOOR`), whose refusal comes before any other; and the unit runs in autocommit
+    (`app.db.execute_first`): a check-in is then its one writing statement with no BEGIN or COMMIT
+    round trip, and a check-out begins its transaction before it closes the check-in (`_checkout`).
     """
     params = {"activity_id": activity_id, "account_id": account_id, "nonce": nonce, "volunteer_id": volunteer_id}
     if token is None:
         found = _execute(_MANAGED_DOOR, params).first()
     else:
-        found = execute_first(_AUTHENTICATED_DOOR, params).first()
+        found = execute_first(_AUTHENTICATED_DOOR, params, autocommit=True).first()
         accounts.require_token_counts(token, found)
     if found is None or found.id is None or found.status is ActivityStatus.DRAFT:
         raise access.activity_not_found()
@@ -436,7 +439,10 @@ def enter_or_leave(activity: Row, door: Row, *, step: int | None, method: Checki
         if scan is None:
             inserted, recorded = insert_unless_present(Checkin, checkin), None
         else:
-            inserted, recorded = insert_both_unless_present(Checkin, checkin, CheckinScan, scan.values(answer))
+            try:
+                inserted, recorded = insert_both_unless_present(Checkin, checkin, CheckinScan, scan.values(answer))
+            except SecondRowPresent:
+                raise _answered_meanwhile(scan) from None
         if inserted is not None:
             if scan is not None and recorded is None:
                 raise _answered_meanwhile(scan)
@@ -462,6 +468,10 @@ def _checkout(activity: Row, door: Row, *, step: int | None, method: CheckinMeth
                            context=_context(activity, door, at))
     _require_window(door.checked_in_at, activity.ends_at + timedelta(minutes=rules.checkout_grace_minutes), at, door)
     locking = db.session.get_bind().dialect.name == "postgresql"
+    # The closing UPDATE and the record stand or fall together (an overlap refuses the record and
+    # leaves the volunteer checked in), and the record must see every span credited before the
+    # lock that the UPDATE takes: one transaction, even in a unit that began in autocommit.
+    begin_transaction()
     closed = _execute(_CLOSE_CHECKIN_LOCKING if locking else _CLOSE_CHECKIN, {
         "checkin_id": door.checkin_id, "at": at, "method": method, "account_id": account_id}).first()
     if closed is None:

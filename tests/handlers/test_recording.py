@@ -14,8 +14,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from app import checkin_codes
 from app.extensions import db
-from app.services import roles, uploads
+from app.services import checkin_displays, roles, uploads
 from app.timeutil import to_local
 from models import Activity, ActivityStatus, AuditLog, Organization, Role, ServiceRecord, UploadPurpose, Volunteer
 from tests import factories as f
@@ -575,6 +576,31 @@ def test_a_check_out_overlapping_time_entered_elsewhere_is_refused_and_changes_n
     refused = manual(client, world, world["activity_id"], world["ends_at"], "co-out-1")
     assert refused.status_code == 409 and refused.json["error"]["code"] == "overlapping_service"
     assert "社区义诊" in refused.json["error"]["message"]
+    assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}
+    with app.app_context():
+        from models import Checkin
+        assert db.session.scalar(select(Checkin.checked_out_at)) is None  # still checked in
+
+
+def test_a_scanned_check_out_overlapping_time_entered_elsewhere_is_refused_and_changes_nothing(app, client, world,
+                                                                                             now):
+    # A captain's scan starts in autocommit (checkins._managed_scan); its check-out is one transaction all the same.
+    elsewhere = second_activity(app, world, now)
+    assert table(client, world, [{"volunteer_id": world["alice"]}], "scan-elsewhere-1", activity_id=elsewhere).status_code == 201
+    with app.app_context():
+        alice = db.session.get(Volunteer, world["alice"])
+        checkin_displays.personal_code(alice.account, now=now)
+        secret = alice.checkin_secret
+        db.session.commit()
+
+    def scan(at, nonce):
+        app.extensions["clock"] = lambda: at
+        return client.post(f"/api/v1/activities/{world['activity_id']}/scans", headers=world["h"]["captain"],
+                           json={"code": checkin_codes.personal_code(world["alice"], secret, at), "nonce": nonce})
+
+    assert scan(world["starts_at"], "scan-overlap-in-1").json.get("result") == "checked_in"
+    refused = scan(world["ends_at"], "scan-overlap-out-1")
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "overlapping_service"
     assert ledger(app, world["alice"]) == {"balances": 180, "summed": 180, "total": 180}
     with app.app_context():
         from models import Checkin

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select
+import sqlalchemy as sa
+from sqlalchemy import event, func, select
 
 from app import checkin_codes
 from app.extensions import db
@@ -113,3 +114,82 @@ def test_a_check_in_is_two_statements_and_a_check_out_three_on_postgresql(app, c
     # the account and the door; the closing UPDATE with the lock; overlap, balance, record, totals and scan row
     assert len(sent) == 3, sent
     assert not any(statement.strip().upper() in ("SELECT 1", ";") for statement in sent)
+
+
+def postgresql_only(app) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite runs every unit as one transaction")
+
+
+def test_a_check_in_commits_as_its_one_write_ends_and_a_check_out_is_one_transaction(app, client, world):
+    postgresql_only(app)
+    with app.app_context():
+        engine = db.engine
+    seen: list[tuple[str, bool, str]] = []
+    returned: list[bool] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        driver = conn.connection.driver_connection
+        seen.append((statement.split(None, 1)[0], driver.autocommit, driver.info.transaction_status.name))
+
+    def checkin(dbapi_connection, connection_record):
+        returned.append(dbapi_connection.autocommit)
+
+    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine.pool, "checkin", checkin)
+    try:
+        start = world["starts_at"]
+        assert scan(app, client, world, start, "one-write-in-1").get_json()["result"] == "checked_in"
+        # No transaction is ever open (no BEGIN), so none is committed: the INSERT commits as it ends.
+        assert seen == [("SELECT", True, "IDLE"), ("WITH", True, "IDLE")]
+        seen.clear()
+        assert scan(app, client, world, start + timedelta(hours=1), "one-write-out-1").get_json()["result"] == \
+            "checked_out"
+        # The door alone; BEGIN before the closing UPDATE; the record inside the same transaction.
+        assert seen == [("SELECT", True, "IDLE"), ("UPDATE", False, "IDLE"), ("WITH", False, "INTRANS")]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine.pool, "checkin", checkin)
+    # Every connection goes back to the pool in the default mode, for the next request's transaction.
+    assert returned and not any(returned)
+
+
+@contextmanager
+def answered_by_another_request_before(app, statement_start: str, answer: dict):
+    """Just before the app sends the statement that starts with `statement_start`, another connection
+    commits a scan row with the nonce of the request being made (a concurrent request that used it)."""
+    with app.app_context():
+        engine = db.engine
+    other = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
+
+    def commit_the_nonce_elsewhere(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith(statement_start):
+            with other.begin() as elsewhere:
+                elsewhere.execute(sa.insert(CheckinScan).values(
+                    activity_id=parameters["b_activity_id"], nonce=parameters["b_nonce"], result=answer["result"],
+                    answer=answer, created_at=parameters["b_created_at"]))
+
+    event.listen(engine, "before_cursor_execute", commit_the_nonce_elsewhere)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", commit_the_nonce_elsewhere)
+        other.dispose()
+
+
+def test_a_check_in_whose_nonce_was_answered_meanwhile_writes_nothing_and_gives_that_answer(app, client, world):
+    # The nonce's first answer was another volunteer's check-in (a phone that reused a nonce); it lands
+    # between this scan's door and its INSERT. In autocommit the INSERT is all there is to undo.
+    postgresql_only(app)
+    first = {"result": "checked_in", "volunteer": {"id": world["volunteer_id"] + 1000, "name": "李*"},
+             "checked_in_at": world["starts_at"].isoformat(), "checked_out_at": None, "minutes": 0}
+    with answered_by_another_request_before(app, "WITH a AS (INSERT INTO checkins", first):
+        answer = scan(app, client, world, world["starts_at"], "answered-meanwhile-1")
+    assert answer.status_code == 200
+    assert answer.get_json() == {**first, "replayed": True}
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Checkin)) == 0
+        assert db.session.scalars(select(CheckinScan.answer)).all() == [first]
+    # The volunteer was not checked in: the next scan does it.
+    assert scan(app, client, world, world["starts_at"], "answered-meanwhile-2").get_json()["result"] == "checked_in"
