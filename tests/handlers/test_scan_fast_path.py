@@ -8,6 +8,8 @@ view alone, and the two answers must agree byte for byte: status, headers and bo
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -179,3 +181,20 @@ def test_the_fast_path_reads_the_callers_account_in_the_scans_first_query(app, c
     first, *rest = queries(sent)
     assert "FROM accounts AS caller" in first and "activities" in first
     assert not any("FROM accounts" in statement for statement in rest), rest
+
+
+def test_a_chunked_scan_is_left_unread_to_the_flask_view_which_checks_it_in(app, client, world):
+    # No Content-Length (a chunked body, as gunicorn passes it on): the fast path declines without
+    # reading, and the view reads the stream.
+    start = world["starts_at"]
+    app.extensions["clock"] = lambda: start
+    body = json.dumps(_body(world, start)).encode()
+    with statements(app) as sent:
+        answer = client.post(scans(world), input_stream=io.BytesIO(body),
+                             headers={**world["bearers"]["captain"], "Content-Type": "application/json",
+                                      "Transfer-Encoding": "chunked"},
+                             environ_overrides={"wsgi.input_terminated": True})
+    assert answer.status_code == 200 and answer.get_json()["result"] == "checked_in"
+    assert "FROM accounts AS caller" not in queries(sent)[0]  # the view's own account lookup came first
+    with app.app_context():
+        assert db.session.scalars(select(CheckinScan.nonce)).all() == ["fast-path-001"]
