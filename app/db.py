@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (Boolean, ColumnElement, Executable, FunctionElement, Result, TextClause, bindparam,
-                        literal_column, text)
+from sqlalchemy import (Boolean, ColumnElement, Connection, Executable, FunctionElement, Result, TextClause,
+                        bindparam, literal_column, text)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.compiler import compiles
@@ -71,7 +71,10 @@ _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 def commits_each_statement() -> bool:
     """Whether the session's unit runs in autocommit (`execute_first(..., autocommit=True)`), so that a
     statement's effects are committed when it ends and a later failure takes none of them back."""
-    connection = db.session.connection()
+    return _autocommits(db.session.connection())
+
+
+def _autocommits(connection: Connection) -> bool:
     return connection.dialect.name == "postgresql" and bool(connection.connection.driver_connection.autocommit)
 
 
@@ -82,8 +85,9 @@ def begin_transaction() -> None:
     all commit, or none); a no-op in a unit that is a transaction already. psycopg sends BEGIN before
     the next statement, and the session's commit or rollback ends the transaction as usual.
     """
-    if commits_each_statement():
-        db.session.connection().connection.driver_connection.autocommit = False
+    connection = db.session.connection()
+    if _autocommits(connection):
+        connection.connection.driver_connection.autocommit = False
 
 
 def upsert_insert(model: type) -> Any:
@@ -138,7 +142,7 @@ def insert_both_unless_present(first: type, first_values: dict[str, Any], second
     if connection.dialect.name != "postgresql":
         first_id = insert_unless_present(first, first_values)
         return (None, None) if first_id is None else (first_id, insert_unless_present(second, second_values))
-    alone = commits_each_statement()
+    alone = _autocommits(connection)
     statement = _insert_both_statement(first, tuple(sorted(first_values)), second, tuple(sorted(second_values)),
                                        second_may_conflict=not alone)
     db.session.flush()
