@@ -42,14 +42,7 @@ def backend_cpu_seconds(database_url: str, database: str) -> float:
     with psycopg.connect(harness.libpq_url(database_url), connect_timeout=5) as conn:
         pids = [pid for (pid,) in conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (database,))]
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:  # a backend that ended meanwhile
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (proc(5), counted after the comm field)
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(harness.pid_cpu_seconds(pids).values())  # a backend that ended meanwhile counts nothing
 
 
 def measure(database_url: str, database: str, volunteers: int) -> dict[str, dict[str, float]]:
