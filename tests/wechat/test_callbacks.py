@@ -2,7 +2,9 @@
 
 Requests are built the way WeChat sends them: `signature`, `timestamp`, `nonce` and `openid` in the
 query, and in safe mode `encrypt_type=aes` + `msg_signature` with the body encrypted by wechatpy.
-Timestamps are the real clock, as the service checks them against its own.
+Timestamps are the real clock, as the service checks them against its own; the tests of the age
+window pin the clock the callback reads (`signature_clock`), so that a second ticking over between
+signing and checking cannot move a timestamp across the window's edge.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import re
 import time
 import uuid
+from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 import pytest
@@ -70,6 +73,14 @@ def post(client, app_name: str, body: str | bytes, *, safe: bool = False, args: 
     data = body.encode() if isinstance(body, str) else body
     content_type = content_type or ("application/json" if is_json else "text/xml")
     return client.post(f"/wechat/{app_name}/callback?{urlencode(args)}", data=data, content_type=content_type)
+
+
+@pytest.fixture
+def signature_clock(monkeypatch) -> int:
+    """Pin the clock the callback checks timestamps against to the current whole second; return it."""
+    now = int(time.time())
+    monkeypatch.setattr("handlers.wechat_callback.now_utc", lambda: datetime.fromtimestamp(now, timezone.utc))
+    return now
 
 
 def text_xml(content: str, *, sender: str = "o_user", msg_id: str | None = None, create_time: int | None = None,
@@ -173,16 +184,18 @@ def test_get_with_missing_params_is_refused(app, client, app_name, missing):
 
 @pytest.mark.parametrize("app_name", APPS)
 @pytest.mark.parametrize("offset", [-301, 301, -10**6])
-def test_get_with_stale_timestamp_is_refused(app, client, app_name, offset):
+def test_get_with_stale_timestamp_is_refused(app, client, signature_clock, app_name, offset):
     conf = account_conf(app, app_name)
-    args = {**signed_args(conf["token"], timestamp=int(time.time()) + offset), "echostr": "echo"}
-    assert client.get(f"/wechat/{app_name}/callback?" + urlencode(args)).status_code == 403
+    args = {**signed_args(conf["token"], timestamp=signature_clock + offset), "echostr": "echo"}
+    response = client.get(f"/wechat/{app_name}/callback?" + urlencode(args))
+    assert response.status_code == 403 and body_text(response) == "stale_timestamp"
 
 
 @pytest.mark.parametrize("app_name", APPS)
-def test_get_with_a_timestamp_just_inside_the_window_is_accepted(app, client, app_name):
+@pytest.mark.parametrize("offset", [-300, 300])
+def test_get_with_a_timestamp_on_the_windows_edge_is_accepted(app, client, signature_clock, app_name, offset):
     conf = account_conf(app, app_name)
-    args = {**signed_args(conf["token"], timestamp=int(time.time()) - 290), "echostr": "echo"}
+    args = {**signed_args(conf["token"], timestamp=signature_clock + offset), "echostr": "echo"}
     response = client.get(f"/wechat/{app_name}/callback?" + urlencode(args))
     assert response.status_code == 200 and body_text(response) == "echo"
 
@@ -459,9 +472,9 @@ def test_post_without_signature_is_refused(app, client, app_name):
 
 
 @pytest.mark.parametrize("offset", [-301, 301])
-def test_post_with_stale_timestamp_is_refused(app, client, offset):
+def test_post_with_stale_timestamp_is_refused(app, client, signature_clock, offset):
     conf = account_conf(app, "official")
-    args = signed_args(conf["token"], timestamp=int(time.time()) + offset)
+    args = signed_args(conf["token"], timestamp=signature_clock + offset)
     response = post(client, "official", event_xml("subscribe", sender="o_late"), args=args)
     assert response.status_code == 403
     assert followers(app) == [] and count(app, CallbackReceipt) == 0
