@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (Boolean, ColumnElement, Connection, Executable, FunctionElement, Result, TextClause,
                         bindparam, literal_column, text)
@@ -14,7 +14,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
+from app.direct_statements import first_row
 from app.extensions import db
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -53,16 +56,26 @@ def execute_first(statement: Executable, params: dict[str, Any] | None = None, *
     connection goes back to the pool in the default mode whatever happens (SQLAlchemy resets the
     isolation level it was checked out with).
     """
+    return _as_first_statement(lambda connection: connection.execute(statement, params), autocommit=autocommit)
+
+
+def first_row_of_first(statement: Executable, params: dict[str, Any], *, autocommit: bool = False) -> Any:
+    """`execute_first(statement, params, autocommit=…).first()`, run by psycopg directly on PostgreSQL
+    (`app.direct_statements.first_row`): for the scan's door query."""
+    return _as_first_statement(lambda connection: first_row(connection, statement, params), autocommit=autocommit)
+
+
+def _as_first_statement(run: Callable[[Connection], T], *, autocommit: bool) -> T:
     session = db.session
     first = not session().in_transaction()
     options = _AUTOCOMMIT if autocommit and first and session.get_bind().dialect.name == "postgresql" else None
     try:
-        return session.connection(execution_options=options).execute(statement, params)
+        return run(session.connection(execution_options=options))
     except DBAPIError as exc:
         if not (first and exc.connection_invalidated):
             raise
         session.rollback()
-        return session.connection(execution_options=options).execute(statement, params)
+        return run(session.connection(execution_options=options))
 
 
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
@@ -149,7 +162,7 @@ def insert_both_unless_present(first: type, first_values: dict[str, Any], second
     params = {**{f"a_{key}": value for key, value in first_values.items()},
               **{f"b_{key}": value for key, value in second_values.items()}}
     try:
-        return tuple(connection.execute(statement, params).one())  # type: ignore[return-value]
+        return tuple(first_row(connection, statement, params))  # type: ignore[return-value]
     except IntegrityError as exc:
         if alone and _unique_violation(exc, second.__table__.name):
             raise SecondRowPresent() from None

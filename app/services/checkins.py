@@ -26,8 +26,9 @@ from sqlalchemy import Executable, Result, Row, bindparam, select, update
 from sqlalchemy.orm import aliased
 
 from app import checkin_codes, pii
-from app.db import (SecondRowPresent, begin_transaction, execute_first, insert_both_unless_present,
+from app.db import (SecondRowPresent, begin_transaction, first_row_of_first, insert_both_unless_present,
                     insert_unless_present)
+from app.direct_statements import first_row
 from app.errors import DomainError
 from app.extensions import db
 from app.services import access, accounts, checkin_texts, service_records
@@ -336,14 +337,14 @@ def _managed_scan(account_id: int, activity_id: int, volunteer_id: int, nonce: s
     door (see `_MANAGED_DOOR`); access is access.py's rule and refusal, judged in the same query.
     With `token`, the query is the request's first and also reads the caller's account
     (`_AUTHENTICATED_DOOR`), whose refusal comes before any other; and the unit runs in autocommit
-    (`app.db.execute_first`): a check-in is then its one writing statement with no BEGIN or COMMIT
+    (`app.db.first_row_of_first`): a check-in is then its one writing statement with no BEGIN or COMMIT
     round trip, and a check-out begins its transaction before it closes the check-in (`_checkout`).
     """
     params = {"activity_id": activity_id, "account_id": account_id, "nonce": nonce, "volunteer_id": volunteer_id}
     if token is None:
         found = _execute(_MANAGED_DOOR, params).first()
     else:
-        found = execute_first(_AUTHENTICATED_DOOR, params, autocommit=True).first()
+        found = first_row_of_first(_AUTHENTICATED_DOOR, params, autocommit=True)
         accounts.require_token_counts(token, found)
     if found is None or found.id is None or found.status is ActivityStatus.DRAFT:
         raise access.activity_not_found()
@@ -472,8 +473,9 @@ def _checkout(activity: Row, door: Row, *, step: int | None, method: CheckinMeth
     # leaves the volunteer checked in), and the record must see every span credited before the
     # lock that the UPDATE takes: one transaction, even in a unit that began in autocommit.
     begin_transaction()
-    closed = _execute(_CLOSE_CHECKIN_LOCKING if locking else _CLOSE_CHECKIN, {
-        "checkin_id": door.checkin_id, "at": at, "method": method, "account_id": account_id}).first()
+    db.session.flush()
+    closed = first_row(db.session.connection(), _CLOSE_CHECKIN_LOCKING if locking else _CLOSE_CHECKIN, {
+        "checkin_id": door.checkin_id, "at": at, "method": method, "account_id": account_id})
     if closed is None:
         # Another scan closed it a moment ago: one check-out, one record.
         raise CheckinError("already_checked_out", "该志愿者已签退",

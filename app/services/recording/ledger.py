@@ -22,6 +22,7 @@ from sqlalchemy import (Integer, TextClause, bindparam, cast, exists, func, inse
 from sqlalchemy.dialects import postgresql
 
 from app.db import insert_unless_present
+from app.direct_statements import first_row
 from app.errors import Conflict, DomainError
 from app.extensions import db
 from app.services.service_records import (CreditWindow, _add_to_totals, credited_minutes,
@@ -214,10 +215,10 @@ def credit_checkin(activity: CreditWindow, *, checkin_id: int, volunteer_id: int
     cap = longest_creditable_minutes(activity)
     if then_insert is not None and db.session.get_bind().dialect.name == "postgresql":
         model, values = then_insert
-        outcome = db.session.connection().execute(_credit_scan_then(model, tuple(sorted(values))), {
+        outcome = first_row(db.session.connection(), _credit_scan_then(model, tuple(sorted(values))), {
             "v_id": volunteer_id, "a_id": activity.id, "delta": minutes, "cap": cap, "checkin_id": checkin_id,
             "account_id": account_id, "now": now, "since": since, "until": until,
-            **{f"r_{key}": value for key, value in values.items()}}).one()
+            **{f"r_{key}": value for key, value in values.items()}})
         if outcome.overlap_title is not None:
             raise overlap_refusal(outcome.overlap_title, outcome.overlap_starts, outcome.overlap_ends)
         if not outcome.moved:
