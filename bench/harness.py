@@ -741,6 +741,55 @@ def add_server_url_option(parser: argparse.ArgumentParser) -> None:
                              f"(default {DEFAULT_SERVER_URL})")
 
 
+def add_in_process_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """The options of a script that runs the app in its own process on a throwaway PostgreSQL database
+    (`in_process_app`): --server-url, --redis-url, --json, --keep-tmp."""
+    add_server_url_option(parser)
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+                        help="Redis for the app, flushed before and after (default redis://127.0.0.1:6379/13)")
+    add_json_option(parser)
+    add_keep_tmp_option(parser, what)
+
+
+def in_process_app(run: Run, args: argparse.Namespace, prefix: str, **extra: str) -> str:
+    """Make the throwaway database, point this process's APP_* environment at it and at Redis (`extra`
+    adds or overrides variables), migrate it; its URL. create_app() afterwards builds the app on it."""
+    database_url = run.throwaway_database(args.server_url, prefix)
+    redis_url, _ = run.shared_redis(args.redis_url)
+    env = app_environment(run.tmp, database_url, redis_url, **extra)
+    os.environ.update(env)
+    migrate(env)
+    return database_url
+
+
+def in_process_main(args: argparse.Namespace, name: str, measure: Callable[[str], Any],
+                    report: Callable[[Any, str], None], **extra: str) -> int:
+    """The main() of a script that measures the app in its own process (`add_in_process_options`): the
+    throwaway database `bench_<name>` (`in_process_app`), `measure(database_url)` its figures, then
+    `report(figures, database_url)` prints them and the JSON is written if asked. Exit code 0, or 1
+    (said on stderr) if the set-up or a check of the measurement failed (SetupError)."""
+
+    def body(run: Run) -> int:
+        try:
+            database_url = in_process_app(run, args, f"bench_{name}", **extra)
+            figures = measure(database_url)
+        except SetupError as exc:
+            print(f"failed: {exc}", file=sys.stderr, flush=True)
+            return 1
+        report(figures, database_url)
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=2))
+        return 0
+
+    return run_main(body, tmp_prefix=f"bench-{name.replace('_', '-')}-", keep_tmp=args.keep_tmp)
+
+
+def app_code_setting() -> str:
+    """The settings line that identifies the code measured, with the time of the measurement."""
+    return (f"sha256 {code_fingerprint()} of app/, handlers/, models/ (*.py), "
+            f"measured {time.strftime('%Y-%m-%d %H:%M')}")
+
+
 def add_quiet_wait_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet-wait", type=float, default=120.0,
                         help="before each phase, wait up to this many seconds for the machine to be quiet "

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -78,37 +76,21 @@ def measure(database_url: str, database: str, volunteers: int) -> dict[str, dict
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--volunteers", type=int, default=1500, help="volunteers, each checked in and out (default 1500)")
-    p.add_argument("--server-url", default=os.environ.get("BENCH_DATABASE_URL",
-                                                          "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-                   help="PostgreSQL server to make the throwaway database on (default: the local test database's)")
-    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
-                   help="Redis for the app (flushed first; default redis://127.0.0.1:6379/13)")
-    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    p.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory")
+    harness.add_in_process_options(p, "its configuration")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
-    def body(run: harness.Run) -> int:
-        try:
-            database_url = run.throwaway_database(args.server_url, "bench_scan_cpu")
-            redis_url, _ = run.shared_redis(args.redis_url)
-            env = harness.app_environment(run.tmp, database_url, redis_url,
-                                          # A check-out may follow the check-in at once (the default asks for 5 minutes).
-                                          APP_CHECKIN__MIN_MINUTES_BEFORE_CHECKOUT="0")
-            os.environ.update(env)
-            harness.migrate(env)
-            harness.log(f"seeding {args.volunteers} volunteers and scanning each twice, one scan at a time ...")
-            from sqlalchemy.engine import make_url
+    def measure_scans(database_url: str) -> dict[str, dict[str, float]]:
+        from sqlalchemy.engine import make_url
 
-            figures = measure(database_url, make_url(database_url).database, args.volunteers)
-        except harness.SetupError as exc:
-            print(f"failed: {exc}", file=sys.stderr, flush=True)
-            return 1
-        harness.print_settings({"app code": f"sha256 {harness.code_fingerprint()} of app/, handlers/, models/ (*.py), "
-                                            f"measured {time.strftime('%Y-%m-%d %H:%M')}",
+        harness.log(f"seeding {args.volunteers} volunteers and scanning each twice, one scan at a time ...")
+        return measure(database_url, make_url(database_url).database, args.volunteers)
+
+    def report(figures: dict[str, dict[str, float]], database_url: str) -> None:
+        harness.print_settings({"app code": harness.app_code_setting(),
                                 "volunteers": f"{args.volunteers}, each checked in and out, one request at a time",
                                 "database": harness.mask_url(database_url) + " (throwaway)"}, 12)
         print()
@@ -116,11 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         for phase, figure in figures.items():
             print(f"{phase:<12}{figure['ours_us']:>13.0f}{figure['postgres_us']:>17.0f}{figure['wall_us']:>10.0f}")
         print("(per scan; 'ours' is this process: the test client, the fast path, SQLAlchemy and psycopg)")
-        if args.json:
-            Path(args.json).write_text(json.dumps(figures, indent=2))
-        return 0
 
-    return harness.run_main(body, tmp_prefix="bench-scan-cpu-", keep_tmp=args.keep_tmp)
+    # A check-out may follow the check-in at once (the default asks for 5 minutes).
+    return harness.in_process_main(args, "scan_cpu", measure_scans, report, APP_CHECKIN__MIN_MINUTES_BEFORE_CHECKOUT="0")
 
 
 if __name__ == "__main__":
