@@ -2,8 +2,9 @@
 
 SQLAlchemy's execution of one compiled, cached Core statement costs 120–220 µs of CPU above
 psycopg's own for the scan's door query, `first_row` 70–100 µs (`bench/statement_cost.py`): a new
-execution context, parameter and result set-up, the result's row objects. A scan is two or three statements, and at a festival the scans are
-what the two cores do all day, so for them `first_row` does only what those statements need:
+execution context, parameter and result set-up, the result's row objects. A scan is two or three
+statements, and at a festival the scans are what the two cores do all day, so for them `first_row`
+does only what those statements need:
 
 - the statement is compiled once per dialect and kept (`_Plan`), its parameters converted by the
   processors SQLAlchemy compiled for their types, its columns by their types' result processors,

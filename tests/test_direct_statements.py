@@ -29,8 +29,9 @@ ECHO = select(bindparam("doc", type_=CheckinScan.answer.type).label("doc"),
               bindparam("at", type_=Activity.starts_at.type).label("at"))
 TOUCH_ACTIVITY = sa.update(Activity).where(Activity.id == bindparam("activity_id")).values(title=Activity.title)
 ACTIVITY_IN = select(Activity.id, Activity.title).where(Activity.id.in_(bindparam("ids", expanding=True)))
-SIGNUP_AGAIN = sa.text("INSERT INTO signups (activity_id, volunteer_id, status, service_minutes, created_at, updated_at) "
-                       "SELECT activity_id, volunteer_id, status, service_minutes, created_at, updated_at FROM signups "
+SIGNUP_AGAIN = sa.text("INSERT INTO signups (activity_id, volunteer_id, status, service_minutes, created_at, "
+                       "updated_at) SELECT activity_id, volunteer_id, status, service_minutes, created_at, updated_at "
+                       "FROM signups "
                        "WHERE activity_id = :activity_id RETURNING id")
 
 
@@ -83,26 +84,23 @@ def test_a_statement_with_an_expanding_parameter_runs_through_sqlalchemy(app_con
     assert row.id == activity_id and row.title
 
 
-def test_a_unique_violation_is_sqlalchemys_integrity_error_and_writes_nothing(app_context, activity_id):
+def test_a_unique_violation_is_sqlalchemys_integrity_error_with_the_drivers_cause(app_context, activity_id):
+    # The scan tells a nonce answered meanwhile from other refusals by the cause's table (SecondRowPresent).
     connection = db.session.connection()
-    before = connection.execute(select(sa.func.count()).select_from(Signup)).scalar()
     with pytest.raises(IntegrityError) as caught:
         first_row(connection, SIGNUP_AGAIN, {"activity_id": activity_id})
     if connection.dialect.name == "postgresql":
         assert caught.value.orig.sqlstate == "23505" and caught.value.orig.diag.table_name == "signups"
     else:
         assert "UNIQUE" in str(caught.value.orig)
-    db.session.rollback()
-    assert db.session.scalar(select(sa.func.count()).select_from(Signup)) == before
 
 
 def test_a_statement_that_returns_no_rows_is_refused_as_sqlalchemy_refuses_it(app_context, activity_id):
     connection = db.session.connection()
-    statement = TOUCH_ACTIVITY
     with pytest.raises(sa.exc.ResourceClosedError):
-        connection.execute(statement, {"activity_id": activity_id}).first()
+        connection.execute(TOUCH_ACTIVITY, {"activity_id": activity_id}).first()
     with pytest.raises(sa.exc.ResourceClosedError):
-        first_row(connection, statement, {"activity_id": activity_id})
+        first_row(connection, TOUCH_ACTIVITY, {"activity_id": activity_id})
 
 
 def test_statement_listeners_see_each_statement_as_sent(app_context, activity_id):
