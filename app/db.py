@@ -52,9 +52,8 @@ def execute_first(statement: Executable, params: dict[str, Any] | None = None, *
     `begin_transaction()`: each statement commits alone as it ends, durably, with no BEGIN and no
     COMMIT round trip. That is for a unit whose reads need no common snapshot (under READ COMMITTED
     a transaction's statements each take their own) and whose every write is one statement, or
-    begins a transaction first; `commits_each_statement()` tells a writer which it is in. The
-    connection goes back to the pool in the default mode whatever happens (SQLAlchemy resets the
-    isolation level it was checked out with).
+    begins a transaction first. The connection goes back to the pool in the default mode whatever
+    happens (SQLAlchemy resets the isolation level it was checked out with).
     """
     return _as_first_statement(lambda connection: connection.execute(statement, params), autocommit=autocommit)
 
@@ -79,12 +78,6 @@ def _as_first_statement(run: Callable[[Connection], T], *, autocommit: bool) -> 
 
 
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
-
-
-def commits_each_statement() -> bool:
-    """Whether the session's unit runs in autocommit (`execute_first(..., autocommit=True)`), so that a
-    statement's effects are committed when it ends and a later failure takes none of them back."""
-    return _autocommits(db.session.connection())
 
 
 def _autocommits(connection: Connection) -> bool:
@@ -146,8 +139,8 @@ def insert_both_unless_present(first: type, first_values: dict[str, Any], second
     CONFLICT DO NOTHING` and waits at its unique key for a concurrent one exactly as alone, so the
     outcomes are those of the two statements in a row. On SQLite (no INSERT inside WITH), two.
 
-    In a unit that commits each statement (`commits_each_statement`) the statement is all there is to
-    undo: the second INSERT has no `ON CONFLICT`, so when its key is taken the whole statement fails,
+    In a unit that commits each statement (started in autocommit, `execute_first`) the statement is
+    all there is to undo: the second INSERT has no `ON CONFLICT`, so when its key is taken the whole statement fails,
     neither row is written and SecondRowPresent is raised where a transaction would return
     (first id, None) for its caller to roll back.
     """
