@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -35,14 +36,101 @@ def unit_of_work() -> Iterator[Session]:
         raise
 
 
+class _ConnectionUnit:
+    """The connection of a `connection_unit`, checked out at its first statement, and its transaction."""
+
+    __slots__ = ("connection", "transaction")
+
+    def __init__(self) -> None:
+        self.connection: Connection | None = None
+        self.transaction: Any = None
+
+    def connect(self, options: dict[str, Any] | None = None) -> Connection:
+        if self.connection is None:
+            connection = db.engine.connect()
+            if options:
+                connection.execution_options(**options)
+            # Begun in SQLAlchemy's view so that the unit's commit reaches the driver: statements run
+            # by `first_row` bypass the autobegin of `Connection.execute`.
+            self.transaction = connection.begin()
+            self.connection = connection
+        return self.connection
+
+    def close(self, *, commit: bool) -> None:
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
+        try:
+            if commit:
+                self.transaction.commit()
+        finally:
+            connection.close()  # rolls back what did not commit; the pool resets the isolation level
+
+
+_connection_unit: ContextVar[_ConnectionUnit | None] = ContextVar("connection_unit", default=None)
+
+
+@contextmanager
+def connection_unit() -> Iterator[None]:
+    """A unit of work on a pooled connection of its own, without the ORM session: commit once on
+    success, roll back on any error, as `unit_of_work` does.
+
+    For the captain's scan that a phone sends, whose statements are all Core statements on
+    `unit_connection()`: the session's connection handling (its transaction object, its flush, its
+    connection bookkeeping) costs that request about 0.18 ms of CPU, an eighth of it
+    (`bench/statement_cost.py`, unit-conn against unit-direct). Inside, `unit_connection()`,
+    `execute_first`, `first_row_of_first` and `begin_transaction` act on this connection, checked out
+    at the first statement (with its autocommit, as in `execute_first`) and retried as there.
+    """
+    unit = _ConnectionUnit()
+    token = _connection_unit.set(unit)
+    try:
+        yield
+        unit.close(commit=True)
+    except BaseException:
+        unit.close(commit=False)
+        raise
+    finally:
+        _connection_unit.reset(token)
+
+
+def core_unit_of_work() -> AbstractContextManager[Any]:
+    """The unit of work for a request whose statements are all Core statements on `unit_connection()`
+    (the scan a phone sends): a `connection_unit` on PostgreSQL.
+
+    A caller that shares its app context with the request (a test, a CLI command) and has a
+    transaction in progress gets `unit_of_work` on its session instead, so the request sees the
+    caller's uncommitted rows and commits them with its own, as a Flask request in that context
+    would. SQLite (the one-process demo) always uses the session: its transactions take the database's
+    one write lock, which a second connection would wait for behind the caller's.
+    """
+    if db.engine.dialect.name != "postgresql" or (db.session.registry.has() and db.session().in_transaction()):
+        return unit_of_work()
+    return connection_unit()
+
+
+def unit_connection() -> Connection:
+    """The connection the unit's next Core statement runs on: the `connection_unit`'s, or the session's.
+
+    The session's is flushed first, as an ORM query autoflushes, so the statement sees the unit's
+    pending objects (a no-op when nothing is pending).
+    """
+    unit = _connection_unit.get()
+    if unit is not None:
+        return unit.connect()
+    db.session.flush()
+    return db.session.connection()
+
+
 def execute_first(statement: Executable, params: dict[str, Any] | None = None, *,
                   autocommit: bool = False) -> Result:
-    """Execute the first statement of the session's transaction, once more if its connection was dropped.
+    """Execute the unit's first statement (the session's, or a `connection_unit`'s), once more if its
+    connection was dropped.
 
     The pool pings no connection it hands out (a round trip per request); it discards those the
     server has closed while they sat idle, seen without a round trip (`app.extensions`, checkout).
     A connection that dies after that check fails on its first statement with a disconnect error:
-    nothing ran on it and nothing was committed, so the session is rolled back (the pool discards
+    nothing ran on it and nothing was committed, so the unit is rolled back (the pool discards
     the connection and reconnects the others it holds) and the statement runs again on a fresh
     one, exactly once. Any later statement that fails is not repeated: the request fails, as before.
     Every request's authentication runs through here, so a request's whole unit of work starts on a
@@ -65,6 +153,17 @@ def first_row_of_first(statement: Executable, params: dict[str, Any], *, autocom
 
 
 def _as_first_statement(run: Callable[[Connection], T], *, autocommit: bool) -> T:
+    unit = _connection_unit.get()
+    if unit is not None:
+        first = unit.connection is None
+        options = _AUTOCOMMIT if autocommit and first and db.engine.dialect.name == "postgresql" else None
+        try:
+            return run(unit.connect(options))
+        except DBAPIError as exc:
+            if not (first and exc.connection_invalidated):
+                raise
+            unit.close(commit=False)
+            return run(unit.connect(options))
     session = db.session
     first = not session().in_transaction()
     options = _AUTOCOMMIT if autocommit and first and session.get_bind().dialect.name == "postgresql" else None
@@ -91,7 +190,7 @@ def begin_transaction() -> None:
     all commit, or none); a no-op in a unit that is a transaction already. psycopg sends BEGIN before
     the next statement, and the session's commit or rollback ends the transaction as usual.
     """
-    connection = db.session.connection()
+    connection = unit_connection()
     if _autocommits(connection):
         connection.connection.driver_connection.autocommit = False
 
@@ -111,8 +210,7 @@ def insert_unless_present(model: type, values: dict[str, Any]) -> int | None:
     own types for the values, is compiled once.
     """
     statement = _insert_unless_present_statement(model, tuple(sorted(values)))
-    db.session.flush()  # as an ORM statement would: the insert sees the session's pending rows
-    return db.session.connection().execute(statement, values).scalar()
+    return unit_connection().execute(statement, values).scalar()
 
 
 @lru_cache(maxsize=64)
@@ -144,14 +242,13 @@ def insert_both_unless_present(first: type, first_values: dict[str, Any], second
     neither row is written and SecondRowPresent is raised where a transaction would return
     (first id, None) for its caller to roll back.
     """
-    connection = db.session.connection()
+    connection = unit_connection()
     if connection.dialect.name != "postgresql":
         first_id = insert_unless_present(first, first_values)
         return (None, None) if first_id is None else (first_id, insert_unless_present(second, second_values))
     alone = _autocommits(connection)
     statement = _insert_both_statement(first, tuple(sorted(first_values)), second, tuple(sorted(second_values)),
                                        second_may_conflict=not alone)
-    db.session.flush()
     params = {**{f"a_{key}": value for key, value in first_values.items()},
               **{f"b_{key}": value for key, value in second_values.items()}}
     try:

@@ -8,7 +8,9 @@ another in one process, five ways on the same PostgreSQL database:
   unit-core    a request's unit of work through SQLAlchemy's execution: `unit_of_work()` with
                `execute_first(…, autocommit=True).first()`, the session committed and removed as
                the request's teardown does
-  unit-direct  the same unit as the fast path runs it: `first_row_of_first(…, autocommit=True)`
+  unit-direct  the same unit with the statement run by `first_row_of_first(…, autocommit=True)`
+  unit-conn    that statement in a unit without the ORM session, as the fast path runs the scan:
+               `connection_unit()`, a pooled connection of its own, committed and returned
   core         SQLAlchemy Core on a connection held open in autocommit: `connection.execute(door)`
   direct       `app.direct_statements.first_row` on that connection
   psycopg      the same SQL text (compiled once by SQLAlchemy) and parameters on a psycopg connection
@@ -39,7 +41,7 @@ if str(REPO_ROOT) not in sys.path:
 from bench import harness  # noqa: E402
 from bench.checkin import seed  # noqa: E402
 
-WAYS = ("unit-core", "unit-direct", "core", "direct", "psycopg")
+WAYS = ("unit-core", "unit-direct", "unit-conn", "core", "direct", "psycopg")
 
 
 def comparable(row: Any) -> tuple[Any, ...]:
@@ -60,7 +62,7 @@ def measure(calls: int, rounds: int) -> dict[str, dict[str, float]]:
     from sqlalchemy import select
 
     from app import create_app
-    from app.db import execute_first, first_row_of_first, unit_of_work
+    from app.db import connection_unit, execute_first, first_row_of_first, unit_of_work
     from app.direct_statements import first_row
     from app.extensions import db
     from app.services import checkins
@@ -91,6 +93,10 @@ def measure(calls: int, rounds: int) -> dict[str, dict[str, float]]:
             db.session.remove()
             return row
 
+        def unit_conn() -> Any:
+            with connection_unit():
+                return first_row_of_first(door, params, autocommit=True)
+
         core_connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         driver_connection = psycopg.connect(db.engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False), autocommit=True)
@@ -101,7 +107,7 @@ def measure(calls: int, rounds: int) -> dict[str, dict[str, float]]:
             return driver_cursor.fetchone()
 
         ways: dict[str, Callable[[], Any]] = {
-            "unit-core": unit_core, "unit-direct": unit_direct,
+            "unit-core": unit_core, "unit-direct": unit_direct, "unit-conn": unit_conn,
             "core": lambda: core_connection.execute(door, params).first(),
             "direct": lambda: first_row(core_connection, door, params), "psycopg": driver}
         samples: dict[str, list[tuple[float, float]]] = {way: [] for way in WAYS}
@@ -118,7 +124,7 @@ def measure(calls: int, rounds: int) -> dict[str, dict[str, float]]:
             core_connection.close()
             driver_connection.close()
         if rows["unit-core"][0] is None or len(set(rows.values())) != 1:
-            raise harness.SetupError(f"the three ways returned different rows: {rows}")
+            raise harness.SetupError(f"the ways returned different rows: {rows}")
     return {way: {"cpu_us": statistics.median(cpu for cpu, _ in samples[way]),
                   "wall_us": statistics.median(wall for _, wall in samples[way]),
                   "columns": len(rows[way])} for way in WAYS}
@@ -152,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{way:<13}{figure['cpu_us']:>9.0f}{figure['wall_us']:>10.0f}{figure['cpu_us'] / base:>15.1f}")
         print(f"(per statement, this process. Above psycopg: SQLAlchemy Core {figures['core']['cpu_us'] - base:.0f} µs, "
               f"first_row {figures['direct']['cpu_us'] - base:.0f} µs; a unit of work above its statement: "
-              f"{figures['unit-direct']['cpu_us'] - figures['direct']['cpu_us']:.0f} µs)")
+              f"{figures['unit-direct']['cpu_us'] - figures['direct']['cpu_us']:.0f} µs with the session, "
+              f"{figures['unit-conn']['cpu_us'] - figures['direct']['cpu_us']:.0f} µs without)")
 
     return harness.in_process_main(args, "statement_cost", measure_ways, report)
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import Any
 
 from flask import Blueprint
 from pydantic import AwareDatetime, BaseModel, Field
 
 from app import checkin_codes
-from app.db import unit_of_work
+from app.db import core_unit_of_work, unit_of_work
 from app.extensions import api_spec, get_gateway, settings
 from app.services import checkin_displays, checkins, official_qr, service_records
 from app.timeutil import current_time, to_local
@@ -130,10 +132,11 @@ def _rules() -> checkins.Rules:
     return checkins.Rules.from_settings(settings()["checkin"])
 
 
-def _scan_once(scan: Callable[[], checkins.ScanAnswer]) -> ScanAnswer:
+def _scan_once(scan: Callable[[], checkins.ScanAnswer], unit: Callable[[], AbstractContextManager[Any]] = unit_of_work
+               ) -> ScanAnswer:
     """Run a scan in its own transaction; if its nonce was answered meanwhile, roll back, give that answer."""
     try:
-        with unit_of_work():
+        with unit():
             answer = scan()
     except checkins.AnsweredMeanwhile as first:
         answer = first.answer
@@ -187,7 +190,7 @@ def scan_fast(environ: dict, match: re.Match[str]) -> FastAnswer | None:
     claims = token_claims(token)
     answer = _scan_once(lambda: checkins.captain_scan(
         claims.account_id, int(match.group(1)), code=body.code, nonce=body.nonce, scanned_at=body.scanned_at,
-        rules=_rules(), now=current_time(), token=claims))
+        rules=_rules(), now=current_time(), token=claims), core_unit_of_work)
     return FastAnswer(answer.model_dump_json().encode())
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import aliased
 
 from app import checkin_codes, pii
 from app.db import (SecondRowPresent, begin_transaction, first_row_of_first, insert_both_unless_present,
-                    insert_unless_present)
+                    insert_unless_present, unit_connection)
 from app.direct_statements import first_row
 from app.errors import DomainError
 from app.extensions import db
@@ -310,10 +310,7 @@ _CLOSE_CHECKIN_LOCKING = _CLOSE_CHECKIN.returning(ledger.lock_expression(_checki
 
 
 def _execute(statement: Executable, params: dict[str, Any]) -> Result:
-    # Core statements skip the ORM's autoflush; flushing first keeps them seeing the session's own
-    # pending changes, as ORM queries do (a no-op when nothing is pending, as on the scan path).
-    db.session.flush()
-    return db.session.connection().execute(statement, params)
+    return unit_connection().execute(statement, params)
 
 
 def activity_facts(activity_id: int, account_id: int | None, nonce: str | None = None) -> Row:
@@ -468,13 +465,13 @@ def _checkout(activity: Row, door: Row, *, step: int | None, method: CheckinMeth
         raise CheckinError("too_soon_to_check_out", f"签到后 {rules.min_minutes_before_checkout} 分钟内不能签退",
                            context=_context(activity, door, at))
     _require_window(door.checked_in_at, activity.ends_at + timedelta(minutes=rules.checkout_grace_minutes), at, door)
-    locking = db.session.get_bind().dialect.name == "postgresql"
     # The closing UPDATE and the record stand or fall together (an overlap refuses the record and
     # leaves the volunteer checked in), and the record must see every span credited before the
     # lock that the UPDATE takes: one transaction, even in a unit that began in autocommit.
     begin_transaction()
-    db.session.flush()
-    closed = first_row(db.session.connection(), _CLOSE_CHECKIN_LOCKING if locking else _CLOSE_CHECKIN, {
+    connection = unit_connection()
+    locking = connection.dialect.name == "postgresql"
+    closed = first_row(connection, _CLOSE_CHECKIN_LOCKING if locking else _CLOSE_CHECKIN, {
         "checkin_id": door.checkin_id, "at": at, "method": method, "account_id": account_id})
     if closed is None:
         # Another scan closed it a moment ago: one check-out, one record.

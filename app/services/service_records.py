@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import Connection, bindparam, exists, func, select, update
 
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
@@ -272,9 +272,9 @@ def _append_correction(volunteer_id: int, activity_id: int, minutes: int, reason
     return record
 
 
-def _add_to_totals(volunteer_id: int, minutes: int, *, records: int = 1) -> None:
-    db.session.connection().execute(_ADD_TO_TOTALS, {"volunteer_id": volunteer_id, "minutes": minutes,
-                                                     "records": records})
+def _add_to_totals(volunteer_id: int, minutes: int, *, records: int = 1, connection: Connection | None = None) -> None:
+    (connection or db.session.connection()).execute(_ADD_TO_TOTALS, {"volunteer_id": volunteer_id, "minutes": minutes,
+                                                                      "records": records})
 
 
 def records_of(account_id: int, *, page: int, per_page: int) -> tuple[Volunteer, list[ServiceRecord], int, dict[int, dict[str, int]]]:

@@ -21,7 +21,7 @@ from sqlalchemy import (Integer, TextClause, bindparam, cast, exists, func, inse
                         text, union_all, update)
 from sqlalchemy.dialects import postgresql
 
-from app.db import insert_unless_present
+from app.db import insert_unless_present, unit_connection
 from app.direct_statements import first_row
 from app.errors import Conflict, DomainError
 from app.extensions import db
@@ -88,9 +88,7 @@ _CREDITED_SPANS = union_all(_ENTERED_SPANS, _SCANNED_SPANS)
 
 def overlapping(volunteer_id: int, starts_at: datetime, ends_at: datetime) -> tuple[str, datetime, datetime] | None:
     """The title and span of a credited service of the volunteer that overlaps [starts_at, ends_at), if any."""
-    db.session.flush()
-    rows = db.session.connection().execute(_CREDITED_SPANS, {"v_id": volunteer_id, "since": starts_at,
-                                                             "until": ends_at})
+    rows = unit_connection().execute(_CREDITED_SPANS, {"v_id": volunteer_id, "since": starts_at, "until": ends_at})
     for title, span_start, span_end, window_start, window_end, margin in rows:
         slack = timedelta(minutes=margin)
         start = max(as_utc(span_start), as_utc(window_start) - slack)
@@ -213,9 +211,10 @@ def credit_checkin(activity: CreditWindow, *, checkin_id: int, volunteer_id: int
     low, high = window(activity)
     since, until = max(as_utc(checked_in_at), low), min(as_utc(checked_out_at), high)
     cap = longest_creditable_minutes(activity)
-    if then_insert is not None and db.session.get_bind().dialect.name == "postgresql":
+    connection = unit_connection()
+    if then_insert is not None and connection.dialect.name == "postgresql":
         model, values = then_insert
-        outcome = first_row(db.session.connection(), _credit_scan_then(model, tuple(sorted(values))), {
+        outcome = first_row(connection, _credit_scan_then(model, tuple(sorted(values))), {
             "v_id": volunteer_id, "a_id": activity.id, "delta": minutes, "cap": cap, "checkin_id": checkin_id,
             "account_id": account_id, "now": now, "since": since, "until": until,
             **{f"r_{key}": value for key, value in values.items()}})
@@ -228,14 +227,14 @@ def credit_checkin(activity: CreditWindow, *, checkin_id: int, volunteer_id: int
         return minutes
     if minutes > 0:
         check_overlap(volunteer_id, since, until)
-    moved = db.session.connection().execute(_CREDIT_WITHIN_CAP, {
+    moved = connection.execute(_CREDIT_WITHIN_CAP, {
         "v_id": volunteer_id, "a_id": activity.id, "delta": minutes, "cap": cap}).rowcount
     if moved != 1:
         _refuse_credit(activity, volunteer_id, cap)
-    db.session.connection().execute(_INSERT_SCANNED, {
+    connection.execute(_INSERT_SCANNED, {
         "volunteer_id": volunteer_id, "activity_id": activity.id, "checkin_id": checkin_id, "minutes": minutes,
         "created_by_account_id": account_id, "created_at": now})
-    _add_to_totals(volunteer_id, minutes)
+    _add_to_totals(volunteer_id, minutes, connection=connection)
     if then_insert is not None and insert_unless_present(*then_insert) is None:
         raise RowPresent()
     return minutes
@@ -243,8 +242,8 @@ def credit_checkin(activity: CreditWindow, *, checkin_id: int, volunteer_id: int
 
 def _refuse_credit(activity: CreditWindow, volunteer_id: int, cap: int) -> None:
     """The balance did not move: no sign-up, or the minutes would pass the activity's cap."""
-    balance = db.session.scalar(select(Signup.service_minutes).where(
-        Signup.volunteer_id == volunteer_id, Signup.activity_id == activity.id))
+    balance = unit_connection().execute(select(Signup.service_minutes).where(
+        Signup.volunteer_id == volunteer_id, Signup.activity_id == activity.id)).scalar()
     if balance is None:
         # A check-in needs an approved sign-up, so its row is there; refuse loudly if it is not.
         raise DomainError("not_signed_up", "该志愿者未报名本活动，不能记录时长", 409)
