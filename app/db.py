@@ -77,7 +77,7 @@ def connection_unit() -> Iterator[None]:
 
     For the captain's scan that a phone sends, whose statements are all Core statements on
     `unit_connection()`: the session's connection handling (its transaction object, its flush, its
-    connection bookkeeping) costs that request about 0.18 ms of CPU, an eighth of it
+    connection bookkeeping) costs that request 0.14–0.18 ms of CPU, about a tenth of it
     (`bench/statement_cost.py`, unit-conn against unit-direct). Inside, `unit_connection()`,
     `execute_first`, `first_row_of_first` and `begin_transaction` act on this connection, checked out
     at the first statement (with its autocommit, as in `execute_first`) and retried as there.
