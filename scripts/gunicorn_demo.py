@@ -2,6 +2,8 @@
 
 from gunicorn.glogging import Logger
 
+from app.gunicorn_hooks import post_worker_init  # noqa: F401
+
 accesslog = "-"
 
 
