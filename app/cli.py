@@ -1,4 +1,4 @@
-"""Command-line entry points: flask db …, flask seed demo, flask wechat-sim, flask jobs …, flask roles …, flask accounts …,
+"""Command-line entry points: flask web, flask db …, flask seed demo, flask wechat-sim, flask jobs …, flask roles …, flask accounts …,
 flask console …, flask volunteers …"""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from app.extensions import settings
 
 def register_cli(app: Flask) -> None:
     """Attach the project's command groups to `flask`."""
+    app.cli.add_command(web_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(wechat_sim_cli)
     app.cli.add_command(jobs_cli)
@@ -20,6 +21,25 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(accounts_cli)
     app.cli.add_command(console_cli)
     app.cli.add_command(volunteers_cli)
+
+
+@click.command("web")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="Worker processes (default: one per CPU).")
+@click.option("--threads", default=None, type=click.IntRange(min=1),
+              help="Threads running the app in each worker (default 2).")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="Log every request but the health checks.")
+def web_cli(host: str, port: int, workers: int | None, threads: int | None, access_log: bool) -> None:
+    """Serve the API, the WeChat callbacks and the console (granian; see docs/ARCHITECTURE.md)."""
+    from app import web_server
+
+    threads = threads or web_server.THREADS_PER_WORKER
+    click.echo(f"Web service on http://{host}:{port} (granian; worker processes: {workers or 'one per CPU'}, "
+               f"threads per worker: {threads})")
+    web_server.serve(host, port, workers=workers, threads=threads, access_log=access_log)
 
 
 seed_cli = AppGroup("seed", help="Load data.")

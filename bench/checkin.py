@@ -1,8 +1,9 @@
-"""Benchmark of the captain's scans (check-in, then check-out) under gunicorn with PostgreSQL.
+"""Benchmark of the captain's scans (check-in, then check-out) through the web process, on PostgreSQL.
 
-One run, side by side under the same gunicorn settings:
+One run, side by side under the same server settings (`flask web` on granian as the web process is
+deployed, or with --server gunicorn the same app on gunicorn's sync workers, to compare the two):
   floor     GET /healthz (one SELECT 1 and one Redis PING) at the same concurrency
-  peer      bench/peers/checkin_insert.py, its own gunicorn: every volunteer checked in with one
+  peer      bench/peers/checkin_insert.py, its own server: every volunteer checked in with one
             INSERT … ON CONFLICT DO NOTHING (autocommit, durable) and nothing else, into a table of
             its own in the same database: the least a correct design can do on this stack
   check-in  every volunteer scanned once: POST /api/v1/activities/{id}/scans, a fresh personal code
@@ -28,7 +29,7 @@ import secrets
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ TARGETS = {
     "scans_over_healthz": 0.5,     # scans/s / GET /healthz requests/s on the same server, at least
     "p99_ms": 100.0,               # p99 latency of the scans at the default 50 connections, below
 }
+WEB_APP = "app:create_app()"      # served as `flask web` serves it (granian), or by gunicorn
 STEP_SECONDS = 30                  # app.checkin_codes.STEP_SECONDS (not imported before the env is set)
 MAX_ERROR_SAMPLES = 3              # per kind of error
 
@@ -400,6 +402,25 @@ def run_client(plan: Plan, server: harness.Proc, report_within: float) -> dict[s
     return summarise(raw, cpu)
 
 
+def run_scans(plan: Plan, warmup_scans: int, server: harness.Proc, budget: float) -> dict[str, Any]:
+    """A scan phase: its first `warmup_scans` volunteers scanned first and not measured, then the rest.
+
+    As the floor's warm-up seconds: the phase's code, its statements' plans (psycopg prepares a
+    statement on its sixth run on a connection) and the server's pools are warm when the measured
+    scans start, as on a server that has been answering scans all morning. A warm-up answer that
+    is not the expected one still counts as an error of the phase.
+    """
+    head, rest = plan.volunteers[:warmup_scans], plan.volunteers[warmup_scans:]
+    warm = run_client(replace(plan, volunteers=head), server, budget) if head else None
+    result = run_client(replace(plan, volunteers=rest), server, budget)
+    if warm is not None and warm["errors"]:
+        result["errors"] += warm["errors"]
+        result["error_kinds"] = dict(Counter(result["error_kinds"]) + Counter(warm["error_kinds"]))
+        result["error_samples"] = warm["error_samples"] + result["error_samples"]
+    result["warmup_scans"] = len(head)
+    return result
+
+
 def summarise(raw: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any]:
     latencies = sorted(raw["latencies"])
     window = raw["window_seconds"]
@@ -471,7 +492,7 @@ def report(results: dict[str, dict], settings: dict[str, Any], db_check: dict[st
     harness.print_settings(settings, 20)
     print()
     header = (f"{'phase':<22}{'req/s':>8}{'n':>6}{'s':>7}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}"
-              f"{'ms CPU/req':>11}{'gunicorn':>9}{'postgres':>9}{'redis':>6}{'client':>7}{'other':>6}")
+              f"{'ms CPU/req':>11}{'server':>9}{'postgres':>9}{'redis':>6}{'client':>7}{'other':>6}")
     harness.print_header(header)
     for key, label in ROWS:
         r = results.get(key)
@@ -482,10 +503,10 @@ def report(results: dict[str, dict], settings: dict[str, Any], db_check: dict[st
               f"{r['p99_ms']:>8.1f}{r['errors']:>7}{per_request:>11.2f}{r['server_cpu_percent']:>8.0f}%"
               f"{r['postgres_cpu_percent']:>8.0f}%{r['redis_cpu_percent']:>5.0f}%{r['client_cpu_percent']:>6.0f}%"
               f"{other_cpu(r):>5.0f}%")
-    print(f"(CPU in % of one core over each phase; {os.cpu_count()} cores shared by gunicorn, PostgreSQL, Redis and "
-          "the load generator. 'ms CPU/req' is gunicorn's CPU\n per answer. 'other' is the rest of the machine's busy "
+    print(f"(CPU in % of one core over each phase; {os.cpu_count()} cores shared by the HTTP server, PostgreSQL, Redis "
+          "and the load generator. 'ms CPU/req' is the server's\n CPU per answer. 'other' is the rest of the machine's busy "
           "CPU (kernel network work, ...): well above ~15 % means something else ran meanwhile)")
-    print("gunicorn CPU per worker: " + "; ".join(
+    print("server CPU per worker: " + "; ".join(
         f"{label.split(' (')[0]} " + " + ".join(f"{w:.0f}%" for w in results[key]["worker_cpu_percent"])
         for key, label in ROWS if key in PHASES and key in results))
     disturbed = [label for key, label in ROWS
@@ -545,7 +566,7 @@ def report(results: dict[str, dict], settings: dict[str, Any], db_check: dict[st
     if peer and checkin and peer["requests_per_second"] and checkin["requests_per_second"]:
         ours_cpu = 10 * checkin["server_cpu_percent"] / checkin["requests_per_second"]
         peer_cpu = 10 * peer["server_cpu_percent"] / peer["requests_per_second"]
-        print(f"  {'gunicorn ms CPU per check-in, ours - peer':<44}{ours_cpu - peer_cpu:>9.2f}")
+        print(f"  {'server ms CPU per check-in, ours - peer':<44}{ours_cpu - peer_cpu:>9.2f}")
         table.checks["checkin_cpu_ms_over_peer"] = {"value": ours_cpu - peer_cpu}
     return table.checks
 
@@ -557,13 +578,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--volunteers", type=int, default=3000, help="signed-up volunteers, each scanned twice (default 3000)")
     p.add_argument("--connections", type=int, default=50, help="concurrent client connections (default 50)")
-    p.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3, the best measured on 2 cores)")
+    p.add_argument("--server", default="granian", choices=["granian", "gunicorn"],
+                   help="HTTP server of ours and the peer (default granian: `flask web`, as the web process is "
+                        "deployed; gunicorn: its sync workers, the web process before, see bench/README.md)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: granian 2, one per core; gunicorn 3; the best measured on 2 cores)")
     p.add_argument("--worker-class", default="sync", choices=["sync", "gthread"],
                    help="gunicorn worker class (default sync: one worker per core measured best, see bench/README.md)")
-    p.add_argument("--threads", type=int, default=4, help="threads per worker with --worker-class gthread (default 4)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads per worker running the app: gunicorn's gthread (default 4), granian (default 2)")
     p.add_argument("--floor-seconds", type=float, default=10.0,
                    help="measured seconds of GET /healthz, the floor (default 10)")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds of GET /healthz, not measured (default 2)")
+    p.add_argument("--warmup-scans", type=int, default=200,
+                   help="volunteers scanned first in each scan phase (and the peer's), not measured: seeded in "
+                        "addition to --volunteers (default 200)")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout in seconds (default 10)")
     p.add_argument("--database-url",
                    help="use this existing database as is (migrated, seeded, not dropped; the rows stay), "
@@ -583,9 +612,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.volunteers < 1:
         p.error("--volunteers must be at least 1")
+    if args.warmup_scans < 0:
+        p.error("--warmup-scans must be at least 0")
     if args.connections < 1:
         p.error("--connections must be at least 1")
+    if args.workers is None:
+        args.workers = 3 if args.server == "gunicorn" else 2
+    if args.threads is None:
+        args.threads = 4 if args.server == "gunicorn" else 2
     return args
+
+
+def server_label(args) -> str:
+    if args.server == "granian":
+        return f"granian, {args.workers} workers x {args.threads} threads (`flask web`; the peer on granian alike)"
+    return f"gunicorn, {args.workers} x {harness.worker_class_label(args.worker_class, args.threads)}"
+
+
+def start_server(run: harness.Run, name: str, app_spec: str, env: dict[str, str], args) -> harness.Proc:
+    if args.server == "granian" and app_spec == WEB_APP:
+        return run.web(f"web-{name}", env, workers=args.workers, threads=args.threads)
+    if args.server == "granian":
+        return run.granian(f"granian-{name}", app_spec, env, workers=args.workers, threads=args.threads)
+    return run.gunicorn(f"gunicorn-{name}", app_spec, env, workers=args.workers, worker_class=args.worker_class,
+                        threads=args.threads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -596,13 +646,13 @@ def main(argv: list[str] | None = None) -> int:
 def measure(run: harness.Run, args) -> int:
     results: dict[str, dict] = {}
     settings: dict[str, Any] = {
-        "workers": args.workers,
-        "worker class": harness.worker_class_label(args.worker_class, args.threads),
+        "server": server_label(args),
         "connections": args.connections,
-        "keep-alive": "reused while the server allows (sync workers close after each answer)",
-        "volunteers": f"{args.volunteers}, each checked in once and checked out once (fresh code, unique nonce)",
+        "keep-alive": "reused while the server allows (gunicorn's sync workers close after each answer)",
+        "volunteers": f"{args.volunteers} measured, each checked in once and checked out once (fresh code, unique "
+                      f"nonce), after {args.warmup_scans} more scanned first in each phase, not measured",
         "floor": f"GET /healthz, {args.warmup:g} s warm-up + {args.floor_seconds:g} s, before the scans",
-        "peer": "none (--no-peer)" if args.no_peer else "bench/peers/checkin_insert.py, same gunicorn settings "
+        "peer": "none (--no-peer)" if args.no_peer else "bench/peers/checkin_insert.py, same server settings "
                 "and database: one INSERT … ON CONFLICT DO NOTHING per check-in, autocommit",
         "app code": f"sha256 {harness.code_fingerprint()} of app/, handlers/, models/ (*.py), measured "
                     f"{time.strftime('%Y-%m-%d %H:%M')}",
@@ -624,13 +674,13 @@ def measure(run: harness.Run, args) -> int:
         os.environ.update(env)  # for the seeding below, in this process
         t0 = time.monotonic()
         harness.migrate(env)
-        harness.log(f"migrated in {time.monotonic() - t0:.1f} s; seeding {args.volunteers} volunteers ...")
-        data = seed(args.volunteers)
+        seeded = args.volunteers + args.warmup_scans
+        harness.log(f"migrated in {time.monotonic() - t0:.1f} s; seeding {seeded} volunteers ...")
+        data = seed(seeded)
         harness.log(f"seeded in {data.seconds:.1f} s (not part of the figures): activity {data.activity_id}")
         settings["seeding"] = f"{data.seconds:.1f} s, not measured"
-        harness.log(f"starting gunicorn ({settings['workers']} x {settings['worker class']})")
-        server = run.gunicorn("gunicorn-ours", "app:create_app()", env, workers=args.workers,
-                              worker_class=args.worker_class, threads=args.threads)
+        harness.log(f"starting {settings['server']}")
+        server = start_server(run, "ours", WEB_APP, env, args)
         wait_healthy(server)
     except harness.SetupError as exc:
         print(f"set-up failed: {exc}", file=sys.stderr, flush=True)
@@ -646,15 +696,14 @@ def measure(run: harness.Run, args) -> int:
 
     profiler = Profiler(args.py_spy, args.py_spy_rate)
     run_tag = secrets.token_hex(4)
-    budget = args.volunteers / 50 + args.timeout + 60  # generous: even 50 scans/s would finish
+    budget = len(data.volunteers) / 50 + args.timeout + 60  # generous: even 50 scans/s would finish
     peer_check = None
     if not args.no_peer:
         try:
             create_peer_table(db_url)
-            harness.log(f"starting the peer's gunicorn ({settings['workers']} x {settings['worker class']})")
-            peer = run.gunicorn("gunicorn-peer", "bench.peers.checkin_insert:app",
-                                {**env, "BENCH_PEER_DATABASE_URL": db_url}, workers=args.workers,
-                                worker_class=args.worker_class, threads=args.threads)
+            harness.log(f"starting the peer's {settings['server']}")
+            peer = start_server(run, "peer", "bench.peers.checkin_insert:app",
+                                {**env, "BENCH_PEER_DATABASE_URL": db_url}, args)
             wait_peer_ready(peer)
         except harness.SetupError as exc:
             print(f"set-up of the peer failed: {exc}", file=sys.stderr, flush=True)
@@ -663,14 +712,14 @@ def measure(run: harness.Run, args) -> int:
             quiet_waits.append(harness.wait_until_quiet(args.quiet_wait))
         harness.log(f"peer: {args.volunteers} check-ins, one INSERT each ...")
         profiler.start(peer, "peer")
-        results["peer"] = run_client(Plan(kind="scan", expect="checked_in", nonce_prefix=f"bp{run_tag}v",
-                                          path=f"/peer/activities/{data.activity_id}/scans", token="",
-                                          volunteers=data.volunteers, **{**common, "port": peer.port}),
-                                     peer, budget)
+        results["peer"] = run_scans(Plan(kind="scan", expect="checked_in", nonce_prefix=f"bp{run_tag}v",
+                                         path=f"/peer/activities/{data.activity_id}/scans", token="",
+                                         volunteers=data.volunteers, **{**common, "port": peer.port}),
+                                    args.warmup_scans, peer, budget)
         profiler.stop()
         show(results["peer"])
         peer.stop()
-        peer_check = check_peer_database(db_url, data.activity_id, args.volunteers)
+        peer_check = check_peer_database(db_url, data.activity_id, len(data.volunteers))
 
     scan = dict(path=f"/api/v1/activities/{data.activity_id}/scans", token=data.captain_token,
                 volunteers=data.volunteers)
@@ -678,8 +727,8 @@ def measure(run: harness.Run, args) -> int:
         quiet_waits.append(harness.wait_until_quiet(args.quiet_wait))
     harness.log(f"check-in: {args.volunteers} scans ...")
     profiler.start(server, "checkin")
-    results["checkin"] = run_client(Plan(kind="scan", expect="checked_in", nonce_prefix=f"bi{run_tag}v", **scan,
-                                         **common), server, budget)
+    results["checkin"] = run_scans(Plan(kind="scan", expect="checked_in", nonce_prefix=f"bi{run_tag}v", **scan,
+                                        **common), args.warmup_scans, server, budget)
     profiler.stop()
     ended = time.time()
     show(results["checkin"])
@@ -691,24 +740,26 @@ def measure(run: harness.Run, args) -> int:
         quiet_waits.append(harness.wait_until_quiet(args.quiet_wait))
     harness.log(f"check-out: {args.volunteers} scans ...")
     profiler.start(server, "checkout")
-    results["checkout"] = run_client(Plan(kind="scan", expect="checked_out", nonce_prefix=f"bo{run_tag}v", **scan,
-                                          **common), server, budget)
+    results["checkout"] = run_scans(Plan(kind="scan", expect="checked_out", nonce_prefix=f"bo{run_tag}v", **scan,
+                                         **common), args.warmup_scans, server, budget)
     profiler.stop()
     show(results["checkout"])
     results["scans"] = combine(results["checkin"], results["checkout"])
     if results["checkin"]["errors"] or results["checkout"]["errors"]:
         tail = server.log_tail(20)
         if tail:
-            print("gunicorn log (tail):\n" + "\n".join("  " + t for t in tail.splitlines()))
+            print(f"{args.server} log (tail):\n" + "\n".join("  " + t for t in tail.splitlines()))
     server.stop()
 
     db_check = check_database(db_url, data.activity_id, [v for v, _ in data.volunteers])
     checks = report(results, settings, db_check, peer_check)
     if args.json:
         harness.write_json(args.json, {
-            "settings": {**settings, "workers": args.workers, "worker_class": args.worker_class,
-                         "threads": args.threads if args.worker_class == "gthread" else 1,
-                         "volunteers": args.volunteers, "floor_seconds": args.floor_seconds,
+            "settings": {**settings, "server_kind": args.server, "workers": args.workers,
+                         "worker_class": args.worker_class if args.server == "gunicorn" else None,
+                         "threads": args.threads if args.worker_class == "gthread" or args.server == "granian" else 1,
+                         "volunteers": args.volunteers, "warmup_scans": args.warmup_scans,
+                         "floor_seconds": args.floor_seconds,
                          "warmup_s": args.warmup, "cpu_count": os.cpu_count(),
                          "seeding_seconds": data.seconds, "step_wait_seconds": slept,
                          "quiet_wait_seconds": quiet_waits},

@@ -105,12 +105,26 @@ class Run:
         self.defer(proc.stop)
         return proc
 
-    def gunicorn(self, name: str, app_spec: str, env: dict[str, str] | None = None, **options: Any) -> Proc:
-        """Start gunicorn serving `app_spec` on a free 127.0.0.1 port (`proc.port`); see gunicorn_command."""
+    def serve_on_free_port(self, name: str, command: Callable[[int], list[str]],
+                           env: dict[str, str] | None = None) -> Proc:
+        """Start `command(port)` for a free 127.0.0.1 port as a `Proc` whose `port` is that port."""
         port = free_port()
-        proc = self.spawn(name, gunicorn_command(app_spec, port, **options), env)
+        proc = self.spawn(name, command(port), env)
         proc.port = port
         return proc
+
+    def gunicorn(self, name: str, app_spec: str, env: dict[str, str] | None = None, **options: Any) -> Proc:
+        """Start gunicorn serving `app_spec` on a free port (`proc.port`); see gunicorn_command."""
+        return self.serve_on_free_port(name, lambda port: gunicorn_command(app_spec, port, **options), env)
+
+    def web(self, name: str, env: dict[str, str] | None = None, **options: Any) -> Proc:
+        """Start the web process as it is deployed (`flask web`) on a free port; see web_command."""
+        return self.serve_on_free_port(name, lambda port: web_command(port, **options),
+                                       {**(env or {}), "FLASK_APP": "app:create_app"})
+
+    def granian(self, name: str, app_spec: str, env: dict[str, str] | None = None, **options: Any) -> Proc:
+        """Start granian serving `app_spec` on a free port (`proc.port`); see granian_command."""
+        return self.serve_on_free_port(name, lambda port: granian_command(app_spec, port, **options), env)
 
     def throwaway_database(self, server_url: str, prefix: str) -> str:
         """Create <prefix>_<random> on the server of `server_url`, dropped at the end; its SQLAlchemy URL."""
@@ -393,6 +407,24 @@ def gunicorn_command(app_spec: str, port: int, *, workers: int = 1, worker_class
     if worker_class == "gthread":
         cmd += ["--threads", str(threads)]
     return [*cmd, app_spec]
+
+
+def web_command(port: int, *, workers: int, threads: int) -> list[str]:
+    """`flask web` (granian, app/web_server.py) on 127.0.0.1:`port` without its access log."""
+    return [sys.executable, "-m", "flask", "web", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--threads", str(threads), "--no-access-log"]
+
+
+def granian_command(app_spec: str, port: int, *, workers: int = 1, threads: int = 1,
+                    extra: tuple[str, ...] = ()) -> list[str]:
+    """granian's WSGI interface on 127.0.0.1:`port`, warning logs: `workers` processes, each running the app
+    in `threads` threads (HTTP/1.1 parsing, keep-alive and writing in Rust), as `flask web` runs ours
+    (for a peer app beside it). "module:factory()" is called in each worker, as gunicorn calls it."""
+    factory = app_spec.endswith("()")
+    cmd = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+           "--workers", str(workers), "--blocking-threads", str(threads), "--no-ws", "--log-level", "warning",
+           *(["--factory"] if factory else []), *extra]
+    return [*cmd, app_spec.removesuffix("()")]
 
 
 def worker_class_label(worker_class: str, threads: int) -> str:

@@ -31,9 +31,8 @@ trap cleanup EXIT INT TERM
 "$BIN/flask" jobs pdf-font > /dev/null & font_pid=$!
 # One scheduler: with the in-process Redis substitute a second one could not see the first's lease.
 "$BIN/flask" jobs scheduler & pids+=($!)
-# One web process: the in-process Redis substitute is not shared between processes.
-"$BIN/gunicorn" --config scripts/gunicorn_demo.py --workers 1 --worker-class gthread --threads 8 \
-  --bind "127.0.0.1:$WEB_PORT" "app:create_app()" & pids+=($!)
+# One web worker process: the in-process Redis substitute is not shared between processes.
+"$BIN/flask" web --workers 1 --threads 8 --port "$WEB_PORT" & pids+=($!)
 
 for _ in $(seq 1 50); do
   if "$BIN/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$WEB_PORT/healthz', timeout=1)" 2>/dev/null; then

@@ -65,6 +65,18 @@ def test_gunicorn_command_adds_threads_only_for_gthread():
     assert harness.worker_class_label("gthread", 4) == "gthread --threads 4"
 
 
+def test_granian_command_calls_a_factory_in_each_worker():
+    factory = harness.granian_command("app:create_app()", 8000, workers=2, threads=2)
+    assert factory[-1] == "app:create_app" and "--factory" in factory
+    assert factory[factory.index("--interface") + 1] == "wsgi"
+    assert factory[factory.index("--port") + 1] == "8000"
+    assert factory[factory.index("--workers") + 1] == "2"
+    assert factory[factory.index("--blocking-threads") + 1] == "2"
+    plain = harness.granian_command("bench.peers.checkin_insert:app", 1, extra=("--backlog", "2048"))
+    assert plain[-1] == "bench.peers.checkin_insert:app" and "--factory" not in plain
+    assert plain[plain.index("--backlog") + 1] == "2048"
+
+
 def test_target_table_prints_lines_and_keeps_checks(capsys):
     table = harness.TargetTable(10, 8, 6)
     table.record("rate", "rate", 1.5, ">= 1", True, target_min=1.0)

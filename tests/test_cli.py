@@ -155,23 +155,6 @@ def test_each_demo_start_leaves_an_activity_open_for_check_in_days_later(app):
         assert db.session.scalar(select(Signup.volunteer_id).where(Signup.activity_id == newest.id)) == zhao
 
 
-def test_the_demo_web_log_leaves_out_health_checks_but_keeps_api_calls(monkeypatch):
-    import importlib.util
-
-    from app.config import PROJECT_ROOT
-
-    spec = importlib.util.spec_from_file_location("gunicorn_demo", PROJECT_ROOT / "scripts" / "gunicorn_demo.py")
-    conf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conf)
-    logged = []
-    monkeypatch.setattr(conf.Logger, "access", lambda self, resp, req, environ, request_time: logged.append(
-        environ["PATH_INFO"]))
-    logger = conf.QuietHealthChecks.__new__(conf.QuietHealthChecks)
-    for path in ("/healthz", "/api/v1/activities", "/healthz"):
-        logger.access(None, None, {"PATH_INFO": path}, None)
-    assert logged == ["/api/v1/activities"]
-
-
 def test_accounts_disable_and_enable(app):
     from datetime import datetime, timezone
 

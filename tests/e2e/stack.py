@@ -1,4 +1,4 @@
-"""The real stack for the end-to-end tests: simulator, web service (gunicorn), delivery worker and
+"""The real stack for the end-to-end tests: simulator, web service (`flask web`), delivery worker and
 background task worker (`flask jobs tasks`: exports, bulletins, PDFs).
 
 Each is a process of its own (own port, own process group, log file in the stack's folder), on a
@@ -28,7 +28,7 @@ class CliError(AssertionError):
 
 
 class WebServer:
-    """gunicorn serving `app:create_app()` with the console build `dist_dir`, on a free port."""
+    """`flask web` (granian) serving the app with the console build `dist_dir`, on a free port."""
 
     def __init__(self, folder: Path, env: dict[str, str], *, dist_dir: Path, name: str = "web",
                  port: int | None = None) -> None:
@@ -37,9 +37,8 @@ class WebServer:
         self.log = folder / f"{name}.log"
         env = {**env, "APP_CONSOLE__DIST_DIR": str(dist_dir)}
         # One worker process, as in `make run`: the in-process Redis substitute is not shared between processes.
-        self.process = _start([sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "gthread",
-                               "--threads", "8", "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-",
-                               "app:create_app()"], log=self.log, env=env)
+        self.process = _start([sys.executable, "-m", "flask", "web", "--workers", "1", "--threads", "8",
+                               "--port", str(self.port)], log=self.log, env=env)
         try:
             wait_for(self._healthy, timeout=START_TIMEOUT_SECONDS, what=f"{name} to answer /healthz",
                      details=lambda: self.log.read_text(errors="replace")[-2000:])
@@ -49,7 +48,7 @@ class WebServer:
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:
-            raise AssertionError(f"gunicorn exited: {self.log.read_text(errors='replace')[-2000:]}")
+            raise AssertionError(f"the web service exited: {self.log.read_text(errors='replace')[-2000:]}")
         try:
             return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
         except requests.RequestException:

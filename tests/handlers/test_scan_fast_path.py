@@ -184,7 +184,7 @@ def test_the_fast_path_reads_the_callers_account_in_the_scans_first_query(app, c
 
 
 def test_a_chunked_scan_is_left_unread_to_the_flask_view_which_checks_it_in(app, client, world):
-    # No Content-Length (a chunked body, as gunicorn passes it on): the fast path declines without
+    # No Content-Length (a chunked body, as granian or gunicorn passes it on): the fast path declines without
     # reading, and the view reads the stream.
     start = world["starts_at"]
     app.extensions["clock"] = lambda: start

@@ -818,7 +818,7 @@ def test_body_over_64_kib_without_content_length_is_413(app, client):
     response = client.post("/wechat/official/callback?" + urlencode(signed_args(conf["token"])),
                            input_stream=io.BytesIO(data), content_type="text/xml",
                            headers={"Transfer-Encoding": "chunked"},
-                           # What a WSGI server that de-chunks the body (gunicorn, werkzeug's) announces.
+                           # What a WSGI server that de-chunks the body (granian, gunicorn, werkzeug's) announces.
                            environ_overrides={"wsgi.input_terminated": True})
     assert response.request.content_length is None
     assert response.status_code == 413
