@@ -1,6 +1,7 @@
-"""Benchmark of the official-account callback against reference peers, all under gunicorn.
+"""Benchmark of the official-account callback against reference peers, all on one kind of server.
 
-Peers, run one after another with the same gunicorn settings, each answering a signed plaintext
+Peers, run one after another with the same server settings (gunicorn's sync workers, or with
+--server granian ours as `flask web` runs it and the others on granian alike), each answering a signed plaintext
 text message (a fresh MsgId per request):
   ours               the service (app:create_app()), POST /wechat/official/callback
   bare               Flask + wechatpy: check the signature, parse, render a text reply (the floor)
@@ -88,11 +89,16 @@ def prepare_peers(tmp: Path, token: str) -> dict[str, Peer]:
 
 
 # ---------------------------------------------------------------------------------------------
-# gunicorn
+# The servers
 
 
 def start_server(run: harness.Run, peer: Peer, args) -> harness.Proc:
-    """The peer's gunicorn (master and workers in their own session), log gunicorn-<peer>.log."""
+    """The peer's server (main process and workers in their own session), log <server>-<peer>.log."""
+    if args.server == "granian" and peer.name == "ours":
+        return run.web(f"web-{peer.name}", peer.env, workers=args.workers, threads=args.threads)
+    if args.server == "granian":
+        return run.granian(f"granian-{peer.name}", peer.app_spec, peer.env, workers=args.workers,
+                           threads=args.threads)
     return run.gunicorn(f"gunicorn-{peer.name}", peer.app_spec, peer.env, workers=args.workers,
                         worker_class=args.worker_class, threads=args.threads)
 
@@ -327,9 +333,12 @@ def report(results: dict[str, dict], settings: dict[str, Any]) -> dict[str, Any]
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workers", type=int, default=2, help="gunicorn workers per peer (default 2)")
+    p.add_argument("--server", default="gunicorn", choices=["gunicorn", "granian"],
+                   help="HTTP server of every peer (default gunicorn; granian: ours as `flask web` runs it)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes per peer (default 2)")
     p.add_argument("--worker-class", default="sync", choices=["sync", "gthread"], help="gunicorn worker class")
-    p.add_argument("--threads", type=int, default=4, help="threads per worker with --worker-class gthread (default 4)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads per worker: gunicorn's gthread (default 4), granian (default 2)")
     p.add_argument("--connections", type=int, default=20, help="concurrent client connections (default 20)")
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per peer (default 10)")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per peer, not measured (default 2)")
@@ -360,13 +369,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--rounds must be at least 1")
     if args.tool == "wrk" and not shutil.which("wrk"):
         p.error("wrk is not installed; use the default --tool python")
+    if args.threads is None:
+        args.threads = 4 if args.server == "gunicorn" else 2
     return args
 
 
 def run_peer(run: harness.Run, peer: Peer, args, token: str) -> dict[str, Any] | str:
-    """Start the peer's gunicorn, load it, stop it; the figures, or why it could not start."""
+    """Start the peer's server, load it, stop it; the figures, or why it could not start."""
     name = peer.name
-    print(f"== {PEER_LABELS[name]}: starting gunicorn ({peer.app_spec})", flush=True)
+    print(f"== {PEER_LABELS[name]}: starting {args.server} ({peer.app_spec})", flush=True)
     server = start_server(run, peer, args)
     try:
         wait_ready(server, peer, token)
@@ -380,7 +391,7 @@ def run_peer(run: harness.Run, peer: Peer, args, token: str) -> dict[str, Any] |
         if r["errors"]:
             tail = server.log_tail(20)
             if tail:
-                print(f"   gunicorn log of {name} (tail):\n" + "\n".join("     " + t for t in tail.splitlines()))
+                print(f"   {args.server} log of {name} (tail):\n" + "\n".join("     " + t for t in tail.splitlines()))
         return r
     except harness.SetupError as exc:
         print(f"   {name} could not start: {exc}", file=sys.stderr, flush=True)
@@ -399,8 +410,9 @@ def measure(run: harness.Run, args) -> int:
     results: dict[str, dict] = {}
     failed: dict[str, str] = {}
     settings: dict[str, Any] = {
-        "workers": args.workers,
-        "worker class": harness.worker_class_label(args.worker_class, args.threads),
+        "server": (f"granian, {args.workers} workers x {args.threads} threads (ours: `flask web`)"
+                   if args.server == "granian" else
+                   f"gunicorn, {args.workers} x {harness.worker_class_label(args.worker_class, args.threads)}"),
         "connections": args.connections,
         "keep-alive": ("reused while the server allows (sync workers close after each answer)"
                        if args.keep_alive else "off: Connection: close, new connection per request"),
@@ -448,8 +460,9 @@ def measure(run: harness.Run, args) -> int:
         print("\nPeers that could not start: " + ", ".join(failed))
     if args.json:
         harness.write_json(args.json, {
-            "settings": {**settings, "workers": args.workers, "worker_class": args.worker_class,
-                         "threads": args.threads if args.worker_class == "gthread" else 1,
+            "settings": {**settings, "server_kind": args.server, "workers": args.workers,
+                         "worker_class": args.worker_class if args.server == "gunicorn" else None,
+                         "threads": args.threads if args.worker_class == "gthread" or args.server == "granian" else 1,
                          "duration_s": args.duration, "warmup_s": args.warmup, "tool": args.tool,
                          "keep_alive": args.keep_alive,
                          "cpu_count": os.cpu_count()},
