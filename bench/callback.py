@@ -70,7 +70,7 @@ def prepare_ours(run: harness.Run, args, token: str) -> tuple[Peer, str, str]:
     redis_url, redis_desc = run.shared_redis(None if args.no_redis else args.redis_url)
     env = harness.app_environment(run.tmp, db_url, redis_url, APP_WECHAT__OFFICIAL__TOKEN=token)
     harness.migrate(env, timeout=120)
-    peer = Peer("ours", "app:create_app()", env, XML_TEXT_MARKERS + [OURS_MARKER.encode()])
+    peer = Peer("ours", harness.WEB_APP, env, XML_TEXT_MARKERS + [OURS_MARKER.encode()])
     db_desc = "SQLite in a temporary directory" if not args.database_url else harness.mask_url(db_url)
     return peer, db_desc, redis_desc
 
@@ -94,13 +94,8 @@ def prepare_peers(tmp: Path, token: str) -> dict[str, Peer]:
 
 def start_server(run: harness.Run, peer: Peer, args) -> harness.Proc:
     """The peer's server (main process and workers in their own session), log <server>-<peer>.log."""
-    if args.server == "granian" and peer.name == "ours":
-        return run.web(f"web-{peer.name}", peer.env, workers=args.workers, threads=args.threads)
-    if args.server == "granian":
-        return run.granian(f"granian-{peer.name}", peer.app_spec, peer.env, workers=args.workers,
-                           threads=args.threads)
-    return run.gunicorn(f"gunicorn-{peer.name}", peer.app_spec, peer.env, workers=args.workers,
-                        worker_class=args.worker_class, threads=args.threads)
+    return run.app_server(peer.name, peer.app_spec, peer.env, server=args.server, workers=args.workers,
+                          threads=args.threads, worker_class=args.worker_class)
 
 
 def wait_ready(server: harness.Proc, peer: Peer, token: str) -> None:
@@ -370,7 +365,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.tool == "wrk" and not shutil.which("wrk"):
         p.error("wrk is not installed; use the default --tool python")
     if args.threads is None:
-        args.threads = 4 if args.server == "gunicorn" else 2
+        args.threads = harness.default_threads(args.server)
     return args
 
 

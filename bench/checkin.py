@@ -45,7 +45,6 @@ TARGETS = {
     "scans_over_healthz": 0.5,     # scans/s / GET /healthz requests/s on the same server, at least
     "p99_ms": 100.0,               # p99 latency of the scans at the default 50 connections, below
 }
-WEB_APP = "app:create_app()"      # served as `flask web` serves it (granian), or by gunicorn
 STEP_SECONDS = 30                  # app.checkin_codes.STEP_SECONDS (not imported before the env is set)
 MAX_ERROR_SAMPLES = 3              # per kind of error
 
@@ -619,7 +618,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.workers is None:
         args.workers = 3 if args.server == "gunicorn" else 2
     if args.threads is None:
-        args.threads = 4 if args.server == "gunicorn" else 2
+        args.threads = harness.default_threads(args.server)
     return args
 
 
@@ -630,12 +629,8 @@ def server_label(args) -> str:
 
 
 def start_server(run: harness.Run, name: str, app_spec: str, env: dict[str, str], args) -> harness.Proc:
-    if args.server == "granian" and app_spec == WEB_APP:
-        return run.web(f"web-{name}", env, workers=args.workers, threads=args.threads)
-    if args.server == "granian":
-        return run.granian(f"granian-{name}", app_spec, env, workers=args.workers, threads=args.threads)
-    return run.gunicorn(f"gunicorn-{name}", app_spec, env, workers=args.workers, worker_class=args.worker_class,
-                        threads=args.threads)
+    return run.app_server(name, app_spec, env, server=args.server, workers=args.workers, threads=args.threads,
+                          worker_class=args.worker_class)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -680,7 +675,7 @@ def measure(run: harness.Run, args) -> int:
         harness.log(f"seeded in {data.seconds:.1f} s (not part of the figures): activity {data.activity_id}")
         settings["seeding"] = f"{data.seconds:.1f} s, not measured"
         harness.log(f"starting {settings['server']}")
-        server = start_server(run, "ours", WEB_APP, env, args)
+        server = start_server(run, "ours", harness.WEB_APP, env, args)
         wait_healthy(server)
     except harness.SetupError as exc:
         print(f"set-up failed: {exc}", file=sys.stderr, flush=True)

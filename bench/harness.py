@@ -126,6 +126,17 @@ class Run:
         """Start granian serving `app_spec` on a free port (`proc.port`); see granian_command."""
         return self.serve_on_free_port(name, lambda port: granian_command(app_spec, port, **options), env)
 
+    def app_server(self, name: str, app_spec: str, env: dict[str, str] | None = None, *, server: str,
+                   workers: int, threads: int, worker_class: str = "sync") -> Proc:
+        """`app_spec` on `server`: "granian" (our app as `flask web` serves it, any other app on granian
+        with the same settings) or "gunicorn"; the log is <tmp>/<server or web>-<name>.log."""
+        if server == "granian" and app_spec == WEB_APP:
+            return self.web(f"web-{name}", env, workers=workers, threads=threads)
+        if server == "granian":
+            return self.granian(f"granian-{name}", app_spec, env, workers=workers, threads=threads)
+        return self.gunicorn(f"gunicorn-{name}", app_spec, env, workers=workers, worker_class=worker_class,
+                             threads=threads)
+
     def throwaway_database(self, server_url: str, prefix: str) -> str:
         """Create <prefix>_<random> on the server of `server_url`, dropped at the end; its SQLAlchemy URL."""
         name, url = create_database(server_url, prefix)
@@ -407,6 +418,15 @@ def gunicorn_command(app_spec: str, port: int, *, workers: int = 1, worker_class
     if worker_class == "gthread":
         cmd += ["--threads", str(threads)]
     return [*cmd, app_spec]
+
+
+# Our app as a server loads it; on granian it is started as `flask web` (app/web_server.py).
+WEB_APP = "app:create_app()"
+
+
+def default_threads(server: str) -> int:
+    """Threads per worker unless asked: granian's 2 (as `flask web`), gunicorn gthread's 4."""
+    return 2 if server == "granian" else 4
 
 
 def web_command(port: int, *, workers: int, threads: int) -> list[str]:

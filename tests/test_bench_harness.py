@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -75,6 +76,20 @@ def test_granian_command_calls_a_factory_in_each_worker():
     plain = harness.granian_command("bench.peers.checkin_insert:app", 1, extra=("--backlog", "2048"))
     assert plain[-1] == "bench.peers.checkin_insert:app" and "--factory" not in plain
     assert plain[plain.index("--backlog") + 1] == "2048"
+
+
+def test_app_server_starts_our_app_as_flask_web_and_others_on_the_server_asked(tmp_path, monkeypatch):
+    run = harness.Run(tmp_path)
+    started = []
+    monkeypatch.setattr(run, "spawn", lambda name, cmd, env=None: started.append((name, cmd, env)) or SimpleNamespace())
+    run.app_server("ours", harness.WEB_APP, {"X": "1"}, server="granian", workers=2, threads=2)
+    run.app_server("peer", "bench.peers.checkin_insert:app", {}, server="granian", workers=2, threads=2)
+    run.app_server("ours", harness.WEB_APP, {}, server="gunicorn", workers=3, threads=4)
+    (web, web_cmd, web_env), (peer, peer_cmd, _), (old, old_cmd, _) = started
+    assert web == "web-ours" and web_cmd[2:4] == ["flask", "web"] and web_env["FLASK_APP"] == "app:create_app"
+    assert peer == "granian-peer" and peer_cmd[2] == "granian" and peer_cmd[-1] == "bench.peers.checkin_insert:app"
+    assert old == "gunicorn-ours" and old_cmd[2] == "gunicorn" and old_cmd[-1] == harness.WEB_APP
+    assert harness.default_threads("granian") == 2 and harness.default_threads("gunicorn") == 4
 
 
 def test_target_table_prints_lines_and_keeps_checks(capsys):
